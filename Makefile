@@ -1,0 +1,51 @@
+# hookrun: `make run` starts the local stack; `make test` runs every offline check.
+# Both install what they need: uv (pinned, in .tools/) and the locked environment (.venv/).
+
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3
+export SAM_CLI_TELEMETRY := 0
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint types pytest requirements validate bench fuzz clean
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras
+	@touch $@
+
+run: .venv/.synced
+	.venv/bin/hookrun dev --port $(PORT)
+
+test: .venv/.synced requirements lint types validate pytest
+
+lint: .venv/.synced
+	.venv/bin/ruff check src hookrun tests
+	.venv/bin/ruff format --check src hookrun tests
+
+types: .venv/.synced
+	.venv/bin/mypy
+
+pytest: .venv/.synced
+	.venv/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# src/requirements.txt is what `sam build` installs into the functions: the lockfile's runtime part.
+requirements: .venv/.synced
+	@$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header -o src/requirements.txt.new >/dev/null
+	@if ! cmp -s src/requirements.txt src/requirements.txt.new; then \
+	  mv src/requirements.txt.new src/requirements.txt; \
+	  if [ -n "$$CI" ]; then echo "src/requirements.txt was stale: run 'make requirements' and commit it"; exit 1; fi; \
+	else rm src/requirements.txt.new; fi
+
+# `sam validate --lint` (needs no AWS account; SAM CLI runs in its own uv tool environment).
+validate: $(UV)
+	AWS_DEFAULT_REGION=eu-west-1 $(UV) tool run --from aws-sam-cli==1.170.0 sam validate --lint
+
+clean:
+	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,184 @@
+"""DynamoDB implementations of the ports. Item <-> domain mapping lives here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from domain.errors import Unavailable
+from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
+from domain.ports import Access
+
+from . import keys
+from .aws_errors import unavailable_on_outage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+SECRETS_TTL_SECONDS = 7 * 24 * 3600
+_BATCH_ATTEMPTS = 3
+
+
+def trigger_from_item(item: Item) -> Trigger:
+    return Trigger(
+        token_hash=item["pk"]["S"].removeprefix("TRIGGER#"),
+        pipeline_id=item["pipelineId"]["S"],
+        enabled=item["enabled"]["BOOL"],
+        run_as=item["runAs"]["S"],
+        enabled_at=item["enabledAt"]["S"],
+        token_hint=item["tokenHint"]["S"],
+    )
+
+
+def trigger_to_item(trigger: Trigger) -> Item:
+    return {
+        **keys.trigger_key(trigger.token_hash),
+        "type": {"S": "trigger"},
+        "pipelineId": {"S": trigger.pipeline_id},
+        "enabled": {"BOOL": trigger.enabled},
+        "runAs": {"S": trigger.run_as},
+        "enabledAt": {"S": trigger.enabled_at},
+        "tokenHint": {"S": trigger.token_hint},
+    }
+
+
+def pipeline_from_item(item: Item) -> Pipeline:
+    return Pipeline.model_validate_json(item["definition"]["S"])
+
+
+def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None) -> Item:
+    item: Item = {
+        **keys.pipeline_key(pipeline.id),
+        "type": {"S": "pipeline"},
+        "definition": {"S": pipeline.model_dump_json(by_alias=True)},
+    }
+    if token_hash:
+        item["tokenHash"] = {"S": token_hash}
+    return item
+
+
+def grant_from_item(item: Item) -> Grant:
+    return Grant(
+        pipeline_id=item["pk"]["S"].removeprefix("PIPELINE#"),
+        user_id=item["sk"]["S"].removeprefix("GRANT#"),
+        role=Role(item["role"]["S"]),
+    )
+
+
+def grant_to_item(grant: Grant) -> Item:
+    return {**keys.grant_key(grant.pipeline_id, grant.user_id), "type": {"S": "grant"}, "role": {"S": grant.role}}
+
+
+def user_from_item(item: Item) -> User:
+    return User(id=item["pk"]["S"].removeprefix("USER#"), status=UserStatus(item["status"]["S"]))
+
+
+def user_to_item(user: User) -> Item:
+    return {**keys.user_key(user.id), "type": {"S": "user"}, "status": {"S": user.status}}
+
+
+class DynamoTriggerReader:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get_trigger(self, token_hash: str) -> Trigger | None:
+        with unavailable_on_outage():
+            response = self._client.get_item(
+                TableName=self._table, Key=keys.trigger_key(token_hash), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return trigger_from_item(item) if item else None
+
+
+class DynamoAccessReader:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        wanted = [keys.pipeline_key(pipeline_id), keys.grant_key(pipeline_id, user_id), keys.user_key(user_id)]
+        items = self._batch_get(wanted)
+        by_key = {(item["pk"]["S"], item["sk"]["S"]): item for item in items}
+
+        def find(k: keys.Key) -> Item | None:
+            return by_key.get((k["pk"]["S"], k["sk"]["S"]))
+
+        pipeline_item, grant_item, user_item = (find(k) for k in wanted)
+        return Access(
+            pipeline=pipeline_from_item(pipeline_item) if pipeline_item else None,
+            grant=grant_from_item(grant_item) if grant_item else None,
+            user=user_from_item(user_item) if user_item else None,
+        )
+
+    def _batch_get(self, wanted: list[Item]) -> list[Item]:
+        found: list[Item] = []
+        pending: list[Item] = wanted
+        for _ in range(_BATCH_ATTEMPTS):
+            with unavailable_on_outage():
+                response = self._client.batch_get_item(
+                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                )
+            found.extend(response.get("Responses", {}).get(self._table, []))
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+            if not pending:
+                return found
+        raise Unavailable()
+
+
+class DynamoRunSecrets:
+    def __init__(self, client: DynamoDBClient, table_name: str, now_epoch: Any) -> None:
+        self._client = client
+        self._table = table_name
+        self._now_epoch = now_epoch
+
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
+        with unavailable_on_outage():
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **keys.run_secrets_key(run_id),
+                    "type": {"S": "run-secrets"},
+                    "values": {"S": json.dumps(dict(values))},
+                    keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
+                },
+            )
+
+    def get_run_secrets(self, run_id: str) -> dict[str, str]:
+        with unavailable_on_outage():
+            response = self._client.get_item(
+                TableName=self._table, Key=keys.run_secrets_key(run_id), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return dict(json.loads(item["values"]["S"])) if item else {}
+
+
+class DynamoDirectory:
+    """Writes pipelines, users, grants and triggers (seeding and management)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _put(self, item: Item) -> None:
+        with unavailable_on_outage():
+            self._client.put_item(TableName=self._table, Item=item)
+
+    def save_pipeline(self, pipeline: Pipeline, token_hash: str | None = None) -> None:
+        self._put(pipeline_to_item(pipeline, token_hash))
+
+    def save_user(self, user: User) -> None:
+        self._put(user_to_item(user))
+
+    def save_grant(self, grant: Grant) -> None:
+        self._put(grant_to_item(grant))
+
+    def save_trigger(self, trigger: Trigger) -> None:
+        self._put(trigger_to_item(trigger))
+
+    def delete_grant(self, pipeline_id: str, user_id: str) -> None:
+        with unavailable_on_outage():
+            self._client.delete_item(TableName=self._table, Key=keys.grant_key(pipeline_id, user_id))

@@ -1,0 +1,69 @@
+"""The table's key layout, in one place.
+
+One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `expiresAt`.
+
+| access pattern                       | item / index                                             |
+|--------------------------------------|----------------------------------------------------------|
+| trigger by token hash (hot path)     | pk=TRIGGER#<sha256>          sk=TRIGGER                  |
+| pipeline                             | pk=PIPELINE#<id>             sk=PIPELINE                 |
+| grant by (pipeline, user)            | pk=PIPELINE#<id>             sk=GRANT#<user>             |
+| members of a pipeline                | query pk=PIPELINE#<id>, sk begins_with GRANT#            |
+| user                                 | pk=USER#<id>                 sk=USER                     |
+| run with its stages and jobs         | query pk=RUN#<run>: sk=RUN, STAGE#<nn>, JOB#<nn>#<job>   |
+| a run's secret values (job runner)   | pk=RUN#<run>                 sk=SECRETS (TTL)            |
+| runs of a pipeline, newest first     | gsi1: gsi1pk=PIPELINE#<id>#RUNS gsi1sk=<createdAt>#<run> |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TTL_ATTRIBUTE = "expiresAt"
+RUNS_INDEX = "gsi1"
+
+
+Key = dict[str, Any]
+
+
+def key(pk: str, sk: str) -> Key:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def trigger_key(token_hash: str) -> Key:
+    return key(f"TRIGGER#{token_hash}", "TRIGGER")
+
+
+def pipeline_key(pipeline_id: str) -> Key:
+    return key(f"PIPELINE#{pipeline_id}", "PIPELINE")
+
+
+def grant_key(pipeline_id: str, user_id: str) -> Key:
+    return key(f"PIPELINE#{pipeline_id}", f"GRANT#{user_id}")
+
+
+def user_key(user_id: str) -> Key:
+    return key(f"USER#{user_id}", "USER")
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def run_key(run_id: str) -> Key:
+    return key(run_pk(run_id), "RUN")
+
+
+def run_secrets_key(run_id: str) -> Key:
+    return key(run_pk(run_id), "SECRETS")
+
+
+def stage_sk(stage_index: int) -> str:
+    return f"STAGE#{stage_index:02d}"
+
+
+def job_sk(stage_index: int, job_name: str) -> str:
+    return f"JOB#{stage_index:02d}#{job_name}"
+
+
+def runs_of_pipeline_pk(pipeline_id: str) -> str:
+    return f"PIPELINE#{pipeline_id}#RUNS"

@@ -1,0 +1,36 @@
+"""Starting the run workflow on Step Functions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from domain.errors import RunAlreadyStarted
+from domain.models import RunRequest
+
+from .aws_errors import error_code, unavailable_on_outage
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+def execution_input(run: RunRequest) -> str:
+    """The execution input: the run without any secret value (RunRequest holds none)."""
+    return run.model_dump_json(by_alias=True)
+
+
+class StepFunctionsRunStarter:
+    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+        self._client = client
+        self._arn = state_machine_arn
+
+    def start_run(self, run: RunRequest) -> None:
+        """One execution per run, named after the run id, so a repeated start cannot make a second run."""
+        try:
+            with unavailable_on_outage():
+                self._client.start_execution(stateMachineArn=self._arn, name=run.run_id, input=execution_input(run))
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                raise RunAlreadyStarted(run.run_id) from exc
+            raise

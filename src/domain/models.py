@@ -1,0 +1,267 @@
+"""The nouns of hookrun: pipelines, variables, triggers, users, grants and runs.
+
+Pure pydantic models: no AWS, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+DEFAULT_JOB_TIMEOUT_SECONDS = 300
+MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
+MAX_VALUE_LENGTH = 4096
+MAX_SAFE_NUMBER = 2**53
+_NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
+
+
+class Model(BaseModel):
+    """Strict base: camelCase on the wire, snake_case in code, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        frozen=True,
+        alias_generator=lambda name: re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name),
+    )
+
+
+class VariableType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+
+
+Scalar = str | int | float | bool
+
+
+class VariableDeclaration(Model):
+    """A variable a pipeline declares: its type, default, and whether it is secret."""
+
+    type: VariableType = VariableType.STRING
+    default: Scalar | None = None
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    required: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _choices_and_default_fit_type(self) -> VariableDeclaration:
+        if self.type is VariableType.CHOICE and not self.choices:
+            raise ValueError("a choice variable needs a non-empty 'choices' list")
+        if self.type is not VariableType.CHOICE and self.choices:
+            raise ValueError("'choices' is only allowed on variables of type choice")
+        if self.default is not None:
+            self.render(self.default)
+        return self
+
+    def render(self, value: object) -> str:
+        """Coerce `value` to this variable's type and render it for a job's environment.
+
+        Raises ValueError with a reason a caller can read.
+        """
+        if value is None:
+            raise ValueError("null is not allowed; leave the variable out to use its default")
+        if isinstance(value, dict | list | tuple):
+            raise ValueError("nested values are not allowed; send a string, number or boolean")
+        if self.type is VariableType.NUMBER:
+            text = _render_number(value)
+        elif self.type is VariableType.BOOLEAN:
+            text = _render_boolean(value)
+        else:
+            text = _render_text(value)
+            if self.type is VariableType.CHOICE and text not in self.choices:
+                raise ValueError(f"must be one of: {', '.join(self.choices)}")
+        if len(text) > MAX_VALUE_LENGTH:
+            raise ValueError(f"longer than {MAX_VALUE_LENGTH} characters")
+        if "\x00" in text:
+            raise ValueError("contains a NUL character")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("contains invalid Unicode (a lone surrogate)") from None
+        return text
+
+
+def _render_number(value: object) -> str:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, str):
+        if not _NUMBER_TEXT.match(value.strip()):
+            raise ValueError("must be a number")
+        number: float = float(value.strip())
+    elif isinstance(value, int | float):
+        number = value
+    else:
+        raise ValueError("must be a number")
+    if not math.isfinite(number) or abs(number) > MAX_SAFE_NUMBER:
+        raise ValueError(f"number out of range (at most {MAX_SAFE_NUMBER} in magnitude)")
+    if float(number).is_integer():
+        return str(int(number))
+    return repr(float(number))
+
+
+def _render_boolean(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower()
+    raise ValueError("must be a boolean: true or false")
+
+
+def _render_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _render_number(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError("must be a string, number or boolean")
+
+
+class Runner(StrEnum):
+    LAMBDA = "lambda"
+    CODEBUILD = "codebuild"
+
+
+class Job(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    script: Annotated[tuple[str, ...], Field(min_length=1)]
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_JOB_TIMEOUT_SECONDS)] = DEFAULT_JOB_TIMEOUT_SECONDS
+    runner: Runner = Runner.LAMBDA
+
+    @field_validator("script", mode="before")
+    @classmethod
+    def _one_line_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Stage(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    jobs: Annotated[tuple[Job, ...], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _job_names_unique(self) -> Stage:
+        names = [job.name for job in self.jobs]
+        if len(names) != len(set(names)):
+            raise ValueError(f"job names must be unique within stage {self.name!r}")
+        return self
+
+
+class WebhookSettings(Model):
+    allow_undeclared_variables: bool = False
+
+
+class Pipeline(Model):
+    """A pipeline as its file describes it."""
+
+    id: Annotated[str, Field(pattern=PIPELINE_ID.pattern)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    variables: dict[str, VariableDeclaration] = Field(default_factory=dict)
+    webhook: WebhookSettings = WebhookSettings()
+    stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _expand_shorthand(cls, value: Any) -> Any:
+        """`abc: "123"` is shorthand for a string variable with default "123"."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            name: decl if isinstance(decl, dict | VariableDeclaration) else {"default": decl}
+            for name, decl in value.items()
+        }
+
+    @field_validator("variables")
+    @classmethod
+    def _names_are_valid(cls, value: dict[str, VariableDeclaration]) -> dict[str, VariableDeclaration]:
+        for name in value:
+            if not VARIABLE_NAME.match(name):
+                raise ValueError(f"variable name {name!r} must match {VARIABLE_NAME.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_names_unique(self) -> Pipeline:
+        names = [stage.name for stage in self.stages]
+        if len(names) != len(set(names)):
+            raise ValueError("stage names must be unique")
+        return self
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    RUNNER = "runner"
+    VIEWER = "viewer"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class User(Model):
+    id: str
+    status: UserStatus = UserStatus.ACTIVE
+
+
+class Grant(Model):
+    pipeline_id: str
+    user_id: str
+    role: Role
+
+
+class Trigger(Model):
+    """A pipeline's webhook trigger. Only the token's hash is ever kept."""
+
+    token_hash: str
+    pipeline_id: str
+    enabled: bool
+    run_as: str
+    enabled_at: str
+    token_hint: str
+
+
+class RunStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+class TriggerKind(StrEnum):
+    WEBHOOK = "webhook"
+    SOURCE = "source"
+
+
+class RunRequest(Model):
+    """What the workflow needs to run a pipeline once. Never carries secret values."""
+
+    run_id: str
+    pipeline_id: str
+    pipeline_name: str
+    stages: tuple[Stage, ...]
+    variables: dict[str, str]
+    secret_names: tuple[str, ...] = ()
+    trigger_kind: TriggerKind = TriggerKind.WEBHOOK
+    run_as: str
+    created_at: str
+
+
+class AcceptedRun(Model):
+    """The answer to an accepted webhook."""
+
+    run_id: str
+    pipeline_id: str
+    status: Literal[RunStatus.QUEUED] = RunStatus.QUEUED
+    variables: dict[str, str]

@@ -1,0 +1,84 @@
+"""The composition root: which adapter serves which port. Built lazily on first use; tests override it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from domain.trigger_pipeline import TriggerPorts
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """Time-ordered and unguessable: 13 hex digits of milliseconds, then 16 random hex digits."""
+    return f"run-{int(time.time() * 1000):013x}{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    state_machine_arn: str
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        return cls(table_name=os.environ["TABLE_NAME"], state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""))
+
+
+class Container:
+    """Everything the handlers need, wired to AWS."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _dynamodb(self) -> Any:
+        import boto3  # imported on first use, so a handler's import stays cheap
+        from botocore.config import Config
+
+        return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+
+    @cached_property
+    def _stepfunctions(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+
+    @cached_property
+    def trigger_ports(self) -> TriggerPorts:
+        from adapters.dynamodb import DynamoAccessReader, DynamoRunSecrets, DynamoTriggerReader
+        from adapters.stepfunctions import StepFunctionsRunStarter
+
+        table = self.settings.table_name
+        return TriggerPorts(
+            triggers=DynamoTriggerReader(self._dynamodb, table),
+            access=DynamoAccessReader(self._dynamodb, table),
+            secrets=DynamoRunSecrets(self._dynamodb, table, time.time),
+            runs=StepFunctionsRunStarter(self._stepfunctions, self.settings.state_machine_arn),
+            now=utc_now,
+            new_run_id=new_run_id,
+        )
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        _container = Container(Settings.from_environment())
+    return _container
+
+
+def use_container(replacement: Container | None) -> None:
+    """Swap the wiring (tests, the local stack); None rebuilds it from the environment on next use."""
+    global _container
+    _container = replacement

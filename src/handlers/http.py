@@ -1,0 +1,142 @@
+"""HTTP edges shared by the API handlers: JSON bodies, error bodies, status codes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+
+from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables, Unavailable
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+
+STATUS_BY_CODE = {
+    "WEBHOOK_NOT_FOUND": 404,
+    "WEBHOOK_DISABLED": 403,
+    "INSUFFICIENT_PERMISSIONS": 403,
+    "INVALID_JSON": 400,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "PAYLOAD_TOO_LARGE": 413,
+    "INVALID_VARIABLES": 422,
+    "UNAVAILABLE": 503,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+}
+
+
+class RequestRejected(HookrunError):
+    """A request that fails at the HTTP edge, before any use case runs."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers=headers or {},
+    )
+
+
+def error_response(error: HookrunError) -> Response[str]:
+    """The body every rejection shares: `code`, `message`, plus what the error adds."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    headers: dict[str, str] = {}
+    if isinstance(error, InsufficientPermissions):
+        body["runAs"] = error.run_as
+    if isinstance(error, InvalidVariables):
+        body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return json_response(STATUS_BY_CODE.get(error.code, 400), body, headers)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate keys")
+    return result
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def raw_body(event: BaseProxyEvent) -> bytes:
+    """The request body as bytes, whether API Gateway passed it as text or base64."""
+    body = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestRejected("INVALID_JSON", "The request body could not be decoded.") from None
+    return body.encode("utf-8", errors="surrogatepass")
+
+
+def json_object_body(event: BaseProxyEvent, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is `{}`. Raises RequestRejected for anything else."""
+    data = raw_body(event)
+    if len(data) > max_bytes:
+        raise RequestRejected("PAYLOAD_TOO_LARGE", f"The request body is larger than {max_bytes} bytes.")
+    if not data.strip():
+        return {}
+    if not is_json_media_type(event.headers.get("content-type")):
+        raise RequestRejected(
+            "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with the header 'Content-Type: application/json'."
+        )
+    try:
+        text = data.decode("utf-8")
+        if _depth(text) > MAX_JSON_DEPTH:
+            raise ValueError("too deeply nested")
+        parsed = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RequestRejected(
+            "INVALID_JSON", "The request body is not valid JSON (UTF-8, no duplicate keys, no NaN or Infinity)."
+        ) from None
+    if not isinstance(parsed, dict):
+        raise RequestRejected("INVALID_JSON", "The request body must be a JSON object of variable names to values.")
+    return parsed
+
+
+def public_base_url(event: BaseProxyEvent) -> str:
+    """The URL prefix callers used to reach this API (scheme, host and any stage prefix)."""
+    headers = event.headers
+    host = headers.get("host") or "localhost"
+    scheme = headers.get("x-forwarded-proto") or "https"
+    request_path = str((event.get("requestContext") or {}).get("path") or event.path)
+    prefix = request_path[: len(request_path) - len(event.path)] if request_path.endswith(event.path) else ""
+    return f"{scheme}://{host}{prefix}"

@@ -1,0 +1,57 @@
+"""Fixtures: moto-backed AWS with the table and state machine created from template.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hookrun.template import create_table, state_machine_definition
+
+REGION = "eu-west-1"
+TABLE = "hookrun-test"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever reaches real AWS: fake credentials, a fixed region."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Hookrun")
+    monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    client = boto3.client("dynamodb", region_name=REGION)
+    create_table(client, TABLE)
+    return client
+
+
+@pytest.fixture
+def stepfunctions(aws: None) -> Any:
+    return boto3.client("stepfunctions", region_name=REGION)
+
+
+@pytest.fixture
+def state_machine_arn(stepfunctions: Any, dynamodb: Any) -> str:
+    definition = state_machine_definition({"TableName": TABLE})
+    json.loads(definition)
+    response = stepfunctions.create_state_machine(
+        name="hookrun-pipeline", definition=definition, roleArn="arn:aws:iam::123456789012:role/hookrun-sfn"
+    )
+    return str(response["stateMachineArn"])

@@ -1,0 +1,228 @@
+"""The webhook handler with its real adapters on moto: table from template.yaml, a real state machine."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from adapters.dynamodb import DynamoDirectory
+from domain.models import Grant, Role, Trigger, User, UserStatus
+from domain.tokens import hash_token, token_hint
+from handlers import composition, webhook
+from handlers.composition import Container, Settings
+from handlers.observability import logger
+from tests.conftest import TABLE
+from tests.support import DEMO_TOKEN, FakeLambdaContext, demo_pipeline, load_event, webhook_event
+
+
+@pytest.fixture
+def directory(dynamodb: Any) -> DynamoDirectory:
+    directory = DynamoDirectory(dynamodb, TABLE)
+    directory.save_pipeline(demo_pipeline(), token_hash=hash_token(DEMO_TOKEN))
+    for user_id, role in [("alice", Role.RUNNER), ("bob", Role.VIEWER)]:
+        directory.save_user(User(id=user_id))
+        directory.save_grant(Grant(pipeline_id="demo", user_id=user_id, role=role))
+    directory.save_trigger(
+        Trigger(
+            token_hash=hash_token(DEMO_TOKEN),
+            pipeline_id="demo",
+            enabled=True,
+            run_as="alice",
+            enabled_at="2026-11-27T12:00:00.000Z",
+            token_hint=token_hint(DEMO_TOKEN),
+        )
+    )
+    return directory
+
+
+@pytest.fixture
+def wired(state_machine_arn: str, directory: DynamoDirectory) -> Iterator[Container]:
+    wiring = Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))
+    composition.use_container(wiring)
+    yield wiring
+    composition.use_container(None)
+
+
+def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    response = webhook.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
+    return response["statusCode"], json.loads(response["body"]), headers
+
+
+def execution_input(stepfunctions: Any, state_machine_arn: str, run_id: str) -> dict[str, Any]:
+    arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+    return dict(json.loads(stepfunctions.describe_execution(executionArn=arn)["input"]))
+
+
+def count_calls(client: Any, calls: list[str]) -> None:
+    client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+
+def fail_with(client: Any, operation: str, code: str) -> None:
+    """Make every `operation` call on `client` fail with the AWS error `code`."""
+
+    def short_circuit(**_: Any) -> tuple[Any, dict[str, Any]]:
+        http = AWSResponse(url="https://injected", status_code=400, headers={}, raw=None)
+        return http, {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    client.meta.events.register(f"before-call.{client.meta.service_model.service_name}.{operation}", short_circuit)
+
+
+def test_general_webhook_starts_an_execution_with_the_defaults(
+    wired: Container, stepfunctions: Any, state_machine_arn: str
+) -> None:
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert status == 202
+    run = execution_input(stepfunctions, state_machine_arn, body["runId"])
+    assert run["variables"]["abc"] == "123"
+    assert run["runAs"] == "alice"
+    assert run["stages"][0]["jobs"][0]["script"] == ['echo "abc is $abc"']
+
+
+def test_variable_webhook_starts_an_execution_with_the_override(
+    wired: Container, stepfunctions: Any, state_machine_arn: str
+) -> None:
+    status, body, _ = call(load_event("webhook-variables.json"))
+    assert status == 202
+    assert execution_input(stepfunctions, state_machine_arn, body["runId"])["variables"]["abc"] == "456"
+
+
+def test_accepted_path_makes_three_sequential_aws_calls(wired: Container) -> None:
+    calls: list[str] = []
+    call(load_event("webhook-general.json"))  # first call builds the clients
+    count_calls(wired._dynamodb, calls)
+    count_calls(wired._stepfunctions, calls)
+    status, _, _ = call(load_event("webhook-general.json"))
+    assert status == 202
+    assert calls == ["GetItem", "BatchGetItem", "StartExecution"]
+
+
+def test_secret_values_are_stored_with_the_run_and_never_in_execution_input(
+    wired: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
+) -> None:
+    status, body, _ = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    assert status == 202
+    raw_input = json.dumps(execution_input(stepfunctions, state_machine_arn, body["runId"]))
+    assert "s3cr3t-value" not in raw_input
+    assert "API_KEY" in raw_input  # by name only, so the job runner knows to fetch it
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{body['runId']}"}, "sk": {"S": "SECRETS"}})
+    assert json.loads(item["Item"]["values"]["S"]) == {"API_KEY": "s3cr3t-value"}
+    assert "expiresAt" in item["Item"]
+
+
+def test_removed_grant_fails_the_very_next_call(wired: Container, directory: DynamoDirectory) -> None:
+    assert call(load_event("webhook-general.json"))[0] == 202
+    directory.delete_grant("demo", "alice")
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "alice")
+
+
+def test_suspended_user_fails_the_very_next_call(wired: Container, directory: DynamoDirectory) -> None:
+    assert call(load_event("webhook-general.json"))[0] == 202
+    directory.save_user(User(id="alice", status=UserStatus.SUSPENDED))
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "alice")
+
+
+def test_viewer_as_run_as_user_is_refused(wired: Container, directory: DynamoDirectory) -> None:
+    directory.save_trigger(
+        Trigger(
+            token_hash=hash_token(DEMO_TOKEN),
+            pipeline_id="demo",
+            enabled=True,
+            run_as="bob",
+            enabled_at="2026-11-27T12:00:00.000Z",
+            token_hint="6789",
+        )
+    )
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "bob")
+
+
+def test_disabled_trigger_is_403(wired: Container, directory: DynamoDirectory) -> None:
+    directory.save_trigger(
+        Trigger(
+            token_hash=hash_token(DEMO_TOKEN),
+            pipeline_id="demo",
+            enabled=False,
+            run_as="alice",
+            enabled_at="2026-11-27T12:00:00.000Z",
+            token_hint="6789",
+        )
+    )
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert (status, body["code"]) == (403, "WEBHOOK_DISABLED")
+
+
+@pytest.mark.parametrize(
+    ("event_file", "status", "code"),
+    [
+        ("webhook-unknown-token.json", 404, "WEBHOOK_NOT_FOUND"),
+        ("webhook-invalid-json.json", 400, "INVALID_JSON"),
+        ("webhook-undeclared-variable.json", 422, "INVALID_VARIABLES"),
+    ],
+)
+def test_rejected_events_start_no_execution(
+    wired: Container, stepfunctions: Any, state_machine_arn: str, event_file: str, status: int, code: str
+) -> None:
+    got_status, body, _ = call(load_event(event_file))
+    assert (got_status, body["code"]) == (status, code)
+    assert stepfunctions.list_executions(stateMachineArn=state_machine_arn)["executions"] == []
+
+
+def test_unsupported_media_type_and_payload_too_large(wired: Container) -> None:
+    assert call(webhook_event(body='{"abc":"1"}', content_type="text/plain"))[1]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert call(webhook_event(body=json.dumps({"abc": "x" * 70000})))[1]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "code"),
+    [
+        ("dynamodb", "GetItem", "ProvisionedThroughputExceededException"),
+        ("dynamodb", "BatchGetItem", "ThrottlingException"),
+        ("stepfunctions", "StartExecution", "ThrottlingException"),
+        ("stepfunctions", "StartExecution", "ServiceUnavailable"),
+    ],
+)
+def test_throttled_or_unavailable_aws_is_503_with_retry_after(
+    wired: Container, service: str, operation: str, code: str
+) -> None:
+    call(load_event("webhook-general.json"))
+    fail_with(wired._dynamodb if service == "dynamodb" else wired._stepfunctions, operation, code)
+    status, body, headers = call(load_event("webhook-general.json"))
+    assert (status, body["code"]) == (503, "UNAVAILABLE")
+    assert headers["Retry-After"].isdigit()
+
+
+def test_tokens_are_stored_only_as_sha256_hashes(wired: Container, dynamodb: Any) -> None:
+    call(load_event("webhook-general.json"))
+    items = json.dumps(dynamodb.scan(TableName=TABLE)["Items"])
+    assert DEMO_TOKEN not in items
+    assert DEMO_TOKEN[3:] not in items
+    assert hash_token(DEMO_TOKEN) in items
+
+
+def test_token_never_appears_in_logs(wired: Container) -> None:
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logger.registered_formatter)
+    logging.getLogger("hookrun").addHandler(capture)
+    try:
+        for event in [
+            load_event("webhook-general.json"),
+            load_event("webhook-unknown-token.json"),
+            load_event("webhook-undeclared-variable.json"),
+        ]:
+            call(event)
+    finally:
+        logging.getLogger("hookrun").removeHandler(capture)
+    logged = stream.getvalue()
+    assert "run started" in logged and "WEBHOOK_NOT_FOUND" in logged
+    for token in (DEMO_TOKEN, load_event("webhook-unknown-token.json")["pathParameters"]["token"]):
+        assert token not in logged

@@ -1,0 +1,70 @@
+"""Shared test material: the example pipeline, the events/ fixtures, and event variants."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domain.models import Pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+
+@cache
+def _load_event(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return data
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of events/<name>, the same file `sam local invoke -e` takes."""
+    return copy.deepcopy(_load_event(name))
+
+
+DEMO_TOKEN: str = load_event("webhook-general.json")["pathParameters"]["token"]
+
+
+def webhook_event(
+    body: str | None = "{}",
+    token: str = DEMO_TOKEN,
+    headers: dict[str, str] | None = None,
+    content_type: str | None = "application/json",
+) -> dict[str, Any]:
+    """The general webhook event with another body, token or headers."""
+    event = load_event("webhook-general.json")
+    event["body"] = body
+    event["path"] = f"/pipeline/webhook/{token}"
+    event["pathParameters"] = {"token": token}
+    event["requestContext"]["path"] = f"/v1/pipeline/webhook/{token}"
+    event["headers"].pop("Content-Type", None)
+    if content_type is not None:
+        event["headers"]["Content-Type"] = content_type
+    event["headers"].update(headers or {})
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    return event
+
+
+def demo_pipeline(**changes: Any) -> Pipeline:
+    """The example pipeline from examples/, optionally changed."""
+    data = yaml.safe_load((ROOT / "examples" / "demo.pipeline.yaml").read_text(encoding="utf-8"))
+    data.update(changes)
+    return Pipeline.model_validate(data)
+
+
+class FakeLambdaContext:
+    function_name = "hookrun-test"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:hookrun-test"
+    memory_limit_in_mb = 512
+    aws_request_id = "test-request-id"
+    log_group_name = "/aws/lambda/hookrun-test"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000

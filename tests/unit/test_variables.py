@@ -1,0 +1,113 @@
+"""merge_variables: defaults < built-ins < request; declared types checked and coerced."""
+
+import pytest
+
+from domain.errors import InvalidVariables
+from domain.models import VariableDeclaration, VariableType
+from domain.variables import merge_variables
+from tests.support import demo_pipeline
+
+DECLARED = demo_pipeline().variables
+
+
+def reasons(overrides: dict[str, object], **kwargs: object) -> dict[str, str]:
+    with pytest.raises(InvalidVariables) as caught:
+        merge_variables(DECLARED, overrides, **kwargs)  # type: ignore[arg-type]
+    return {p.name: p.reason for p in caught.value.problems}
+
+
+def test_empty_request_runs_with_defaults() -> None:
+    merged = merge_variables(DECLARED, {})
+    assert merged.values == {"abc": "123", "DEPLOY_ENV": "staging", "RETRIES": "3", "DRY_RUN": "false"}
+
+
+def test_request_value_overrides_default() -> None:
+    assert merge_variables(DECLARED, {"abc": "456"}).values["abc"] == "456"
+
+
+def test_built_ins_override_defaults_and_request_overrides_built_ins() -> None:
+    merged = merge_variables(DECLARED, {"abc": "789"}, built_ins={"abc": "builtin", "HOOKRUN_BRANCH": "main"})
+    assert merged.values["abc"] == "789"
+    assert merged.values["HOOKRUN_BRANCH"] == "main"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "rendered"),
+    [
+        ("abc", 456, "456"),
+        ("abc", True, "true"),
+        ("abc", 1.5, "1.5"),
+        ("RETRIES", "7", "7"),
+        ("RETRIES", 7.0, "7"),
+        ("RETRIES", "2.5", "2.5"),
+        ("DRY_RUN", "TRUE", "true"),
+        ("DRY_RUN", False, "false"),
+        ("DEPLOY_ENV", "prod", "prod"),
+    ],
+)
+def test_values_are_coerced_to_the_declared_type(name: str, raw: object, rendered: str) -> None:
+    assert merge_variables(DECLARED, {name: raw}).values[name] == rendered
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "reason_part"),
+    [
+        ({"nope": "1"}, "nope", "not declared"),
+        ({"RETRIES": "many"}, "RETRIES", "must be a number"),
+        ({"RETRIES": True}, "RETRIES", "not a boolean"),
+        ({"RETRIES": 10**30}, "RETRIES", "out of range"),
+        ({"DRY_RUN": "yes"}, "DRY_RUN", "boolean"),
+        ({"DEPLOY_ENV": "qa"}, "DEPLOY_ENV", "one of"),
+        ({"abc": None}, "abc", "null"),
+        ({"abc": {"x": 1}}, "abc", "nested"),
+        ({"abc": [1]}, "abc", "nested"),
+        ({"abc": "x" * 4097}, "abc", "longer than 4096"),
+        ({"abc": "a\x00b"}, "abc", "NUL"),
+        ({"abc": "\ud800"}, "abc", "surrogate"),
+        ({"1bad": "x"}, "1bad", "invalid name"),
+        ({"a-b": "x"}, "a-b", "invalid name"),
+    ],
+)
+def test_bad_values_are_rejected_with_a_reason(overrides: dict[str, object], name: str, reason_part: str) -> None:
+    assert reason_part in reasons(overrides)[name]
+
+
+def test_every_problem_is_listed_not_just_the_first() -> None:
+    assert set(reasons({"nope": 1, "RETRIES": "x", "DEPLOY_ENV": "qa"})) == {"nope", "RETRIES", "DEPLOY_ENV"}
+
+
+def test_more_than_100_variables_are_rejected() -> None:
+    assert "too many" in reasons({f"v{i}": "x" for i in range(101)}, allow_undeclared=True)["*"]
+
+
+def test_undeclared_names_pass_as_strings_when_the_pipeline_allows_them() -> None:
+    assert merge_variables(DECLARED, {"EXTRA": 5}, allow_undeclared=True).values["EXTRA"] == "5"
+
+
+def test_required_variable_without_default_must_be_sent() -> None:
+    declared = {"TARGET": VariableDeclaration(required=True)}
+    with pytest.raises(InvalidVariables) as caught:
+        merge_variables(declared, {})
+    assert caught.value.problems[0].name == "TARGET"
+    assert merge_variables(declared, {"TARGET": "x"}).values == {"TARGET": "x"}
+
+
+def test_secret_values_are_masked_and_kept_out_of_public_variables() -> None:
+    merged = merge_variables(DECLARED, {"API_KEY": "s3cr3t"})
+    assert merged.masked()["API_KEY"] == "***"
+    assert "API_KEY" not in merged.public()
+    assert merged.secrets() == {"API_KEY": "s3cr3t"}
+
+
+def test_error_names_never_carry_raw_control_characters() -> None:
+    problems = reasons({"bad\nname" + "x" * 100: 1})
+    (name,) = problems
+    assert "\n" not in name
+    assert len(name) <= 67
+
+
+def test_choice_declaration_needs_choices_and_valid_default() -> None:
+    with pytest.raises(ValueError, match="choices"):
+        VariableDeclaration(type=VariableType.CHOICE)
+    with pytest.raises(ValueError, match="one of"):
+        VariableDeclaration(type=VariableType.CHOICE, choices=("a",), default="b")

@@ -1,0 +1,161 @@
+"""The webhook handler on fakes: every row of the contract table, mapped to HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domain.errors import Unavailable
+from domain.models import Role
+from handlers import composition, webhook
+from handlers.composition import Container, Settings
+from tests.fakes import FakeRunStarter, FakeStore, fake_ports
+from tests.support import DEMO_TOKEN, FakeLambdaContext, demo_pipeline, load_event, webhook_event
+
+
+class FakeContainer(Container):
+    def __init__(self, store: FakeStore, runs: FakeRunStarter) -> None:
+        super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
+        self.__dict__["trigger_ports"] = fake_ports(store, runs)
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    store = FakeStore()
+    store.add_pipeline(demo_pipeline())
+    store.add_user("alice", Role.RUNNER)
+    store.enable(DEMO_TOKEN, "demo", "alice")
+    return store
+
+
+@pytest.fixture
+def runs() -> FakeRunStarter:
+    return FakeRunStarter()
+
+
+@pytest.fixture(autouse=True)
+def wiring(store: FakeStore, runs: FakeRunStarter) -> Iterator[None]:
+    composition.use_container(FakeContainer(store, runs))
+    yield
+    composition.use_container(None)
+
+
+def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    response = webhook.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
+    return response["statusCode"], json.loads(response["body"]), headers
+
+
+def test_general_webhook_is_accepted_with_defaults(runs: FakeRunStarter) -> None:
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert status == 202
+    assert body["status"] == "QUEUED" and body["pipelineId"] == "demo"
+    assert body["variables"]["abc"] == "123"
+    assert body["statusUrl"] == f"https://abc123.execute-api.eu-west-1.amazonaws.com/v1/api/runs/{body['runId']}"
+    assert runs.started[0].variables["abc"] == "123"
+
+
+def test_variable_webhook_overrides_the_default(runs: FakeRunStarter) -> None:
+    status, body, _ = call(load_event("webhook-variables.json"))
+    assert status == 202 and body["variables"]["abc"] == "456"
+    assert runs.started[0].variables["abc"] == "456"
+
+
+def test_empty_body_without_content_type_runs_with_defaults(runs: FakeRunStarter) -> None:
+    status, _, _ = call(webhook_event(body=None, content_type=None))
+    assert status == 202
+
+
+def test_base64_body_is_decoded(runs: FakeRunStarter) -> None:
+    event = webhook_event(body=base64.b64encode(b'{"abc":"b64"}').decode())
+    event["isBase64Encoded"] = True
+    status, body, _ = call(event)
+    assert status == 202 and body["variables"]["abc"] == "b64"
+
+
+def test_unknown_token_is_404() -> None:
+    status, body, _ = call(load_event("webhook-unknown-token.json"))
+    assert (status, body["code"]) == (404, "WEBHOOK_NOT_FOUND")
+
+
+def test_malformed_token_gets_the_same_answer_as_unknown() -> None:
+    unknown = call(load_event("webhook-unknown-token.json"))
+    malformed = call(webhook_event(token="garbage"))
+    assert malformed[:2] == unknown[:2]
+
+
+def test_disabled_trigger_is_403(store: FakeStore) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", enabled=False)
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert (status, body["code"]) == (403, "WEBHOOK_DISABLED")
+
+
+def test_lost_permission_is_403_naming_the_user_and_the_remedy(store: FakeStore) -> None:
+    del store.grants[("demo", "alice")]
+    status, body, _ = call(load_event("webhook-general.json"))
+    assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "alice")
+    assert "alice" in body["message"] and "enable it again" in body["message"]
+
+
+def test_invalid_json_is_400() -> None:
+    status, body, _ = call(load_event("webhook-invalid-json.json"))
+    assert (status, body["code"]) == (400, "INVALID_JSON")
+
+
+@pytest.mark.parametrize("payload", ["[1,2]", '"text"', "42", "null", '{"a":1,"a":2}', '{"a":NaN}', "[" * 100])
+def test_json_that_is_not_a_plain_object_is_400(payload: str) -> None:
+    status, body, _ = call(webhook_event(body=payload))
+    assert (status, body["code"]) == (400, "INVALID_JSON")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_non_json_content_type_is_415(content_type: str | None) -> None:
+    status, body, _ = call(webhook_event(body='{"abc":"1"}', content_type=content_type))
+    assert (status, body["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_json_with_charset_is_accepted() -> None:
+    status, _, _ = call(webhook_event(content_type="application/json; charset=utf-8"))
+    assert status == 202
+
+
+def test_body_over_64_kib_is_413() -> None:
+    status, body, _ = call(webhook_event(body=json.dumps({"abc": "x" * (64 * 1024)})))
+    assert (status, body["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_undeclared_variable_is_422_with_every_problem() -> None:
+    status, body, _ = call(load_event("webhook-undeclared-variable.json"))
+    assert (status, body["code"]) == (422, "INVALID_VARIABLES")
+    assert body["errors"] == [{"name": "nope", "reason": "not declared by the pipeline"}]
+
+
+def test_start_execution_throttled_is_503_with_retry_after(runs: FakeRunStarter) -> None:
+    runs.fail_with = Unavailable()
+    status, body, headers = call(load_event("webhook-general.json"))
+    assert (status, body["code"]) == (503, "UNAVAILABLE")
+    assert int(headers["Retry-After"]) > 0
+
+
+def test_error_bodies_never_echo_the_token_or_secrets() -> None:
+    for event in [load_event("webhook-unknown-token.json"), webhook_event(body='{"API_KEY": 5, "x": "s3cr3t"}')]:
+        _, body, _ = call(event)
+        text = json.dumps(body)
+        assert event["pathParameters"]["token"] not in text
+        assert "s3cr3t" not in text
+
+
+def test_secret_variable_is_masked_in_the_answer() -> None:
+    status, body, _ = call(webhook_event(body='{"API_KEY":"s3cr3t"}'))
+    assert status == 202 and body["variables"]["API_KEY"] == "***"
+
+
+def test_other_routes_answer_404_with_a_code() -> None:
+    event = webhook_event()
+    event["path"] = "/elsewhere"
+    status, body, _ = call(event)
+    assert (status, body["code"]) == (404, "NOT_FOUND")
