@@ -231,7 +231,10 @@ class Trigger(Model):
 
 
 class RunStatus(StrEnum):
+    """Status of a run, a stage or a job. Runs start QUEUED; stages and jobs wait as PENDING."""
+
     QUEUED = "QUEUED"
+    PENDING = "PENDING"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -246,6 +249,9 @@ class TriggerKind(StrEnum):
 
 class RunRequest(Model):
     """What the workflow needs to run a pipeline once. Never carries secret values."""
+
+    # the workflow adds its own keys (e.g. a caught error) beside the execution input
+    model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
 
     run_id: str
     pipeline_id: str

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .models import Grant, Pipeline, RunRequest, Trigger, User
+from .models import Grant, Pipeline, RunRequest, RunStatus, Trigger, User
+from .runs import ExecutionResult, RunView
+
+Field = str | int | None
+"""A value recorded with a status change: a time, an exit code, an output, a reason."""
 
 
 @dataclass(frozen=True)
@@ -39,4 +43,44 @@ class RunSecrets(Protocol):
 class RunStarter(Protocol):
     def start_run(self, run: RunRequest) -> None:
         """Start the workflow for `run`; raises RunAlreadyStarted if the run id was used before."""
+        ...
+
+
+class RunSecretsReader(Protocol):
+    def get_run_secrets(self, run_id: str) -> dict[str, str]:
+        """The secret values kept for a run (empty if it has none)."""
+        ...
+
+
+class RunRecorder(Protocol):
+    """The run record: a run with its stages and jobs, moved by guarded transitions only."""
+
+    def create_run(self, run: RunRequest, status: RunStatus, at: str) -> bool:
+        """Record the run in `status` with every stage and job PENDING; False if it was recorded before."""
+        ...
+
+    def get_run(self, run_id: str) -> RunView | None:
+        """The run with its stages and jobs, read strongly consistent."""
+        ...
+
+    def move_run(self, run_id: str, to: RunStatus, changes: Mapping[str, Field] | None = None) -> bool:
+        """Move the run to `to` if the move is allowed from its current status; False if it is not."""
+        ...
+
+    def move_stage(
+        self, run_id: str, stage_index: int, to: RunStatus, changes: Mapping[str, Field] | None = None
+    ) -> bool:
+        """Move one stage, guarded like move_run."""
+        ...
+
+    def move_job(
+        self, run_id: str, stage_index: int, job_name: str, to: RunStatus, changes: Mapping[str, Field] | None = None
+    ) -> bool:
+        """Move one job, guarded like move_run."""
+        ...
+
+
+class ScriptExecutor(Protocol):
+    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
+        """Run the script's lines in a shell, stopping at the first failing line or at the timeout."""
         ...

@@ -8,9 +8,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.trigger_pipeline import TriggerPorts
+from domain.workflow import WorkflowPorts
+
+if TYPE_CHECKING:
+    from adapters.dynamodb import DynamoAccessReader, DynamoDirectory
+    from adapters.runs import DynamoRuns
 
 
 def utc_now() -> str:
@@ -53,14 +58,57 @@ class Container:
         return boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 2}))
 
     @cached_property
+    def runs(self) -> DynamoRuns:
+        from adapters.runs import DynamoRuns
+
+        return DynamoRuns(self._dynamodb, self.settings.table_name)
+
+    @cached_property
+    def access(self) -> DynamoAccessReader:
+        from adapters.dynamodb import DynamoAccessReader
+
+        return DynamoAccessReader(self._dynamodb, self.settings.table_name)
+
+    @cached_property
+    def directory(self) -> DynamoDirectory:
+        from adapters.dynamodb import DynamoDirectory
+
+        return DynamoDirectory(self._dynamodb, self.settings.table_name)
+
+    def execution_exists(self, run_id: str) -> bool:
+        """True if Step Functions knows an execution named `run_id` (a run accepted but not yet recorded)."""
+        from botocore.exceptions import ClientError
+
+        arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+        try:
+            self._stepfunctions.describe_execution(executionArn=arn)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"ExecutionDoesNotExist", "InvalidArn"}:
+                return False
+            raise
+        return True
+
+    @cached_property
+    def workflow_ports(self) -> WorkflowPorts:
+        from adapters.dynamodb import DynamoRunSecrets
+        from adapters.shell import ShellExecutor
+
+        return WorkflowPorts(
+            runs=self.runs,
+            secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
+            executor=ShellExecutor(),
+            now=utc_now,
+        )
+
+    @cached_property
     def trigger_ports(self) -> TriggerPorts:
-        from adapters.dynamodb import DynamoAccessReader, DynamoRunSecrets, DynamoTriggerReader
+        from adapters.dynamodb import DynamoRunSecrets, DynamoTriggerReader
         from adapters.stepfunctions import StepFunctionsRunStarter
 
         table = self.settings.table_name
         return TriggerPorts(
             triggers=DynamoTriggerReader(self._dynamodb, table),
-            access=DynamoAccessReader(self._dynamodb, table),
+            access=self.access,
             secrets=DynamoRunSecrets(self._dynamodb, table, time.time),
             runs=StepFunctionsRunStarter(self._stepfunctions, self.settings.state_machine_arn),
             now=utc_now,

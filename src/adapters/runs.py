@@ -1,0 +1,265 @@
+"""The run record in DynamoDB: one partition per run (RUN, STAGE#nn, JOB#nn#name), guarded transitions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from domain.models import RunRequest, RunStatus
+from domain.ports import Field
+from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
+
+from . import keys
+from .aws_errors import error_code, unavailable_on_outage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+MAX_PAGE_SIZE = 100
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this API did not hand out."""
+
+
+def _value(value: Field) -> dict[str, str]:
+    return {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+
+
+def _text(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value else None
+
+
+def _number(item: Item, name: str) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if value else None
+
+
+def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
+    return {
+        **keys.run_key(run.run_id),
+        "type": {"S": "run"},
+        "runId": {"S": run.run_id},
+        "pipelineId": {"S": run.pipeline_id},
+        "pipelineName": {"S": run.pipeline_name},
+        "status": {"S": status},
+        "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
+        "secretNames": {"L": [{"S": name} for name in run.secret_names]},
+        "triggerKind": {"S": run.trigger_kind},
+        "runAs": {"S": run.run_as},
+        "createdAt": {"S": run.created_at},
+        "startedAt": {"S": at},
+        "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id)},
+        "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
+    }
+
+
+def _child_items(run: RunRequest) -> list[Item]:
+    items: list[Item] = []
+    pk = {"S": keys.run_pk(run.run_id)}
+    for index, stage in enumerate(run.stages):
+        items.append(
+            {
+                "pk": pk,
+                "sk": {"S": keys.stage_sk(index)},
+                "type": {"S": "stage"},
+                "stageIndex": {"N": str(index)},
+                "name": {"S": stage.name},
+                "status": {"S": RunStatus.PENDING},
+            }
+        )
+        items.extend(
+            {
+                "pk": pk,
+                "sk": {"S": keys.job_sk(index, job.name)},
+                "type": {"S": "job"},
+                "stageIndex": {"N": str(index)},
+                "name": {"S": job.name},
+                "status": {"S": RunStatus.PENDING},
+            }
+            for job in stage.jobs
+        )
+    return items
+
+
+def _job_view(item: Item) -> JobView:
+    return JobView(
+        name=item["name"]["S"],
+        status=RunStatus(item["status"]["S"]),
+        exit_code=_number(item, "exitCode"),
+        output=_text(item, "output") or "",
+        reason=_text(item, "reason"),
+        started_at=_text(item, "startedAt"),
+        finished_at=_text(item, "finishedAt"),
+        duration_ms=_number(item, "durationMs"),
+    )
+
+
+def run_view_from_items(items: list[Item]) -> RunView | None:
+    """Assemble a run, its stages and their jobs from the items of the run's partition (or a RUN item alone)."""
+    run = next((item for item in items if item["sk"]["S"] == "RUN"), None)
+    if run is None:
+        return None
+    jobs: dict[int, list[JobView]] = {}
+    for item in items:
+        if item["sk"]["S"].startswith("JOB#"):
+            jobs.setdefault(int(item["stageIndex"]["N"]), []).append(_job_view(item))
+    stages = tuple(
+        StageView(
+            index=int(item["stageIndex"]["N"]),
+            name=item["name"]["S"],
+            status=RunStatus(item["status"]["S"]),
+            jobs=tuple(jobs.get(int(item["stageIndex"]["N"]), [])),
+            started_at=_text(item, "startedAt"),
+            finished_at=_text(item, "finishedAt"),
+        )
+        for item in sorted(items, key=lambda i: i["sk"]["S"])
+        if item["sk"]["S"].startswith("STAGE#")
+    )
+    return RunView(
+        run_id=run["runId"]["S"],
+        pipeline_id=run["pipelineId"]["S"],
+        pipeline_name=_text(run, "pipelineName") or "",
+        status=RunStatus(run["status"]["S"]),
+        variables={name: value["S"] for name, value in run["variables"]["M"].items()},
+        secret_names=tuple(value["S"] for value in run["secretNames"]["L"]),
+        trigger_kind=run["triggerKind"]["S"],
+        run_as=run["runAs"]["S"],
+        created_at=run["createdAt"]["S"],
+        started_at=_text(run, "startedAt"),
+        finished_at=_text(run, "finishedAt"),
+        reason=_text(run, "reason"),
+        stages=stages,
+    )
+
+
+def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor("The cursor is not one this API returned.") from exc
+    if not isinstance(decoded, dict) or not all(isinstance(v, dict) for v in decoded.values()):
+        raise InvalidCursor("The cursor is not one this API returned.")
+    return decoded
+
+
+class DynamoRuns:
+    """RunRecorder on DynamoDB, plus the reads of the run API."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create_run(self, run: RunRequest, status: RunStatus, at: str) -> bool:
+        if self.get_run(run.run_id) is not None:
+            return False
+        children = _child_items(run)
+        with unavailable_on_outage():
+            for start in range(0, len(children), 25):
+                pending: Any = {self._table: [{"PutRequest": {"Item": i}} for i in children[start : start + 25]]}
+                while pending:
+                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            try:
+                # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=_run_item(run, status, at),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def get_run(self, run_id: str) -> RunView | None:
+        items: list[Item] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.run_pk(run_id)}},
+            "ConsistentRead": True,
+        }
+        with unavailable_on_outage():
+            while True:
+                page = self._client.query(**query)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return run_view_from_items([item for item in items if item["sk"]["S"] != "SECRETS"])
+
+    def list_runs(
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[RunView], str | None]:
+        """Runs of a pipeline, newest first, a page at a time (stages not included)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.RUNS_INDEX,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.runs_of_pipeline_pk(pipeline_id)}},
+            "ScanIndexForward": False,
+            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
+        }
+        start = decode_cursor(cursor)
+        if start:
+            query["ExclusiveStartKey"] = start
+        with unavailable_on_outage():
+            page = self._client.query(**query)
+        runs = [view for item in page.get("Items", []) if (view := run_view_from_items([item])) is not None]
+        return runs, encode_cursor(page.get("LastEvaluatedKey"))
+
+    def move_run(self, run_id: str, to: RunStatus, changes: Mapping[str, Field] | None = None) -> bool:
+        return self._move(keys.run_key(run_id), to, changes)
+
+    def move_stage(
+        self, run_id: str, stage_index: int, to: RunStatus, changes: Mapping[str, Field] | None = None
+    ) -> bool:
+        return self._move(keys.key(keys.run_pk(run_id), keys.stage_sk(stage_index)), to, changes)
+
+    def move_job(
+        self, run_id: str, stage_index: int, job_name: str, to: RunStatus, changes: Mapping[str, Field] | None = None
+    ) -> bool:
+        return self._move(keys.key(keys.run_pk(run_id), keys.job_sk(stage_index, job_name)), to, changes)
+
+    def _move(self, key: keys.Key, to: RunStatus, changes: Mapping[str, Field] | None) -> bool:
+        """Set the status (and `changes`) only if the item's current status may move to `to`."""
+        allowed = sorted(statuses_that_may_move_to(to))
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":to": {"S": to}} | {f":from{i}": {"S": s} for i, s in enumerate(allowed)}
+        assignments = ["#status = :to"]
+        for i, (name, value) in enumerate((changes or {}).items()):
+            if value is not None:
+                names[f"#f{i}"] = name
+                values[f":f{i}"] = _value(value)
+                assignments.append(f"#f{i} = :f{i}")
+        try:
+            with unavailable_on_outage():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET " + ", ".join(assignments),
+                    ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,87 @@
+"""Running a job's script in a shell: fail-fast, with a timeout, keeping only the tail of the output."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO
+
+from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult
+
+# A little more than is stored, so a secret cut at the edge can still be masked before the final cut.
+_KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
+_BASE_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+class _TailBuffer:
+    """Reads a stream to its end, keeping only the last `limit` bytes and counting the rest."""
+
+    def __init__(self, stream: IO[bytes], limit: int = _KEEP_BYTES) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+        self._stream = stream
+        self._limit = limit
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while chunk := self._stream.read(65536):
+            self.data.extend(chunk)
+            excess = len(self.data) - self._limit
+            if excess > 0:
+                del self.data[:excess]
+                self.dropped += excess
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class ShellExecutor:
+    """ScriptExecutor: bash with `-e -o pipefail`, in a fresh working directory, own process group."""
+
+    def __init__(self, shell: str | None = None) -> None:
+        self._shell = shell or shutil.which("bash") or "/bin/sh"
+
+    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
+        workdir = tempfile.mkdtemp(prefix="hookrun-job-")
+        env = {**_BASE_ENVIRONMENT, "HOME": workdir, "TMPDIR": workdir, **environment}
+        flags = ["-e", "-o", "pipefail"] if self._shell.endswith("bash") else ["-e"]
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                [self._shell, "--noprofile", "--norc", *flags, "-c", "\n".join(script)]
+                if self._shell.endswith("bash")
+                else [self._shell, *flags, "-c", "\n".join(script)],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so a timeout kills everything it started
+            )
+            assert process.stdout is not None
+            tail = _TailBuffer(process.stdout)
+            timed_out = False
+            try:
+                exit_code: int | None = process.wait(timeout=timeout_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                exit_code = None
+            tail.join(timeout=5)
+            return ExecutionResult(
+                exit_code=exit_code,
+                output=bytes(tail.data).decode("utf-8", errors="replace"),
+                duration_ms=int((time.monotonic() - started) * 1000),
+                timed_out=timed_out,
+                dropped_bytes=tail.dropped,
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)

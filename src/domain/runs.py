@@ -1,0 +1,141 @@
+"""How a run moves: status transitions, stage outcomes, job environments and job output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .models import RunStatus
+
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
+MAX_OUTPUT_BYTES = 64 * 1024
+_CUT_MARKER = "[hookrun: output cut, the first {dropped} bytes are not kept]\n"
+
+# Which statuses may move to which: never backwards, so a retried or redriven step cannot undo progress.
+# RUNNING -> RUNNING lets a retried job runner start the same job again after a crash.
+_NEXT: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.SKIPPED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.RUNNING: frozenset({RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
+}
+
+
+def can_move(current: RunStatus, target: RunStatus) -> bool:
+    """True if a run, stage or job in `current` may move to `target`."""
+    return target in _NEXT.get(current, frozenset())
+
+
+def statuses_that_may_move_to(target: RunStatus) -> frozenset[RunStatus]:
+    """The statuses from which `target` may be reached: the guard of a conditional update."""
+    return frozenset(current for current, targets in _NEXT.items() if target in targets)
+
+
+def stage_outcome(job_statuses: Iterable[RunStatus]) -> RunStatus | None:
+    """A stage's final status once its jobs are done, or None while any job is still pending or running."""
+    statuses = list(job_statuses)
+    if any(status not in TERMINAL for status in statuses):
+        return None
+    if any(status in {RunStatus.FAILED, RunStatus.CANCELLED} for status in statuses):
+        return RunStatus.FAILED
+    if statuses and all(status is RunStatus.SKIPPED for status in statuses):
+        return RunStatus.SKIPPED
+    return RunStatus.SUCCEEDED
+
+
+def job_environment(
+    variables: Mapping[str, str],
+    secrets: Mapping[str, str],
+    *,
+    run_id: str,
+    pipeline_id: str,
+    stage: str,
+    job: str,
+) -> dict[str, str]:
+    """The variables a job's script sees: the run's variables, its secrets, and hookrun's own."""
+    return {
+        **variables,
+        **secrets,
+        "HOOKRUN_RUN_ID": run_id,
+        "HOOKRUN_PIPELINE_ID": pipeline_id,
+        "HOOKRUN_STAGE": stage,
+        "HOOKRUN_JOB": job,
+    }
+
+
+def mask_secrets(text: str, secret_values: Iterable[str]) -> str:
+    """Replace every secret value in `text` with ***, longest first so overlapping values are all hidden."""
+    for value in sorted({v for v in secret_values if v}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
+def keep_tail(text: str, dropped_before: int = 0, limit: int = MAX_OUTPUT_BYTES) -> str:
+    """The last `limit` bytes of `text` (UTF-8), with a marker saying how much was dropped, if anything."""
+    data = text.encode("utf-8", errors="replace")
+    dropped = dropped_before + max(0, len(data) - limit)
+    if dropped == 0:
+        return text
+    marker = _CUT_MARKER.format(dropped=dropped)
+    tail = data[-(limit - len(marker)) :].decode("utf-8", errors="ignore")
+    return marker + tail
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What running a script produced."""
+
+    exit_code: int | None
+    output: str
+    duration_ms: int
+    timed_out: bool = False
+    dropped_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    status: RunStatus
+    exit_code: int | None = None
+    output: str = ""
+    reason: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class StageView:
+    index: int
+    name: str
+    status: RunStatus
+    jobs: tuple[JobView, ...] = ()
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as it is recorded: its status, variables (never secret values), stages and jobs."""
+
+    run_id: str
+    pipeline_id: str
+    status: RunStatus
+    variables: dict[str, str]
+    secret_names: tuple[str, ...]
+    trigger_kind: str
+    run_as: str
+    created_at: str
+    pipeline_name: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    reason: str | None = None
+    stages: tuple[StageView, ...] = field(default=())
+
+    def stage(self, index: int) -> StageView | None:
+        return next((stage for stage in self.stages if stage.index == index), None)
+
+    def has_failed_before(self, index: int) -> bool:
+        """True if an earlier stage failed or the run already ended: later stages must not run."""
+        return self.status in TERMINAL or any(
+            stage.index < index and stage.status in {RunStatus.FAILED, RunStatus.CANCELLED} for stage in self.stages
+        )

@@ -1,0 +1,174 @@
+"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import HookrunError
+from .models import Job, Model, RunRequest, RunStatus
+from .ports import RunRecorder, RunSecretsReader, ScriptExecutor
+from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
+
+
+class RunFailed(HookrunError):
+    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED."""
+
+    code = "RUN_FAILED"
+
+
+class RunNotRecorded(HookrunError):
+    code = "RUN_NOT_RECORDED"
+
+
+class JobTask(Model):
+    """One job of one stage of a run: what the workflow hands the job runner. No secret values."""
+
+    run_id: str
+    pipeline_id: str
+    stage_index: int
+    stage_name: str
+    job: Job
+    variables: dict[str, str]
+    secret_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkflowPorts:
+    runs: RunRecorder
+    secrets: RunSecretsReader
+    executor: ScriptExecutor
+    now: Callable[[], str]
+
+
+def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
+    """Record the run RUNNING with its stages and jobs PENDING. A repeat (retry, redrive) changes nothing."""
+    if not ports.runs.create_run(run, RunStatus.RUNNING, ports.now()):
+        ports.runs.move_run(run.run_id, RunStatus.RUNNING)
+    return RunStatus.RUNNING
+
+
+def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
+    """Run one job unless an earlier stage failed; record its status, exit code and output."""
+    view = _recorded(ports, task.run_id)
+    if view.has_failed_before(task.stage_index):
+        ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
+        ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
+        return RunStatus.SKIPPED
+    started_at = ports.now()
+    if not ports.runs.move_job(
+        task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
+    ):
+        return _job_status(view, task)  # already finished: a retried invocation does not run it twice
+    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
+    secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
+    environment = job_environment(
+        task.variables,
+        secrets,
+        run_id=task.run_id,
+        pipeline_id=task.pipeline_id,
+        stage=task.stage_name,
+        job=task.job.name,
+    )
+    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds)
+    if result.timed_out:
+        status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
+    elif result.exit_code == 0:
+        status, reason = RunStatus.SUCCEEDED, None
+    else:
+        status, reason = RunStatus.FAILED, f"exited with code {result.exit_code}"
+    finished_at = ports.now()
+    ports.runs.move_job(
+        task.run_id,
+        task.stage_index,
+        task.job.name,
+        status,
+        {
+            "exitCode": result.exit_code,
+            "output": keep_tail(mask_secrets(result.output, secrets.values()), result.dropped_bytes),
+            "reason": reason,
+            "finishedAt": finished_at,
+            "durationMs": result.duration_ms,
+        },
+    )
+    _settle_stage(ports, task.run_id, task.stage_index, finished_at)
+    return status
+
+
+def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
+    """Settle every stage, skip those after a failure, and end the run. Raises RunFailed if it failed."""
+    view = _recorded(ports, run_id)
+    now = ports.now()
+    failed = False
+    for stage in view.stages:
+        outcome = stage.status if stage.status in TERMINAL else stage_outcome(job.status for job in stage.jobs)
+        if failed:
+            _skip_stage(ports, run_id, stage.index, [job.name for job in stage.jobs])
+            continue
+        if outcome is not None and outcome is not stage.status:
+            ports.runs.move_stage(run_id, stage.index, outcome, {"finishedAt": now})
+        failed = outcome in {RunStatus.FAILED, RunStatus.CANCELLED}
+    status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+    reason = _first_failure(view) if failed else None
+    ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
+    if failed:
+        raise RunFailed(f"Run {run_id} failed: {reason}")
+    return status
+
+
+def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause: str) -> RunStatus:
+    """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why."""
+    if ports.runs.get_run(run.run_id) is None:
+        ports.runs.create_run(run, RunStatus.RUNNING, ports.now())
+    view = _recorded(ports, run.run_id)
+    now = ports.now()
+    reason = f"{error}: {cause}"[:1000]
+    for stage in view.stages:
+        for job in stage.jobs:
+            if job.status is RunStatus.RUNNING:
+                ports.runs.move_job(
+                    run.run_id, stage.index, job.name, RunStatus.FAILED, {"reason": reason, "finishedAt": now}
+                )
+            elif job.status is RunStatus.PENDING:
+                ports.runs.move_job(run.run_id, stage.index, job.name, RunStatus.CANCELLED, {"finishedAt": now})
+        if stage.status is RunStatus.RUNNING:
+            ports.runs.move_stage(run.run_id, stage.index, RunStatus.FAILED, {"finishedAt": now})
+        elif stage.status is RunStatus.PENDING:
+            ports.runs.move_stage(run.run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
+    ports.runs.move_run(run.run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+    return RunStatus.FAILED
+
+
+def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:
+    view = ports.runs.get_run(run_id)
+    if view is None:
+        raise RunNotRecorded(f"Run {run_id} has no record.")
+    return view
+
+
+def _job_status(view: RunView, task: JobTask) -> RunStatus:
+    stage = view.stage(task.stage_index)
+    job = next((j for j in stage.jobs if j.name == task.job.name), None) if stage else None
+    return job.status if job else RunStatus.PENDING
+
+
+def _settle_stage(ports: WorkflowPorts, run_id: str, stage_index: int, at: str) -> None:
+    """Give the stage its final status as soon as its last job is done, so followers see it live."""
+    stage = _recorded(ports, run_id).stage(stage_index)
+    outcome = stage_outcome(job.status for job in stage.jobs) if stage else None
+    if outcome is not None:
+        ports.runs.move_stage(run_id, stage_index, outcome, {"finishedAt": at})
+
+
+def _skip_stage(ports: WorkflowPorts, run_id: str, stage_index: int, job_names: list[str]) -> None:
+    for name in job_names:
+        ports.runs.move_job(run_id, stage_index, name, RunStatus.SKIPPED)
+    ports.runs.move_stage(run_id, stage_index, RunStatus.SKIPPED)
+
+
+def _first_failure(view: RunView) -> str:
+    for stage in view.stages:
+        for job in stage.jobs:
+            if job.status in {RunStatus.FAILED, RunStatus.CANCELLED}:
+                return f"job '{job.name}' of stage '{stage.name}' {job.reason or 'failed'}"
+    return "a stage failed"

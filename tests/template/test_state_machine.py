@@ -1,0 +1,64 @@
+"""statemachine/pipeline.asl.json: checked statically, since cfn-lint does not look inside it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hookrun.asl import check_definition
+from hookrun.template import ROOT, load_template, resources_of_type
+
+
+def definition() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ROOT / "statemachine" / "pipeline.asl.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def substitutions() -> set[str]:
+    (machine,) = resources_of_type(load_template(), "AWS::Serverless::StateMachine").values()
+    return set(machine["Properties"]["DefinitionSubstitutions"])
+
+
+def test_the_workflow_definition_has_no_problems() -> None:
+    assert check_definition(definition(), substitutions()) == []
+
+
+def test_the_workflow_uses_jsonpath() -> None:
+    assert definition()["QueryLanguage"] == "JSONPath"
+
+
+def test_moto_interpreter_parses_the_definition() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    AmazonStateLanguageParser.parse(json.dumps(definition()))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["States"]["RecordRun"].update(Type="Taks"), "unknown Type"),
+        (lambda d: d["States"]["RecordRun"].update(Next="Nowhere"), "does not exist"),
+        (lambda d: d["States"]["FinishRun"].pop("End"), "exactly one of Next or End"),
+        (lambda d: d["States"]["RecordRun"].pop("TimeoutSeconds"), "no TimeoutSeconds"),
+        (lambda d: d["States"]["RecordRun"].pop("Catch"), "no Catch"),
+        (lambda d: d["States"]["Stages"].pop("MaxConcurrency"), "MaxConcurrency"),
+        (lambda d: d["States"].update(Orphan={"Type": "Pass", "End": True}), "unreachable"),
+        (lambda d: d.update(StartAt="Missing"), "StartAt"),
+        (
+            lambda d: d["States"]["Stages"]["ItemProcessor"]["States"]["Jobs"]["ItemProcessor"]["States"]["RunJob"].pop(
+                "TimeoutSeconds"
+            ),
+            "RunJob' has no TimeoutSeconds",
+        ),
+    ],
+)
+def test_the_check_catches_broken_definitions(change: Any, problem: str) -> None:
+    broken = definition()
+    change(broken)
+    assert any(problem in p for p in check_definition(broken, substitutions())), check_definition(broken)
+
+
+def test_unsubstituted_placeholders_are_reported() -> None:
+    assert any("JobRunnerFunctionArn" in p for p in check_definition(definition(), {"RunStatusFunctionArn"}))

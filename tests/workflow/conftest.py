@@ -1,0 +1,129 @@
+"""The real state machine definition, executed by moto's interpreter, calling our real handlers in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from adapters.dynamodb import DynamoDirectory
+from domain.models import Pipeline, RunRequest
+from handlers import composition
+from hookrun import lambda_bridge
+from hookrun.template import load_template, state_machine_definition
+from tests.conftest import REGION, TABLE
+
+ROLE = "arn:aws:iam::123456789012:role/hookrun-test"
+FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "served in-process by hookrun.lambda_bridge")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
+    lambda_bridge.install()
+    template = load_template()
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    role = boto3.client("iam", region_name=REGION).create_role(
+        RoleName="hookrun-test",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    arns = {}
+    for logical_id in ("JobRunnerFunction", "RunStatusFunction"):
+        props = template["Resources"][logical_id]["Properties"]
+        arns[f"{logical_id}Arn"] = lambda_client.create_function(
+            FunctionName=f"hookrun-{logical_id}",
+            Runtime="python3.12",
+            Role=role,
+            Handler=props["Handler"],
+            Timeout=props.get("Timeout", 10),
+            Code={"ZipFile": _zip()},
+        )["FunctionArn"]
+    arn = stepfunctions.create_state_machine(
+        name="hookrun-pipeline", definition=state_machine_definition(arns), roleArn=ROLE
+    )["stateMachineArn"]
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    composition.use_container(None)
+    yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))
+    composition.use_container(None)
+
+
+class Workflow:
+    def __init__(self, stepfunctions: Any, arn: str, directory: DynamoDirectory) -> None:
+        self.stepfunctions = stepfunctions
+        self.arn = arn
+        self.directory = directory
+        self._count = 0
+
+    def start(
+        self, pipeline: Pipeline, variables: dict[str, str] | None = None, secret_names: tuple[str, ...] = ()
+    ) -> str:
+        self._count += 1
+        run_id = f"run-{time.time_ns():029x}"
+        run = RunRequest(
+            run_id=run_id,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            stages=pipeline.stages,
+            variables=variables or {},
+            secret_names=secret_names,
+            run_as="alice",
+            created_at=f"2026-11-27T12:00:{self._count:02d}.000Z",
+        )
+        self.stepfunctions.start_execution(
+            stateMachineArn=self.arn, name=run_id, input=run.model_dump_json(by_alias=True)
+        )
+        return run_id
+
+    def execution_arn(self, run_id: str) -> str:
+        return self.arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+    def wait(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution = self.stepfunctions.describe_execution(executionArn=self.execution_arn(run_id))
+            if execution["status"] in FINAL:
+                return dict(execution)
+            time.sleep(0.1)
+        raise AssertionError(f"execution {run_id} did not end within {timeout} s")
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self.execution_arn(run_id), "maxResults": 1000}
+        while True:
+            page = self.stepfunctions.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+
+def state_transitions(history: list[dict[str, Any]]) -> int:
+    """States entered, as Step Functions bills them."""
+    return sum(1 for event in history if event["type"].endswith("StateEntered"))
+
+
+def pipeline(stages: list[dict[str, Any]], **extra: Any) -> Pipeline:
+    return Pipeline.model_validate({"id": "wf", "name": "Workflow test", "stages": stages, **extra})
+
+
+__all__ = ["Workflow", "json", "pipeline", "state_transitions"]

@@ -1,0 +1,181 @@
+"""The run workflow: statemachine/pipeline.asl.json run by moto's interpreter with the real job runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from adapters.dynamodb import DynamoRunSecrets
+from adapters.runs import DynamoRuns
+from domain.runs import RunView
+from tests.conftest import TABLE
+from tests.workflow.conftest import Workflow, pipeline, state_transitions
+
+
+def recorded(dynamodb: Any, run_id: str) -> RunView:
+    view = DynamoRuns(dynamodb, TABLE).get_run(run_id)
+    assert view is not None
+    return view
+
+
+def job(view: RunView, stage: int, name: str) -> Any:
+    return next(j for j in view.stages[stage].jobs if j.name == name)
+
+
+def test_a_run_prints_its_variables_and_succeeds(workflow: Workflow, dynamodb: Any) -> None:
+    run_id = workflow.start(
+        pipeline([{"name": "build", "jobs": [{"name": "print", "script": ['echo "abc is $abc"']}]}]), {"abc": "456"}
+    )
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"
+    view = recorded(dynamodb, run_id)
+    assert view.status == "SUCCEEDED"
+    assert view.stages[0].status == "SUCCEEDED"
+    printed = job(view, 0, "print")
+    assert (printed.status, printed.exit_code) == ("SUCCEEDED", 0)
+    assert printed.output == "abc is 456\n"
+    assert printed.started_at and printed.finished_at and printed.duration_ms is not None
+
+
+def test_jobs_see_hookrun_variables(workflow: Workflow, dynamodb: Any) -> None:
+    run_id = workflow.start(
+        pipeline(
+            [
+                {
+                    "name": "s1",
+                    "jobs": [
+                        {
+                            "name": "env",
+                            "script": ["echo $HOOKRUN_RUN_ID $HOOKRUN_PIPELINE_ID $HOOKRUN_STAGE $HOOKRUN_JOB"],
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    workflow.wait(run_id)
+    assert job(recorded(dynamodb, run_id), 0, "env").output == f"{run_id} wf s1 env\n"
+
+
+def test_first_failed_stage_fails_the_run_and_skips_later_stages(workflow: Workflow, dynamodb: Any) -> None:
+    run_id = workflow.start(
+        pipeline(
+            [
+                {
+                    "name": "test",
+                    "jobs": [
+                        {"name": "ok", "script": ["echo fine"]},
+                        {"name": "broken", "script": ["echo about to fail", "exit 3", "echo never"]},
+                    ],
+                },
+                {"name": "deploy", "jobs": [{"name": "ship", "script": ["echo shipped"]}]},
+            ]
+        )
+    )
+    execution = workflow.wait(run_id)
+    assert execution["status"] == "FAILED"
+    view = recorded(dynamodb, run_id)
+    assert view.status == "FAILED"
+    assert "broken" in (view.reason or "")
+    assert [s.status for s in view.stages] == ["FAILED", "SKIPPED"]
+    broken = job(view, 0, "broken")
+    assert (broken.status, broken.exit_code, broken.output) == ("FAILED", 3, "about to fail\n")
+    assert job(view, 0, "ok").status == "SUCCEEDED"
+    ship = job(view, 1, "ship")
+    assert ship.status == "SKIPPED" and ship.output == "" and ship.started_at is None
+
+
+def test_job_over_its_timeout_fails_with_a_timeout_reason(workflow: Workflow, dynamodb: Any) -> None:
+    run_id = workflow.start(
+        pipeline([{"name": "s", "jobs": [{"name": "slow", "script": ["echo start", "sleep 30"], "timeoutSeconds": 1}]}])
+    )
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    slow = job(recorded(dynamodb, run_id), 0, "slow")
+    assert slow.status == "FAILED"
+    assert slow.reason == "timed out after 1 s"
+    assert slow.output == "start\n"
+    assert slow.duration_ms is not None and slow.duration_ms < 10_000
+
+
+def test_jobs_of_a_stage_run_in_parallel(workflow: Workflow, dynamodb: Any) -> None:
+    jobs = [{"name": f"j{i}", "script": ["date +%s.%N", "sleep 2", "date +%s.%N"]} for i in range(2)]
+    started = time.monotonic()
+    run_id = workflow.start(pipeline([{"name": "s", "jobs": jobs}]))
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"
+    view = recorded(dynamodb, run_id)
+    spans = [tuple(float(x) for x in job(view, 0, f"j{i}").output.split()) for i in range(2)]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans  # the two sleeps overlap
+    assert time.monotonic() - started < 20
+
+
+def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
+    secret = "hunter22"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    p = pipeline(
+        [
+            {
+                "name": "s",
+                "jobs": [
+                    {
+                        "name": "leak",
+                        "script": [
+                            'echo "key=$API_KEY"',
+                            f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}',
+                        ],
+                    }
+                ],
+            }
+        ],
+        variables={"API_KEY": {"secret": True}},
+    )
+    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
+    original_start = workflow.stepfunctions.start_execution
+
+    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
+        secrets.put_run_secrets(kwargs["name"], {"API_KEY": secret})
+        return original_start(**kwargs)
+
+    workflow.stepfunctions.start_execution = start_with_secret
+    run_id = workflow.start(p, secret_names=("API_KEY",))
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the job saw the real value
+    view = recorded(dynamodb, run_id)
+    assert job(view, 0, "leak").output == "key=***\n"
+    execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
+    assert secret not in execution["input"] + execution.get("output", "")
+    assert secret not in json.dumps(workflow.history(run_id), default=str)
+
+
+def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any) -> None:
+    stages = [{"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": ["true"]} for j in range(2)]} for s in range(3)]
+    run_id = workflow.start(pipeline(stages))
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"
+    transitions = state_transitions(workflow.history(run_id))
+    print(f"state transitions for 3 stages x 2 jobs: {transitions}")
+    assert transitions <= 2 + 2 * 6
+
+
+def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
+    workflow: Workflow, dynamodb: Any, monkeypatch: Any
+) -> None:
+    from adapters.shell import ShellExecutor
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("runner died mid-job")
+
+    monkeypatch.setattr(ShellExecutor, "execute", crash)
+    run_id = workflow.start(
+        pipeline(
+            [
+                {"name": "s", "jobs": [{"name": "j", "script": ["true"]}]},
+                {"name": "t", "jobs": [{"name": "k", "script": ["true"]}]},
+            ]
+        )
+    )
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    view = recorded(dynamodb, run_id)
+    assert view.status == "FAILED"
+    assert "runner died mid-job" in (view.reason or "")
+    assert [s.status for s in view.stages] == ["FAILED", "CANCELLED"]
+    assert job(view, 0, "j").status == "FAILED"
+    assert job(view, 1, "k").status == "CANCELLED"
