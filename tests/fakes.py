@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from domain.errors import RunAlreadyStarted, Unavailable
-from domain.models import Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
-from domain.ports import Access
+from domain.errors import Conflict, RunAlreadyStarted
+from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
+from domain.ports import Access, StoredPipeline
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
 
@@ -77,4 +77,85 @@ def fake_ports(store: FakeStore, runs: FakeRunStarter, run_ids: list[str] | None
     )
 
 
-__all__ = ["FakeRunStarter", "FakeStore", "Unavailable", "fake_ports"]
+@dataclass
+class FakeManagementStore:
+    """ManagementStore in memory, with the same conflict rules as the DynamoDB adapter."""
+
+    pipelines: dict[str, StoredPipeline] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    principals: dict[str, str] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+    def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
+        return self.pipelines.get(pipeline_id)
+
+    def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
+        return [p for i, p in sorted(self.pipelines.items()) if user_id is None or (i, user_id) in self.grants]
+
+    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry) -> bool:
+        if pipeline.id in self.pipelines:
+            return False
+        self.pipelines[pipeline.id] = StoredPipeline(pipeline, None, audit.at, audit.at)
+        self.put_grant(owner, audit)
+        return True
+
+    def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None:
+        old = self.pipelines[pipeline.id]
+        self.pipelines[pipeline.id] = StoredPipeline(pipeline, old.token_hash, old.created_at, audit.at)
+        self.audit.append(audit)
+
+    def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
+        del self.pipelines[stored.pipeline.id]
+        for grant in grants:
+            self.grants.pop((grant.pipeline_id, grant.user_id), None)
+        if stored.token_hash:
+            self.triggers.pop(stored.token_hash, None)
+        self.audit.append(audit)
+
+    def get_user(self, user_id: str) -> User | None:
+        return self.users.get(user_id)
+
+    def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
+        if any(self.principals.get(p, user.id) != user.id for p in user.principals):
+            raise Conflict("PRINCIPAL_TAKEN", "taken")
+        for p in previous.principals if previous else ():
+            self.principals.pop(p, None)
+        self.principals.update({p: user.id for p in user.principals})
+        self.users[user.id] = user
+        self.audit.append(audit)
+
+    def list_grants(self, pipeline_id: str) -> list[Grant]:
+        return [g for (p, _), g in self.grants.items() if p == pipeline_id]
+
+    def put_grant(self, grant: Grant, audit: AuditEntry) -> None:
+        self.grants[(grant.pipeline_id, grant.user_id)] = grant
+        self.audit.append(audit)
+
+    def delete_grant(self, grant: Grant, audit: AuditEntry) -> None:
+        del self.grants[(grant.pipeline_id, grant.user_id)]
+        self.audit.append(audit)
+
+    def get_trigger(self, token_hash: str) -> Trigger | None:
+        return self.triggers.get(token_hash)
+
+    def create_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+        old = self.pipelines[trigger.pipeline_id]
+        self.pipelines[trigger.pipeline_id] = StoredPipeline(
+            old.pipeline, trigger.token_hash, old.created_at, old.updated_at
+        )
+        self.triggers[trigger.token_hash] = trigger
+        self.audit.append(audit)
+
+    def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+        self.triggers[trigger.token_hash] = trigger
+        self.audit.append(audit)
+
+    def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+        del self.triggers[old_token_hash]
+        self.create_trigger(trigger, audit)
+        self.audit.pop()
+
+    def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
+        return [a for a in reversed(self.audit) if a.target == subject][:limit]

@@ -48,11 +48,15 @@ def pipeline_from_item(item: Item) -> Pipeline:
     return Pipeline.model_validate_json(item["definition"]["S"])
 
 
-def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None) -> Item:
+def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "") -> Item:
     item: Item = {
         **keys.pipeline_key(pipeline.id),
         "type": {"S": "pipeline"},
         "definition": {"S": pipeline.model_dump_json(by_alias=True)},
+        "gsi1pk": {"S": keys.ALL_PIPELINES},
+        "gsi1sk": {"S": pipeline.id},
+        "createdAt": {"S": at},
+        "updatedAt": {"S": at},
     }
     if token_hash:
         item["tokenHash"] = {"S": token_hash}
@@ -68,15 +72,30 @@ def grant_from_item(item: Item) -> Grant:
 
 
 def grant_to_item(grant: Grant) -> Item:
-    return {**keys.grant_key(grant.pipeline_id, grant.user_id), "type": {"S": "grant"}, "role": {"S": grant.role}}
+    return {
+        **keys.grant_key(grant.pipeline_id, grant.user_id),
+        "type": {"S": "grant"},
+        "role": {"S": grant.role},
+        "gsi1pk": {"S": keys.grants_of_user_pk(grant.user_id)},
+        "gsi1sk": {"S": grant.pipeline_id},
+    }
 
 
 def user_from_item(item: Item) -> User:
-    return User(id=item["pk"]["S"].removeprefix("USER#"), status=UserStatus(item["status"]["S"]))
+    return User(
+        id=item["pk"]["S"].removeprefix("USER#"),
+        status=UserStatus(item["status"]["S"]),
+        principals=tuple(p["S"] for p in item.get("principals", {}).get("L", [])),
+    )
 
 
 def user_to_item(user: User) -> Item:
-    return {**keys.user_key(user.id), "type": {"S": "user"}, "status": {"S": user.status}}
+    return {
+        **keys.user_key(user.id),
+        "type": {"S": "user"},
+        "status": {"S": user.status},
+        "principals": {"L": [{"S": p} for p in user.principals]},
+    }
 
 
 class DynamoTriggerReader:

@@ -12,6 +12,10 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | run with its stages and jobs         | query pk=RUN#<run>: sk=RUN, STAGE#<nn>, JOB#<nn>#<job>   |
 | a run's secret values (job runner)   | pk=RUN#<run>                 sk=SECRETS (TTL)            |
 | runs of a pipeline, newest first     | gsi1: gsi1pk=PIPELINE#<id>#RUNS gsi1sk=<createdAt>#<run> |
+| all pipelines                        | gsi1: gsi1pk=PIPELINES          gsi1sk=<id>              |
+| pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
+| user of an IAM principal (API auth)  | pk=PRINCIPAL#<arn>           sk=PRINCIPAL                |
+| audit of a pipeline or user          | pk=PIPELINE#<id> or USER#<id>, sk=AUDIT#<at>#<n>         |
 """
 
 from __future__ import annotations
@@ -67,3 +71,20 @@ def job_sk(stage_index: int, job_name: str) -> str:
 
 def runs_of_pipeline_pk(pipeline_id: str) -> str:
     return f"PIPELINE#{pipeline_id}#RUNS"
+
+
+ALL_PIPELINES = "PIPELINES"
+
+
+def grants_of_user_pk(user_id: str) -> str:
+    return f"USER#{user_id}#GRANTS"
+
+
+def principal_key(principal_arn: str) -> Key:
+    return key(f"PRINCIPAL#{principal_arn}", "PRINCIPAL")
+
+
+def subject_pk(subject: str) -> str:
+    """`pipeline/<id>` -> PIPELINE#<id>; `user/<id>` -> USER#<id>: where a subject's audit entries live."""
+    kind, _, name = subject.partition("/")
+    return f"{kind.upper()}#{name}"

@@ -76,3 +76,40 @@ class RunAlreadyStarted(HookrunError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"Run {run_id} was already started.")
         self.run_id = run_id
+
+
+class Unauthenticated(HookrunError):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The request carries no identity hookrun knows. Sign it with the credentials of a hookrun user."
+        )
+
+
+class Forbidden(HookrunError):
+    code = "FORBIDDEN"
+
+
+class NotFound(HookrunError):
+    """A named resource does not exist (or the caller may not know that it does)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Conflict(HookrunError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidRequest(HookrunError):
+    """A management request whose body does not fit its schema; `problems` lists each."""
+
+    code = "INVALID_REQUEST"
+
+    def __init__(self, message: str, problems: list[VariableProblem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []

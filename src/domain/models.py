@@ -209,8 +209,11 @@ class UserStatus(StrEnum):
 
 
 class User(Model):
-    id: str
+    """A hookrun user; `principals` are the IAM principal ARNs that act as this user on AWS."""
+
+    id: Annotated[str, Field(pattern=USER_ID.pattern)]
     status: UserStatus = UserStatus.ACTIVE
+    principals: tuple[str, ...] = ()
 
 
 class Grant(Model):
@@ -228,6 +231,16 @@ class Trigger(Model):
     run_as: str
     enabled_at: str
     token_hint: str
+
+
+class AuditEntry(Model):
+    """Who changed what, when: kept with the pipeline or user it concerns."""
+
+    at: str
+    actor: str
+    action: str
+    target: str
+    details: dict[str, str] = Field(default_factory=dict)
 
 
 class RunStatus(StrEnum):

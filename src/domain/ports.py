@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .models import Grant, Pipeline, RunRequest, RunStatus, Trigger, User
+from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
 from .runs import ExecutionResult, RunView
 
 Field = str | int | None
@@ -83,4 +83,49 @@ class RunRecorder(Protocol):
 class ScriptExecutor(Protocol):
     def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
         """Run the script's lines in a shell, stopping at the first failing line or at the timeout."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredPipeline:
+    pipeline: Pipeline
+    token_hash: str | None
+    created_at: str
+    updated_at: str
+
+
+class ManagementStore(Protocol):
+    """Pipelines, users, grants and triggers. Every change is written together with its audit entry."""
+
+    def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None: ...
+    def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
+        """All pipelines (None) or those on which the user holds a role."""
+        ...
+
+    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry) -> bool:
+        """False if the id is taken."""
+        ...
+
+    def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None: ...
+    def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None: ...
+    def get_user(self, user_id: str) -> User | None: ...
+    def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
+        """Raises Conflict if a principal already belongs to another user."""
+        ...
+
+    def list_grants(self, pipeline_id: str) -> list[Grant]: ...
+    def put_grant(self, grant: Grant, audit: AuditEntry) -> None: ...
+    def delete_grant(self, grant: Grant, audit: AuditEntry) -> None: ...
+    def get_trigger(self, token_hash: str) -> Trigger | None: ...
+    def create_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+        """Store a pipeline's first trigger and point the pipeline at it."""
+        ...
+
+    def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None: ...
+    def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+        """Swap a pipeline's trigger for one with a new token, at once."""
+        ...
+
+    def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
+        """The newest audit entries of `pipeline/<id>` or `user/<id>`."""
         ...

@@ -1,0 +1,253 @@
+"""ManagementStore on DynamoDB: every change and its audit entry in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from domain.errors import Conflict
+from domain.models import AuditEntry, Grant, Pipeline, Trigger, User
+from domain.ports import StoredPipeline
+
+from . import keys
+from .aws_errors import error_code, unavailable_on_outage
+from .dynamodb import (
+    grant_from_item,
+    grant_to_item,
+    pipeline_from_item,
+    pipeline_to_item,
+    trigger_from_item,
+    trigger_to_item,
+    user_from_item,
+    user_to_item,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+_MAX_TRANSACTION_ITEMS = 100
+
+
+def _stored(item: Item) -> StoredPipeline:
+    return StoredPipeline(
+        pipeline=pipeline_from_item(item),
+        token_hash=item.get("tokenHash", {}).get("S"),
+        created_at=item.get("createdAt", {}).get("S", ""),
+        updated_at=item.get("updatedAt", {}).get("S", ""),
+    )
+
+
+def _audit_item(entry: AuditEntry) -> Item:
+    return {
+        "pk": {"S": keys.subject_pk(entry.target)},
+        "sk": {"S": f"AUDIT#{entry.at}#{uuid.uuid4().hex[:8]}"},
+        "type": {"S": "audit"},
+        "entry": {"S": entry.model_dump_json(by_alias=True)},
+    }
+
+
+class DynamoManagement:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # reads
+
+    def _get(self, key: keys.Key) -> Item | None:
+        with unavailable_on_outage():
+            item: Item | None = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return item
+
+    def _query(self, **query: Any) -> list[Item]:
+        items: list[Item] = []
+        with unavailable_on_outage():
+            while True:
+                page = self._client.query(TableName=self._table, **query)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page or "Limit" in query:
+                    return items
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
+        item = self._get(keys.pipeline_key(pipeline_id))
+        return _stored(item) if item else None
+
+    def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
+        if user_id is None:
+            items = self._query(
+                IndexName=keys.RUNS_INDEX,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": keys.ALL_PIPELINES}},
+            )
+            return [_stored(item) for item in items]
+        grants = self._query(
+            IndexName=keys.RUNS_INDEX,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.grants_of_user_pk(user_id)}},
+        )
+        found = [self.get_pipeline(item["gsi1sk"]["S"]) for item in grants]
+        return [stored for stored in found if stored is not None]
+
+    def get_user(self, user_id: str) -> User | None:
+        item = self._get(keys.user_key(user_id))
+        return user_from_item(item) if item else None
+
+    def user_id_for_principal(self, principal_arn: str) -> str | None:
+        """The hookrun user an IAM principal acts as, if an admin mapped it."""
+        item = self._get(keys.principal_key(principal_arn))
+        return item["userId"]["S"] if item else None
+
+    def list_grants(self, pipeline_id: str) -> list[Grant]:
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :grant)",
+            ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pipeline_id}"}, ":grant": {"S": "GRANT#"}},
+            ConsistentRead=True,
+        )
+        return [grant_from_item(item) for item in items]
+
+    def get_trigger(self, token_hash: str) -> Trigger | None:
+        item = self._get(keys.trigger_key(token_hash))
+        return trigger_from_item(item) if item else None
+
+    def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :audit)",
+            ExpressionAttributeValues={":pk": {"S": keys.subject_pk(subject)}, ":audit": {"S": "AUDIT#"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [AuditEntry.model_validate_json(item["entry"]["S"]) for item in items]
+
+    # writes
+
+    def _transact(self, actions: list[dict[str, Any]], audit: AuditEntry) -> list[str]:
+        """Write `actions` and the audit entry atomically; returns the cancellation reasons ([] on success)."""
+        actions = [*actions, {"Put": {"TableName": self._table, "Item": _audit_item(audit)}}]
+        try:
+            with unavailable_on_outage():
+                self._client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            codes = [str(r.get("Code", "None")) for r in reasons] or ["ConditionalCheckFailed"]
+            if "TransactionConflict" in codes:
+                raise Conflict("CONFLICT", "Another change to the same resource happened at once. Try again.") from exc
+            return codes
+        return []
+
+    def _put(self, item: Item, condition: str | None = None, **expression: Any) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        put.update(expression)
+        return {"Put": put}
+
+    def _delete(self, key: keys.Key) -> dict[str, Any]:
+        return {"Delete": {"TableName": self._table, "Key": key}}
+
+    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry) -> bool:
+        failed = self._transact(
+            [
+                self._put(pipeline_to_item(pipeline, at=audit.at), "attribute_not_exists(pk)"),
+                self._put(grant_to_item(owner)),
+            ],
+            audit,
+        )
+        return not failed
+
+    def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None:
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.pipeline_key(pipeline.id),
+                "UpdateExpression": "SET #definition = :d, updatedAt = :at",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#definition": "definition"},
+                "ExpressionAttributeValues": {
+                    ":d": {"S": pipeline.model_dump_json(by_alias=True)},
+                    ":at": {"S": audit.at},
+                },
+            }
+        }
+        if self._transact([update], audit):
+            raise Conflict("CONFLICT", f"Pipeline '{pipeline.id}' was deleted meanwhile.")
+
+    def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
+        grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]
+        room = _MAX_TRANSACTION_ITEMS - 3
+        with unavailable_on_outage():
+            for start in range(room, len(grant_keys), 25):  # grants beyond one transaction go first
+                chunk = grant_keys[start : start + 25]
+                self._client.batch_write_item(
+                    RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in chunk]}
+                )
+        actions = [self._delete(keys.pipeline_key(stored.pipeline.id))] + [self._delete(k) for k in grant_keys[:room]]
+        if stored.token_hash:
+            actions.append(self._delete(keys.trigger_key(stored.token_hash)))
+        self._transact(actions, audit)
+
+    def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
+        gone = set(previous.principals if previous else ()) - set(user.principals)
+        actions = [self._put(user_to_item(user))]
+        actions += [
+            self._put(
+                {**keys.principal_key(p), "type": {"S": "principal"}, "userId": {"S": user.id}},
+                "attribute_not_exists(pk) OR userId = :me",
+                ExpressionAttributeValues={":me": {"S": user.id}},
+            )
+            for p in user.principals
+        ]
+        actions += [self._delete(keys.principal_key(p)) for p in sorted(gone)]
+        if self._transact(actions, audit):
+            raise Conflict("PRINCIPAL_TAKEN", "One of these principals already acts as another hookrun user.")
+
+    def put_grant(self, grant: Grant, audit: AuditEntry) -> None:
+        self._transact([self._put(grant_to_item(grant))], audit)
+
+    def delete_grant(self, grant: Grant, audit: AuditEntry) -> None:
+        self._transact([self._delete(keys.grant_key(grant.pipeline_id, grant.user_id))], audit)
+
+    def create_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+        point = {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.pipeline_key(trigger.pipeline_id),
+                "UpdateExpression": "SET tokenHash = :h",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(tokenHash)",
+                "ExpressionAttributeValues": {":h": {"S": trigger.token_hash}},
+            }
+        }
+        if self._transact([self._put(trigger_to_item(trigger), "attribute_not_exists(pk)"), point], audit):
+            raise Conflict("CONFLICT", "The webhook was enabled by someone else at the same moment. Try again.")
+
+    def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+        if self._transact([self._put(trigger_to_item(trigger), "attribute_exists(pk)")], audit):
+            raise Conflict("CONFLICT", "The webhook's token changed meanwhile. Try again.")
+
+    def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+        point = {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.pipeline_key(trigger.pipeline_id),
+                "UpdateExpression": "SET tokenHash = :new",
+                "ConditionExpression": "tokenHash = :old",
+                "ExpressionAttributeValues": {":new": {"S": trigger.token_hash}, ":old": {"S": old_token_hash}},
+            }
+        }
+        actions = [
+            {
+                "Delete": {
+                    **self._delete(keys.trigger_key(old_token_hash))["Delete"],
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            self._put(trigger_to_item(trigger), "attribute_not_exists(pk)"),
+            point,
+        ]
+        if self._transact(actions, audit):
+            raise Conflict("CONFLICT", "The webhook's token changed meanwhile. Try again.")

@@ -1,0 +1,287 @@
+"""Management use cases: pipelines, users, members and the webhook trigger, with their permission rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import Conflict, Forbidden, NotFound
+from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
+from .policy import can_own, can_run, can_view
+from .ports import ManagementStore, StoredPipeline
+from .tokens import hash_token, new_token, token_hint
+
+RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a hookrun user id (the user may not exist yet) and whether they administer hookrun."""
+
+    user_id: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class ManagementPorts:
+    store: ManagementStore
+    now: Callable[[], str]
+    random_bytes: Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    pipeline_id: str
+    enabled: bool
+    run_as: str | None
+    enabled_at: str | None
+    token_hint: str | None
+    problem: str | None
+    token: str | None = None  # only right after the token was made: shown once
+
+
+def pipeline_not_found(pipeline_id: str) -> NotFound:
+    return NotFound("PIPELINE_NOT_FOUND", f"No pipeline '{pipeline_id}', or you hold no role on it.")
+
+
+def user_not_found(user_id: str) -> NotFound:
+    return NotFound("USER_NOT_FOUND", f"No user '{user_id}'. An admin adds users with PUT /api/users/{{userId}}.")
+
+
+class _Session:
+    """One use case's view of the caller: their user record and role, looked up once."""
+
+    def __init__(self, ports: ManagementPorts, caller: Caller) -> None:
+        self.ports = ports
+        self.store = ports.store
+        self.caller = caller
+        self.user = ports.store.get_user(caller.user_id)
+        self.now = ports.now()
+
+    def audit(self, action: str, target: str, **details: str) -> AuditEntry:
+        return AuditEntry(at=self.now, actor=self.caller.user_id, action=action, target=target, details=details)
+
+    def grant_on(self, pipeline_id: str) -> Grant | None:
+        return next((g for g in self.store.list_grants(pipeline_id) if g.user_id == self.caller.user_id), None)
+
+    def pipeline(self, pipeline_id: str, allowed: Callable[[User | None, Grant | None], bool]) -> StoredPipeline:
+        """The pipeline if the caller passes `allowed` (admins always do); otherwise 404 or 403."""
+        stored = self.store.get_pipeline(pipeline_id)
+        if stored is None:
+            raise pipeline_not_found(pipeline_id)
+        if self.caller.is_admin:
+            return stored
+        grant = self.grant_on(pipeline_id)
+        if not can_view(self.user, grant):
+            raise pipeline_not_found(pipeline_id)  # no oracle: a pipeline you cannot see does not exist for you
+        if not allowed(self.user, grant):
+            raise Forbidden(f"User '{self.caller.user_id}' may not do this on pipeline '{pipeline_id}'.")
+        return stored
+
+    def require_active(self) -> None:
+        if not self.caller.is_admin and (self.user is None or self.user.status is not UserStatus.ACTIVE):
+            raise Forbidden(f"User '{self.caller.user_id}' is not an active hookrun user.")
+
+
+# Pipelines
+
+
+def apply_pipeline(ports: ManagementPorts, caller: Caller, pipeline: Pipeline) -> tuple[StoredPipeline, bool]:
+    """Create the pipeline (the caller becomes its owner) or update it (owners and admins). True if created."""
+    session = _Session(ports, caller)
+    session.require_active()
+    target = f"pipeline/{pipeline.id}"
+    if ports.store.get_pipeline(pipeline.id) is None:
+        owner = Grant(pipeline_id=pipeline.id, user_id=caller.user_id, role=Role.OWNER)
+        if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target)):
+            return _stored(ports, pipeline.id), True
+    if not caller.is_admin and not can_view(session.user, session.grant_on(pipeline.id)):
+        raise Conflict("PIPELINE_EXISTS", f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
+    session.pipeline(pipeline.id, can_own)
+    ports.store.update_pipeline(pipeline, session.audit("pipeline.update", target))
+    return _stored(ports, pipeline.id), False
+
+
+def get_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> StoredPipeline:
+    return _Session(ports, caller).pipeline(pipeline_id, can_view)
+
+
+def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipeline]:
+    """Every pipeline for admins; for others, those they hold a role on."""
+    session = _Session(ports, caller)
+    if caller.is_admin:
+        return ports.store.list_pipelines(None)
+    if session.user is None or session.user.status is not UserStatus.ACTIVE:
+        return []
+    return ports.store.list_pipelines(caller.user_id)
+
+
+def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> None:
+    """Owners and admins delete a pipeline; its webhook URL stops working at once."""
+    session = _Session(ports, caller)
+    stored = session.pipeline(pipeline_id, can_own)
+    grants = ports.store.list_grants(pipeline_id)
+    ports.store.delete_pipeline(stored, grants, session.audit("pipeline.delete", f"pipeline/{pipeline_id}"))
+
+
+# Users
+
+
+def put_user(
+    ports: ManagementPorts, caller: Caller, user_id: str, status: UserStatus, principals: tuple[str, ...] | None
+) -> tuple[User, bool]:
+    """Admins add users and change their status or principals. True if the user was created."""
+    if not caller.is_admin:
+        raise Forbidden("Only hookrun admins manage users.")
+    session = _Session(ports, caller)
+    previous = ports.store.get_user(user_id)
+    kept = previous.principals if previous else ()
+    user = User(id=user_id, status=status, principals=kept if principals is None else principals)
+    changes = {"status": str(status)} | ({"principals": ",".join(user.principals)} if principals is not None else {})
+    action = "user.create" if previous is None else f"user.{'suspend' if status is UserStatus.SUSPENDED else 'update'}"
+    ports.store.put_user(user, previous, session.audit(action, f"user/{user_id}", **changes))
+    return user, previous is None
+
+
+def get_user(ports: ManagementPorts, caller: Caller, user_id: str) -> User:
+    """Admins see every user; a user sees themself."""
+    if not caller.is_admin and caller.user_id != user_id:
+        raise Forbidden("Only hookrun admins see other users.")
+    user = ports.store.get_user(user_id)
+    if user is None:
+        raise user_not_found(user_id)
+    return user
+
+
+# Members
+
+
+def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str, role: Role) -> Grant:
+    """Owners and admins give a user a role on the pipeline; the last owner cannot be demoted."""
+    session = _Session(ports, caller)
+    session.pipeline(pipeline_id, can_own)
+    if ports.store.get_user(user_id) is None:
+        raise user_not_found(user_id)
+    grants = ports.store.list_grants(pipeline_id)
+    if role is not Role.OWNER:
+        _keep_an_owner(grants, user_id)
+    grant = Grant(pipeline_id=pipeline_id, user_id=user_id, role=role)
+    ports.store.put_grant(grant, session.audit("member.set", f"pipeline/{pipeline_id}", user=user_id, role=role))
+    return grant
+
+
+def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str) -> None:
+    session = _Session(ports, caller)
+    session.pipeline(pipeline_id, can_own)
+    grants = ports.store.list_grants(pipeline_id)
+    grant = next((g for g in grants if g.user_id == user_id), None)
+    if grant is None:
+        raise NotFound("MEMBER_NOT_FOUND", f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
+    _keep_an_owner(grants, user_id)
+    ports.store.delete_grant(grant, session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id))
+
+
+def list_members(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> list[Grant]:
+    _Session(ports, caller).pipeline(pipeline_id, can_view)
+    return sorted(ports.store.list_grants(pipeline_id), key=lambda g: g.user_id)
+
+
+def _keep_an_owner(grants: list[Grant], leaving_user: str) -> None:
+    owners = {g.user_id for g in grants if g.role is Role.OWNER}
+    if owners == {leaving_user}:
+        raise Conflict("LAST_OWNER", f"'{leaving_user}' is the pipeline's last owner. Make another owner first.")
+
+
+# The webhook trigger
+
+
+def webhook_state(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
+    """The trigger's state and, before the next webhook fails, whether its run-as user lost permission."""
+    stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
+    return _state(ports, stored)
+
+
+def enable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
+    """The caller, who must be able to run the pipeline, becomes the run-as user.
+
+    The first enable makes the token and returns it once; later ones keep it, so the old URL works again.
+    """
+    session = _Session(ports, caller)
+    stored = session.pipeline(pipeline_id, lambda user, grant: True)
+    if not can_run(session.user, session.grant_on(pipeline_id)):
+        raise Forbidden(
+            f"User '{caller.user_id}' cannot run pipeline '{pipeline_id}', so cannot enable its webhook: "
+            "the webhook runs as the user who enables it. Ask an owner for the runner role."
+        )
+    audit = session.audit("webhook.enable", f"pipeline/{pipeline_id}", runAs=caller.user_id)
+    current = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+    if current is None:
+        token = new_token(ports.random_bytes)
+        ports.store.create_trigger(_trigger(pipeline_id, token, caller.user_id, session.now), audit)
+        return _state(ports, _stored(ports, pipeline_id), token)
+    ports.store.update_trigger(
+        current.model_copy(update={"enabled": True, "run_as": caller.user_id, "enabled_at": session.now}), audit
+    )
+    return _state(ports, stored)
+
+
+def disable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
+    """Runners, owners and admins may disable; the URL is kept for the next enable."""
+    session = _Session(ports, caller)
+    stored = session.pipeline(pipeline_id, can_run)
+    current = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+    if current is None:
+        raise NotFound("WEBHOOK_NOT_FOUND", f"Pipeline '{pipeline_id}' has no webhook trigger yet. Enable it first.")
+    audit = session.audit("webhook.disable", f"pipeline/{pipeline_id}")
+    ports.store.update_trigger(current.model_copy(update={"enabled": False}), audit)
+    return _state(ports, stored)
+
+
+def rotate_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
+    """Owners and admins replace the token: the old URL dies at once, the new one is returned once."""
+    session = _Session(ports, caller)
+    stored = session.pipeline(pipeline_id, can_own)
+    current = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+    if current is None:
+        raise NotFound("WEBHOOK_NOT_FOUND", f"Pipeline '{pipeline_id}' has no webhook trigger yet. Enable it first.")
+    token = new_token(ports.random_bytes)
+    replacement = current.model_copy(update={"token_hash": hash_token(token), "token_hint": token_hint(token)})
+    ports.store.replace_trigger(
+        current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
+    )
+    return _state(ports, _stored(ports, pipeline_id), token)
+
+
+def _trigger(pipeline_id: str, token: str, run_as: str, now: str) -> Trigger:
+    return Trigger(
+        token_hash=hash_token(token),
+        pipeline_id=pipeline_id,
+        enabled=True,
+        run_as=run_as,
+        enabled_at=now,
+        token_hint=token_hint(token),
+    )
+
+
+def _stored(ports: ManagementPorts, pipeline_id: str) -> StoredPipeline:
+    stored = ports.store.get_pipeline(pipeline_id)
+    if stored is None:
+        raise pipeline_not_found(pipeline_id)
+    return stored
+
+
+def _state(ports: ManagementPorts, stored: StoredPipeline, token: str | None = None) -> WebhookState:
+    trigger = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+    if trigger is None:
+        return WebhookState(stored.pipeline.id, False, None, None, None, None)
+    run_as = ports.store.get_user(trigger.run_as)
+    grant = next((g for g in ports.store.list_grants(stored.pipeline.id) if g.user_id == trigger.run_as), None)
+    return WebhookState(
+        pipeline_id=stored.pipeline.id,
+        enabled=trigger.enabled,
+        run_as=trigger.run_as,
+        enabled_at=trigger.enabled_at,
+        token_hint=trigger.token_hint,
+        problem=None if can_run(run_as, grant) else RUN_AS_LOST_PERMISSION,
+        token=token,
+    )
