@@ -68,3 +68,29 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+def api_event(
+    name: str,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    user: str | None = "alice",
+    user_arn: str | None = "arn:aws:iam::123456789012:user/alice",
+) -> dict[str, Any]:
+    """events/api-*.json with other path parameters, query, `X-Hookrun-User` header (None: left out) or IAM ARN."""
+    event = load_event(name)
+    event["pathParameters"].update(path_parameters or {})
+    path = event["resource"]
+    for key, value in event["pathParameters"].items():
+        path = path.replace("{" + key + "}", value)
+    event["path"] = path
+    event["requestContext"]["path"] = f"/v1{path}"
+    if query is not None:
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    event["headers"].pop("X-Hookrun-User")
+    if user is not None:
+        event["headers"]["X-Hookrun-User"] = user
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["requestContext"]["identity"]["userArn"] = user_arn
+    return event

@@ -88,3 +88,8 @@ def subject_pk(subject: str) -> str:
     """`pipeline/<id>` -> PIPELINE#<id>; `user/<id>` -> USER#<id>: where a subject's audit entries live."""
     kind, _, name = subject.partition("/")
     return f"{kind.upper()}#{name}"
+
+
+def deliveries_pk(pipeline_id: str) -> str:
+    """Deliveries of a pipeline: pk=PIPELINE#<id>#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 days)."""
+    return f"PIPELINE#{pipeline_id}#DELIVERIES"

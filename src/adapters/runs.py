@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from domain.errors import InvalidCursor
 from domain.models import RunRequest, RunStatus
 from domain.ports import Field
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 
 Item = dict[str, Any]
 MAX_PAGE_SIZE = 100
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this API did not hand out."""
 
 
 def _value(value: Field) -> dict[str, str]:
@@ -146,15 +143,22 @@ def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def decode_cursor(cursor: str | None, partition: tuple[str, str]) -> dict[str, Any] | None:
+    """The start key a cursor stands for, if it is a key of the list `partition` (attribute, value) names."""
     if not cursor:
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this API returned.") from exc
-    if not isinstance(decoded, dict) or not all(isinstance(v, dict) for v in decoded.values()):
-        raise InvalidCursor("The cursor is not one this API returned.")
+        raise InvalidCursor() from exc
+    name, value = partition
+    if (
+        not isinstance(decoded, dict)
+        or not decoded.keys() <= {"pk", "sk", "gsi1pk", "gsi1sk"}
+        or not all(isinstance(v, dict) and isinstance(v.get("S"), str) and len(v) == 1 for v in decoded.values())
+        or decoded.get(name) != {"S": value}
+    ):
+        raise InvalidCursor()
     return decoded
 
 
@@ -216,7 +220,7 @@ class DynamoRuns:
             "ScanIndexForward": False,
             "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
         }
-        start = decode_cursor(cursor)
+        start = decode_cursor(cursor, ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id)))
         if start:
             query["ExclusiveStartKey"] = start
         with unavailable_on_outage():

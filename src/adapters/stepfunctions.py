@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -34,3 +35,17 @@ class StepFunctionsRunStarter:
             if error_code(exc) == "ExecutionAlreadyExists":
                 raise RunAlreadyStarted(run.run_id) from exc
             raise
+
+
+def execution_pipeline(client: SFNClient, state_machine_arn: str, run_id: str) -> str | None:
+    """The pipeline id in the input of the execution named `run_id`, or None if there is no such execution."""
+    arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+    try:
+        with unavailable_on_outage():
+            execution: Any = client.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        if error_code(exc) in {"ExecutionDoesNotExist", "InvalidArn"}:
+            return None
+        raise
+    pipeline_id = json.loads(execution.get("input") or "{}").get("pipelineId")
+    return str(pipeline_id) if pipeline_id else None

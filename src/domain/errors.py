@@ -113,3 +113,12 @@ class InvalidRequest(HookrunError):
     def __init__(self, message: str, problems: list[VariableProblem] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class InvalidCursor(HookrunError):
+    """A pagination cursor that this API did not hand out (or handed out for another list)."""
+
+    code = "INVALID_CURSOR"
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is not one this API returned for this list. List again without 'cursor'.")

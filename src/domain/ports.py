@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .deliveries import Delivery
 from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
 from .runs import ExecutionResult, RunView
 
@@ -128,4 +129,10 @@ class ManagementStore(Protocol):
 
     def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
         """The newest audit entries of `pipeline/<id>` or `user/<id>`."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    def record(self, delivery: Delivery) -> None:
+        """Keep the record of one request to a webhook URL."""
         ...

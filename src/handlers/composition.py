@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from domain.management import ManagementPorts
 from domain.trigger_pipeline import TriggerPorts
 from domain.workflow import WorkflowPorts
 
 if TYPE_CHECKING:
+    from adapters.deliveries import DynamoDeliveryLog
     from adapters.dynamodb import DynamoAccessReader, DynamoDirectory
+    from adapters.management import DynamoManagement
     from adapters.runs import DynamoRuns
 
 
@@ -75,18 +78,27 @@ class Container:
 
         return DynamoDirectory(self._dynamodb, self.settings.table_name)
 
-    def execution_exists(self, run_id: str) -> bool:
-        """True if Step Functions knows an execution named `run_id` (a run accepted but not yet recorded)."""
-        from botocore.exceptions import ClientError
+    def execution_pipeline(self, run_id: str) -> str | None:
+        """The pipeline of a run that Step Functions accepted but whose record is not written yet, if any."""
+        from adapters.stepfunctions import execution_pipeline
 
-        arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
-        try:
-            self._stepfunctions.describe_execution(executionArn=arn)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"ExecutionDoesNotExist", "InvalidArn"}:
-                return False
-            raise
-        return True
+        return execution_pipeline(self._stepfunctions, self.settings.state_machine_arn, run_id)
+
+    @cached_property
+    def management(self) -> DynamoManagement:
+        from adapters.management import DynamoManagement
+
+        return DynamoManagement(self._dynamodb, self.settings.table_name)
+
+    @cached_property
+    def management_ports(self) -> ManagementPorts:
+        return ManagementPorts(store=self.management, now=utc_now, random_bytes=secrets.token_bytes)
+
+    @cached_property
+    def deliveries(self) -> DynamoDeliveryLog:
+        from adapters.deliveries import DynamoDeliveryLog
+
+        return DynamoDeliveryLog(self._dynamodb, self.settings.table_name, time.time)
 
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:

@@ -1,8 +1,10 @@
 import hashlib
 import os
 
+import pytest
+
 from domain.models import Grant, Role, User, UserStatus
-from domain.policy import can_run
+from domain.policy import can_run, can_view
 from domain.tokens import hash_token, is_well_formed, new_token, token_hint
 
 
@@ -45,3 +47,25 @@ def test_viewers_without_grant_and_suspended_or_missing_users_may_not_run() -> N
 
 def test_a_grant_of_another_user_does_not_count() -> None:
     assert not can_run(User(id="bob"), grant(Role.OWNER))
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_active_user_with_any_role_can_view(role: Role) -> None:
+    assert can_view(User(id="bob"), Grant(pipeline_id="demo", user_id="bob", role=role))
+
+
+def test_suspended_user_cannot_view() -> None:
+    user = User(id="bob", status=UserStatus.SUSPENDED)
+    assert not can_view(user, Grant(pipeline_id="demo", user_id="bob", role=Role.OWNER))
+
+
+def test_user_without_a_grant_cannot_view() -> None:
+    assert not can_view(User(id="bob"), None)
+
+
+def test_missing_user_cannot_view() -> None:
+    assert not can_view(None, Grant(pipeline_id="demo", user_id="bob", role=Role.OWNER))
+
+
+def test_grant_of_another_user_does_not_let_view() -> None:
+    assert not can_view(User(id="bob"), Grant(pipeline_id="demo", user_id="alice", role=Role.OWNER))

@@ -1,0 +1,316 @@
+"""`hookrun runs ...`: follow pipeline runs through the run API: status, job output, live progress, history."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
+from hookrun.client import ApiError, ApiUnreachable, HookrunClient
+
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
+STATUS_STYLES = {
+    "SUCCEEDED": "green",
+    "FAILED": "bold red",
+    "CANCELLED": "red",
+    "RUNNING": "yellow",
+    "QUEUED": "cyan",
+    "PENDING": "dim",
+    "SKIPPED": "dim",
+}
+EXIT_TIMEOUT_OR_ERROR = 2
+
+runs_app = typer.Typer(no_args_is_help=True, help="Follow pipeline runs: status, job output, live progress, history.")
+
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="HOOKRUN_USER",
+        help="The hookrun user to act as; the local stack reads it from the X-Hookrun-User header.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
+RunIdArgument = Annotated[str, typer.Argument(help="The run id, e.g. run-019...; the webhook's answer names it.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    fail(escape(message), code=code)  # escaped: run ids and API messages are text, not rich markup
+
+
+def _unreachable(exc: ApiUnreachable) -> NoReturn:
+    _fail(
+        f"no hookrun API at {exc.endpoint} ({exc.reason}). Start one with `make run`, or pass --endpoint.",
+        code=EXIT_TIMEOUT_OR_ERROR,
+    )
+
+
+def _call(endpoint: str, user: str | None, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API's answer; an error or an absent API ends the command with a message on stderr."""
+    try:
+        return HookrunClient(endpoint, user).get(path, params)
+    except ApiUnreachable as exc:
+        _unreachable(exc)
+    except ApiError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+
+
+def _run_path(run_id: str) -> str:
+    return f"/api/runs/{quote(run_id, safe='')}"
+
+
+def _print_json(body: Any) -> None:
+    typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+def _status(status: str | None) -> Text:
+    return Text(status or "", style=STATUS_STYLES.get(status or "", ""))
+
+
+def _when(timestamp: str | None) -> str:
+    """`2026-11-27T12:00:00.000Z` as `2026-11-27 12:00:00`: second precision reads better in a table."""
+    return timestamp.replace("T", " ")[:19] if timestamp else ""
+
+
+def _duration(milliseconds: int | None) -> str:
+    if milliseconds is None:
+        return ""
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    if milliseconds < 60_000:
+        return f"{milliseconds / 1000:.1f} s"
+    minutes, seconds = divmod(milliseconds // 1000, 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+def _took(started_at: str | None, finished_at: str | None) -> str:
+    if not started_at or not finished_at:
+        return ""
+    elapsed = datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)
+    return _duration(int(elapsed.total_seconds() * 1000))
+
+
+def _exit_code(job: dict[str, Any]) -> str:
+    return "" if job.get("exitCode") is None else str(job["exitCode"])
+
+
+def _jobs(run: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every (stage, job) of a run, in run order."""
+    for stage in run.get("stages") or []:
+        for job in stage.get("jobs") or []:
+            yield stage, job
+
+
+def _summary(run: dict[str, Any]) -> Text:
+    """Who ran what, when, and how it ended, in a few lines."""
+    text = Text.assemble(("Run ", "bold"), (run["runId"], "bold"), "  ", _status(run.get("status")))
+    if run.get("pipelineId"):
+        text.append(f"\nPipeline: {run.get('pipelineName') or run['pipelineId']} ({run['pipelineId']})")
+    trigger = run.get("trigger") or {}
+    if trigger:
+        text.append(f"\nTriggered by: {trigger.get('kind')}, runs as {trigger.get('runAs')}")
+    if run.get("createdAt"):
+        took = _took(run.get("startedAt"), run.get("finishedAt"))
+        text.append(f"\nCreated {_when(run['createdAt'])}" + (f", took {took}" if took else ""))
+    if run.get("reason"):
+        text.append(f"\nReason: {run['reason']}", style="red")
+    return text
+
+
+def _variables_table(variables: dict[str, str]) -> Table:
+    table = Table(title="Variables", title_justify="left", show_edge=False)
+    table.add_column("Name", style="bold")
+    table.add_column("Value")
+    for name, value in sorted(variables.items()):
+        table.add_row(Text(name), Text(value))
+    return table
+
+
+def _stages_table(run: dict[str, Any]) -> Table:
+    table = Table(title="Stages and jobs", title_justify="left", show_edge=False)
+    for column in ("Stage", "Job", "Status"):
+        table.add_column(column)
+    table.add_column("Exit", justify="right")
+    table.add_column("Duration", justify="right")
+    for stage in run.get("stages") or []:
+        took = _took(stage.get("startedAt"), stage.get("finishedAt"))
+        table.add_row(Text(stage["name"], style="bold"), "", _status(stage.get("status")), "", took)
+        for job in stage.get("jobs") or []:
+            table.add_row(
+                "", Text(job["name"]), _status(job.get("status")), _exit_code(job), _duration(job.get("durationMs"))
+            )
+    return table
+
+
+def _progress(run: dict[str, Any]) -> Group:
+    if not run.get("stages"):
+        return Group(_summary(run), Text("Waiting for the run to start...", style="dim"))
+    return Group(_summary(run), _stages_table(run))
+
+
+@runs_app.command()
+def show(
+    run_id: RunIdArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    user: UserOption = None,
+) -> None:
+    """Show a run: its status, variables (secrets as ***), and each stage and job with exit code and duration."""
+    run = _call(endpoint, user, _run_path(run_id))
+    if as_json:
+        _print_json(run)
+        return
+    console.print(_summary(run))
+    if run.get("variables"):
+        console.print(_variables_table(run["variables"]))
+    if run.get("stages"):
+        console.print(_stages_table(run))
+    else:
+        console.print("No stages recorded yet: the run is queued.", style="dim")
+
+
+@runs_app.command()
+def logs(
+    run_id: RunIdArgument,
+    *,
+    job: Annotated[
+        str | None, typer.Option("--job", help="Only this job: its name, or STAGE/JOB when names repeat.")
+    ] = None,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    user: UserOption = None,
+) -> None:
+    """Print the output of a run's jobs, in run order, each under a header; with --job, that job's output alone."""
+    run = _call(endpoint, user, _run_path(run_id))
+    jobs = list(_jobs(run))
+    if job is not None:
+        wanted = [(s, j) for s, j in jobs if job in {j["name"], f"{s['name']}/{j['name']}"}]
+        if not wanted:
+            names = ", ".join(f"{s['name']}/{j['name']}" for s, j in jobs) or "none yet"
+            _fail(f"run {run_id} has no job {job!r}; its jobs are: {names}.")
+        jobs = wanted
+    if as_json:
+        _print_json(
+            [
+                {
+                    "stage": s["name"],
+                    "job": j["name"],
+                    "status": j.get("status"),
+                    "exitCode": j.get("exitCode"),
+                    "output": j.get("output") or "",
+                }
+                for s, j in jobs
+            ]
+        )
+        return
+    if not jobs:
+        err_console.print(f"Run {run_id} has no jobs yet (it is {run.get('status')}).", markup=False)
+        return
+    for stage, one in jobs:
+        if len(jobs) > 1:
+            exit_code = f", exit {_exit_code(one)}" if _exit_code(one) else ""
+            console.rule(Text(f"{stage['name']} / {one['name']} ({one.get('status')}{exit_code})"), align="left")
+        output = one.get("output") or ""
+        typer.echo(output, nl=not output.endswith("\n"))
+
+
+def _look(client: HookrunClient, run_id: str) -> dict[str, Any] | None:
+    """The run as it is now, or None if the API is throttled: that is no answer about the run, so look again."""
+    try:
+        return client.get(_run_path(run_id))
+    except ApiUnreachable as exc:
+        _unreachable(exc)
+    except ApiError as exc:
+        if exc.code == "UNAVAILABLE":
+            return None
+        _fail(f"{exc.code}: {exc.message}", code=EXIT_TIMEOUT_OR_ERROR)
+
+
+def _follow(
+    client: HookrunClient, run_id: str, deadline: float, interval: float, live: Live | None
+) -> dict[str, Any] | None:
+    """Look at the run every `interval` s until it ends or `deadline` passes; the last run seen, if any."""
+    run: dict[str, Any] | None = None
+    while True:
+        run = _look(client, run_id) or run
+        if run is not None and live is not None:
+            live.update(_progress(run), refresh=True)
+        if (run is not None and run.get("status") in FINISHED) or time.monotonic() >= deadline:
+            return run
+        time.sleep(interval)
+
+
+@runs_app.command()
+def watch(
+    run_id: RunIdArgument,
+    *,
+    interval: Annotated[float, typer.Option(min=0, help="Seconds between two looks at the run.")] = 1.0,
+    timeout: Annotated[float, typer.Option(min=0, help="Give up (exit 2) after this many seconds.")] = 600,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    user: UserOption = None,
+) -> None:
+    """Follow a run's stages and jobs live until it ends. Exit 0 if it succeeded, 1 if not, 2 on timeout or error."""
+    live = None if as_json else Live(console=console, auto_refresh=False)
+    with live or nullcontext():
+        run = _follow(HookrunClient(endpoint, user), run_id, time.monotonic() + timeout, interval, live)
+    if live is not None and not console.is_terminal:
+        console.line()  # rich ends a live display with a newline only on a terminal
+    if as_json and run is not None:
+        _print_json(run)
+    if run is None or run.get("status") not in FINISHED:
+        status = run.get("status") if run is not None else "unanswered (the API is busy)"
+        _fail(f"run {run_id} is still {status} after {timeout:g} s.", code=EXIT_TIMEOUT_OR_ERROR)
+    raise typer.Exit(0 if run.get("status") == "SUCCEEDED" else 1)
+
+
+@runs_app.command("list")
+def list_runs(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
+    *,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Runs per page.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    user: UserOption = None,
+) -> None:
+    """List a pipeline's runs, newest first, a page at a time."""
+    page = _call(endpoint, user, f"/api/pipelines/{quote(pipeline, safe='')}/runs", {"limit": limit, "cursor": cursor})
+    if as_json:
+        _print_json(page)
+        return
+    runs = page.get("runs") or []
+    if not runs:
+        console.print(f"No runs of {pipeline} yet." if cursor is None else "No more runs.", markup=False)
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    # run ids are copied from here, so they are never shortened; times and reasons wrap instead
+    table.add_column("Run", no_wrap=True, min_width=max(len(str(run.get("runId", ""))) for run in runs))
+    table.add_column("Status", no_wrap=True, min_width=len("SUCCEEDED"))
+    table.add_column("Created", min_width=len("2026-11-27"))
+    table.add_column("Took", no_wrap=True)
+    table.add_column("Reason")
+    for run in runs:
+        table.add_row(
+            Text(run["runId"]),
+            _status(run.get("status")),
+            _when(run.get("createdAt")),
+            _took(run.get("startedAt"), run.get("finishedAt")),
+            Text(run.get("reason") or ""),
+        )
+    console.print(table)
+    if page.get("nextCursor"):
+        console.print(Text(f"More: hookrun runs list {pipeline} --cursor {page['nextCursor']}", style="dim"))

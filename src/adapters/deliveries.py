@@ -1,0 +1,55 @@
+"""The delivery log in DynamoDB: one item per request, kept 30 days (TTL), listed newest first."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from domain.deliveries import DELIVERY_RETENTION_DAYS, Delivery
+
+from . import keys
+from .aws_errors import unavailable_on_outage
+from .runs import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class DynamoDeliveryLog:
+    def __init__(self, client: DynamoDBClient, table_name: str, now_epoch: Callable[[], float]) -> None:
+        self._client = client
+        self._table = table_name
+        self._now_epoch = now_epoch
+
+    def record(self, delivery: Delivery) -> None:
+        expires = int(self._now_epoch()) + DELIVERY_RETENTION_DAYS * 24 * 3600
+        with unavailable_on_outage():
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": keys.deliveries_pk(delivery.pipeline_id)},
+                    "sk": {"S": f"{delivery.received_at}#{uuid.uuid4().hex[:8]}"},
+                    "type": {"S": "delivery"},
+                    "delivery": {"S": delivery.model_dump_json(by_alias=True, exclude_none=True)},
+                    keys.TTL_ATTRIBUTE: {"N": str(expires)},
+                },
+            )
+
+    def list_deliveries(
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[Delivery], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.deliveries_pk(pipeline_id)}},
+            "ScanIndexForward": False,
+            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
+        }
+        start = decode_cursor(cursor, ("pk", keys.deliveries_pk(pipeline_id)))
+        if start:
+            query["ExclusiveStartKey"] = start
+        with unavailable_on_outage():
+            page = self._client.query(**query)
+        deliveries = [Delivery.model_validate_json(item["delivery"]["S"]) for item in page.get("Items", [])]
+        return deliveries, encode_cursor(page.get("LastEvaluatedKey"))

@@ -1,0 +1,38 @@
+"""The delivery log: every request to a known webhook URL leaves a record of what became of it."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+from .models import Model
+
+DELIVERY_RETENTION_DAYS = 30
+
+
+class Outcome(StrEnum):
+    RUN_STARTED = "RUN_STARTED"
+    REPLAYED = "REPLAYED"
+    FILTERED = "FILTERED"
+    IGNORED_EVENT = "IGNORED_EVENT"
+    REJECTED = "REJECTED"
+
+
+class Delivery(Model):
+    """One request to a pipeline's webhook: no token, secret or body is ever kept here."""
+
+    pipeline_id: str
+    received_at: str
+    source: str  # webhook, github, gitlab, codeup, gitee
+    event: str | None = None
+    delivery_id: str | None = None  # the provider's delivery id or the caller's Idempotency-Key
+    outcome: Outcome
+    reason: str | None = None  # an error code, or why an event was filtered
+    run_id: str | None = None
+    run_as: str | None = None
+
+
+def run_id_for_delivery(pipeline_id: str, delivery_id: str) -> str:
+    """The run id a delivery decides: the same delivery to the same pipeline always names the same run."""
+    digest = hashlib.sha256(f"{pipeline_id}\n{delivery_id}".encode()).hexdigest()
+    return f"run-{digest[:29]}"

@@ -1,0 +1,326 @@
+"""`hookrun runs ...` against a fake run API: what each command prints, its exit code, and error mapping."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from typer.testing import CliRunner, Result
+
+from hookrun.cli_runs import runs_app
+from hookrun.client import ApiError, HookrunClient
+
+RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
+
+
+def a_run(status: str = "SUCCEEDED", job_status: str = "SUCCEEDED", exit_code: int | None = 0) -> dict[str, Any]:
+    return {
+        "runId": RUN_ID,
+        "pipelineId": "demo",
+        "pipelineName": "Demo pipeline",
+        "status": status,
+        "variables": {"abc": "456", "API_KEY": "***"},
+        "trigger": {"kind": "webhook", "runAs": "alice"},
+        "createdAt": "2026-11-27T12:00:00.000Z",
+        "startedAt": "2026-11-27T12:00:00.100Z",
+        "finishedAt": "2026-11-27T12:00:03.000Z" if status in {"SUCCEEDED", "FAILED"} else None,
+        "reason": "job test failed" if status == "FAILED" else None,
+        "stages": [
+            {
+                "name": "build",
+                "status": "SUCCEEDED",
+                "startedAt": None,
+                "finishedAt": None,
+                "jobs": [
+                    {"name": "print", "status": "SUCCEEDED", "exitCode": 0, "output": "abc is 456\n"}
+                    | {"reason": None, "startedAt": None, "finishedAt": None, "durationMs": 1234},
+                ],
+            },
+            {
+                "name": "check",
+                "status": job_status,
+                "startedAt": None,
+                "finishedAt": None,
+                "jobs": [
+                    {"name": "test", "status": job_status, "exitCode": exit_code, "output": "[red]1 failed[/red]"}
+                    | {"reason": None, "startedAt": None, "finishedAt": None, "durationMs": 75_000},
+                ],
+            },
+        ],
+    }
+
+
+@dataclass
+class FakeApi:
+    """Answers HookrunClient.get from canned answers per path; a list of answers is served in order."""
+
+    answers: dict[str, Any] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+
+    def get(self, client: HookrunClient, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.calls.append((path, dict(params or {}), client.user))
+        answer = self.answers[path]
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
+    fake = FakeApi()
+    monkeypatch.setattr(HookrunClient, "get", lambda self, path, params=None: fake.get(self, path, params))
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HOOKRUN_ENDPOINT", "HOOKRUN_USER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "120")
+
+
+def hookrun(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(runs_app, list(args), env=env)
+
+
+RUN_PATH = f"/api/runs/{RUN_ID}"
+
+
+def test_show_prints_status_variables_and_jobs(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    result = hookrun("show", RUN_ID)
+    assert result.exit_code == 0
+    assert RUN_ID in result.stdout and "SUCCEEDED" in result.stdout
+    assert "abc" in result.stdout and "456" in result.stdout and "***" in result.stdout
+    assert "print" in result.stdout and "1.2 s" in result.stdout
+    assert "test" in result.stdout and "1 min 15 s" in result.stdout
+
+
+def test_show_json_prints_the_api_answer(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    result = hookrun("show", RUN_ID, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == a_run()
+
+
+def test_show_of_a_queued_run_says_it_has_no_stages_yet(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = {"runId": RUN_ID, "status": "QUEUED", "stages": []}
+    result = hookrun("show", RUN_ID)
+    assert result.exit_code == 0 and "QUEUED" in result.stdout and "queued" in result.stdout
+
+
+def test_user_is_sent_from_the_as_option(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    hookrun("show", RUN_ID, "--as", "bob")
+    assert api.calls[-1][2] == "bob"
+
+
+def test_user_comes_from_hookrun_user_when_as_is_not_given(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    hookrun("show", RUN_ID, env={"HOOKRUN_USER": "carol"})
+    assert api.calls[-1][2] == "carol"
+
+
+def test_no_user_is_sent_by_default(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    hookrun("show", RUN_ID)
+    assert api.calls[-1][2] is None
+
+
+def test_run_id_is_one_quoted_path_segment(api: FakeApi) -> None:
+    api.answers["/api/runs/..%2Fpipelines"] = a_run()
+    assert hookrun("show", "../pipelines").exit_code == 0
+
+
+def test_logs_prints_every_job_under_a_header_in_order(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    result = hookrun("logs", RUN_ID)
+    assert result.exit_code == 0
+    out = result.stdout
+    assert out.index("build / print") < out.index("abc is 456") < out.index("check / test")
+    assert "[red]1 failed[/red]" in out  # job output is printed as text, never as markup
+
+
+def test_logs_of_one_job_prints_its_output_alone(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    result = hookrun("logs", RUN_ID, "--job", "print")
+    assert (result.exit_code, result.stdout) == (0, "abc is 456\n")
+
+
+def test_logs_of_an_unknown_job_names_the_jobs_there_are(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    result = hookrun("logs", RUN_ID, "--job", "deploy")
+    assert result.exit_code == 1
+    assert "build/print" in result.stderr and "check/test" in result.stderr
+
+
+def test_logs_json_lists_stage_job_and_output(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run()
+    result = hookrun("logs", RUN_ID, "--job", "check/test", "--json")
+    assert json.loads(result.stdout) == [
+        {"stage": "check", "job": "test", "status": "SUCCEEDED", "exitCode": 0, "output": "[red]1 failed[/red]"}
+    ]
+
+
+def test_watch_of_a_run_that_succeeds_exits_0(api: FakeApi) -> None:
+    running = a_run(status="RUNNING", job_status="RUNNING", exit_code=None)
+    api.answers[RUN_PATH] = [{"runId": RUN_ID, "status": "QUEUED", "stages": []}, running, a_run()]
+    result = hookrun("watch", RUN_ID, "--interval", "0")
+    assert result.exit_code == 0
+    assert len(api.calls) == 3
+    assert "SUCCEEDED" in result.stdout
+
+
+def test_watch_of_a_run_that_fails_exits_1(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = [a_run(status="FAILED", job_status="FAILED", exit_code=1)]
+    result = hookrun("watch", RUN_ID, "--interval", "0")
+    assert result.exit_code == 1
+
+
+def test_watch_of_a_cancelled_run_exits_1(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = [a_run(status="CANCELLED", job_status="CANCELLED", exit_code=None)]
+    assert hookrun("watch", RUN_ID, "--interval", "0").exit_code == 1
+
+
+def test_watch_that_times_out_exits_2(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = [a_run(status="RUNNING", job_status="RUNNING", exit_code=None)]
+    result = hookrun("watch", RUN_ID, "--interval", "0", "--timeout", "0")
+    assert result.exit_code == 2
+    assert "still RUNNING" in result.stderr
+
+
+def test_watch_keeps_looking_while_the_api_is_throttled(api: FakeApi) -> None:
+    busy = ApiError(503, "UNAVAILABLE", "Retry after the given delay.")
+    api.answers[RUN_PATH] = [busy, busy, a_run()]
+    assert hookrun("watch", RUN_ID, "--interval", "0").exit_code == 0
+
+
+def test_watch_that_gets_an_api_error_exits_2(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = [ApiError(404, "RUN_NOT_FOUND", "No run with this id that you may see.")]
+    result = hookrun("watch", RUN_ID, "--interval", "0")
+    assert result.exit_code == 2 and "RUN_NOT_FOUND" in result.stderr
+
+
+def test_watch_json_prints_the_final_run(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = [a_run(status="RUNNING", job_status="RUNNING", exit_code=None), a_run()]
+    result = hookrun("watch", RUN_ID, "--interval", "0", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == a_run()
+
+
+def test_list_prints_runs_newest_first_and_the_next_cursor(api: FakeApi) -> None:
+    older, newer = dict(a_run(), runId="run-" + "1" * 29), dict(a_run(), runId="run-" + "2" * 29)
+    api.answers["/api/pipelines/demo/runs"] = {"runs": [newer, older], "nextCursor": "abc123"}
+    result = hookrun("list", "demo", "--limit", "2")
+    assert result.exit_code == 0
+    assert result.stdout.index(newer["runId"]) < result.stdout.index(older["runId"])
+    assert "2.9 s" in result.stdout  # how long the run took, from startedAt to finishedAt
+    assert "--cursor abc123" in result.stdout
+    assert api.calls[-1][1] == {"limit": 2, "cursor": None}
+
+
+def test_list_passes_the_cursor(api: FakeApi) -> None:
+    api.answers["/api/pipelines/demo/runs"] = {"runs": [], "nextCursor": None}
+    result = hookrun("list", "demo", "--cursor", "abc123")
+    assert result.exit_code == 0
+    assert api.calls[-1][1] == {"limit": 20, "cursor": "abc123"}
+
+
+def test_list_json_prints_the_api_answer(api: FakeApi) -> None:
+    page = {"runs": [a_run()], "nextCursor": None}
+    api.answers["/api/pipelines/demo/runs"] = page
+    result = hookrun("list", "demo", "--json")
+    assert json.loads(result.stdout) == page
+
+
+def test_list_refuses_a_limit_over_100_before_calling(api: FakeApi) -> None:
+    result = hookrun("list", "demo", "--limit", "101")
+    assert result.exit_code == 2 and api.calls == []
+
+
+def test_api_error_prints_code_and_message_and_exits_1(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = ApiError(404, "RUN_NOT_FOUND", "No run with this id that you may see. Check the run id.")
+    result = hookrun("show", RUN_ID)
+    assert result.exit_code == 1
+    assert "RUN_NOT_FOUND" in result.stderr and "Check the run id." in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_api_at_the_endpoint_says_how_to_start_one_and_exits_2() -> None:
+    result = hookrun("show", RUN_ID, "--endpoint", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "no hookrun API at http://127.0.0.1:9" in result.stderr and "make run" in result.stderr
+
+
+def test_endpoint_comes_from_hookrun_endpoint() -> None:
+    result = hookrun("show", RUN_ID, env={"HOOKRUN_ENDPOINT": "http://127.0.0.1:9"})
+    assert "http://127.0.0.1:9" in result.stderr
+
+
+def canned(status: int, body: bytes, reason: str = "") -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body
+    response.reason = reason
+    return response
+
+
+@dataclass
+class FakeHttp:
+    """Stands in for requests.Session.get: serves queued responses, records what each request sent."""
+
+    responses: list[requests.Response] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        self.sent.append({"url": url, **kwargs})
+        return self.responses.pop(0)
+
+
+@pytest.fixture
+def http(monkeypatch: pytest.MonkeyPatch) -> FakeHttp:
+    fake = FakeHttp()
+    monkeypatch.setattr(requests.Session, "get", lambda self, url, **kwargs: fake.get(url, **kwargs))
+    return fake
+
+
+def test_client_sends_the_user_header_and_only_given_params(http: FakeHttp) -> None:
+    http.responses.append(canned(200, b'{"runs": []}'))
+    client = HookrunClient("http://api.test/", "alice")
+    assert client.get("/api/pipelines/demo/runs", {"limit": 5, "cursor": None}) == {"runs": []}
+    (sent,) = http.sent
+    assert sent["url"] == "http://api.test/api/pipelines/demo/runs"
+    assert sent["params"] == {"limit": "5"}
+    assert sent["headers"]["X-Hookrun-User"] == "alice"
+
+
+def test_client_without_a_user_sends_no_user_header(http: FakeHttp) -> None:
+    http.responses.append(canned(200, b"{}"))
+    HookrunClient("http://api.test").get(RUN_PATH)
+    assert "X-Hookrun-User" not in http.sent[0]["headers"]
+
+
+def test_client_turns_an_error_body_into_api_error(http: FakeHttp) -> None:
+    http.responses.append(canned(403, b'{"code": "FORBIDDEN", "message": "Ask a pipeline owner."}'))
+    with pytest.raises(ApiError) as raised:
+        HookrunClient("http://api.test").get("/api/pipelines/demo/runs")
+    assert (raised.value.status, raised.value.code, raised.value.message) == (403, "FORBIDDEN", "Ask a pipeline owner.")
+
+
+def test_client_names_an_error_without_a_json_body_by_its_status(http: FakeHttp) -> None:
+    http.responses.append(canned(502, b"<html>Bad Gateway</html>", reason="Bad Gateway"))
+    with pytest.raises(ApiError) as raised:
+        HookrunClient("http://api.test").get(RUN_PATH)
+    assert (raised.value.code, raised.value.message) == ("HTTP_502", "Bad Gateway")
+
+
+def test_client_refuses_a_success_that_is_not_a_json_object(http: FakeHttp) -> None:
+    http.responses.append(canned(200, b"[1, 2]"))
+    with pytest.raises(ApiError) as raised:
+        HookrunClient("http://api.test").get(RUN_PATH)
+    assert raised.value.code == "INVALID_RESPONSE"
