@@ -18,7 +18,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -28,6 +28,7 @@ Handler = Callable[[Any, Any], Any]
 _installed = False
 _lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
+_running: set[Future[Any]] = set()
 
 
 class LocalLambdaContext:
@@ -62,7 +63,15 @@ def invoke_in_process(function: Any, body: Any, response_headers: dict[str, str]
     """Run `function`'s handler on `body` and return the payload bytes, marking errors as Lambda does."""
     event = json.loads(body) if body else {}
     context = LocalLambdaContext(function)
-    future = _pool.submit(resolve_handler(function.handler), event, context)
+    try:
+        handler = resolve_handler(function.handler)
+    except (ImportError, AttributeError) as exc:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        module = function.handler.rpartition(".")[0]
+        return _error_payload("Runtime.ImportModuleError", f"Unable to import module '{module}': {exc}")
+    future = _pool.submit(handler, event, context)
+    _running.add(future)
+    future.add_done_callback(_running.discard)
     try:
         result = future.result(timeout=float(function.timeout or 3))
     except FutureTimeout:
@@ -84,6 +93,11 @@ def _bridged_invoke(  # noqa: PLR0917 - the signature moto calls
 ) -> bytes:
     function = self.get_function(function_name, qualifier)
     return invoke_in_process(function, body, response_headers)
+
+
+def running_invocations() -> int:
+    """How many handler calls are still running; one that timed out runs on until its handler returns."""
+    return len(_running)
 
 
 def install() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -76,3 +78,188 @@ def state_machine_definition(substitutions: dict[str, str], template: dict[str, 
     for name in props.get("DefinitionSubstitutions", {}):
         definition = definition.replace("${" + name + "}", str(substitutions[name]))
     return definition
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def function_properties(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every AWS::Serverless::Function's properties, keyed by logical id, with the template's Globals applied."""
+    template = template or load_template()
+    defaults = template.get("Globals", {}).get("Function", {})
+    return {
+        name: _with_globals(defaults, resource.get("Properties", {}))
+        for name, resource in resources_of_type(template, "AWS::Serverless::Function").items()
+    }
+
+
+def _is_intrinsic(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (key,) = value
+    return key == "Ref" or str(key).startswith("Fn::")
+
+
+def _with_globals(defaults: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Globals rule: maps merge, lists add up, anything else (and any intrinsic) is replaced by the resource's."""
+    merged = dict(defaults)
+    for key, value in properties.items():
+        default = merged.get(key)
+        if _is_intrinsic(value) or _is_intrinsic(default):
+            merged[key] = value
+        elif isinstance(default, dict) and isinstance(value, dict):
+            merged[key] = _with_globals(default, value)
+        elif isinstance(default, list) and isinstance(value, list):
+            merged[key] = default + value
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """One `Api` event of a function: a path with `{param}` placeholders and an upper-case method (or ANY)."""
+
+    function: str
+    path: str
+    method: str
+
+
+def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:
+    """Every route that template.yaml declares as an `Api` event, in template order."""
+    return [
+        ApiRoute(function=name, path=event["Properties"]["Path"], method=event["Properties"]["Method"].upper())
+        for name, props in function_properties(template).items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "Api"
+    ]
+
+
+@dataclass(frozen=True)
+class LocalResource:
+    """What a logical id stands for outside CloudFormation: the value of its Ref and of its GetAtt attributes."""
+
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+_STATE_MACHINE = "AWS::Serverless::StateMachine"
+_ARN_FORMATS = {
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    _STATE_MACHINE: "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+}
+
+
+def local_resources(
+    template: dict[str, Any], stack_name: str, region: str, account_id: str
+) -> dict[str, LocalResource]:
+    """Physical names `<stack>-<logical id>` and the ARNs that go with them, for every resource of the template."""
+    resources: dict[str, LocalResource] = {}
+    for logical_id, resource in template["Resources"].items():
+        name = f"{stack_name}-{logical_id}"
+        arn_format = _ARN_FORMATS.get(resource["Type"])
+        if arn_format is None:
+            resources[logical_id] = LocalResource(ref=name)
+            continue
+        arn = arn_format.format(region=region, account=account_id, name=name)
+        if resource["Type"] == _STATE_MACHINE:
+            resources[logical_id] = LocalResource(ref=arn, attributes={"Arn": arn, "Name": name})
+        else:
+            resources[logical_id] = LocalResource(ref=name, attributes={"Arn": arn})
+    return resources
+
+
+def _parameter_value(parameter: dict[str, Any]) -> str | list[str]:
+    """A parameter's default as Ref gives it: list types (CommaDelimitedList, List<...>) as lists."""
+    default = str(parameter["Default"])
+    if parameter.get("Type", "String") == "CommaDelimitedList" or parameter.get("Type", "").startswith("List<"):
+        return [item.strip() for item in default.split(",")]
+    return default
+
+
+class TemplateResolver:
+    """Resolves Ref, Fn::GetAtt, Fn::Sub and Fn::Join in template values to local names, ARNs and defaults."""
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        resources: dict[str, LocalResource],
+        region: str,
+        account_id: str,
+        stack_name: str,
+    ) -> None:
+        self._resources = resources
+        self._values: dict[str, str | list[str]] = {
+            name: _parameter_value(parameter)
+            for name, parameter in template.get("Parameters", {}).items()
+            if "Default" in parameter
+        }
+        self._values.update(
+            {
+                "AWS::Region": region,
+                "AWS::AccountId": account_id,
+                "AWS::StackName": stack_name,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            }
+        )
+
+    def resolve(self, value: Any) -> Any:
+        """`value` with every Ref, Fn::GetAtt, Fn::Sub and Fn::Join replaced; other intrinsics raise ValueError."""
+        if _is_intrinsic(value):
+            ((function, argument),) = value.items()
+            return self._intrinsic(function, argument)
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        return value
+
+    def _intrinsic(self, function: str, argument: Any) -> str | list[str]:
+        if function == "Ref":
+            return self.ref(argument)
+        if function == "Fn::GetAtt":
+            logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+            return self.get_att(logical_id, attribute)
+        if function == "Fn::Sub":
+            return self.sub(argument)
+        if function == "Fn::Join":
+            delimiter, items = argument
+            return str(delimiter).join(str(item) for item in self.resolve(items))
+        raise ValueError(f"{function} is not supported by the local stack")
+
+    def ref(self, name: str) -> str | list[str]:
+        """A parameter's default (a list for list parameters), a pseudo parameter, or a resource's Ref value."""
+        if name in self._values:
+            return self._values[name]
+        if name in self._resources:
+            return self._resources[name].ref
+        raise ValueError(f"Ref {name!r}: no such parameter (with a default) or resource")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        """A resource attribute, e.g. a function's Arn or a state machine's Name."""
+        try:
+            return self._resources[logical_id].attributes[attribute]
+        except KeyError:
+            raise ValueError(f"Fn::GetAtt {logical_id}.{attribute} is not known to the local stack") from None
+
+    def sub(self, argument: str | list[Any]) -> str:
+        """Fn::Sub in both forms: a string, or [string, {name: value}]."""
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(self.resolve(variables[name]))
+            if "." in name and name not in self._values:
+                return self.get_att(*name.split(".", 1))
+            value = self.ref(name)
+            if isinstance(value, list):
+                raise ValueError(f"Fn::Sub ${{{name}}}: a list parameter cannot be substituted into a string")
+            return value
+
+        return _SUB_VARIABLE.sub(substitute, text)

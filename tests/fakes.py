@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from domain.deliveries import Delivery
 from domain.errors import Conflict, RunAlreadyStarted
 from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
 from domain.ports import Access, StoredPipeline
@@ -46,7 +47,9 @@ class FakeStore:
         if role is not None:
             self.grants[(pipeline_id, user_id)] = Grant(pipeline_id=pipeline_id, user_id=user_id, role=role)
 
-    def enable(self, token: str, pipeline_id: str, run_as: str, enabled: bool = True) -> None:
+    def enable(
+        self, token: str, pipeline_id: str, run_as: str, enabled: bool = True, signing_secret: str | None = None
+    ) -> None:
         self.triggers[hash_token(token)] = Trigger(
             token_hash=hash_token(token),
             pipeline_id=pipeline_id,
@@ -54,6 +57,7 @@ class FakeStore:
             run_as=run_as,
             enabled_at=NOW,
             token_hint=token_hint(token),
+            signing_secret=signing_secret,
         )
 
 
@@ -70,10 +74,39 @@ class FakeRunStarter:
         self.started.append(run)
 
 
-def fake_ports(store: FakeStore, runs: FakeRunStarter, run_ids: list[str] | None = None) -> TriggerPorts:
-    ids = iter(run_ids or [f"run-{n:04d}" for n in range(1, 1000)])
+@dataclass
+class FakeDeliveryLog:
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def record(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+
+
+@dataclass
+class FakeSigningSecrets:
+    values: dict[str, str] = field(default_factory=dict)
+
+    def get_signing_secret(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
+def fake_ports(
+    store: FakeStore,
+    runs: FakeRunStarter,
+    deliveries: FakeDeliveryLog | None = None,
+    signing_secrets: FakeSigningSecrets | None = None,
+) -> TriggerPorts:
+    ids = iter(f"run-{n:029x}" for n in range(1, 10_000))
     return TriggerPorts(
-        triggers=store, access=store, secrets=store, runs=runs, now=lambda: NOW, new_run_id=lambda: next(ids)
+        triggers=store,
+        access=store,
+        secrets=store,
+        runs=runs,
+        deliveries=deliveries if deliveries is not None else FakeDeliveryLog(),
+        signing_secrets=signing_secrets if signing_secrets is not None else FakeSigningSecrets(),
+        now=lambda: NOW,
+        epoch_ms=lambda: 1_795_791_600_000,
+        new_run_id=lambda: next(ids),
     )
 
 

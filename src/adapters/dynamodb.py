@@ -29,11 +29,12 @@ def trigger_from_item(item: Item) -> Trigger:
         run_as=item["runAs"]["S"],
         enabled_at=item["enabledAt"]["S"],
         token_hint=item["tokenHint"]["S"],
+        signing_secret=item.get("signingSecret", {}).get("S"),
     )
 
 
 def trigger_to_item(trigger: Trigger) -> Item:
-    return {
+    item: Item = {
         **keys.trigger_key(trigger.token_hash),
         "type": {"S": "trigger"},
         "pipelineId": {"S": trigger.pipeline_id},
@@ -42,6 +43,9 @@ def trigger_to_item(trigger: Trigger) -> Item:
         "enabledAt": {"S": trigger.enabled_at},
         "tokenHint": {"S": trigger.token_hint},
     }
+    if trigger.signing_secret:
+        item["signingSecret"] = {"S": trigger.signing_secret}
+    return item
 
 
 def pipeline_from_item(item: Item) -> Pipeline:

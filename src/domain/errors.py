@@ -122,3 +122,21 @@ class InvalidCursor(HookrunError):
 
     def __init__(self) -> None:
         super().__init__("The cursor is not one this API returned for this list. List again without 'cursor'.")
+
+
+class BadRequest(HookrunError):
+    """A request whose body or headers cannot be read: the code says which rule it broke."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidSignature(HookrunError):
+    code = "INVALID_SIGNATURE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The event's signature is missing or wrong. Set the same secret in the Git provider's webhook "
+            "settings as with 'hookrun webhook secret'."
+        )

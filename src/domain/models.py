@@ -10,27 +10,20 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from .base import MAX_VALUE_LENGTH, Model
+from .sources import SourceSettings
+
+__all__ = ["MAX_VALUE_LENGTH", "Model", "SourceSettings"]  # re-exported: the domain's models live here
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
-MAX_VALUE_LENGTH = 4096
 MAX_SAFE_NUMBER = 2**53
 _NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
-
-
-class Model(BaseModel):
-    """Strict base: camelCase on the wire, snake_case in code, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        frozen=True,
-        alias_generator=lambda name: re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name),
-    )
 
 
 class VariableType(StrEnum):
@@ -168,6 +161,7 @@ class Pipeline(Model):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     variables: dict[str, VariableDeclaration] = Field(default_factory=dict)
     webhook: WebhookSettings = WebhookSettings()
+    source: SourceSettings = SourceSettings()
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")
@@ -223,7 +217,7 @@ class Grant(Model):
 
 
 class Trigger(Model):
-    """A pipeline's webhook trigger. Only the token's hash is ever kept."""
+    """A pipeline's webhook trigger. Only the token's hash is ever kept; the signing secret by name only."""
 
     token_hash: str
     pipeline_id: str
@@ -231,6 +225,7 @@ class Trigger(Model):
     run_as: str
     enabled_at: str
     token_hint: str
+    signing_secret: str | None = None
 
 
 class AuditEntry(Model):
@@ -260,6 +255,15 @@ class TriggerKind(StrEnum):
     SOURCE = "source"
 
 
+class DeliveryInfo(Model):
+    """Where a run came from: recorded in the delivery log by the workflow's first step."""
+
+    source: str
+    event: str | None = None
+    delivery_id: str | None = None
+    request_id: str = ""
+
+
 class RunRequest(Model):
     """What the workflow needs to run a pipeline once. Never carries secret values."""
 
@@ -275,6 +279,7 @@ class RunRequest(Model):
     trigger_kind: TriggerKind = TriggerKind.WEBHOOK
     run_as: str
     created_at: str
+    delivery: DeliveryInfo | None = None
 
 
 class AcceptedRun(Model):
@@ -284,3 +289,4 @@ class AcceptedRun(Model):
     pipeline_id: str
     status: Literal[RunStatus.QUEUED] = RunStatus.QUEUED
     variables: dict[str, str]
+    replayed: bool = False

@@ -136,3 +136,9 @@ class DeliveryLog(Protocol):
     def record(self, delivery: Delivery) -> None:
         """Keep the record of one request to a webhook URL."""
         ...
+
+
+class SigningSecrets(Protocol):
+    def get_signing_secret(self, name: str) -> str | None:
+        """The value of a webhook's signing secret, or None if it is gone."""
+        ...

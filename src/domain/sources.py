@@ -21,11 +21,12 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from pydantic import Field, field_validator
 
+from .base import MAX_VALUE_LENGTH, Model
 from .errors import HookrunError
-from .models import MAX_VALUE_LENGTH, Model
 
 MAX_KEY_LENGTH = 200
 MAX_MESSAGE_LENGTH = 1000
+MAX_EVENT_NAME_LENGTH = 100
 GITEE_TIMESTAMP_TOLERANCE_MS = 60 * 60 * 1000  # Gitee: the timestamp may differ from now by at most one hour
 INVALID_DELIVERY_ID = "INVALID_DELIVERY_ID"
 INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
@@ -158,6 +159,12 @@ def detect_source(headers: Mapping[str, str]) -> Provider | None:
     return None
 
 
+def event_name(provider: Provider, headers: Mapping[str, str]) -> str:
+    """The provider's event header as sent (e.g. `push`, `Tag Push Hook`), cut to 100 characters; "" if absent."""
+    lowered = _lower(headers)
+    return next((lowered[name][:MAX_EVENT_NAME_LENGTH] for name in _EVENT_HEADERS[provider] if name in lowered), "")
+
+
 def delivery_id(provider: Provider, headers: Mapping[str, str]) -> str | None:
     """The provider's id for this delivery (stable across redeliveries), or None if it sends none.
 
@@ -199,20 +206,19 @@ def parse_source_event(
     tag events are told apart by the ref (`refs/heads/` or `refs/tags/`): it is what actually moved. Raises
     InvalidSourceEvent with UNSUPPORTED_MEDIA_TYPE, INVALID_JSON, INVALID_DELIVERY_ID or INVALID_SOURCE_EVENT.
     """
-    lowered = _lower(headers)
     payload = _payload(provider, body, content_type)
-    event_name = next((lowered[name] for name in _EVENT_HEADERS[provider] if name in lowered), "")
+    name = event_name(provider, headers)
     delivery = delivery_id(provider, headers)
-    if not _is_push_family(provider, event_name, payload):
-        kind = EventKind.PING if provider is Provider.GITHUB and event_name == "ping" else EventKind.OTHER
+    if not _is_push_family(provider, name, payload):
+        kind = EventKind.PING if provider is Provider.GITHUB and name == "ping" else EventKind.OTHER
         return SourceEvent(
             provider=provider,
             kind=kind,
-            event_name=event_name,
+            event_name=name,
             repository=_repository(payload) or "",
             delivery_id=delivery,
         )
-    return _push_event(provider, event_name, payload, delivery)
+    return _push_event(provider, name, payload, delivery)
 
 
 def built_in_variables(event: SourceEvent) -> dict[str, str]:
@@ -242,7 +248,8 @@ def decide(settings: SourceSettings, event: SourceEvent) -> Decision:
     A branch (or tag) must match at least one of the patterns; see `glob_to_regex` for the pattern language.
     """
     if event.kind is EventKind.PING:
-        return _skip(SkipReason.PING, "The provider sent a ping to check the webhook. It works; no run is started.")
+        source = _DISPLAY_NAME[event.provider]
+        return _skip(SkipReason.PING, f"{source} sent a ping to check the webhook. It arrived; no run is started.")
     if event.kind is EventKind.OTHER:
         return _skip(
             SkipReason.IGNORED_EVENT,
@@ -286,7 +293,8 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
     for token in _GLOB_TOKEN.finditer(pattern):
         text = token.group(0)
         if text == "**/":
-            parts.append("(?:.*/)?")
+            if parts[-1:] != ["(?:.*/)?"]:  # repeated `**/` means the same and would only slow matching down
+                parts.append("(?:.*/)?")
         elif text == "**":
             parts.append(".*")
         elif text == "*":

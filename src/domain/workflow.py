@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .deliveries import Delivery, Outcome
 from .errors import HookrunError
 from .models import Job, Model, RunRequest, RunStatus
-from .ports import RunRecorder, RunSecretsReader, ScriptExecutor
+from .ports import DeliveryLog, RunRecorder, RunSecretsReader, ScriptExecutor
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -38,13 +39,32 @@ class WorkflowPorts:
     runs: RunRecorder
     secrets: RunSecretsReader
     executor: ScriptExecutor
+    deliveries: DeliveryLog
     now: Callable[[], str]
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
-    """Record the run RUNNING with its stages and jobs PENDING. A repeat (retry, redrive) changes nothing."""
+    """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
+
+    The delivery is logged here rather than by the webhook, to keep the webhook's hot path short.
+    A repeat (retry, redrive) changes nothing.
+    """
     if not ports.runs.create_run(run, RunStatus.RUNNING, ports.now()):
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
+        return RunStatus.RUNNING
+    if run.delivery is not None:
+        ports.deliveries.record(
+            Delivery(
+                pipeline_id=run.pipeline_id,
+                received_at=run.created_at,
+                source=run.delivery.source,
+                event=run.delivery.event,
+                delivery_id=run.delivery.delivery_id,
+                outcome=Outcome.RUN_STARTED,
+                run_id=run.run_id,
+                run_as=run.run_as,
+            )
+        )
     return RunStatus.RUNNING
 
 

@@ -109,12 +109,14 @@ class Container:
             runs=self.runs,
             secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
             executor=ShellExecutor(),
+            deliveries=self.deliveries,
             now=utc_now,
         )
 
     @cached_property
     def trigger_ports(self) -> TriggerPorts:
         from adapters.dynamodb import DynamoRunSecrets, DynamoTriggerReader
+        from adapters.secrets import SecretsManagerSigningSecrets
         from adapters.stepfunctions import StepFunctionsRunStarter
 
         table = self.settings.table_name
@@ -123,7 +125,10 @@ class Container:
             access=self.access,
             secrets=DynamoRunSecrets(self._dynamodb, table, time.time),
             runs=StepFunctionsRunStarter(self._stepfunctions, self.settings.state_machine_arn),
+            deliveries=self.deliveries,
+            signing_secrets=SecretsManagerSigningSecrets(),
             now=utc_now,
+            epoch_ms=lambda: time.time_ns() // 1_000_000,
             new_run_id=new_run_id,
         )
 

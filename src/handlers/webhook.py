@@ -1,4 +1,4 @@
-"""POST /pipeline/webhook/{token}: start a pipeline run. A door: parse, call the use case, answer."""
+"""POST /pipeline/webhook/{token}: start a pipeline run. A door: read the request, call the use case, answer."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables
-from domain.trigger_pipeline import trigger_pipeline
+from domain.models import AcceptedRun
+from domain.trigger_pipeline import WebhookRequest, receive_webhook
 
 from .composition import container
-from .http import RequestRejected, error_response, json_object_body, json_response, public_base_url
+from .http import RequestRejected, error_response, json_response, public_base_url, raw_body
 from .observability import logger, metrics
 
 app = APIGatewayRestResolver()
@@ -20,12 +21,34 @@ app = APIGatewayRestResolver()
 
 @app.post("/pipeline/webhook/<token>")
 def post_webhook(token: str) -> Response[str]:
-    overrides = json_object_body(app.current_event)
-    accepted = trigger_pipeline(container().trigger_ports, token, overrides)
-    metrics.add_metric(name="RunStarted", unit=MetricUnit.Count, value=1)
-    logger.info("run started", extra={"runId": accepted.run_id, "pipelineId": accepted.pipeline_id})
-    body = accepted.model_dump(by_alias=True, mode="json")
-    body["statusUrl"] = f"{public_base_url(app.current_event)}/api/runs/{accepted.run_id}"
+    event = app.current_event
+    request = WebhookRequest(
+        token=token,
+        headers=dict(event.headers),
+        body=raw_body(event),
+        request_id=str((event.get("requestContext") or {}).get("requestId") or ""),
+    )
+    result = receive_webhook(container().trigger_ports, request)
+    if not isinstance(result, AcceptedRun):
+        metrics.add_metric(name=result.outcome, unit=MetricUnit.Count, value=1)
+        logger.info("no run started", extra={"pipelineId": result.pipeline_id, "reason": result.reason})
+        return json_response(
+            200,
+            {
+                "triggered": False,
+                "pipelineId": result.pipeline_id,
+                "outcome": result.outcome,
+                "reason": result.reason,
+                "message": result.message,
+            },
+        )
+    metrics.add_metric(name="REPLAYED" if result.replayed else "RUN_STARTED", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "run replayed" if result.replayed else "run started",
+        extra={"runId": result.run_id, "pipelineId": result.pipeline_id},
+    )
+    body = {"triggered": True, **result.model_dump(by_alias=True, mode="json")}
+    body["statusUrl"] = f"{public_base_url(event)}/api/runs/{result.run_id}"
     return json_response(202, body)
 
 

@@ -1,12 +1,22 @@
 """The trigger_pipeline use case, on fakes."""
 
+import json
+
 import pytest
 
 from domain.errors import InsufficientPermissions, InvalidVariables, WebhookDisabled, WebhookNotFound
-from domain.models import Role, User, UserStatus
-from domain.trigger_pipeline import trigger_pipeline
+from domain.models import AcceptedRun, Role, User, UserStatus
+from domain.trigger_pipeline import TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeRunStarter, FakeStore, fake_ports
 from tests.support import DEMO_TOKEN, demo_pipeline
+
+
+def trigger_pipeline(ports: TriggerPorts, token: str, overrides: dict[str, object]) -> AcceptedRun:
+    """A variable webhook: the body is the overrides as JSON."""
+    body = json.dumps(overrides).encode()
+    result = receive_webhook(ports, WebhookRequest(token, {"Content-Type": "application/json"}, body))
+    assert isinstance(result, AcceptedRun)
+    return result
 
 
 @pytest.fixture

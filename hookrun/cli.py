@@ -1,0 +1,136 @@
+"""The `hookrun` command line: the local stack (`dev`), `invoke`, and the command groups of other modules."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import requests
+import typer
+from rich.logging import RichHandler
+from rich.markup import escape
+
+from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
+from hookrun.local_api import LOCAL_INFO_PATH
+
+INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
+
+app = typer.Typer(name="hookrun", no_args_is_help=True, help="Start CI/CD pipeline runs from a webhook.")
+
+try:
+    _runs = importlib.import_module("hookrun.cli_runs")
+except ModuleNotFoundError as missing:  # guard until hookrun/cli_runs.py lands; then import it plainly
+    if missing.name != "hookrun.cli_runs":
+        raise
+else:
+    app.add_typer(_runs.runs_app, name="runs")
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port of the local API Gateway; 0 picks a free one.")] = 3000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
+    from hookrun import lambda_bridge
+    from hookrun.local_stack import EXAMPLE_PIPELINE, EXAMPLE_RUN_AS, LocalStack, PortUnavailable
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)]
+    )
+    # not under "hookrun": Powertools' root-handler filter drops records of loggers named like its service
+    logging.getLogger("local").setLevel(logging.INFO)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+
+    stack = LocalStack(port=port, host=host)
+    try:
+        stack.start()
+    except PortUnavailable as exc:
+        fail(f"{escape(str(exc))}. Pick another port with --port.")
+    try:
+        url = stack.webhook_url
+        runs_url = f"{stack.endpoint}/api/runs/<runId>"
+        console.print(f"[bold]hookrun local stack[/] on {stack.endpoint} (moto on {stack.moto_endpoint})")
+        console.print(
+            f"The webhook of pipeline [bold]{EXAMPLE_PIPELINE}[/] is enabled and runs as [bold]{EXAMPLE_RUN_AS}[/]."
+            " Its URL holds the token, shown only this once:"
+        )
+        console.print(f"  [cyan]{url}[/]")
+        console.print("Try:")
+        for line in (
+            f"curl -H 'Content-Type: application/json' -X POST --data '{{}}' {url}",
+            f"""curl -H 'Content-Type: application/json' -X POST --data '{{"abc":"456"}}' {url}""",
+            f"curl {runs_url} -H 'X-Hookrun-User: {EXAMPLE_RUN_AS}'",
+        ):
+            console.print(f"  {line}", markup=False)
+        endpoint_option = "" if stack.endpoint == DEFAULT_ENDPOINT else f" --endpoint {stack.endpoint}"
+        console.print(f"Follow a run: hookrun runs watch <runId> --as {EXAMPLE_RUN_AS}{endpoint_option}", markup=False)
+        console.print("Ctrl-C stops it.")
+        print(f"HOOKRUN_ENDPOINT={stack.endpoint}", flush=True)
+        print(f"HOOKRUN_WEBHOOK_URL={url}", flush=True)
+        print("HOOKRUN_READY", flush=True)
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        stack.stop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    console.print("hookrun local stack stopped.")
+    if running := lambda_bridge.running_invocations():
+        # the process exits only when they return: say so, and let a second Ctrl-C end it now
+        console.print(
+            f"Waiting for {running} running function call(s), e.g. jobs, to finish; Ctrl-C again to quit now."
+        )
+
+
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="A function's logical id in template.yaml, e.g. WebhookFunction.")],
+    event: Annotated[
+        Path | None,
+        typer.Option("--event", "-e", exists=True, dir_okay=False, help="A JSON event, e.g. events/*.json."),
+    ] = None,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+) -> None:
+    """Invoke one function of the running local stack with an event and print its result, like `sam local invoke`."""
+    from hookrun.local_api import FunctionFailed
+    from hookrun.local_stack import aws_client, invoke_function
+
+    info = _local_stack_info(endpoint)
+    names: dict[str, str] = info["functions"]
+    if function not in names:
+        fail(escape(f"no function {function!r} in template.yaml; choose one of: {', '.join(sorted(names))}."), code=2)
+    try:
+        payload = json.loads(event.read_text(encoding="utf-8")) if event else {}
+    except ValueError as exc:
+        fail(escape(f"{event} is not valid JSON: {exc}"), code=2)
+    client = aws_client("lambda", info["motoEndpoint"], read_timeout=INVOKE_READ_TIMEOUT)
+    try:
+        result = invoke_function(client, names[function], payload)
+    except FunctionFailed as exc:
+        fail(escape(f"{function} failed: {exc}"))
+    console.print_json(data=result)
+
+
+def _local_stack_info(endpoint: str) -> dict[str, Any]:
+    """What the local stack at `endpoint` says about itself; exits with a clear message if none answers."""
+    try:
+        response = requests.get(endpoint.rstrip("/") + LOCAL_INFO_PATH, timeout=5)
+    except requests.RequestException:
+        fail(f"no local stack answers at {endpoint}. Start one with `make run` (or `hookrun dev`), or pass --endpoint.")
+    try:
+        info = response.json()
+    except ValueError:
+        info = None
+    if response.status_code != 200 or not isinstance(info, dict) or not {"motoEndpoint", "functions"} <= info.keys():
+        fail(
+            f"{endpoint} answers, but is not a hookrun local stack (GET {LOCAL_INFO_PATH} gave {response.status_code})."
+        )
+    return info

@@ -1,0 +1,321 @@
+"""The local stack: hookrun for real on one machine, without AWS or Docker.
+
+In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM); the table, functions
+and state machine created from template.yaml; Lambda invocations served in-process by the real handlers
+(hookrun.lambda_bridge); a local API Gateway for the template's `Api` routes; the examples loaded and the demo
+webhook enabled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import secrets
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import requests
+import yaml
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from adapters.dynamodb import DynamoDirectory
+from domain.models import Grant, Pipeline, Trigger, User
+from domain.tokens import hash_token, new_token, token_hint
+from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
+from hookrun.template import (
+    ROOT,
+    TemplateResolver,
+    api_routes,
+    create_table,
+    function_properties,
+    load_template,
+    local_resources,
+    resources_of_type,
+    state_machine_definition,
+)
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+STACK_NAME = "hookrun-local"
+EXAMPLES = ROOT / "examples"
+EXAMPLE_PIPELINE = "demo"
+EXAMPLE_RUN_AS = "alice"
+WEBHOOK_FUNCTION = "WebhookFunction"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# the function properties that Lambda's CreateFunction takes under the same names
+_FUNCTION_SETTINGS = ("Description", "Handler", "Runtime", "Architectures", "Timeout", "MemorySize", "EphemeralStorage")
+_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+log = logging.getLogger("local.stack")
+
+
+class PortUnavailable(Exception):
+    """The local API Gateway cannot listen on the requested host and port."""
+
+
+def aws_client(service: str, endpoint: str, read_timeout: float = 60) -> Any:
+    """A boto3 client for the local stack's moto server: fake credentials, no retries (an invoke runs once)."""
+    return boto3.client(  # type: ignore[call-overload]  # the stubs type clients per literal service name
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+        config=Config(read_timeout=read_timeout, retries={"total_max_attempts": 1}),
+    )
+
+
+def invoke_function(lambda_client: Any, function_name: str, event: Any) -> Any:
+    """Invoke a function through moto's Lambda API, so the bridge runs its handler; return the decoded result.
+
+    Raises FunctionFailed with Lambda's `errorType: errorMessage` when the function fails.
+    """
+    try:
+        response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+        payload = response["Payload"].read()
+    except (BotoCoreError, ClientError) as exc:
+        raise FunctionFailed(f"the invocation failed: {exc}") from exc
+    result = json.loads(payload) if payload else None
+    if response.get("FunctionError"):
+        error = result if isinstance(result, dict) else {}
+        raise FunctionFailed(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}")
+    return result
+
+
+def seed_examples(directory: DynamoDirectory, examples: Path = EXAMPLES) -> dict[str, Pipeline]:
+    """Load the pipelines (`*.pipeline.yaml`) and the users with their roles from `examples/`; return the pipelines."""
+    pipelines: dict[str, Pipeline] = {}
+    for path in sorted(examples.glob("*.pipeline.yaml")):
+        pipeline = Pipeline.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        directory.save_pipeline(pipeline)
+        pipelines[pipeline.id] = pipeline
+    users = yaml.safe_load((examples / "users.yaml").read_text(encoding="utf-8"))["users"]
+    for user in users:
+        directory.save_user(User(id=user["id"], status=user.get("status", "active")))
+        for pipeline_id, role in user.get("roles", {}).items():
+            directory.save_grant(Grant(pipeline_id=pipeline_id, user_id=user["id"], role=role))
+    return pipelines
+
+
+def enable_webhook(directory: DynamoDirectory, pipeline: Pipeline, run_as: str) -> str:
+    """Enable the pipeline's webhook as `run_as` and return its new token: shown once, stored only as a hash.
+
+    Stands in for the management API's enable use case until that exists.
+    """
+    token = new_token(secrets.token_bytes)
+    enabled_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    directory.save_trigger(
+        Trigger(
+            token_hash=hash_token(token),
+            pipeline_id=pipeline.id,
+            enabled=True,
+            run_as=run_as,
+            enabled_at=enabled_at,
+            token_hint=token_hint(token),
+        )
+    )
+    directory.save_pipeline(pipeline, token_hash=hash_token(token))
+    return token
+
+
+def _dummy_code() -> bytes:
+    """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "hookrun local stack: handlers are imported from src/\n")
+    return buffer.getvalue()
+
+
+class LocalStack:
+    """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
+
+    def __init__(self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.endpoint = ""
+        self.moto_endpoint = ""
+        self.webhook_token = ""
+        self._moto_port = moto_port or 0
+        self._template = load_template()
+        self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
+        self._resolver = TemplateResolver(self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME)
+        self._functions = function_properties(self._template)
+        self.function_names = {logical_id: self._resources[logical_id].ref for logical_id in self._functions}
+        (table_id,) = resources_of_type(self._template, "AWS::DynamoDB::Table")
+        (state_machine_id,) = resources_of_type(self._template, "AWS::Serverless::StateMachine")
+        self.table_name = self._resources[table_id].ref
+        self._state_machine_id = state_machine_id
+        self.state_machine_arn = self._resources[state_machine_id].ref
+        self._moto: Any = None
+        self._lambda: Any = None
+        self._api: LocalApiServer | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        """The demo pipeline's webhook URL on the local API Gateway."""
+        (webhook,) = (r for r in api_routes(self._template) if r.function == WEBHOOK_FUNCTION and "{token}" in r.path)
+        return self.endpoint + webhook.path.replace("{token}", self.webhook_token)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start everything; on any failure, stop what was started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
+        from moto.server import ThreadedMotoServer
+
+        from hookrun import lambda_bridge
+
+        # bind the API port first: a port in use is the likeliest failure and should be the cheapest
+        gateway = ApiGateway(api_routes(self._template), self._invoke, self.local_info)
+        try:
+            self._api = LocalApiServer(gateway, self.host, self.port)
+        except OSError as exc:
+            raise PortUnavailable(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
+        self.port = self._api.port
+        self.endpoint = f"http://{self.host}:{self.port}"
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log would drown the API's
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.moto_endpoint = f"http://{moto_host}:{moto_port}"
+        self._point_aws_at_moto(moto_port)
+        self._configure_moto()
+        lambda_bridge.install()
+
+        self._create_resources()
+        os.environ.update(self._function_environment())
+        os.environ["HOOKRUN_LOCAL_STACK"] = "1"
+        self._lambda = aws_client("lambda", self.moto_endpoint)
+        self._seed()
+        self._api.serve_in_background()
+        log.info("local stack up: API %s, moto %s", self.endpoint, self.moto_endpoint)
+
+    def stop(self) -> None:
+        """Stop the local API Gateway and the moto server."""
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def local_info(self) -> dict[str, Any]:
+        """What `GET /_hookrun/local` answers: where moto is and what the resources are called there."""
+        return {
+            "endpoint": self.endpoint,
+            "motoEndpoint": self.moto_endpoint,
+            "region": REGION,
+            "tableName": self.table_name,
+            "stateMachineArn": self.state_machine_arn,
+            "functions": self.function_names,
+        }
+
+    def _point_aws_at_moto(self, moto_port: int) -> None:
+        """Every boto3 client of this process (the handlers' included) talks to moto, never to AWS."""
+        for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")]:
+            del os.environ[name]
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(name, None)
+        # a proxy from the environment must not carry calls to moto (and to http://localhost:$MOTO_PORT)
+        no_proxy = ",".join(
+            filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1,localhost"])
+        )
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = no_proxy
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.moto_endpoint,
+                # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT
+                "MOTO_PORT": str(moto_port),
+            }
+        )
+
+    def _configure_moto(self) -> None:
+        """Run state machines for real and Lambda without Docker, through moto's own configuration API."""
+        from moto.core.config import default_user_config
+
+        response = requests.post(f"{self.moto_endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10)
+        response.raise_for_status()
+        applied = {service: default_user_config.get(service) for service in MOTO_CONFIG}
+        if applied != MOTO_CONFIG:
+            raise RuntimeError(f"moto did not take its configuration: {applied}")
+
+    def _create_resources(self) -> None:
+        create_table(aws_client("dynamodb", self.moto_endpoint), self.table_name, self._template)
+        iam = aws_client("iam", self.moto_endpoint)
+        role = iam.create_role(RoleName=f"{STACK_NAME}-execution", AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY))
+        role_arn = role["Role"]["Arn"]
+        lambda_client = aws_client("lambda", self.moto_endpoint)
+        code = _dummy_code()
+        for logical_id, properties in self._functions.items():
+            settings = {key: self._resolver.resolve(properties[key]) for key in _FUNCTION_SETTINGS if key in properties}
+            lambda_client.create_function(
+                FunctionName=self.function_names[logical_id],
+                Role=role_arn,
+                Code={"ZipFile": code},
+                Environment={"Variables": self._variables(logical_id)},
+                **settings,
+            )
+        state_machine = self._template["Resources"][self._state_machine_id]["Properties"]
+        substitutions = self._resolver.resolve(state_machine.get("DefinitionSubstitutions", {}))
+        aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
+            name=self._resources[self._state_machine_id].attributes["Name"],
+            definition=state_machine_definition(substitutions, self._template),
+            roleArn=role_arn,
+            type=state_machine.get("Type", "STANDARD"),
+        )
+
+    def _variables(self, logical_id: str) -> dict[str, str]:
+        variables = self._functions[logical_id].get("Environment", {}).get("Variables", {})
+        return {name: str(value) for name, value in self._resolver.resolve(variables).items()}
+
+    def _function_environment(self) -> dict[str, str]:
+        """The union of the functions' variables: they share this process, so they must agree."""
+        union: dict[str, str] = {}
+        for logical_id in self._functions:
+            for name, value in self._variables(logical_id).items():
+                if union.setdefault(name, value) != value:
+                    raise ValueError(f"functions disagree on {name}; the local stack runs them in one process")
+        return union
+
+    def _seed(self) -> None:
+        directory = DynamoDirectory(aws_client("dynamodb", self.moto_endpoint), self.table_name)
+        pipelines = seed_examples(directory)
+        self.webhook_token = enable_webhook(directory, pipelines[EXAMPLE_PIPELINE], EXAMPLE_RUN_AS)
+
+    def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return invoke_function(self._lambda, self.function_names[logical_id], event)

@@ -1,0 +1,81 @@
+"""Reading request bodies: JSON objects with hookrun's limits, and nothing else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import BadRequest
+
+MAX_JSON_DEPTH = 32
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate keys")
+    return result
+
+
+def _depth(text: str) -> int:
+    """How deeply brackets nest, outside strings: checked before parsing, so no input can exhaust the stack."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def check_size(body: bytes, max_bytes: int) -> None:
+    if len(body) > max_bytes:
+        raise BadRequest("PAYLOAD_TOO_LARGE", f"The request body is larger than {max_bytes} bytes.")
+
+
+def parse_json(text: bytes | str) -> Any:
+    """Strict JSON: UTF-8, no duplicate keys, no NaN or Infinity, at most 32 levels deep."""
+    try:
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
+        if _depth(decoded) > MAX_JSON_DEPTH:
+            raise ValueError("too deeply nested")
+        return json.loads(decoded, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest(
+            "INVALID_JSON", "The request body is not valid JSON (UTF-8, no duplicate keys, no NaN or Infinity)."
+        ) from None
+
+
+def json_object(body: bytes, content_type: str | None, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is `{}`. Raises BadRequest for anything else."""
+    check_size(body, max_bytes)
+    if not body.strip():
+        return {}
+    if not is_json_media_type(content_type):
+        raise BadRequest(
+            "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with the header 'Content-Type: application/json'."
+        )
+    parsed = parse_json(body)
+    if not isinstance(parsed, dict):
+        raise BadRequest("INVALID_JSON", "The request body must be a JSON object.")
+    return parsed

@@ -1,0 +1,188 @@
+"""receive_webhook with source events, idempotency and the delivery log, on fakes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from domain.deliveries import Outcome, run_id_for_delivery
+from domain.errors import BadRequest, InvalidSignature, WebhookDisabled
+from domain.models import AcceptedRun, Role
+from domain.sources import SourceSettings
+from domain.trigger_pipeline import Skipped, TriggerPorts, WebhookRequest, receive_webhook
+from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
+from tests.support import DEMO_TOKEN, demo_pipeline, load_event
+
+SECRET = "hookrun-example-secret"
+
+
+def request_from(event_file: str, **header_changes: str | None) -> WebhookRequest:
+    event = load_event(event_file)
+    headers = {k: v for k, v in {**event["headers"], **header_changes}.items() if v is not None}
+    body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
+    return WebhookRequest(DEMO_TOKEN, headers, body, request_id="req-1")
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    store = FakeStore()
+    store.add_pipeline(demo_pipeline())
+    store.add_user("alice", Role.RUNNER)
+    store.enable(DEMO_TOKEN, "demo", "alice")
+    return store
+
+
+@pytest.fixture
+def runs() -> FakeRunStarter:
+    return FakeRunStarter()
+
+
+@pytest.fixture
+def deliveries() -> FakeDeliveryLog:
+    return FakeDeliveryLog()
+
+
+@pytest.fixture
+def ports(store: FakeStore, runs: FakeRunStarter, deliveries: FakeDeliveryLog) -> TriggerPorts:
+    return fake_ports(store, runs, deliveries, FakeSigningSecrets({"demo-secret": SECRET}))
+
+
+@pytest.mark.parametrize(
+    ("event_file", "expected"),
+    [
+        ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
+        ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
+        ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
+        ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_BRANCH": "master"}),
+        ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
+        ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
+        ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
+        ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
+        ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
+    ],
+)
+def test_push_and_tag_events_start_a_run_with_built_in_variables(
+    ports: TriggerPorts, runs: FakeRunStarter, event_file: str, expected: dict[str, str]
+) -> None:
+    result = receive_webhook(ports, request_from(event_file))
+    assert isinstance(result, AcceptedRun) and not result.replayed
+    (run,) = runs.started
+    assert expected.items() <= run.variables.items()
+    assert run.variables["abc"] == "123"  # declared defaults still apply
+    assert run.variables["HOOKRUN_COMMIT_SHA"] and run.trigger_kind == "source"
+
+
+def test_github_ping_starts_nothing_and_says_why(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    result = receive_webhook(ports, request_from("source-github-ping.json"))
+    assert isinstance(result, Skipped) and result.outcome is Outcome.IGNORED_EVENT and result.reason == "PING"
+    assert runs.started == []
+    assert [(d.outcome, d.reason, d.source) for d in deliveries.deliveries] == [
+        (Outcome.IGNORED_EVENT, "PING", "github")
+    ]
+
+
+def test_branch_deletion_starts_nothing(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    result = receive_webhook(ports, request_from("source-github-branch-delete.json"))
+    assert isinstance(result, Skipped) and result.reason == "BRANCH_DELETED"
+    assert runs.started == []
+
+
+def test_branch_filter_skips_other_branches(
+    store: FakeStore, ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    store.add_pipeline(demo_pipeline(source=SourceSettings(branches=("release/*",)).model_dump(by_alias=True)))
+    result = receive_webhook(ports, request_from("source-gitlab-push.json"))
+    assert isinstance(result, Skipped) and (result.outcome, result.reason) == (Outcome.FILTERED, "BRANCH_FILTERED")
+    assert runs.started == [] and deliveries.deliveries[-1].outcome is Outcome.FILTERED
+
+
+def test_signed_event_is_accepted_when_the_trigger_has_a_secret(store: FakeStore, ports: TriggerPorts) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret="demo-secret")
+    assert isinstance(receive_webhook(ports, request_from("source-github-push.json")), AcceptedRun)
+
+
+@pytest.mark.parametrize(
+    ("event_file", "header", "value"),
+    [
+        ("source-github-push.json", "X-Hub-Signature-256", "sha256=" + "0" * 64),
+        ("source-github-push.json", "X-Hub-Signature-256", None),
+        ("source-gitlab-push.json", "X-Gitlab-Token", "wrong"),
+        ("source-gitlab-push.json", "X-Gitlab-Token", None),
+        ("source-codeup-push.json", "X-Codeup-Token", "wrong"),
+        ("source-gitee-push.json", "X-Gitee-Token", "wrong"),
+    ],
+)
+def test_wrong_or_missing_signature_is_rejected_and_recorded(
+    store: FakeStore,
+    ports: TriggerPorts,
+    runs: FakeRunStarter,
+    deliveries: FakeDeliveryLog,
+    event_file: str,
+    header: str,
+    value: str | None,
+) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret="demo-secret")
+    with pytest.raises(InvalidSignature):
+        receive_webhook(ports, request_from(event_file, **{header: value}))
+    assert runs.started == []
+    assert [(d.outcome, d.reason) for d in deliveries.deliveries] == [(Outcome.REJECTED, "INVALID_SIGNATURE")]
+
+
+def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    first = receive_webhook(ports, request_from("source-github-push.json"))
+    again = receive_webhook(ports, request_from("source-github-push.json"))
+    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    assert first.run_id == again.run_id == run_id_for_delivery("demo", "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11")
+    assert (first.replayed, again.replayed) == (False, True)
+    assert len(runs.started) == 1
+    assert [(d.outcome, d.run_id) for d in deliveries.deliveries] == [(Outcome.REPLAYED, first.run_id)]
+
+
+def test_idempotency_key_makes_a_variable_webhook_replay(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json", "Idempotency-Key": "k-1"}, b"{}")
+    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
+    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    assert first.run_id == again.run_id and again.replayed and len(runs.started) == 1
+
+
+def test_a_started_run_carries_its_delivery_for_the_workflow_to_log(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    receive_webhook(ports, request_from("source-gitlab-push.json"))
+    delivery = runs.started[0].delivery
+    assert delivery is not None
+    assert (delivery.source, delivery.event, delivery.delivery_id) == (
+        "gitlab",
+        "Push Hook",
+        "c0ffee00-1234-4abc-8def-0123456789aa",
+    )
+
+
+def test_rejections_of_a_known_token_leave_a_record(
+    store: FakeStore, ports: TriggerPorts, deliveries: FakeDeliveryLog
+) -> None:
+    with pytest.raises(BadRequest):
+        receive_webhook(ports, WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, b"{broken"))
+    store.enable(DEMO_TOKEN, "demo", "alice", enabled=False)
+    with pytest.raises(WebhookDisabled):
+        receive_webhook(ports, WebhookRequest(DEMO_TOKEN, {}, b""))
+    assert [(d.outcome, d.reason) for d in deliveries.deliveries] == [
+        (Outcome.REJECTED, "INVALID_JSON"),
+        (Outcome.REJECTED, "WEBHOOK_DISABLED"),
+    ]
+
+
+def test_unknown_tokens_leave_no_record(ports: TriggerPorts, deliveries: FakeDeliveryLog) -> None:
+    with pytest.raises(Exception, match="No webhook trigger"):
+        receive_webhook(ports, WebhookRequest("hr_" + "x" * 43, {}, b""))
+    assert deliveries.deliveries == []
+
+
+def test_source_bodies_may_be_larger_than_variable_bodies(ports: TriggerPorts) -> None:
+    big = b'{"abc": "' + b"x" * (70 * 1024) + b'"}'
+    with pytest.raises(BadRequest) as caught:
+        receive_webhook(ports, WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, big))
+    assert caught.value.code == "PAYLOAD_TOO_LARGE"
