@@ -13,8 +13,8 @@ import json
 import logging
 import os
 import secrets
+import threading
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,9 +25,10 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from adapters.dynamodb import DynamoDirectory
-from domain.models import Grant, Pipeline, Trigger, User
-from domain.tokens import hash_token, new_token, token_hint
+from adapters.management import DynamoManagement
+from domain.management import Caller, ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.models import Pipeline, Role, UserStatus
+from handlers.composition import utc_now
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.template import (
     ROOT,
@@ -47,6 +48,7 @@ STACK_NAME = "hookrun-local"
 EXAMPLES = ROOT / "examples"
 EXAMPLE_PIPELINE = "demo"
 EXAMPLE_RUN_AS = "alice"
+ADMIN_USER = "admin"
 WEBHOOK_FUNCTION = "WebhookFunction"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # the function properties that Lambda's CreateFunction takes under the same names
@@ -98,40 +100,46 @@ def invoke_function(lambda_client: Any, function_name: str, event: Any) -> Any:
     return result
 
 
-def seed_examples(directory: DynamoDirectory, examples: Path = EXAMPLES) -> dict[str, Pipeline]:
-    """Load the pipelines (`*.pipeline.yaml`) and the users with their roles from `examples/`; return the pipelines."""
-    pipelines: dict[str, Pipeline] = {}
-    for path in sorted(examples.glob("*.pipeline.yaml")):
-        pipeline = Pipeline.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        directory.save_pipeline(pipeline)
-        pipelines[pipeline.id] = pipeline
+def seed_examples(ports: ManagementPorts, examples: Path = EXAMPLES) -> None:
+    """Load `examples/` through the management use cases, as admin: the users, the pipelines, the roles."""
+    admin = Caller(ADMIN_USER, is_admin=True)
     users = yaml.safe_load((examples / "users.yaml").read_text(encoding="utf-8"))["users"]
     for user in users:
-        directory.save_user(User(id=user["id"], status=user.get("status", "active")))
+        put_user(ports, admin, user["id"], UserStatus(user.get("status", "active")), None)
+    for path in sorted(examples.glob("*.pipeline.yaml")):
+        apply_pipeline(ports, admin, Pipeline.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    for user in users:
         for pipeline_id, role in user.get("roles", {}).items():
-            directory.save_grant(Grant(pipeline_id=pipeline_id, user_id=user["id"], role=role))
-    return pipelines
+            set_member(ports, admin, pipeline_id, user["id"], Role(role))
 
 
-def enable_webhook(directory: DynamoDirectory, pipeline: Pipeline, run_as: str) -> str:
-    """Enable the pipeline's webhook as `run_as` and return its new token: shown once, stored only as a hash.
-
-    Stands in for the management API's enable use case until that exists.
-    """
-    token = new_token(secrets.token_bytes)
-    enabled_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    directory.save_trigger(
-        Trigger(
-            token_hash=hash_token(token),
-            pipeline_id=pipeline.id,
-            enabled=True,
-            run_as=run_as,
-            enabled_at=enabled_at,
-            token_hint=token_hint(token),
-        )
-    )
-    directory.save_pipeline(pipeline, token_hash=hash_token(token))
+def enable_example_webhook(ports: ManagementPorts) -> str:
+    """Enable the demo webhook as alice, as she would herself; the token is shown once and kept only as a hash."""
+    token = enable_webhook(ports, Caller(EXAMPLE_RUN_AS), EXAMPLE_PIPELINE).token
+    if token is None:
+        raise RuntimeError(f"the {EXAMPLE_PIPELINE} webhook was enabled before; the local stack starts empty")
     return token
+
+
+def serialize_execution_starts() -> None:
+    """Make moto's StartExecution atomic, as AWS's is: one execution per name, however many callers race.
+
+    moto checks for an existing name and then creates the execution without a lock, so concurrent starts
+    with one name could make two runs; AWS never does.
+    """
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+    if getattr(original, "_hookrun_serialized", False):
+        return
+    lock = threading.Lock()
+
+    def start_execution(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    start_execution._hookrun_serialized = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
 def _dummy_code() -> bytes:
@@ -212,6 +220,7 @@ class LocalStack:
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
         lambda_bridge.install()
+        serialize_execution_starts()
 
         self._create_resources()
         os.environ.update(self._function_environment())
@@ -313,9 +322,13 @@ class LocalStack:
         return union
 
     def _seed(self) -> None:
-        directory = DynamoDirectory(aws_client("dynamodb", self.moto_endpoint), self.table_name)
-        pipelines = seed_examples(directory)
-        self.webhook_token = enable_webhook(directory, pipelines[EXAMPLE_PIPELINE], EXAMPLE_RUN_AS)
+        ports = ManagementPorts(
+            store=DynamoManagement(aws_client("dynamodb", self.moto_endpoint), self.table_name),
+            now=utc_now,
+            random_bytes=secrets.token_bytes,
+        )
+        seed_examples(ports)
+        self.webhook_token = enable_example_webhook(ports)
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         return invoke_function(self._lambda, self.function_names[logical_id], event)

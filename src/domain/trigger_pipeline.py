@@ -142,12 +142,12 @@ def _receive(
     run = _run_request(
         pipeline,
         trigger,
-        run_id,
-        merged.public(),
-        merged.secret_names,
-        provider is not None,
-        delivery,
-        request.request_id,
+        run_id=run_id,
+        variables=merged.public(),
+        secret_names=merged.secret_names,
+        from_source=provider is not None,
+        delivery=delivery,
+        request_id=request.request_id,
     )
     try:
         ports.runs.start_run(run)
