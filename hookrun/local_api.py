@@ -405,6 +405,7 @@ class LocalApiServer(ThreadingHTTPServer):
     """The HTTP server of the local API Gateway; `serve_in_background` runs it on a daemon thread."""
 
     daemon_threads = True
+    request_queue_size = 256  # the stdlib's 5 resets bursts of concurrent webhooks, which API Gateway absorbs
 
     def __init__(self, gateway: ApiGateway, host: str, port: int) -> None:
         super().__init__((host, port), _RequestHandler)
