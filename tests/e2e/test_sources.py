@@ -6,7 +6,6 @@ import base64
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import boto3
 import pytest
