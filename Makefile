@@ -9,6 +9,7 @@ export UV_PYTHON := python3
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test lint types pytest requirements validate bench fuzz clean
 
@@ -26,8 +27,8 @@ run: .venv/.synced
 test: .venv/.synced requirements lint types validate pytest
 
 lint: .venv/.synced
-	.venv/bin/ruff check src hookrun tests
-	.venv/bin/ruff format --check src hookrun tests
+	.venv/bin/ruff check src hookrun tests bench
+	.venv/bin/ruff format --check src hookrun tests bench
 
 types: .venv/.synced
 	.venv/bin/mypy
@@ -46,6 +47,11 @@ requirements: .venv/.synced
 # `sam validate --lint` (needs no AWS account; SAM CLI runs in its own uv tool environment).
 validate: $(UV)
 	AWS_DEFAULT_REGION=eu-west-1 $(UV) tool run --from aws-sam-cli==1.170.0 sam validate --lint
+
+# Figures, not a test: AWS calls per webhook, cold init, handler CPU, state transitions, the local stack under load.
+# Prints one table and writes bench/results/<UTC time>.json and latest.json. BENCH_ARGS="--quick" or "--only NAME".
+bench: .venv/.synced
+	.venv/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,8 @@ from .observability import logger
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     task = JobTask.model_validate(event)
-    logger.append_keys(runId=task.run_id, stage=task.stage_name, job=task.job.name)
+    # parallel jobs share this process on the local stack: keep each thread's keys its own
+    logger.thread_safe_append_keys(runId=task.run_id, stage=task.stage_name, job=task.job.name)
     status = run_job(container().workflow_ports, task)
     logger.info("job finished", extra={"status": status})
     return {"status": status}

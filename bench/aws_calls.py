@@ -1,0 +1,153 @@
+"""AWS calls per accepted webhook: the real handler and adapters on moto, every botocore call counted.
+
+Every botocore client created in this process (whatever its session: boto3's default one, which moto resets,
+or one of Powertools' own) gets `before-call` / `after-call` hooks, so no client is missed. Each call's start
+and end are taken from those hooks; "sequential" is the longest chain of calls in which each one starts after
+the previous one ended (calls that overlap would count once), so it equals the total when nothing runs
+concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import REGION, TABLE, Row, Section, at_most, fake_aws_environment, with_body, with_token
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/hookrun-bench"
+# executions are recorded, not run: a running workflow would make calls of its own on other threads
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": False}, "lambda": {"use_docker": False}}
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    thread: int
+    start: float
+    end: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.service}.{self.operation}"
+
+
+class CallRecorder:
+    """Records the AWS calls of every botocore client created after `install()`."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def install(self) -> None:
+        from botocore.session import Session
+
+        original = Session.create_client
+        recorder = self
+
+        def create_client(session: Session, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, *args, **kwargs)
+            client.meta.events.register("before-call", recorder.before_call)
+            client.meta.events.register("after-call", recorder.after_call)
+            client.meta.events.register("after-call-error", recorder.after_call)
+            return client
+
+        Session.create_client = create_client  # type: ignore[method-assign,assignment]
+
+    def before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        context["bench_call"] = call = Call(
+            model.service_model.service_name, model.name, threading.get_ident(), time.perf_counter()
+        )
+        self.calls.append(call)
+
+    def after_call(self, context: dict[str, Any], **_: Any) -> None:
+        call = context.get("bench_call")
+        if isinstance(call, Call):
+            call.end = time.perf_counter()
+
+    def take(self) -> list[Call]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def sequential_calls(calls: list[Call]) -> int:
+    """The longest chain of calls each starting after the previous ended (interval scheduling by end time)."""
+    chain, last_end = 0, float("-inf")
+    for call in sorted(calls, key=lambda c: c.end if c.end is not None else c.start):
+        if call.start >= last_end:
+            chain += 1
+            last_end = call.end if call.end is not None else call.start
+    return chain
+
+
+def _resources() -> tuple[str, str]:
+    """Table from template.yaml, a state machine from statemachine/, the examples seeded: (state machine, token)."""
+    import boto3
+
+    from adapters.management import DynamoManagement
+    from domain.management import ManagementPorts
+    from handlers.composition import utc_now
+    from hookrun.local_stack import enable_example_webhook, seed_examples
+    from hookrun.template import create_table, load_template, resources_of_type, state_machine_definition
+
+    template = load_template()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    create_table(dynamodb, TABLE, template)
+    (machine,) = resources_of_type(template, "AWS::Serverless::StateMachine").values()
+    arns = {
+        name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+        for name in machine["Properties"].get("DefinitionSubstitutions", {})
+    }
+    arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name="hookrun-bench", definition=state_machine_definition(arns, template), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    ports = ManagementPorts(DynamoManagement(dynamodb, TABLE), now=utc_now, random_bytes=secrets.token_bytes)
+    seed_examples(ports)
+    return str(arn), enable_example_webhook(ports)
+
+
+def measure(quick: bool) -> Section:
+    from moto import mock_aws
+
+    from handlers import composition, webhook
+    from tests.support import FakeLambdaContext, load_event
+
+    fake_aws_environment()
+    recorder = CallRecorder()
+    recorder.install()
+    section = Section()
+    with mock_aws(config=MOTO_CONFIG):
+        state_machine_arn, token = _resources()
+        composition.use_container(composition.Container(composition.Settings(TABLE, state_machine_arn)))
+        general = with_token(load_event("webhook-general.json"), token)
+        push = with_token(load_event("source-github-push.json"), token)
+        cases = [
+            ("{} webhook", "a", general, False),
+            ("secret value", "b", with_body(general, '{"API_KEY":"s3cr3t-value"}'), False),
+            ("GitHub push", "c", push, False),
+            ("GitHub redelivery (replay)", "d", push, True),
+            ("{} webhook, warm clients", "a'", general, False),
+        ]
+        recorder.take()  # the setup's own calls
+        for label, key, event, replay in cases:
+            response = webhook.handler(event, FakeLambdaContext())
+            calls = recorder.take()
+            body = json.loads(response["body"])
+            accepted = response["statusCode"] == 202 and body.get("replayed", False) is replay
+            if not accepted:
+                raise RuntimeError(f"{label}: expected an accepted webhook, got {response['statusCode']} {body}")
+            sequential, total = sequential_calls(calls), len(calls)
+            threads = len({call.thread for call in calls})
+            section.notes.append(
+                f"({key}) {label}: {' -> '.join(map(str, calls))}  [{threads} thread(s), {sequential} sequential]"
+            )
+            section.data[key] = {"label": label, "calls": [str(c) for c in calls], "sequential": sequential}
+            if key == "a'":
+                continue  # a check that warm clients make the same calls: in the notes, not a row
+            goal, met = at_most(sequential, 3) if key == "a" else ("", None)
+            section.rows.append(Row(f"AWS calls ({key}) {label}: sequential", sequential, "calls", goal, met))
+            section.rows.append(Row(f"AWS calls ({key}) {label}: total", total, "calls"))
+        composition.use_container(None)
+    return section

@@ -1,0 +1,168 @@
+"""The local stack under load: `hookrun dev --port 0` in a subprocess (tests/e2e/conftest.py starts and stops it).
+
+First, on the idle stack, POST `{}` then poll GET /api/runs/{runId} (as alice) every POLL_SECONDS until the run
+has SUCCEEDED, IDLE_RUNS times one after another. Then CLIENTS threads, one requests.Session each, POST `{}`
+to the demo webhook for the load's duration. Afterwards every accepted runId is looked up among the state
+machine's executions on moto (list_executions, paginated): each must name exactly one execution.
+Loopback only; every loop is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bench.common import Row, Section, exactly, median, percentile
+
+CLIENTS = 8
+POLL_SECONDS = 0.05
+RUN_TIMEOUT_SECONDS = 60
+REQUEST_TIMEOUT_SECONDS = 30
+MAX_REQUESTS_PER_CLIENT = 100_000
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass
+class ClientLog:
+    """What one load client saw: accepted (latency, runId) pairs and the other answers."""
+
+    accepted: list[tuple[float, str]] = field(default_factory=list)
+    other: Counter[str] = field(default_factory=Counter)
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # loopback only: no proxy from the environment
+    return session
+
+
+def post_to_succeeded(session: requests.Session, endpoint: str, url: str) -> tuple[float, float]:
+    """(seconds from POST to the first poll that showed SUCCEEDED, seconds from POST to its 202)."""
+    started = time.perf_counter()
+    response = session.post(url, data=b"{}", headers=JSON, timeout=REQUEST_TIMEOUT_SECONDS)
+    accepted = time.perf_counter() - started
+    if response.status_code != 202:
+        raise RuntimeError(f"POST {{}} answered {response.status_code}: {response.text}")
+    run_id = response.json()["runId"]
+    deadline = started + RUN_TIMEOUT_SECONDS
+    while time.perf_counter() < deadline:
+        run = session.get(
+            f"{endpoint}/api/runs/{run_id}", headers={"X-Hookrun-User": "alice"}, timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        status = run.json().get("status") if run.status_code == 200 else None
+        if status == "SUCCEEDED":
+            return time.perf_counter() - started, accepted
+        if status in {"FAILED", "CANCELLED"}:
+            raise RuntimeError(f"run {run_id} ended {status}")
+        time.sleep(POLL_SECONDS)
+    raise RuntimeError(f"run {run_id} did not succeed within {RUN_TIMEOUT_SECONDS} s")
+
+
+def load(url: str, seconds: float) -> tuple[list[ClientLog], float]:
+    """CLIENTS threads POSTing `{}` until `seconds` have passed; their logs and the elapsed time."""
+    logs = [ClientLog() for _ in range(CLIENTS)]
+    start = threading.Event()
+
+    def client(log: ClientLog) -> None:
+        session = _session()
+        start.wait()
+        deadline = time.perf_counter() + seconds
+        for _ in range(MAX_REQUESTS_PER_CLIENT):
+            if time.perf_counter() >= deadline:
+                return
+            sent = time.perf_counter()
+            try:
+                response = session.post(url, data=b"{}", headers=JSON, timeout=REQUEST_TIMEOUT_SECONDS)
+            except requests.RequestException as exc:
+                log.other[type(exc).__name__] += 1
+                continue
+            if response.status_code == 202:
+                log.accepted.append((time.perf_counter() - sent, response.json()["runId"]))
+            else:
+                log.other[str(response.status_code)] += 1
+
+    threads = [threading.Thread(target=client, args=(log,), daemon=True) for log in logs]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    start.set()
+    for thread in threads:
+        thread.join(timeout=seconds + REQUEST_TIMEOUT_SECONDS + 5)
+    return logs, time.perf_counter() - started
+
+
+def executions_by_name(info: dict[str, Any]) -> Counter[str]:
+    """How many executions of the stack's state machine carry each name, from moto's Step Functions."""
+    from hookrun.local_stack import aws_client
+
+    client = aws_client("stepfunctions", info["motoEndpoint"])
+    names: Counter[str] = Counter()
+    for page in client.get_paginator("list_executions").paginate(stateMachineArn=info["stateMachineArn"]):
+        names.update(execution["name"] for execution in page["executions"])
+    return names
+
+
+def measure(quick: bool) -> Section:
+    from tests.e2e.conftest import start_stack, stop_stack
+
+    seconds, idle_runs = (10.0, 3) if quick else (30.0, 5)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+    with tempfile.TemporaryDirectory(prefix="hookrun-bench-") as directory:
+        stack = start_stack(Path(directory))
+        try:
+            session = _session()
+            info = session.get(f"{stack.endpoint}/_hookrun/local", timeout=REQUEST_TIMEOUT_SECONDS).json()
+            idle = [post_to_succeeded(session, stack.endpoint, stack.webhook_url) for _ in range(idle_runs)]
+            logs, elapsed = load(stack.webhook_url, seconds)
+            executions = executions_by_name(info)
+        finally:
+            try:
+                exit_code: int | None = stop_stack(stack)
+            except pytest.fail.Exception:  # stop_stack killed it: it did not stop in time
+                exit_code = None
+    accepted = [entry for log in logs for entry in log.accepted]
+    other = sum((log.other for log in logs), Counter[str]())
+    latencies = [latency for latency, _ in accepted]
+    mismatched = sum(1 for _, run_id in accepted if executions[run_id] != 1)
+    goal, met = exactly(mismatched, 0)
+    rows = [
+        Row(
+            f"Local stack: POST {{}} to SUCCEEDED, idle (median of {idle_runs})",
+            median([i[0] for i in idle]) * 1000,
+            "ms",
+        ),
+        Row(f"Local stack load ({CLIENTS} clients, {seconds:.0f} s): accepted", len(accepted) / elapsed, "req/s"),
+        Row("Local stack load: p50 latency of accepted", percentile(latencies, 50) * 1000 if latencies else None, "ms"),
+        Row("Local stack load: p99 latency of accepted", percentile(latencies, 99) * 1000 if latencies else None, "ms"),
+        Row("Local stack load: non-202 answers", sum(other.values()), "requests"),
+        Row("Local stack load: accepted without exactly one run", mismatched, "requests", goal, met),
+    ]
+    notes = [
+        f"local stack: idle POST {{}} -> 202 median {median([i[1] for i in idle]) * 1000:.0f} ms; "
+        f"load: {len(accepted)} accepted in {elapsed:.1f} s, {len({r for _, r in accepted})} distinct runIds, "
+        f"{sum(executions.values())} executions on moto; non-202: {dict(other) or 'none'}; "
+        + (f"`hookrun dev` exited {exit_code} on SIGINT" if exit_code is not None else "`hookrun dev` had to be killed")
+    ]
+    return Section(
+        rows=rows,
+        notes=notes,
+        data={
+            "idle_seconds": idle,
+            "load_seconds": seconds,
+            "elapsed": elapsed,
+            "accepted": len(accepted),
+            "latencies": latencies,
+            "other": dict(other),
+            "mismatched": mismatched,
+            "exit_code": exit_code,
+        },
+    )

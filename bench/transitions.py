@@ -1,0 +1,113 @@
+"""State transitions per run: the real definition run by moto's interpreter, the real handlers in-process.
+
+Set up as tests/workflow/conftest.py does (functions in moto's Docker-free Lambda, served by
+hookrun.lambda_bridge); a run of 3 stages x 2 jobs running `true`; its history's `*StateEntered` events
+counted, as Step Functions bills them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections import Counter
+from typing import Any
+
+from bench.common import REGION, TABLE, Row, Section, at_most, fake_aws_environment
+
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+ROLE_ARN = "arn:aws:iam::123456789012:role/hookrun-bench"
+STAGES, JOBS = 3, 2
+TIMEOUT_SECONDS = 120
+_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "served in-process by hookrun.lambda_bridge")
+    return buffer.getvalue()
+
+
+def _state_machine() -> str:
+    """Functions and state machine from template.yaml on moto; the state machine's ARN."""
+    import boto3
+
+    from hookrun.template import create_table, function_properties, load_template, state_machine_definition
+
+    template = load_template()
+    create_table(boto3.client("dynamodb", region_name=REGION), TABLE, template)
+    role = boto3.client("iam", region_name=REGION).create_role(
+        RoleName="hookrun-bench", AssumeRolePolicyDocument=json.dumps(_TRUST)
+    )["Role"]["Arn"]
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    functions = function_properties(template)
+    (machine,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine")
+    arns = {}
+    for name in machine["Properties"].get("DefinitionSubstitutions", {}):
+        logical_id = name.removesuffix("Arn")  # e.g. JobRunnerFunctionArn: !GetAtt JobRunnerFunction.Arn
+        arns[name] = lambda_client.create_function(
+            FunctionName=f"hookrun-bench-{logical_id}",
+            Runtime="python3.12",
+            Role=role,
+            Handler=functions[logical_id]["Handler"],
+            Timeout=functions[logical_id].get("Timeout", 10),
+            Code={"ZipFile": _zip()},
+        )["FunctionArn"]
+    return str(
+        boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name="hookrun-bench", definition=state_machine_definition(arns, template), roleArn=ROLE_ARN
+        )["stateMachineArn"]
+    )
+
+
+def measure(quick: bool) -> Section:
+    fake_aws_environment()
+    import boto3
+    from moto import mock_aws
+
+    from adapters.dynamodb import DynamoDirectory
+    from handlers import composition
+    from hookrun import lambda_bridge
+    from tests.workflow.conftest import Workflow, pipeline, state_transitions
+
+    with mock_aws(config=MOTO_CONFIG):
+        lambda_bridge.install()
+        arn = _state_machine()
+        os.environ.update({"TABLE_NAME": TABLE, "STATE_MACHINE_ARN": arn})
+        composition.use_container(None)
+        workflow = Workflow(
+            boto3.client("stepfunctions", region_name=REGION),
+            arn,
+            DynamoDirectory(boto3.client("dynamodb", region_name=REGION), TABLE),
+        )
+        stages = [
+            {"name": f"stage{s}", "jobs": [{"name": f"job{j}", "script": ["true"]} for j in range(1, JOBS + 1)]}
+            for s in range(1, STAGES + 1)
+        ]
+        started = time.perf_counter()
+        run_id = workflow.start(pipeline(stages))
+        execution = workflow.wait(run_id, timeout=TIMEOUT_SECONDS)
+        duration = time.perf_counter() - started
+        history = workflow.history(run_id)
+        composition.use_container(None)
+    if execution["status"] != "SUCCEEDED":
+        raise RuntimeError(f"the {STAGES}x{JOBS} run ended {execution['status']}, not SUCCEEDED")
+    transitions = state_transitions(history)
+    entered = Counter(
+        event["stateEnteredEventDetails"]["name"] for event in history if event["type"].endswith("StateEntered")
+    )
+    goal, met = at_most(transitions, 14)
+    return Section(
+        rows=[Row(f"State transitions per run, {STAGES} stages x {JOBS} jobs", transitions, "states", goal, met)],
+        notes=[
+            f"states entered ({len(history)} history events, {duration:.1f} s on moto): "
+            + ", ".join(f"{name} x{count}" for name, count in entered.items())
+        ],
+        data={"transitions": transitions, "history_events": len(history), "entered": dict(entered)},
+    )
