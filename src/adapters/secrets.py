@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.errors import Unavailable
-
 CACHE_SECONDS = 60
 
 
@@ -26,14 +24,55 @@ class SecretsManagerSigningSecrets:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
         from botocore.exceptions import ClientError
 
+        from .aws_errors import error_code, unavailable_on_outage
+
         try:
-            value = self._secrets().get(name, max_age=CACHE_SECONDS)
-        except GetParameterError as exc:
-            cause = exc.__cause__
-            if (
-                isinstance(cause, ClientError)
-                and cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
-            ):
+            with unavailable_on_outage():
+                try:
+                    value = self._secrets().get(name, max_age=CACHE_SECONDS)
+                except GetParameterError as exc:
+                    cause = exc.__cause__ or exc.__context__  # Powertools re-raises inside its except block
+                    raise cause if isinstance(cause, Exception) else exc from None
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
-            raise Unavailable() from exc
+            raise
         return str(value) if value is not None else None
+
+
+class SecretsManagerSigningSecretStore:
+    """Writes webhook signing secrets: one secret per pipeline, named under the stack's prefix."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    def put_signing_secret(self, pipeline_id: str, value: str) -> str:
+        """Create or replace the pipeline's signing secret; returns its name (what the trigger keeps)."""
+        from botocore.exceptions import ClientError
+
+        from .aws_errors import error_code, unavailable_on_outage
+
+        name = f"{self._prefix}pipelines/{pipeline_id}/webhook-signing-secret"
+        with unavailable_on_outage():
+            try:
+                self._client.put_secret_value(SecretId=name, SecretString=value)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                self._client.create_secret(
+                    Name=name, SecretString=value, Description=f"hookrun: signing secret of pipeline {pipeline_id}"
+                )
+        return name
+
+    def delete_signing_secret(self, name: str) -> None:
+        from botocore.exceptions import ClientError
+
+        from .aws_errors import error_code, unavailable_on_outage
+
+        with unavailable_on_outage():
+            try:
+                self._client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
