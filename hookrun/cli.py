@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
+from hookrun.cli_manage import members_app, pipelines_app, users_app, webhook_app
 from hookrun.local_api import LOCAL_INFO_PATH
 
 INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
@@ -29,6 +30,10 @@ except ModuleNotFoundError as missing:  # guard until hookrun/cli_runs.py lands;
         raise
 else:
     app.add_typer(_runs.runs_app, name="runs")
+app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(users_app, name="users")
+app.add_typer(members_app, name="members")
+app.add_typer(webhook_app, name="webhook")
 
 
 @app.command()

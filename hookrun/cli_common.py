@@ -1,13 +1,20 @@
-"""What every hookrun command shares: the consoles and the `--endpoint` option."""
+"""What every hookrun command shares: the consoles, the options that say where the API is and who acts, errors."""
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:3000"
+EXIT_API_ERROR = 1
+EXIT_USAGE_OR_CONNECTION = 2
 
 console = Console(soft_wrap=True, highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -17,12 +24,81 @@ EndpointOption = Annotated[
     typer.Option(
         "--endpoint",
         envvar="HOOKRUN_ENDPOINT",
-        help="The hookrun API: the local stack's URL, or a deployed stack's.",
+        help="The hookrun API: the local stack's URL, or a deployed stack's (requests to it are signed with SigV4).",
     ),
 ]
+StackOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        envvar="HOOKRUN_STACK",
+        help="A deployed stack's name: its CloudFormation output ApiUrl is the endpoint (instead of --endpoint).",
+    ),
+]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="HOOKRUN_USER",
+        help="The hookrun user to act as; the local stack reads it from the X-Hookrun-User header.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print `message` as an error and exit with `code`."""
+def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
+    """Print `message` (rich markup) as an error and exit with `code`."""
     err_console.print(f"[bold red]Error:[/] {message}")
     raise typer.Exit(code)
+
+
+def fail_plainly(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
+    """Print `message` as an error, its text never taken for markup (ids and API messages are text)."""
+    fail(escape(message), code=code)
+
+
+def unreachable(exc: ApiUnreachable) -> NoReturn:
+    fail_plainly(
+        f"no hookrun API at {exc.endpoint} ({exc.reason}). Start one with `make run`, or pass --endpoint.",
+        code=EXIT_USAGE_OR_CONNECTION,
+    )
+
+
+Answer = TypeVar("Answer")
+
+
+def ask(request: Callable[[], Answer]) -> Answer:
+    """What `request()` answers; an API error ends the command (exit 1), an API out of reach too (exit 2)."""
+    try:
+        return request()
+    except ApiUnreachable as exc:
+        unreachable(exc)
+    except CannotSign as exc:
+        fail_plainly(str(exc), code=EXIT_USAGE_OR_CONNECTION)
+    except ApiError as exc:
+        fail_plainly(f"{exc.code}: {exc.message}")
+
+
+def stack_endpoint(stack: str) -> str:
+    """A deployed stack's API: its CloudFormation output ApiUrl without the trailing /api (the client adds paths)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        cloudformation: Any = boto3.client("cloudformation")
+        (found,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        fail_plainly(f"cannot read stack {stack!r}: {exc}", code=EXIT_USAGE_OR_CONNECTION)
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in found.get("Outputs", [])}
+    if "ApiUrl" not in outputs:
+        fail_plainly(f"stack {stack!r} has no ApiUrl output; is it a hookrun stack?", code=EXIT_USAGE_OR_CONNECTION)
+    return str(outputs["ApiUrl"]).removesuffix("/").removesuffix("/api")
+
+
+def client(endpoint: str, user: str | None, stack: str | None = None) -> HookrunClient:
+    """The API client for a command's options: --stack's API if given, else --endpoint."""
+    return HookrunClient(stack_endpoint(stack) if stack else endpoint, user)
+
+
+def print_json(body: Any) -> None:
+    typer.echo(json.dumps(body, indent=2, ensure_ascii=False))

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
-from hookrun.client import ApiError, ApiUnreachable, HookrunClient
+from hookrun.cli_common import (
+    DEFAULT_ENDPOINT,
+    EXIT_USAGE_OR_CONNECTION,
+    EndpointOption,
+    JsonOption,
+    StackOption,
+    UserOption,
+    ask,
+    client,
+    console,
+    err_console,
+    fail_plainly,
+    print_json,
+    unreachable,
+)
+from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 STATUS_STYLES = {
@@ -30,49 +42,20 @@ STATUS_STYLES = {
     "PENDING": "dim",
     "SKIPPED": "dim",
 }
-EXIT_TIMEOUT_OR_ERROR = 2
+EXIT_TIMEOUT_OR_ERROR = EXIT_USAGE_OR_CONNECTION
 
 runs_app = typer.Typer(no_args_is_help=True, help="Follow pipeline runs: status, job output, live progress, history.")
 
-UserOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as",
-        envvar="HOOKRUN_USER",
-        help="The hookrun user to act as; the local stack reads it from the X-Hookrun-User header.",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
 RunIdArgument = Annotated[str, typer.Argument(help="The run id, e.g. run-019...; the webhook's answer names it.")]
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    fail(escape(message), code=code)  # escaped: run ids and API messages are text, not rich markup
-
-
-def _unreachable(exc: ApiUnreachable) -> NoReturn:
-    _fail(
-        f"no hookrun API at {exc.endpoint} ({exc.reason}). Start one with `make run`, or pass --endpoint.",
-        code=EXIT_TIMEOUT_OR_ERROR,
-    )
-
-
-def _call(endpoint: str, user: str | None, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def _call(api: HookrunClient, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """The API's answer; an error or an absent API ends the command with a message on stderr."""
-    try:
-        return HookrunClient(endpoint, user).get(path, params)
-    except ApiUnreachable as exc:
-        _unreachable(exc)
-    except ApiError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+    return ask(lambda: api.get(path, params))
 
 
 def _run_path(run_id: str) -> str:
     return f"/api/runs/{quote(run_id, safe='')}"
-
-
-def _print_json(body: Any) -> None:
-    typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 def _status(status: str | None) -> Text:
@@ -166,12 +149,13 @@ def show(
     *,
     as_json: JsonOption = False,
     endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
     """Show a run: its status, variables (secrets as ***), and each stage and job with exit code and duration."""
-    run = _call(endpoint, user, _run_path(run_id))
+    run = _call(client(endpoint, user, stack), _run_path(run_id))
     if as_json:
-        _print_json(run)
+        print_json(run)
         return
     console.print(_summary(run))
     if run.get("variables"):
@@ -191,19 +175,20 @@ def logs(
     ] = None,
     as_json: JsonOption = False,
     endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
     """Print the output of a run's jobs, in run order, each under a header; with --job, that job's output alone."""
-    run = _call(endpoint, user, _run_path(run_id))
+    run = _call(client(endpoint, user, stack), _run_path(run_id))
     jobs = list(_jobs(run))
     if job is not None:
         wanted = [(s, j) for s, j in jobs if job in {j["name"], f"{s['name']}/{j['name']}"}]
         if not wanted:
             names = ", ".join(f"{s['name']}/{j['name']}" for s, j in jobs) or "none yet"
-            _fail(f"run {run_id} has no job {job!r}; its jobs are: {names}.")
+            fail_plainly(f"run {run_id} has no job {job!r}; its jobs are: {names}.")
         jobs = wanted
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "stage": s["name"],
@@ -232,11 +217,13 @@ def _look(client: HookrunClient, run_id: str) -> dict[str, Any] | None:
     try:
         return client.get(_run_path(run_id))
     except ApiUnreachable as exc:
-        _unreachable(exc)
+        unreachable(exc)
+    except CannotSign as exc:
+        fail_plainly(str(exc), code=EXIT_TIMEOUT_OR_ERROR)
     except ApiError as exc:
         if exc.code == "UNAVAILABLE":
             return None
-        _fail(f"{exc.code}: {exc.message}", code=EXIT_TIMEOUT_OR_ERROR)
+        fail_plainly(f"{exc.code}: {exc.message}", code=EXIT_TIMEOUT_OR_ERROR)
 
 
 def _follow(
@@ -261,19 +248,20 @@ def watch(
     timeout: Annotated[float, typer.Option(min=0, help="Give up (exit 2) after this many seconds.")] = 600,
     as_json: JsonOption = False,
     endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
     """Follow a run's stages and jobs live until it ends. Exit 0 if it succeeded, 1 if not, 2 on timeout or error."""
     live = None if as_json else Live(console=console, auto_refresh=False)
     with live or nullcontext():
-        run = _follow(HookrunClient(endpoint, user), run_id, time.monotonic() + timeout, interval, live)
+        run = _follow(client(endpoint, user, stack), run_id, time.monotonic() + timeout, interval, live)
     if live is not None and not console.is_terminal:
         console.line()  # rich ends a live display with a newline only on a terminal
     if as_json and run is not None:
-        _print_json(run)
+        print_json(run)
     if run is None or run.get("status") not in FINISHED:
         status = run.get("status") if run is not None else "unanswered (the API is busy)"
-        _fail(f"run {run_id} is still {status} after {timeout:g} s.", code=EXIT_TIMEOUT_OR_ERROR)
+        fail_plainly(f"run {run_id} is still {status} after {timeout:g} s.", code=EXIT_TIMEOUT_OR_ERROR)
     raise typer.Exit(0 if run.get("status") == "SUCCEEDED" else 1)
 
 
@@ -285,12 +273,17 @@ def list_runs(
     cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
     as_json: JsonOption = False,
     endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
     """List a pipeline's runs, newest first, a page at a time."""
-    page = _call(endpoint, user, f"/api/pipelines/{quote(pipeline, safe='')}/runs", {"limit": limit, "cursor": cursor})
+    page = _call(
+        client(endpoint, user, stack),
+        f"/api/pipelines/{quote(pipeline, safe='')}/runs",
+        {"limit": limit, "cursor": cursor},
+    )
     if as_json:
-        _print_json(page)
+        print_json(page)
         return
     runs = page.get("runs") or []
     if not runs:

@@ -1,14 +1,25 @@
-"""HTTP to the hookrun API, in one place: the CLI's commands call `HookrunClient` and handle its two errors."""
+"""HTTP to the hookrun API, in one place: the CLI's commands call `HookrunClient` and handle its errors.
+
+On this machine (the local stack) the acting user is named in the X-Hookrun-User header. Anywhere else the API sits
+behind AWS_IAM, so requests are signed with SigV4 and the caller's AWS credentials, and the header is not sent.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 USER_HEADER = "X-Hookrun-User"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+SIGNED_SERVICE = "execute-api"
+_REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
 class ApiError(Exception):
@@ -30,32 +41,120 @@ class ApiUnreachable(Exception):
         self.reason = reason
 
 
+class CannotSign(Exception):
+    """A request to a deployed API must be signed, but there are no AWS credentials or no region to sign with."""
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True for an endpoint on this machine (localhost, 127.0.0.0/8, ::1): the local stack, which reads no IAM."""
+    host = urlsplit(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def signing_region(endpoint: str) -> str:
+    """The region in an execute-api host name; for other hosts (custom domains), AWS_REGION or the AWS config's."""
+    found = _REGION_IN_HOST.search(urlsplit(endpoint).hostname or "")
+    if found:
+        return found.group(1)
+    from botocore.session import get_session
+
+    region = os.environ.get("AWS_REGION") or get_session().get_config_variable("region")
+    if not region:
+        raise CannotSign(f"no AWS region to sign requests to {endpoint} with: set AWS_REGION.")
+    return str(region)
+
+
 class HookrunClient:
-    """Calls the hookrun API at `endpoint` as `user` (sent as X-Hookrun-User, which only the local stack reads)."""
+    """Calls the hookrun API at `endpoint` as `user`: by header on this machine, by SigV4 signature elsewhere."""
 
     def __init__(self, endpoint: str, user: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.user = user
         self.timeout = timeout
+        self.signed = not is_loopback(self.endpoint)
         self._session = requests.Session()
 
     def get(self, path: str, params: Mapping[str, str | int | None] | None = None) -> dict[str, Any]:
         """GET `path` (already URL-quoted) with the non-None `params`; the JSON object the API answered."""
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """POST `body` (none if None) as JSON to `path`; the JSON object the API answered."""
+        return self.request("POST", path, body=body)
+
+    def put(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT `body` as JSON to `path`; the JSON object the API answered."""
+        return self.request("PUT", path, body=body)
+
+    def delete(self, path: str) -> dict[str, Any]:
+        """DELETE `path`; `{}` for the API's 204."""
+        return self.request("DELETE", path)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request; the JSON object the API answered."""
+        return self.send(method, path, params, body)[1]
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Send one request, signed when the endpoint is not on this machine; the status and JSON object answered."""
         headers = {"Accept": "application/json"}
-        if self.user:
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.user and not self.signed:
             headers[USER_HEADER] = self.user
         query = {name: str(value) for name, value in (params or {}).items() if value is not None}
+        prepared = self._session.prepare_request(
+            requests.Request(method, self.endpoint + path, params=query, data=data, headers=headers)
+        )
+        if self.signed:
+            self._sign(prepared, headers)
         try:
-            response = self._session.get(self.endpoint + path, params=query, headers=headers, timeout=self.timeout)
+            response = self._session.send(prepared, timeout=self.timeout)
         except requests.ConnectionError as exc:
             raise ApiUnreachable(self.endpoint, "the connection failed") from exc
         except requests.Timeout as exc:
             raise ApiUnreachable(self.endpoint, f"no answer within {self.timeout:g} s") from exc
-        return answer_body(response)
+        return response.status_code, answer_body(response)
+
+    def _sign(self, prepared: requests.PreparedRequest, headers: Mapping[str, str]) -> None:
+        """Add the SigV4 headers; only `headers` and the host are signed, not what proxies may rewrite."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.session import get_session
+
+        credentials = get_session().get_credentials()
+        if credentials is None:
+            raise CannotSign(
+                f"no AWS credentials to sign requests to {self.endpoint} with. "
+                "Configure them (aws configure, AWS_PROFILE, or environment variables)."
+            )
+        signed = AWSRequest(method=prepared.method, url=prepared.url, data=prepared.body, headers=dict(headers))
+        SigV4Auth(credentials.get_frozen_credentials(), SIGNED_SERVICE, signing_region(self.endpoint)).add_auth(signed)
+        prepared.headers.update(dict(signed.headers.items()))
 
 
 def answer_body(response: requests.Response) -> dict[str, Any]:
-    """The JSON object of a successful answer; raises ApiError for an error status or a body that is not one."""
+    """The JSON object of a successful answer ({} for 204); raises ApiError for an error or a body that is not one."""
+    if response.status_code == 204:
+        return {}
     try:
         body = response.json()
     except ValueError:

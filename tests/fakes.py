@@ -150,6 +150,9 @@ class FakeManagementStore:
     def get_user(self, user_id: str) -> User | None:
         return self.users.get(user_id)
 
+    def user_id_for_principal(self, principal_arn: str) -> str | None:
+        return self.principals.get(principal_arn)
+
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         if any(self.principals.get(p, user.id) != user.id for p in user.principals):
             raise Conflict("PRINCIPAL_TAKEN", "taken")

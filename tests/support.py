@@ -94,3 +94,29 @@ def api_event(
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
     event["requestContext"]["identity"]["userArn"] = user_arn
     return event
+
+
+def api_request(
+    method: str,
+    resource: str,
+    path_parameters: dict[str, str] | None = None,
+    body: str | None = None,
+    user: str | None = "alice",
+    user_arn: str | None = "arn:aws:iam::123456789012:user/alice",
+    content_type: str | None = "application/json",
+) -> dict[str, Any]:
+    """An event for any API route (`resource` as in template.yaml), shaped like events/api-get-run.json."""
+    event = load_event("api-get-run.json")
+    path = resource
+    for key, value in (path_parameters or {}).items():
+        path = path.replace("{" + key + "}", value)
+    event.update(resource=resource, path=path, httpMethod=method, pathParameters=path_parameters or None, body=body)
+    event["requestContext"].update(resourcePath=resource, httpMethod=method, path=f"/v1{path}")
+    event["requestContext"]["identity"]["userArn"] = user_arn
+    event["headers"].pop("X-Hookrun-User")
+    if user is not None:
+        event["headers"]["X-Hookrun-User"] = user
+    if content_type is not None and body is not None:
+        event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    return event

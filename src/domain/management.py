@@ -40,6 +40,36 @@ class WebhookState:
     token: str | None = None  # only right after the token was made: shown once
 
 
+@dataclass(frozen=True)
+class PipelineSummary:
+    """A pipeline in a list: its definition and its webhook's state."""
+
+    stored: StoredPipeline
+    webhook: WebhookState
+
+
+@dataclass(frozen=True)
+class PipelineDetails:
+    """Everything one pipeline's page shows."""
+
+    stored: StoredPipeline
+    webhook: WebhookState
+    members: list[Grant]
+    audit: list[AuditEntry]
+
+
+@dataclass(frozen=True)
+class UserDetails:
+    user: User
+    audit: list[AuditEntry]
+
+
+@dataclass(frozen=True)
+class WebhookDetails:
+    state: WebhookState
+    audit: list[AuditEntry]
+
+
 def pipeline_not_found(pipeline_id: str) -> NotFound:
     return NotFound("PIPELINE_NOT_FOUND", f"No pipeline '{pipeline_id}', or you hold no role on it.")
 
@@ -106,6 +136,17 @@ def get_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> St
     return _Session(ports, caller).pipeline(pipeline_id, can_view)
 
 
+def describe_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> PipelineDetails:
+    """The pipeline with its webhook's state, members and newest audit entries, for a caller who may see it."""
+    stored = get_pipeline(ports, caller, pipeline_id)
+    return PipelineDetails(
+        stored=stored,
+        webhook=_state(ports, stored),
+        members=_members(ports, pipeline_id),
+        audit=ports.store.list_audit(f"pipeline/{pipeline_id}"),
+    )
+
+
 def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipeline]:
     """Every pipeline for admins; for others, those they hold a role on."""
     session = _Session(ports, caller)
@@ -114,6 +155,11 @@ def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipelin
     if session.user is None or session.user.status is not UserStatus.ACTIVE:
         return []
     return ports.store.list_pipelines(caller.user_id)
+
+
+def list_pipeline_summaries(ports: ManagementPorts, caller: Caller) -> list[PipelineSummary]:
+    """The pipelines the caller may see (as list_pipelines), each with its webhook's state."""
+    return [PipelineSummary(stored, _state(ports, stored)) for stored in list_pipelines(ports, caller)]
 
 
 def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> None:
@@ -128,17 +174,36 @@ def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) ->
 
 
 def put_user(
-    ports: ManagementPorts, caller: Caller, user_id: str, status: UserStatus, principals: tuple[str, ...] | None
+    ports: ManagementPorts,
+    caller: Caller,
+    user_id: str,
+    status: UserStatus | None,
+    principals: tuple[str, ...] | None,
 ) -> tuple[User, bool]:
-    """Admins add users and change their status or principals. True if the user was created."""
+    """Admins add users and change their status or principals. True if the user was created.
+
+    None keeps what the user has: their status (active for a new user) or their principals (none).
+    """
     if not caller.is_admin:
         raise Forbidden("Only hookrun admins manage users.")
     session = _Session(ports, caller)
     previous = ports.store.get_user(user_id)
-    kept = previous.principals if previous else ()
-    user = User(id=user_id, status=status, principals=kept if principals is None else principals)
-    changes = {"status": str(status)} | ({"principals": ",".join(user.principals)} if principals is not None else {})
-    action = "user.create" if previous is None else f"user.{'suspend' if status is UserStatus.SUSPENDED else 'update'}"
+    kept_status = previous.status if previous else UserStatus.ACTIVE
+    kept_principals = previous.principals if previous else ()
+    user = User(
+        id=user_id,
+        status=kept_status if status is None else status,
+        principals=kept_principals if principals is None else principals,
+    )
+    changes = {"status": str(user.status)} | (
+        {"principals": ",".join(user.principals)} if principals is not None else {}
+    )
+    if previous is None:
+        action = "user.create"
+    elif user.status is not previous.status:
+        action = "user.suspend" if user.status is UserStatus.SUSPENDED else "user.activate"
+    else:
+        action = "user.update"
     ports.store.put_user(user, previous, session.audit(action, f"user/{user_id}", **changes))
     return user, previous is None
 
@@ -151,6 +216,11 @@ def get_user(ports: ManagementPorts, caller: Caller, user_id: str) -> User:
     if user is None:
         raise user_not_found(user_id)
     return user
+
+
+def describe_user(ports: ManagementPorts, caller: Caller, user_id: str) -> UserDetails:
+    """The user with their newest audit entries: for admins, or the user themself."""
+    return UserDetails(get_user(ports, caller, user_id), ports.store.list_audit(f"user/{user_id}"))
 
 
 # Members
@@ -183,6 +253,10 @@ def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user
 
 def list_members(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> list[Grant]:
     _Session(ports, caller).pipeline(pipeline_id, can_view)
+    return _members(ports, pipeline_id)
+
+
+def _members(ports: ManagementPorts, pipeline_id: str) -> list[Grant]:
     return sorted(ports.store.list_grants(pipeline_id), key=lambda g: g.user_id)
 
 
@@ -199,6 +273,13 @@ def webhook_state(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> W
     """The trigger's state and, before the next webhook fails, whether its run-as user lost permission."""
     stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
     return _state(ports, stored)
+
+
+def describe_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookDetails:
+    """The trigger's state with the webhook entries among the pipeline's newest audit entries."""
+    state = webhook_state(ports, caller, pipeline_id)
+    audit = ports.store.list_audit(f"pipeline/{pipeline_id}")
+    return WebhookDetails(state, [entry for entry in audit if entry.action.startswith("webhook.")])
 
 
 def enable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables, Unavailable
+from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables, Unavailable, VariableProblem
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
@@ -32,15 +32,35 @@ STATUS_BY_CODE = {
     "PIPELINE_NOT_FOUND": 404,
     "INVALID_PARAMETER": 400,
     "INVALID_CURSOR": 400,
+    "USER_NOT_FOUND": 404,
+    "MEMBER_NOT_FOUND": 404,
+    "PIPELINE_EXISTS": 409,
+    "LAST_OWNER": 409,
+    "PRINCIPAL_TAKEN": 409,
+    "CONFLICT": 409,
+    "INVALID_PIPELINE": 422,
+    "INVALID_REQUEST": 422,
 }
 
 
 class RequestRejected(HookrunError):
-    """A request that fails at the HTTP edge, before any use case runs."""
+    """A request that fails at the HTTP edge, before any use case runs.
 
-    def __init__(self, code: str, message: str) -> None:
+    `status` overrides the code's usual status; `problems` name each field of the body that is wrong.
+    """
+
+    def __init__(
+        self, code: str, message: str, *, status: int | None = None, problems: list[VariableProblem] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
+        self.problems = problems or []
+
+
+def no_such_pipeline() -> RequestRejected:
+    """The answer for a pipeline id that names nothing the caller may know of; it never repeats the id."""
+    return RequestRejected("PIPELINE_NOT_FOUND", "No pipeline with this id. Check the pipeline id.")
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
@@ -58,11 +78,12 @@ def error_response(error: HookrunError) -> Response[str]:
     headers: dict[str, str] = {}
     if isinstance(error, InsufficientPermissions):
         body["runAs"] = error.run_as
-    if isinstance(error, InvalidVariables):
+    if isinstance(error, InvalidVariables | RequestRejected) and error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
     if isinstance(error, Unavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
-    return json_response(STATUS_BY_CODE.get(error.code, 400), body, headers)
+    status = error.status if isinstance(error, RequestRejected) and error.status else None
+    return json_response(status or STATUS_BY_CODE.get(error.code, 400), body, headers)
 
 
 def _reject_constant(name: str) -> Any:
@@ -113,8 +134,13 @@ def raw_body(event: BaseProxyEvent) -> bytes:
     return body.encode("utf-8", errors="surrogatepass")
 
 
-def json_object_body(event: BaseProxyEvent, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is `{}`. Raises RequestRejected for anything else."""
+def json_object_body(
+    event: BaseProxyEvent, max_bytes: int = MAX_BODY_BYTES, expected: str = "a JSON object of variable names to values"
+) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is `{}`. Raises RequestRejected for anything else.
+
+    `expected` tells the caller what the body must be when it is JSON but not an object.
+    """
     data = raw_body(event)
     if len(data) > max_bytes:
         raise RequestRejected("PAYLOAD_TOO_LARGE", f"The request body is larger than {max_bytes} bytes.")
@@ -134,7 +160,7 @@ def json_object_body(event: BaseProxyEvent, max_bytes: int = MAX_BODY_BYTES) -> 
             "INVALID_JSON", "The request body is not valid JSON (UTF-8, no duplicate keys, no NaN or Infinity)."
         ) from None
     if not isinstance(parsed, dict):
-        raise RequestRejected("INVALID_JSON", "The request body must be a JSON object of variable names to values.")
+        raise RequestRejected("INVALID_JSON", f"The request body must be {expected}.")
     return parsed
 
 

@@ -3,6 +3,7 @@
 On AWS the API sits behind AWS_IAM auth, so the caller is the signed IAM principal (`requestContext.identity.userArn`),
 mapped to a hookrun user by the item pk=PRINCIPAL#<arn>, sk=PRINCIPAL. Only the local stack, which has no IAM,
 names the acting user with the `X-Hookrun-User` header; anywhere else that header is ignored, so it cannot be forged.
+An admin principal that no user is mapped to acts under its own ARN.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Protocol
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from domain.management import Caller
 from domain.models import USER_ID
+
+from .http import RequestRejected
 
 LOCAL_STACK_ENV = "HOOKRUN_LOCAL_STACK"
 ADMIN_PRINCIPALS_ENV = "ADMIN_PRINCIPALS"
@@ -48,3 +52,20 @@ def is_admin(event: APIGatewayProxyEvent, user_id: str | None) -> bool:
     principal_arn = event.request_context.identity.user_arn
     admins = {arn.strip() for arn in os.environ.get(ADMIN_PRINCIPALS_ENV, "").split(",") if arn.strip()}
     return principal_arn is not None and principal_arn in admins
+
+
+def identify(event: APIGatewayProxyEvent, principals: PrincipalReader) -> Caller:
+    """The caller of an API request as the use cases take it; raises UNAUTHENTICATED when it names nobody."""
+    user_id = caller_id(event, principals)
+    admin = is_admin(event, user_id)
+    principal_arn = event.request_context.identity.user_arn
+    if user_id is None and admin and principal_arn:
+        user_id = principal_arn
+    if user_id is None:
+        how = (
+            "Name the acting user with the X-Hookrun-User header (hookrun ... --as USER)."
+            if is_local_stack()
+            else "Sign the request with an IAM principal that is mapped to a hookrun user."
+        )
+        raise RequestRejected("UNAUTHENTICATED", f"The request names no hookrun user. {how}")
+    return Caller(user_id=user_id, is_admin=admin)

@@ -338,7 +338,7 @@ def test_throttled_read_is_503_with_retry_after(runs: FakeRuns) -> None:
 
 def test_unknown_route_is_404_not_found() -> None:
     event = api_event("api-list-runs.json")
-    event["path"] = "/api/pipelines"
+    event["path"] = "/api/nothing-here"
     status, body, _ = call(event)
     assert (status, body["code"]) == (404, "NOT_FOUND")
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import requests
 from typer.testing import CliRunner, Result
 
 from hookrun.cli_runs import runs_app
@@ -260,67 +259,3 @@ def test_no_api_at_the_endpoint_says_how_to_start_one_and_exits_2() -> None:
 def test_endpoint_comes_from_hookrun_endpoint() -> None:
     result = hookrun("show", RUN_ID, env={"HOOKRUN_ENDPOINT": "http://127.0.0.1:9"})
     assert "http://127.0.0.1:9" in result.stderr
-
-
-def canned(status: int, body: bytes, reason: str = "") -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = body
-    response.reason = reason
-    return response
-
-
-@dataclass
-class FakeHttp:
-    """Stands in for requests.Session.get: serves queued responses, records what each request sent."""
-
-    responses: list[requests.Response] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        self.sent.append({"url": url, **kwargs})
-        return self.responses.pop(0)
-
-
-@pytest.fixture
-def http(monkeypatch: pytest.MonkeyPatch) -> FakeHttp:
-    fake = FakeHttp()
-    monkeypatch.setattr(requests.Session, "get", lambda self, url, **kwargs: fake.get(url, **kwargs))
-    return fake
-
-
-def test_client_sends_the_user_header_and_only_given_params(http: FakeHttp) -> None:
-    http.responses.append(canned(200, b'{"runs": []}'))
-    client = HookrunClient("http://api.test/", "alice")
-    assert client.get("/api/pipelines/demo/runs", {"limit": 5, "cursor": None}) == {"runs": []}
-    (sent,) = http.sent
-    assert sent["url"] == "http://api.test/api/pipelines/demo/runs"
-    assert sent["params"] == {"limit": "5"}
-    assert sent["headers"]["X-Hookrun-User"] == "alice"
-
-
-def test_client_without_a_user_sends_no_user_header(http: FakeHttp) -> None:
-    http.responses.append(canned(200, b"{}"))
-    HookrunClient("http://api.test").get(RUN_PATH)
-    assert "X-Hookrun-User" not in http.sent[0]["headers"]
-
-
-def test_client_turns_an_error_body_into_api_error(http: FakeHttp) -> None:
-    http.responses.append(canned(403, b'{"code": "FORBIDDEN", "message": "Ask a pipeline owner."}'))
-    with pytest.raises(ApiError) as raised:
-        HookrunClient("http://api.test").get("/api/pipelines/demo/runs")
-    assert (raised.value.status, raised.value.code, raised.value.message) == (403, "FORBIDDEN", "Ask a pipeline owner.")
-
-
-def test_client_names_an_error_without_a_json_body_by_its_status(http: FakeHttp) -> None:
-    http.responses.append(canned(502, b"<html>Bad Gateway</html>", reason="Bad Gateway"))
-    with pytest.raises(ApiError) as raised:
-        HookrunClient("http://api.test").get(RUN_PATH)
-    assert (raised.value.code, raised.value.message) == ("HTTP_502", "Bad Gateway")
-
-
-def test_client_refuses_a_success_that_is_not_a_json_object(http: FakeHttp) -> None:
-    http.responses.append(canned(200, b"[1, 2]"))
-    with pytest.raises(ApiError) as raised:
-        HookrunClient("http://api.test").get(RUN_PATH)
-    assert raised.value.code == "INVALID_RESPONSE"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from handlers.identity import caller_id, is_admin
+from domain.management import Caller
+from handlers.http import RequestRejected
+from handlers.identity import caller_id, identify, is_admin
 from tests.support import api_event
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -69,3 +71,23 @@ def test_aws_admin_is_a_principal_listed_in_admin_principals(on_aws: None, monke
 
 def test_header_named_admin_is_no_admin_on_aws(on_aws: None) -> None:
     assert not is_admin(event(user="admin"), "admin")
+
+
+def test_admin_principal_without_a_user_acts_under_its_arn(on_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ALICE_ARN)
+    assert identify(event(), Principals({})) == Caller(ALICE_ARN, is_admin=True)
+
+
+def test_admin_principal_with_a_user_acts_as_that_user(on_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ALICE_ARN)
+    assert identify(event(), Principals({ALICE_ARN: "alice"})) == Caller("alice", is_admin=True)
+
+
+def test_unmapped_principal_is_unauthenticated(on_aws: None) -> None:
+    with pytest.raises(RequestRejected) as raised:
+        identify(event(user="admin"), Principals({}))
+    assert raised.value.code == "UNAUTHENTICATED"
+
+
+def test_local_admin_is_an_admin_caller(local_stack: None) -> None:
+    assert identify(event(user="admin"), Principals({})) == Caller("admin", is_admin=True)

@@ -13,11 +13,15 @@ from domain.management import (
     ManagementPorts,
     apply_pipeline,
     delete_pipeline,
+    describe_pipeline,
+    describe_user,
+    describe_webhook,
     disable_webhook,
     enable_webhook,
     get_pipeline,
     get_user,
     list_members,
+    list_pipeline_summaries,
     list_pipelines,
     put_user,
     remove_member,
@@ -195,3 +199,53 @@ def test_every_change_leaves_an_audit_entry(ports: ManagementPorts) -> None:
     assert actions[:2] == [("alice", "webhook.disable"), ("alice", "webhook.enable")]
     assert ("owen", "pipeline.create") in actions
     assert [a.action for a in ports.store.list_audit("user/alice")] == ["user.create"]
+
+
+def test_a_new_user_without_a_status_is_active(ports: ManagementPorts) -> None:
+    user, created = put_user(ports, ADMIN, "dave", None, None)
+    assert created and user.status is UserStatus.ACTIVE
+
+
+def test_a_change_without_a_status_keeps_the_users_status(ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "bob", UserStatus.SUSPENDED, None)
+    user, created = put_user(ports, ADMIN, "bob", None, ("arn:aws:iam::1:user/bob",))
+    assert not created and user.status is UserStatus.SUSPENDED and user.principals == ("arn:aws:iam::1:user/bob",)
+
+
+def test_suspending_and_reactivating_are_audited_as_such(ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "bob", UserStatus.SUSPENDED, None)
+    put_user(ports, ADMIN, "bob", UserStatus.ACTIVE, None)
+    assert [a.action for a in ports.store.list_audit("user/bob")][:2] == ["user.activate", "user.suspend"]
+
+
+def test_pipeline_summaries_carry_the_webhook_state(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    (summary,) = list_pipeline_summaries(ports, BOB)
+    assert (summary.stored.pipeline.id, summary.webhook.enabled, summary.webhook.run_as) == ("demo", True, "alice")
+
+
+def test_pipeline_description_has_webhook_members_and_audit(ports: ManagementPorts) -> None:
+    details = describe_pipeline(ports, BOB, "demo")
+    assert details.webhook.enabled is False
+    assert [(g.user_id, g.role) for g in details.members] == [
+        ("alice", Role.RUNNER),
+        ("bob", Role.VIEWER),
+        ("owen", Role.OWNER),
+    ]
+    assert details.audit[0].action == "member.set"
+
+
+def test_non_members_cannot_describe_a_pipeline(ports: ManagementPorts) -> None:
+    with pytest.raises(NotFound):
+        describe_pipeline(ports, CAROL, "demo")
+
+
+def test_user_description_has_the_users_audit(ports: ManagementPorts) -> None:
+    details = describe_user(ports, ALICE, "alice")
+    assert (details.user.id, [a.action for a in details.audit]) == ("alice", ["user.create"])
+
+
+def test_webhook_description_has_only_webhook_entries(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    details = describe_webhook(ports, BOB, "demo")
+    assert [a.action for a in details.audit] == ["webhook.enable"]

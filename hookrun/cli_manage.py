@@ -1,0 +1,460 @@
+"""`hookrun pipelines|users|members|webhook ...`: manage hookrun through the management API."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+import yaml
+from rich.table import Table
+from rich.text import Text
+
+from hookrun.cli_common import (
+    DEFAULT_ENDPOINT,
+    EXIT_USAGE_OR_CONNECTION,
+    EndpointOption,
+    JsonOption,
+    StackOption,
+    UserOption,
+    ask,
+    client,
+    console,
+    fail_plainly,
+    print_json,
+)
+from hookrun.client import HookrunClient
+
+AUDIT_ROWS = 10
+
+pipelines_app = typer.Typer(no_args_is_help=True, help="Apply, list, show and delete pipelines.")
+users_app = typer.Typer(no_args_is_help=True, help="Add users, suspend and reactivate them (admins only).")
+members_app = typer.Typer(no_args_is_help=True, help="Give users a role on a pipeline: owner, runner or viewer.")
+webhook_app = typer.Typer(no_args_is_help=True, help="Enable, disable or rotate a pipeline's webhook; show its state.")
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    RUNNER = "runner"
+    VIEWER = "viewer"
+
+
+PipelineArgument = Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")]
+UserArgument = Annotated[str, typer.Argument(help="The hookrun user id, e.g. alice.")]
+
+
+def _pipeline_path(pipeline_id: str, *rest: str) -> str:
+    return "/".join(["/api/pipelines", quote(pipeline_id, safe=""), *rest])
+
+
+def _user_path(user_id: str) -> str:
+    return f"/api/users/{quote(user_id, safe='')}"
+
+
+def _member_path(pipeline_id: str, user_id: str) -> str:
+    return _pipeline_path(pipeline_id, "members", quote(user_id, safe=""))
+
+
+def _say(*parts: str | Text) -> None:
+    """Print a line whose ids and names are text, never rich markup."""
+    console.print(Text.assemble(*parts))
+
+
+def _when(timestamp: str | None) -> str:
+    return timestamp.replace("T", " ")[:19] if timestamp else ""
+
+
+def _audit_table(entries: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Newest changes (of {len(entries)})", title_justify="left", show_edge=False)
+    for column in ("When", "Who", "What", "Details"):
+        table.add_column(column)
+    for entry in entries[:AUDIT_ROWS]:
+        details = ", ".join(f"{name}={value}" for name, value in sorted((entry.get("details") or {}).items()))
+        table.add_row(
+            _when(entry.get("at")), Text(entry.get("actor", "")), Text(entry.get("action", "")), Text(details)
+        )
+    return table
+
+
+def _webhook_summary(state: dict[str, Any]) -> Text:
+    if not state.get("runAs"):
+        return Text("never enabled", style="dim")
+    text = Text("enabled" if state.get("enabled") else "disabled", style="green" if state.get("enabled") else "yellow")
+    text.append(f", runs as {state['runAs']}")
+    if state.get("problem"):
+        text.append(f" ({state['problem']})", style="bold red")
+    return text
+
+
+def _lost_permission_advice(state: dict[str, Any]) -> None:
+    if state.get("problem") == "RUN_AS_LOST_PERMISSION":
+        _say(
+            Text(f"{state['runAs']} can no longer run this pipeline, so its webhook answers 403. ", style="red"),
+            "Fix: disable the webhook, then have a user who can run the pipeline enable it; the URL stays the same.",
+        )
+
+
+# pipelines
+
+
+def _load_pipeline_file(file: Path) -> dict[str, Any]:
+    """The pipeline file as a JSON object; exit 2 if it cannot be read as YAML or JSON or names no pipeline."""
+    try:
+        text = file.read_text(encoding="utf-8")
+        document = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        fail_plainly(f"cannot read {file} as a pipeline file: {exc}", code=EXIT_USAGE_OR_CONNECTION)
+    if not isinstance(document, dict) or not isinstance(document.get("id"), str):
+        fail_plainly(f"{file} is no pipeline file: it needs a top-level `id`.", code=EXIT_USAGE_OR_CONNECTION)
+    return document
+
+
+@pipelines_app.command()
+def apply(
+    file: Annotated[
+        Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="The pipeline file, YAML or JSON.")
+    ],
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Create or update the pipeline a file describes; whoever creates a pipeline owns it."""
+    document = _load_pipeline_file(file)
+    api = client(endpoint, user, stack)
+    status, answer = ask(lambda: api.send("PUT", _pipeline_path(document["id"]), body=document))
+    if as_json:
+        print_json(answer)
+        return
+    _say("Created" if status == 201 else "Updated", " pipeline ", Text(answer["pipeline"]["id"], style="bold"), ".")
+
+
+@pipelines_app.command("list")
+def list_pipelines(
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """List the pipelines you may see (admins: all), with their webhook's state."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.get("/api/pipelines"))
+    if as_json:
+        print_json(answer)
+        return
+    if not answer["pipelines"]:
+        console.print("No pipelines you hold a role on. Apply one with `hookrun pipelines apply -f FILE`.")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("Pipeline", "Name", "Webhook"):
+        table.add_column(column)
+    for pipeline in answer["pipelines"]:
+        table.add_row(Text(pipeline["id"], style="bold"), Text(pipeline["name"]), _webhook_summary(pipeline["webhook"]))
+    console.print(table)
+
+
+@pipelines_app.command()
+def show(
+    pipeline_id: PipelineArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Show a pipeline: its stages and jobs, variables, webhook, members and newest changes."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.get(_pipeline_path(pipeline_id)))
+    if as_json:
+        print_json(answer)
+        return
+    pipeline = answer["pipeline"]
+    _say(Text(f"Pipeline {pipeline['id']}", style="bold"), f"  {pipeline['name']}")
+    _say(f"Created {_when(answer['createdAt'])}, updated {_when(answer['updatedAt'])}")
+    _say("Webhook: ", _webhook_summary(answer["webhook"]))
+    _lost_permission_advice(answer["webhook"])
+    stages = Table(title="Stages and jobs", title_justify="left", show_edge=False)
+    for column in ("Stage", "Job", "Runner", "Timeout", "Script"):
+        stages.add_column(column)
+    for stage in pipeline["stages"]:
+        for job in stage["jobs"]:
+            script = Text("\n".join(job["script"]))
+            stages.add_row(Text(stage["name"]), Text(job["name"]), job["runner"], f"{job['timeoutSeconds']} s", script)
+    console.print(stages)
+    if pipeline["variables"]:
+        variables = Table(title="Variables", title_justify="left", show_edge=False)
+        for column in ("Name", "Type", "Default", "Secret"):
+            variables.add_column(column)
+        for name, declaration in sorted(pipeline["variables"].items()):
+            default = declaration.get("default")
+            shown = "" if default is None else default if isinstance(default, str) else json.dumps(default)
+            secret = "yes" if declaration.get("secret") else ""
+            variables.add_row(Text(name), declaration.get("type", "string"), Text(shown), secret)
+        console.print(variables)
+    console.print(_members_table(answer["members"]))
+    console.print(_audit_table(answer["audit"]))
+
+
+@pipelines_app.command()
+def delete(
+    pipeline_id: PipelineArgument,
+    *,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Delete a pipeline with its members; its webhook URL stops working at once (owners and admins)."""
+    if not yes:
+        typer.confirm(f"Delete pipeline {pipeline_id}? Its webhook URL stops working at once.", abort=True)
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.delete(_pipeline_path(pipeline_id)))
+    if as_json:
+        print_json(answer)
+        return
+    _say("Deleted pipeline ", Text(pipeline_id, style="bold"), "; its webhook URL no longer works.")
+
+
+# users
+
+
+def _print_user(answer: dict[str, Any]) -> None:
+    status = answer["status"]
+    _say(Text(f"User {answer['id']}", style="bold"), "  ", Text(status, style="green" if status == "active" else "red"))
+    principals = answer.get("principals") or []
+    _say("Principals: ", Text(", ".join(principals) if principals else "none (acts only on the local stack)"))
+
+
+def _set_status(api: HookrunClient, user_id: str, status: str, as_json: bool) -> None:
+    """Give an existing user `status`: the user is looked up first, so a typo adds no one."""
+    ask(lambda: api.get(_user_path(user_id)))
+    answer = ask(lambda: api.put(_user_path(user_id), {"status": status}))
+    if as_json:
+        print_json(answer)
+        return
+    _print_user(answer)
+
+
+@users_app.command()
+def add(
+    user_id: UserArgument,
+    *,
+    principal: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--principal", help="An IAM principal ARN that acts as this user on AWS; repeat for more. Replaces them."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Add a user (active), or set an existing user's principals (admins only)."""
+    api = client(endpoint, user, stack)
+    change = {} if principal is None else {"principals": principal}
+    status, answer = ask(lambda: api.send("PUT", _user_path(user_id), body=change))
+    if as_json:
+        print_json(answer)
+        return
+    _say("Added" if status == 201 else "Updated", " user ", Text(user_id, style="bold"), ".")
+    _print_user(answer)
+
+
+@users_app.command()
+def suspend(
+    user_id: UserArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Suspend a user: they can do nothing, and webhooks that run as them answer 403 (admins only)."""
+    _set_status(client(endpoint, user, stack), user_id, "suspended", as_json)
+
+
+@users_app.command()
+def activate(
+    user_id: UserArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Reactivate a suspended user (admins only)."""
+    _set_status(client(endpoint, user, stack), user_id, "active", as_json)
+
+
+@users_app.command("show")
+def show_user(
+    user_id: UserArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Show a user: status, principals and newest changes (admins, or the user themself)."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.get(_user_path(user_id)))
+    if as_json:
+        print_json(answer)
+        return
+    _print_user(answer)
+    console.print(_audit_table(answer["audit"]))
+
+
+# members
+
+
+def _members_table(members: list[dict[str, Any]]) -> Table:
+    table = Table(title="Members", title_justify="left", show_edge=False)
+    table.add_column("User")
+    table.add_column("Role")
+    for member in members:
+        table.add_row(Text(member["userId"]), member["role"])
+    return table
+
+
+@members_app.command("add")
+def add_member(
+    pipeline_id: PipelineArgument,
+    user_id: UserArgument,
+    *,
+    role: Annotated[Role, typer.Option("--role", help="owner: manage it; runner: run it; viewer: see it.")],
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Give a user a role on a pipeline, or change it (owners and admins)."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.put(_member_path(pipeline_id, user_id), {"role": role.value}))
+    if as_json:
+        print_json(answer)
+        return
+    _say(Text(user_id, style="bold"), f" is now {answer['role']} of ", Text(pipeline_id, style="bold"), ".")
+
+
+@members_app.command("remove")
+def remove_member(
+    pipeline_id: PipelineArgument,
+    user_id: UserArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Take a user's role on a pipeline away; the last owner stays (owners and admins)."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.delete(_member_path(pipeline_id, user_id)))
+    if as_json:
+        print_json(answer)
+        return
+    _say(Text(user_id, style="bold"), " has no role on ", Text(pipeline_id, style="bold"), " now.")
+
+
+@members_app.command("list")
+def list_members(
+    pipeline_id: PipelineArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """List a pipeline's members and their roles."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.get(_pipeline_path(pipeline_id, "members")))
+    if as_json:
+        print_json(answer)
+        return
+    console.print(_members_table(answer["members"]))
+
+
+# webhook
+
+
+def _print_webhook(pipeline_id: str, state: dict[str, Any]) -> None:
+    _say("Webhook of ", Text(pipeline_id, style="bold"), ": ", _webhook_summary(state))
+    if state.get("enabledAt"):
+        _say(f"Last enabled {_when(state['enabledAt'])}; the URL ends in ...{state.get('tokenHint') or ''}")
+    if state.get("url"):
+        _say("Its URL, shown only this once (keep it; `hookrun webhook rotate` makes a new one):")
+        _say("  ", Text(state["url"], style="cyan"))
+    _lost_permission_advice(state)
+
+
+def _webhook_action(api: HookrunClient, action: str, pipeline_id: str, as_json: bool) -> None:
+    answer = ask(lambda: api.post(_pipeline_path(pipeline_id, "webhook", action)))
+    if as_json:
+        print_json(answer)
+        return
+    _print_webhook(pipeline_id, answer)
+
+
+@webhook_app.command()
+def enable(
+    pipeline_id: PipelineArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Enable the webhook; it then runs as you. The first enable prints the URL, once; later ones keep it."""
+    _webhook_action(client(endpoint, user, stack), "enable", pipeline_id, as_json)
+
+
+@webhook_app.command()
+def disable(
+    pipeline_id: PipelineArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Disable the webhook; its URL is kept for the next enable (runners, owners, admins)."""
+    _webhook_action(client(endpoint, user, stack), "disable", pipeline_id, as_json)
+
+
+@webhook_app.command()
+def rotate(
+    pipeline_id: PipelineArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Replace the webhook's URL: the old one stops working at once; the new one is printed once (owners, admins)."""
+    _webhook_action(client(endpoint, user, stack), "rotate", pipeline_id, as_json)
+
+
+@webhook_app.command()
+def status(
+    pipeline_id: PipelineArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission."""
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.get(_pipeline_path(pipeline_id, "webhook")))
+    if as_json:
+        print_json(answer)
+        return
+    _print_webhook(pipeline_id, answer)
+    console.print(_audit_table(answer["audit"]))

@@ -1,0 +1,329 @@
+"""The management API: pipelines, users, members and the webhook trigger.
+
+Each route is a door: identify the caller, parse the request, call one management use case, map its result.
+The use cases decide who may do what.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ValidationError
+
+from domain import management
+from domain.errors import VariableProblem
+from domain.management import Caller, ManagementPorts, WebhookState
+from domain.models import PIPELINE_ID, USER_ID, Pipeline
+
+from .api_schemas import (
+    BODY_ERRORS,
+    MAX_BODY_BYTES,
+    MemberBody,
+    MemberChange,
+    MemberList,
+    PipelineBody,
+    PipelineDetailsBody,
+    PipelineId,
+    PipelineList,
+    PipelineListItem,
+    UserBody,
+    UserChange,
+    UserDetailsBody,
+    UserId,
+    WebhookStateBody,
+    WebhookSummary,
+    WebhookWithAudit,
+    WebhookWithUrl,
+    problems_of,
+    request_body,
+    responses,
+)
+from .composition import container
+from .http import RequestRejected, json_object_body, json_response, no_such_pipeline, public_base_url
+from .identity import identify
+
+router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+
+Body = TypeVar("Body", bound=BaseModel)
+
+PIPELINES, USERS, MEMBERS, WEBHOOK = ["pipelines"], ["users"], ["members"], ["webhook"]
+WEBHOOK_PATH = "/pipeline/webhook/"
+
+
+def _caller() -> Caller:
+    return identify(router.current_event, container().management)
+
+
+def _ports() -> ManagementPorts:
+    return container().management_ports
+
+
+def _answer(status: int, body: BaseModel) -> Response[str]:
+    return json_response(status, body.model_dump(by_alias=True, mode="json"))
+
+
+def _no_content() -> Response[str]:
+    return Response(status_code=204, body="")
+
+
+def _pipeline_id(pipeline_id: str) -> str:
+    """The id, if it could name a pipeline; a malformed one names none, so it is answered before any read."""
+    if not PIPELINE_ID.match(pipeline_id):
+        raise no_such_pipeline()
+    return pipeline_id
+
+
+def _user_id(user_id: str) -> str:
+    """The id, if it could name a user; a malformed one names none."""
+    if not USER_ID.match(user_id):
+        raise RequestRejected("USER_NOT_FOUND", "No user with this id. Check the user id.")
+    return user_id
+
+
+def _body() -> dict[str, Any]:
+    return json_object_body(router.current_event, MAX_BODY_BYTES, expected="a JSON object")
+
+
+def _parsed(model: type[Body], data: dict[str, Any], code: str = "INVALID_REQUEST", what: str = "body") -> Body:
+    """`data` as `model`; raises `code` (422) naming every field that is wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_of(exc, root=what)
+        message = f"The {what} has {len(problems)} problem(s); see 'errors'."
+        raise RequestRejected(code, message, problems=problems) from None
+
+
+def _pipeline_from_body(pipeline_id: str) -> Pipeline:
+    data = _body()
+    if data.setdefault("id", pipeline_id) != pipeline_id:
+        raise RequestRejected(
+            "INVALID_REQUEST", "The body's 'id' must equal the pipeline id in the path, or be left out.", status=400
+        )
+    return _parsed(Pipeline, data, "INVALID_PIPELINE", "pipeline")
+
+
+def _webhook_answer(status_with_url: int, state: WebhookState) -> Response[str]:
+    """The trigger's state, with its URL (and `status_with_url`) when a new token was just made."""
+    if state.token is None:
+        return _answer(200, WebhookStateBody.of(state))
+    url = f"{public_base_url(router.current_event)}{WEBHOOK_PATH}{state.token}"
+    return _answer(status_with_url, WebhookWithUrl.of(state, url=url))
+
+
+# Pipelines
+
+
+@router.put(
+    "/api/pipelines/<pipelineId>",
+    summary="Create or update a pipeline",
+    description="Active users create pipelines and own them; owners and admins update them.",
+    tags=PIPELINES,
+    responses=responses(
+        {201: ("Created; the caller is its owner.", PipelineBody), 200: ("Updated.", PipelineBody)},
+        403,
+        409,
+        *BODY_ERRORS,
+    ),
+    openapi_extensions=request_body(Pipeline, "The pipeline file as JSON; `id` may be left out.", optional=["id"]),
+)
+def put_pipeline(pipeline_id: PipelineId) -> Response[str]:
+    """Apply the pipeline in the body under the path's id: 201 with it when created, 200 when updated."""
+    caller = _caller()
+    stored, created = management.apply_pipeline(_ports(), caller, _pipeline_from_body(pipeline_id))
+    return _answer(201 if created else 200, PipelineBody.of(stored))
+
+
+@router.get(
+    "/api/pipelines",
+    summary="List pipelines",
+    description="Every pipeline for admins; for others, the pipelines they hold a role on.",
+    tags=PIPELINES,
+    responses=responses({200: ("The pipelines with their webhook's state.", PipelineList)}),
+)
+def list_pipelines() -> Response[str]:
+    """The pipelines the caller may see, each with its webhook's state."""
+    summaries = management.list_pipeline_summaries(_ports(), _caller())
+    items = [
+        PipelineListItem(
+            id=s.stored.pipeline.id,
+            name=s.stored.pipeline.name,
+            webhook=WebhookSummary(enabled=s.webhook.enabled, run_as=s.webhook.run_as, problem=s.webhook.problem),
+        )
+        for s in summaries
+    ]
+    return _answer(200, PipelineList(pipelines=items))
+
+
+@router.get(
+    "/api/pipelines/<pipelineId>",
+    summary="Show a pipeline",
+    description="The pipeline, its webhook's state, its members and its newest 50 audit entries; any role.",
+    tags=PIPELINES,
+    responses=responses({200: ("The pipeline.", PipelineDetailsBody)}, 404),
+)
+def get_pipeline(pipeline_id: PipelineId) -> Response[str]:
+    """The pipeline with its webhook's state, members and audit."""
+    details = management.describe_pipeline(_ports(), _caller(), _pipeline_id(pipeline_id))
+    body = PipelineDetailsBody.of(
+        details.stored,
+        webhook=WebhookStateBody.of(details.webhook),
+        members=MemberList.of(details.members).members,
+        audit=details.audit,
+    )
+    return _answer(200, body)
+
+
+@router.delete(
+    "/api/pipelines/<pipelineId>",
+    summary="Delete a pipeline",
+    description="Owners and admins. Its members go with it, and its webhook URL stops working at once.",
+    tags=PIPELINES,
+    responses=responses({204: ("Deleted.", None)}, 403, 404),
+)
+def delete_pipeline(pipeline_id: PipelineId) -> Response[str]:
+    """Delete the pipeline: 204."""
+    management.delete_pipeline(_ports(), _caller(), _pipeline_id(pipeline_id))
+    return _no_content()
+
+
+# Users
+
+
+@router.put(
+    "/api/users/<userId>",
+    summary="Add or change a user",
+    description="Admins only. Set the status (active or suspended) and the IAM principals that act as the user.",
+    tags=USERS,
+    responses=responses({201: ("Created.", UserBody), 200: ("Updated.", UserBody)}, 403, 409, *BODY_ERRORS),
+    openapi_extensions=request_body(UserChange, "What to set; a field left out keeps its value."),
+)
+def put_user(user_id: UserId) -> Response[str]:
+    """Add the user (201) or change them (200)."""
+    caller = _caller()
+    if not USER_ID.match(user_id):
+        problems = [VariableProblem("userId", f"must match {USER_ID.pattern}")]
+        raise RequestRejected("INVALID_REQUEST", "The user id in the path is not a valid user id.", problems=problems)
+    change = _parsed(UserChange, _body())
+    user, created = management.put_user(_ports(), caller, user_id, change.status, change.principals)
+    return _answer(201 if created else 200, UserBody.of(user))
+
+
+@router.get(
+    "/api/users/<userId>",
+    summary="Show a user",
+    description="Admins, or the user themself: status, principals and the newest 50 audit entries.",
+    tags=USERS,
+    responses=responses({200: ("The user.", UserDetailsBody)}, 403, 404),
+)
+def get_user(user_id: UserId) -> Response[str]:
+    """The user with their audit."""
+    details = management.describe_user(_ports(), _caller(), _user_id(user_id))
+    return _answer(200, UserDetailsBody.of(details.user, audit=details.audit))
+
+
+# Members
+
+
+@router.get(
+    "/api/pipelines/<pipelineId>/members",
+    summary="List a pipeline's members",
+    description="Every user with a role on the pipeline; any role may look.",
+    tags=MEMBERS,
+    responses=responses({200: ("The members, by user id.", MemberList)}, 404),
+)
+def list_members(pipeline_id: PipelineId) -> Response[str]:
+    """The pipeline's members and their roles."""
+    return _answer(200, MemberList.of(management.list_members(_ports(), _caller(), _pipeline_id(pipeline_id))))
+
+
+@router.put(
+    "/api/pipelines/<pipelineId>/members/<userId>",
+    summary="Give a user a role",
+    description="Owners and admins. The user must exist; the last owner cannot be demoted (409 LAST_OWNER).",
+    tags=MEMBERS,
+    responses=responses({200: ("The user's role now.", MemberBody)}, 403, 404, 409, *BODY_ERRORS),
+    openapi_extensions=request_body(MemberChange, "The role: owner, runner or viewer."),
+)
+def put_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
+    """Give the user the role in the body: 200 with the grant."""
+    caller = _caller()
+    pipeline_id, user_id = _pipeline_id(pipeline_id), _user_id(user_id)
+    change = _parsed(MemberChange, _body())
+    grant = management.set_member(_ports(), caller, pipeline_id, user_id, change.role)
+    return _answer(200, MemberBody(pipeline_id=grant.pipeline_id, user_id=grant.user_id, role=grant.role))
+
+
+@router.delete(
+    "/api/pipelines/<pipelineId>/members/<userId>",
+    summary="Take a user's role away",
+    description="Owners and admins; the last owner cannot leave (409 LAST_OWNER).",
+    tags=MEMBERS,
+    responses=responses({204: ("Removed.", None)}, 403, 404, 409),
+)
+def delete_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
+    """Take the user's role away: 204."""
+    management.remove_member(_ports(), _caller(), _pipeline_id(pipeline_id), user_id)
+    return _no_content()
+
+
+# The webhook trigger
+
+
+@router.get(
+    "/api/pipelines/<pipelineId>/webhook",
+    summary="Show the webhook's state",
+    description="Whether it is enabled, whom it runs as, and whether that user lost permission; any role.",
+    tags=WEBHOOK,
+    responses=responses({200: ("The state, with the webhook's newest audit entries.", WebhookWithAudit)}, 404),
+)
+def get_webhook(pipeline_id: PipelineId) -> Response[str]:
+    """The webhook trigger's state with its audit."""
+    details = management.describe_webhook(_ports(), _caller(), _pipeline_id(pipeline_id))
+    return _answer(200, WebhookWithAudit.of(details.state, audit=details.audit))
+
+
+@router.post(
+    "/api/pipelines/<pipelineId>/webhook/enable",
+    summary="Enable the webhook",
+    description=(
+        "Users who can run the pipeline (runners, owners). The webhook then runs as the caller. "
+        "The first enable makes the URL and shows it once (201); later ones keep it (200, no url)."
+    ),
+    tags=WEBHOOK,
+    responses=responses(
+        {201: ("Enabled with a new URL, shown once.", WebhookWithUrl), 200: ("Enabled; same URL.", WebhookStateBody)},
+        403,
+        404,
+        409,
+    ),
+)
+def enable_webhook(pipeline_id: PipelineId) -> Response[str]:
+    """Enable the webhook as the caller: 201 with the URL when it was just made, else 200 without."""
+    return _webhook_answer(201, management.enable_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
+
+
+@router.post(
+    "/api/pipelines/<pipelineId>/webhook/disable",
+    summary="Disable the webhook",
+    description="Runners, owners and admins. The URL is kept for the next enable.",
+    tags=WEBHOOK,
+    responses=responses({200: ("Disabled.", WebhookStateBody)}, 403, 404, 409),
+)
+def disable_webhook(pipeline_id: PipelineId) -> Response[str]:
+    """Disable the webhook, keeping its URL: 200 with its state."""
+    return _webhook_answer(200, management.disable_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
+
+
+@router.post(
+    "/api/pipelines/<pipelineId>/webhook/rotate",
+    summary="Rotate the webhook URL",
+    description="Owners and admins. The old URL stops working at once; the new one is shown once.",
+    tags=WEBHOOK,
+    responses=responses({200: ("The new URL, shown once.", WebhookWithUrl)}, 403, 404, 409),
+)
+def rotate_webhook(pipeline_id: PipelineId) -> Response[str]:
+    """Replace the webhook's token: 200 with the new URL."""
+    return _webhook_answer(200, management.rotate_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))

@@ -1,0 +1,181 @@
+"""The run API: GET /api/runs/{runId} and GET /api/pipelines/{pipelineId}/runs. A door: identify, authorize, answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from aws_lambda_powertools.metrics import MetricUnit
+
+from domain.management import Caller
+from domain.models import PIPELINE_ID, RunStatus, UserStatus
+from domain.policy import can_view
+from domain.ports import Access
+from domain.runs import JobView, RunView, StageView
+
+from .api_schemas import SECRET_MASK, PipelineId, RunId, responses
+from .composition import container
+from .http import RequestRejected, json_response, no_such_pipeline
+from .identity import identify
+from .observability import metrics
+
+router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+
+RUNS = ["runs"]
+JSON_OBJECT = {"type": "object"}
+RUN_ID = re.compile(r"^run-[0-9a-f]{29}$")
+LIMIT = re.compile(r"^[0-9]{1,3}$")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def _run_not_found() -> RequestRejected:
+    # one answer for "no such run" and "not yours to see", so run ids are no oracle
+    return RequestRejected("RUN_NOT_FOUND", "No run with this id that you may see. Check the run id.")
+
+
+def _caller() -> Caller:
+    return identify(router.current_event, container().management)
+
+
+def _access(pipeline_id: str, caller: Caller) -> Access:
+    return container().access.get_access(pipeline_id, caller.user_id)
+
+
+def _can_view(access: Access) -> bool:
+    return can_view(access.user, access.grant)
+
+
+def _suspended(access: Access) -> RequestRejected | None:
+    if access.user is not None and access.user.status is UserStatus.SUSPENDED:
+        return RequestRejected(
+            "FORBIDDEN", f"User '{access.user.id}' is suspended. Ask a hookrun admin to reactivate the user."
+        )
+    return None
+
+
+def _job_body(job: JobView) -> dict[str, Any]:
+    return {
+        "name": job.name,
+        "status": job.status,
+        "exitCode": job.exit_code,
+        "output": job.output,
+        "reason": job.reason,
+        "startedAt": job.started_at,
+        "finishedAt": job.finished_at,
+        "durationMs": job.duration_ms,
+    }
+
+
+def _stage_body(stage: StageView) -> dict[str, Any]:
+    return {
+        "name": stage.name,
+        "status": stage.status,
+        "startedAt": stage.started_at,
+        "finishedAt": stage.finished_at,
+        "jobs": [_job_body(job) for job in stage.jobs],
+    }
+
+
+def _summary_body(run: RunView) -> dict[str, Any]:
+    return {
+        "runId": run.run_id,
+        "status": run.status,
+        "createdAt": run.created_at,
+        "startedAt": run.started_at,
+        "finishedAt": run.finished_at,
+        "trigger": {"kind": run.trigger_kind, "runAs": run.run_as},
+        "reason": run.reason,
+    }
+
+
+def run_body(run: RunView) -> dict[str, Any]:
+    """A run as the API shows it: secret variables by name only, masked, whatever the record holds."""
+    masked = {name: SECRET_MASK for name in run.secret_names}
+    return {
+        **_summary_body(run),
+        "pipelineId": run.pipeline_id,
+        "pipelineName": run.pipeline_name,
+        "variables": {**run.variables, **masked},
+        "stages": [_stage_body(stage) for stage in run.stages],
+    }
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not LIMIT.match(text) or not 1 <= int(text) <= MAX_LIMIT:
+        raise RequestRejected("INVALID_PARAMETER", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
+    return int(text)
+
+
+@router.get(
+    "/api/runs/<runId>",
+    summary="Show a run",
+    description="A run with its stages, jobs and job output, for a caller with any role on its pipeline.",
+    tags=RUNS,
+    responses=responses({200: ("The run; QUEUED with no stages while only accepted.", JSON_OBJECT)}, 403, 404),
+)
+def get_run(run_id: RunId) -> Response[str]:
+    """A run with its stages and jobs, for a caller who may see its pipeline; QUEUED while only accepted."""
+    if not RUN_ID.match(run_id):
+        raise _run_not_found()
+    caller = _caller()
+    wiring = container()
+    run = wiring.runs.get_run(run_id)
+    if run is None:
+        # accepted by the webhook, but the workflow has not written the record yet
+        pipeline_id = wiring.execution_pipeline(run_id)
+        if pipeline_id is None or not (caller.is_admin or _can_view(_access(pipeline_id, caller))):
+            raise _run_not_found()
+        metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
+        return json_response(200, {"runId": run_id, "status": RunStatus.QUEUED, "stages": []})
+    if not caller.is_admin:
+        access = _access(run.pipeline_id, caller)
+        if suspended := _suspended(access):
+            raise suspended
+        if not can_view(access.user, access.grant):
+            raise _run_not_found()
+    metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
+    return json_response(200, run_body(run))
+
+
+@router.get(
+    "/api/pipelines/<pipelineId>/runs",
+    summary="List a pipeline's runs",
+    description="A page of runs, newest first (`limit` 1 to 100, `cursor` from the previous page); any role.",
+    tags=RUNS,
+    responses=responses(
+        {200: ("A page of runs and the next page's cursor (null at the end).", JSON_OBJECT)}, 400, 403, 404
+    ),
+)
+def list_runs(
+    pipeline_id: PipelineId,
+    limit: Annotated[
+        str | None, Query(description=f"Runs per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
+    ] = None,
+    cursor: Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")] = None,
+) -> Response[str]:
+    """A page of a pipeline's runs, newest first, for a caller who may see the pipeline."""
+    if not PIPELINE_ID.match(pipeline_id):
+        raise no_such_pipeline()
+    caller = _caller()
+    page_size = _limit(limit)
+    access = _access(pipeline_id, caller)
+    if access.pipeline is None:
+        raise no_such_pipeline()
+    if not caller.is_admin:
+        if suspended := _suspended(access):
+            raise suspended
+        if not can_view(access.user, access.grant):
+            raise RequestRejected(
+                "FORBIDDEN",
+                f"User '{caller.user_id}' has no role on pipeline '{access.pipeline.id}'. "
+                "Ask a pipeline owner for the viewer role.",
+            )
+    runs, next_cursor = container().runs.list_runs(pipeline_id, limit=page_size, cursor=cursor)
+    metrics.add_metric(name="RunsListed", unit=MetricUnit.Count, value=1)
+    return json_response(200, {"runs": [_summary_body(run) for run in runs], "nextCursor": next_cursor})

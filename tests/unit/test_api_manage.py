@@ -1,0 +1,520 @@
+"""The management API on a fake store: each route's permission rules, its answers, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domain.errors import Unavailable
+from domain.management import ManagementPorts, enable_webhook, put_user
+from domain.models import AuditEntry, UserStatus
+from domain.tokens import hash_token
+from handlers import api, composition
+from handlers.composition import Container, Settings
+from tests.fakes import NOW, FakeManagementStore
+from tests.support import FakeLambdaContext, api_event, api_request, demo_pipeline
+from tests.unit.test_management import ADMIN, ALICE, seeded
+
+ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
+ADMIN_ARN = "arn:aws:iam::123456789012:role/hookrun-admin"
+PIPELINE = "/api/pipelines/{pipelineId}"
+USER = "/api/users/{userId}"
+MEMBERS = "/api/pipelines/{pipelineId}/members"
+MEMBER = "/api/pipelines/{pipelineId}/members/{userId}"
+WEBHOOK = "/api/pipelines/{pipelineId}/webhook"
+BASE_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+
+
+class FakeContainer(Container):
+    def __init__(self, ports: ManagementPorts) -> None:
+        super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
+        self.__dict__.update(management=ports.store, management_ports=ports)
+
+
+@pytest.fixture
+def store() -> FakeManagementStore:
+    return FakeManagementStore()
+
+
+@pytest.fixture
+def ports(store: FakeManagementStore) -> ManagementPorts:
+    """Users owen (owner of demo), alice (runner), bob (viewer), carol (no role) and admin."""
+    return seeded(store)
+
+
+@pytest.fixture(autouse=True)
+def wiring(ports: ManagementPorts) -> Iterator[None]:
+    composition.use_container(FakeContainer(ports))
+    yield
+    composition.use_container(None)
+
+
+@pytest.fixture(autouse=True)
+def local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
+    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+
+
+@pytest.fixture
+def on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
+
+
+def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = api.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
+    return response["statusCode"], json.loads(response["body"]) if response["body"] else {}
+
+
+def request(
+    method: str, resource: str, body: Any = None, as_user: str | None = "alice", **parameters: str
+) -> tuple[int, dict[str, Any]]:
+    """Call `method resource` as `as_user` on the local stack; a body that is not a str is sent as JSON."""
+    text = body if body is None or isinstance(body, str) else json.dumps(body)
+    return call(api_request(method, resource, parameters, text, user=as_user))
+
+
+def pipeline_file(**changes: Any) -> dict[str, Any]:
+    return demo_pipeline(**changes).model_dump(by_alias=True, mode="json")
+
+
+def enabled(ports: ManagementPorts) -> str:
+    """Enable demo's webhook as alice; its token."""
+    return enable_webhook(ports, ALICE, "demo").token or ""
+
+
+# PUT /api/pipelines/{pipelineId}
+
+
+def test_creating_a_pipeline_answers_201_with_it(store: FakeManagementStore) -> None:
+    status, body = request("PUT", PIPELINE, pipeline_file(id="new"), pipelineId="new")
+    assert status == 201
+    assert body["pipeline"]["id"] == "new" and body["pipeline"]["stages"][0]["jobs"][0]["timeoutSeconds"] == 300
+    assert body["createdAt"] == body["updatedAt"]
+
+
+def test_the_creator_of_a_pipeline_owns_it(store: FakeManagementStore) -> None:
+    request("PUT", PIPELINE, pipeline_file(id="new"), pipelineId="new")
+    assert store.grants[("new", "alice")].role == "owner"
+
+
+def test_the_put_pipeline_event_applies_the_pipeline_file_without_an_id() -> None:
+    status, body = call(api_event("api-put-pipeline.json", {"pipelineId": "other"}, user="owen"))
+    assert (status, body["pipeline"]["id"], body["pipeline"]["name"]) == (201, "other", "Demo pipeline")
+
+
+def test_owner_updates_a_pipeline_with_200() -> None:
+    status, body = request("PUT", PIPELINE, pipeline_file(name="Renamed"), as_user="owen", pipelineId="demo")
+    assert (status, body["pipeline"]["name"]) == (200, "Renamed")
+
+
+def test_admin_updates_any_pipeline() -> None:
+    status, _ = request("PUT", PIPELINE, pipeline_file(name="Renamed"), as_user="admin", pipelineId="demo")
+    assert status == 200
+
+
+def test_runner_may_not_update_a_pipeline() -> None:
+    status, body = request("PUT", PIPELINE, pipeline_file(name="Mine"), pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_non_member_applying_a_taken_id_gets_409() -> None:
+    status, body = request("PUT", PIPELINE, pipeline_file(), as_user="carol", pipelineId="demo")
+    assert (status, body["code"]) == (409, "PIPELINE_EXISTS")
+
+
+def test_suspended_user_may_not_create_a_pipeline(ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "carol", UserStatus.SUSPENDED, None)
+    status, body = request("PUT", PIPELINE, pipeline_file(id="new"), as_user="carol", pipelineId="new")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_body_id_other_than_the_path_is_400() -> None:
+    status, body = request("PUT", PIPELINE, pipeline_file(id="other"), pipelineId="new")
+    assert (status, body["code"]) == (400, "INVALID_REQUEST")
+
+
+def test_invalid_pipeline_is_422_naming_every_field() -> None:
+    broken = pipeline_file(id="new")
+    broken["stages"][0]["jobs"][0]["timeoutSeconds"] = 5000
+    del broken["name"]
+    status, body = request("PUT", PIPELINE, broken, pipelineId="new")
+    assert (status, body["code"]) == (422, "INVALID_PIPELINE")
+    assert {e["name"] for e in body["errors"]} >= {"name", "stages.0.jobs.0.timeoutSeconds"}
+
+
+def test_invalid_pipeline_answer_does_not_echo_the_input() -> None:
+    broken = pipeline_file(id="new")
+    broken["variables"]["RETRIES"]["default"] = "s3cr3t-not-a-number"
+    status, body = request("PUT", PIPELINE, broken, pipelineId="new")
+    assert status == 422
+    assert "s3cr3t" not in json.dumps(body)
+
+
+def test_malformed_pipeline_id_in_the_path_is_422_naming_the_id() -> None:
+    without_id = {k: v for k, v in pipeline_file().items() if k != "id"}
+    status, body = request("PUT", PIPELINE, without_id, pipelineId="Bad_Id")
+    assert (status, [e["name"] for e in body["errors"]]) == (422, ["id"])
+
+
+def test_body_over_256_kib_is_413() -> None:
+    status, body = request("PUT", PIPELINE, json.dumps({"name": "x" * 300_000}), pipelineId="new")
+    assert (status, body["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_body_that_is_not_json_is_400() -> None:
+    status, body = request("PUT", PIPELINE, "{not json", pipelineId="new")
+    assert (status, body["code"]) == (400, "INVALID_JSON")
+
+
+def test_body_that_is_a_json_array_is_400() -> None:
+    status, body = request("PUT", PIPELINE, "[]", pipelineId="new")
+    assert (status, body["code"]) == (400, "INVALID_JSON")
+
+
+def test_body_sent_as_text_is_415() -> None:
+    event = api_request("PUT", PIPELINE, {"pipelineId": "new"}, json.dumps(pipeline_file()), content_type="text/plain")
+    status, body = call(event)
+    assert (status, body["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_secret_defaults_are_masked_in_the_answer() -> None:
+    with_secret = pipeline_file(id="new")
+    with_secret["variables"]["API_KEY"]["default"] = "s3cr3t-value"
+    status, body = request("PUT", PIPELINE, with_secret, pipelineId="new")
+    assert (status, body["pipeline"]["variables"]["API_KEY"]["default"]) == (201, "***")
+
+
+# GET /api/pipelines, GET and DELETE /api/pipelines/{pipelineId}
+
+
+def test_member_lists_their_pipelines_with_the_webhook_state(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("GET", "/api/pipelines", as_user="bob")
+    assert status == 200
+    assert body == {
+        "pipelines": [
+            {"id": "demo", "name": "Demo pipeline", "webhook": {"enabled": True, "runAs": "alice", "problem": None}}
+        ]
+    }
+
+
+def test_user_without_roles_lists_no_pipelines() -> None:
+    assert request("GET", "/api/pipelines", as_user="carol") == (200, {"pipelines": []})
+
+
+def test_admin_lists_every_pipeline() -> None:
+    request("PUT", PIPELINE, pipeline_file(id="new"), as_user="carol", pipelineId="new")
+    _, body = request("GET", "/api/pipelines", as_user="admin")
+    assert [p["id"] for p in body["pipelines"]] == ["demo", "new"]
+
+
+def test_viewer_sees_a_pipeline_with_webhook_members_and_audit() -> None:
+    status, body = request("GET", PIPELINE, as_user="bob", pipelineId="demo")
+    assert status == 200
+    assert body["pipeline"]["id"] == "demo"
+    assert body["webhook"] == {"enabled": False, "runAs": None, "enabledAt": None, "tokenHint": None, "problem": None}
+    assert {m["userId"]: m["role"] for m in body["members"]} == {"alice": "runner", "bob": "viewer", "owen": "owner"}
+    assert body["audit"][0] == {
+        "at": body["audit"][0]["at"],
+        "actor": "owen",
+        "action": "member.set",
+        "target": "pipeline/demo",
+        "details": {"user": "bob", "role": "viewer"},
+    }
+
+
+def test_audit_shows_the_newest_50_entries(store: FakeManagementStore) -> None:
+    entry = AuditEntry(at=NOW, actor="owen", action="pipeline.update", target="pipeline/demo")
+    store.audit.extend([entry] * 60)
+    _, body = request("GET", PIPELINE, as_user="owen", pipelineId="demo")
+    assert len(body["audit"]) == 50
+
+
+def test_non_member_gets_404_for_a_pipeline() -> None:
+    status, body = request("GET", PIPELINE, as_user="carol", pipelineId="demo")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+def test_unknown_pipeline_is_404() -> None:
+    status, body = request("GET", PIPELINE, as_user="admin", pipelineId="nope")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+def test_malformed_pipeline_id_is_404_without_repeating_it() -> None:
+    status, body = request("GET", PIPELINE, as_user="admin", pipelineId="Bad_Id")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+    assert "Bad_Id" not in body["message"]
+
+
+def test_owner_deletes_a_pipeline_with_204() -> None:
+    status, _ = request("DELETE", PIPELINE, as_user="owen", pipelineId="demo")
+    assert status == 204
+    assert request("GET", PIPELINE, as_user="admin", pipelineId="demo")[0] == 404
+
+
+def test_deleting_a_pipeline_kills_its_webhook_url(ports: ManagementPorts, store: FakeManagementStore) -> None:
+    token = enabled(ports)
+    request("DELETE", PIPELINE, as_user="admin", pipelineId="demo")
+    assert store.get_trigger(hash_token(token)) is None
+
+
+def test_runner_may_not_delete_a_pipeline() -> None:
+    status, body = request("DELETE", PIPELINE, pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+# PUT and GET /api/users/{userId}
+
+
+def test_admin_adds_an_active_user_with_201() -> None:
+    status, body = request("PUT", USER, {"principals": [ALICE_ARN]}, as_user="admin", userId="dave")
+    assert (status, body) == (201, {"id": "dave", "status": "active", "principals": [ALICE_ARN]})
+
+
+def test_admin_suspends_a_user_with_200_keeping_their_principals(ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "bob", UserStatus.ACTIVE, (ALICE_ARN,))
+    status, body = request("PUT", USER, {"status": "suspended"}, as_user="admin", userId="bob")
+    assert (status, body) == (200, {"id": "bob", "status": "suspended", "principals": [ALICE_ARN]})
+
+
+def test_empty_body_adds_an_active_user() -> None:
+    status, body = request("PUT", USER, as_user="admin", userId="dave")
+    assert (status, body["status"]) == (201, "active")
+
+
+def test_non_admin_may_not_add_users() -> None:
+    status, body = request("PUT", USER, {}, as_user="owen", userId="dave")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_a_principal_of_another_user_is_409(ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "alice", UserStatus.ACTIVE, (ALICE_ARN,))
+    status, body = request("PUT", USER, {"principals": [ALICE_ARN]}, as_user="admin", userId="bob")
+    assert (status, body["code"]) == (409, "PRINCIPAL_TAKEN")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"status": "deleted"}, "status"),
+        ({"principals": ["alice"]}, "principals.0"),
+        ({"principals": "arn:aws:iam::123456789012:user/alice"}, "principals"),
+        ({"role": "owner"}, "role"),
+    ],
+)
+def test_bad_user_change_is_422_naming_the_field(change: dict[str, Any], field: str) -> None:
+    status, body = request("PUT", USER, change, as_user="admin", userId="dave")
+    assert (status, body["code"], [e["name"] for e in body["errors"]]) == (422, "INVALID_REQUEST", [field])
+
+
+def test_malformed_user_id_is_422() -> None:
+    status, body = request("PUT", USER, {}, as_user="admin", userId="no spaces")
+    assert (status, body["code"], body["errors"][0]["name"]) == (422, "INVALID_REQUEST", "userId")
+
+
+def test_user_sees_themself_with_their_audit() -> None:
+    status, body = request("GET", USER, userId="alice")
+    assert (status, body["id"], body["status"], body["principals"]) == (200, "alice", "active", [])
+    assert [a["action"] for a in body["audit"]] == ["user.create"]
+
+
+def test_user_may_not_see_another_user() -> None:
+    status, body = request("GET", USER, userId="bob")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_admin_sees_any_user() -> None:
+    assert request("GET", USER, as_user="admin", userId="bob")[0] == 200
+
+
+def test_unknown_user_is_404() -> None:
+    status, body = request("GET", USER, as_user="admin", userId="nobody")
+    assert (status, body["code"]) == (404, "USER_NOT_FOUND")
+
+
+# Members
+
+
+def test_owner_gives_a_user_a_role() -> None:
+    status, body = request("PUT", MEMBER, {"role": "runner"}, as_user="owen", pipelineId="demo", userId="carol")
+    assert (status, body) == (200, {"pipelineId": "demo", "userId": "carol", "role": "runner"})
+
+
+def test_runner_may_not_give_roles() -> None:
+    status, body = request("PUT", MEMBER, {"role": "runner"}, pipelineId="demo", userId="carol")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_role_for_an_unknown_user_is_404() -> None:
+    status, body = request("PUT", MEMBER, {"role": "runner"}, as_user="owen", pipelineId="demo", userId="nobody")
+    assert (status, body["code"]) == (404, "USER_NOT_FOUND")
+
+
+def test_unknown_role_is_422() -> None:
+    status, body = request("PUT", MEMBER, {"role": "god"}, as_user="owen", pipelineId="demo", userId="carol")
+    assert (status, body["code"], body["errors"][0]["name"]) == (422, "INVALID_REQUEST", "role")
+
+
+def test_demoting_the_last_owner_is_409() -> None:
+    status, body = request("PUT", MEMBER, {"role": "viewer"}, as_user="owen", pipelineId="demo", userId="owen")
+    assert (status, body["code"]) == (409, "LAST_OWNER")
+
+
+def test_owner_removes_a_member_with_204(store: FakeManagementStore) -> None:
+    status, _ = request("DELETE", MEMBER, as_user="owen", pipelineId="demo", userId="bob")
+    assert status == 204 and ("demo", "bob") not in store.grants
+
+
+def test_removing_the_last_owner_is_409() -> None:
+    status, body = request("DELETE", MEMBER, as_user="admin", pipelineId="demo", userId="owen")
+    assert (status, body["code"]) == (409, "LAST_OWNER")
+
+
+def test_removing_a_non_member_is_404() -> None:
+    status, body = request("DELETE", MEMBER, as_user="owen", pipelineId="demo", userId="carol")
+    assert (status, body["code"]) == (404, "MEMBER_NOT_FOUND")
+
+
+def test_viewer_may_not_remove_members() -> None:
+    status, body = request("DELETE", MEMBER, as_user="bob", pipelineId="demo", userId="alice")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_viewer_lists_the_members() -> None:
+    status, body = request("GET", MEMBERS, as_user="bob", pipelineId="demo")
+    assert (status, body["members"][0]) == (200, {"userId": "alice", "role": "runner"})
+
+
+def test_non_member_may_not_list_members() -> None:
+    status, body = request("GET", MEMBERS, as_user="carol", pipelineId="demo")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+# The webhook
+
+
+def test_first_enable_answers_201_with_the_url_shown_once(store: FakeManagementStore) -> None:
+    status, body = call(api_event("api-enable-webhook.json", user="alice"))
+    assert status == 201
+    assert body["url"].startswith(f"{BASE_URL}/pipeline/webhook/hr_")
+    token = body["url"].rsplit("/", 1)[1]
+    assert store.get_trigger(hash_token(token)) is not None
+    assert (body["enabled"], body["runAs"], body["tokenHint"], body["problem"]) == (True, "alice", token[-4:], None)
+
+
+def test_a_later_enable_answers_200_without_the_url(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("POST", f"{WEBHOOK}/enable", as_user="owen", pipelineId="demo")
+    assert (status, body["runAs"]) == (200, "owen")
+    assert "url" not in body
+
+
+def test_viewer_may_not_enable() -> None:
+    status, body = request("POST", f"{WEBHOOK}/enable", as_user="bob", pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_admin_without_a_role_may_not_enable() -> None:
+    status, body = request("POST", f"{WEBHOOK}/enable", as_user="admin", pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_runner_disables_and_keeps_the_url(ports: ManagementPorts, store: FakeManagementStore) -> None:
+    token = enabled(ports)
+    status, body = request("POST", f"{WEBHOOK}/disable", pipelineId="demo")
+    assert (status, body["enabled"], "url" in body) == (200, False, False)
+    assert store.get_trigger(hash_token(token)) is not None
+
+
+def test_viewer_may_not_disable(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("POST", f"{WEBHOOK}/disable", as_user="bob", pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_disabling_a_webhook_never_enabled_is_404() -> None:
+    status, body = request("POST", f"{WEBHOOK}/disable", pipelineId="demo")
+    assert (status, body["code"]) == (404, "WEBHOOK_NOT_FOUND")
+
+
+def test_owner_rotates_to_a_new_url_and_the_old_one_dies(ports: ManagementPorts, store: FakeManagementStore) -> None:
+    old = enabled(ports)
+    status, body = request("POST", f"{WEBHOOK}/rotate", as_user="owen", pipelineId="demo")
+    new = body["url"].rsplit("/", 1)[1]
+    assert status == 200 and new != old
+    assert store.get_trigger(hash_token(old)) is None and store.get_trigger(hash_token(new)) is not None
+
+
+def test_runner_may_not_rotate(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("POST", f"{WEBHOOK}/rotate", pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_status_flags_a_run_as_user_who_lost_the_role(ports: ManagementPorts) -> None:
+    enabled(ports)
+    request("DELETE", MEMBER, as_user="owen", pipelineId="demo", userId="alice")
+    status, body = request("GET", WEBHOOK, as_user="bob", pipelineId="demo")
+    assert (status, body["runAs"], body["problem"]) == (200, "alice", "RUN_AS_LOST_PERMISSION")
+
+
+def test_status_lists_the_webhook_audit(ports: ManagementPorts) -> None:
+    enabled(ports)
+    _, body = request("GET", WEBHOOK, as_user="bob", pipelineId="demo")
+    assert [(a["actor"], a["action"]) for a in body["audit"]] == [("alice", "webhook.enable")]
+    assert "url" not in body
+
+
+def test_non_member_gets_404_for_the_webhook() -> None:
+    status, body = request("GET", WEBHOOK, as_user="carol", pipelineId="demo")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+# Who is calling
+
+
+def test_request_without_a_user_is_401() -> None:
+    status, body = request("GET", "/api/pipelines", as_user=None)
+    assert (status, body["code"]) == (401, "UNAUTHENTICATED")
+
+
+def test_user_header_is_ignored_when_deployed(on_aws: None) -> None:
+    event = api_request("PUT", USER, {"userId": "mallory"}, "{}", user="admin", user_arn=ALICE_ARN)
+    status, body = call(event)
+    assert (status, body["code"]) == (401, "UNAUTHENTICATED")
+
+
+def test_deployed_caller_is_the_user_mapped_to_its_principal(on_aws: None, ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "owen", UserStatus.ACTIVE, (ALICE_ARN,))
+    status, body = call(api_request("POST", f"{WEBHOOK}/enable", {"pipelineId": "demo"}, user="alice"))
+    assert (status, body["runAs"]) == (201, "owen")
+
+
+def test_admin_principal_without_a_user_acts_under_its_arn(
+    on_aws: None, monkeypatch: pytest.MonkeyPatch, store: FakeManagementStore
+) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+    event = api_request("PUT", PIPELINE, {"pipelineId": "new"}, json.dumps(pipeline_file(id="new")), user_arn=ADMIN_ARN)
+    assert call(event)[0] == 201
+    assert store.grants[("new", ADMIN_ARN)].role == "owner"
+
+
+def test_admin_principal_may_add_users(on_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+    status, _ = call(api_request("PUT", USER, {"userId": "dave"}, "{}", user=None, user_arn=ADMIN_ARN))
+    assert status == 201
+
+
+# Outages
+
+
+def test_a_throttled_store_is_503_with_retry_after(store: FakeManagementStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def throttled(pipeline_id: str) -> None:
+        raise Unavailable(retry_after_seconds=4)
+
+    monkeypatch.setattr(store, "get_pipeline", throttled)
+    response = api.handler(api_request("GET", PIPELINE, {"pipelineId": "demo"}), FakeLambdaContext())  # type: ignore[arg-type]
+    assert (response["statusCode"], response["multiValueHeaders"]["Retry-After"]) == (503, ["4"])

@@ -1,0 +1,352 @@
+"""`hookrun pipelines|users|members|webhook ...` against a fake API: what each command sends, prints and exits with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from hookrun import cli_common
+from hookrun.cli_manage import members_app, pipelines_app, users_app, webhook_app
+from hookrun.client import ApiError, ApiUnreachable, HookrunClient
+
+URL = "http://127.0.0.1:3000/pipeline/webhook/hr_" + "A" * 43
+STATE = {
+    "enabled": True,
+    "runAs": "alice",
+    "enabledAt": "2026-11-27T12:00:00.000Z",
+    "tokenHint": "AAAA",
+    "problem": None,
+}
+AUDIT = [{"at": "2026-11-27T12:00:00.000Z", "actor": "alice", "action": "webhook.enable", "target": "pipeline/demo"}]
+PIPELINE = {
+    "id": "demo",
+    "name": "Demo pipeline",
+    "variables": {"abc": {"type": "string", "default": "123", "secret": False}},
+    "webhook": {"allowUndeclaredVariables": False},
+    "stages": [
+        {"name": "build", "jobs": [{"name": "print", "script": ["echo hi"], "timeoutSeconds": 300, "runner": "lambda"}]}
+    ],
+}
+
+
+@dataclass
+class Sent:
+    method: str
+    path: str
+    body: Any
+    user: str | None
+    endpoint: str
+
+
+@dataclass
+class FakeApi:
+    """Answers HookrunClient.send from canned (status, body) answers per (method, path); records what was sent."""
+
+    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
+    sent: list[Sent] = field(default_factory=list)
+
+    def send(self, client: HookrunClient, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        self.sent.append(Sent(method, path, body, client.user, client.endpoint))
+        answer = self.answers[(method, path)]
+        if isinstance(answer, Exception):
+            raise answer
+        status, found = answer if isinstance(answer, tuple) else (200, answer)
+        return status, dict(found)
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
+    fake = FakeApi()
+    monkeypatch.setattr(
+        HookrunClient,
+        "send",
+        lambda self, method, path, params=None, body=None: fake.send(self, method, path, body),
+    )
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HOOKRUN_ENDPOINT", "HOOKRUN_USER", "HOOKRUN_STACK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "160")
+
+
+def run(group: typer.Typer, *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(group, list(args), input=stdin)
+
+
+@pytest.fixture
+def pipeline_file(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.pipeline.yaml"
+    path.write_text(
+        "id: demo\nname: Demo pipeline\nstages:\n  - name: build\n    jobs: [{name: print, script: [echo hi]}]\n"
+    )
+    return path
+
+
+# pipelines
+
+
+def test_apply_puts_the_yaml_file_as_json_under_its_id(api: FakeApi, pipeline_file: Path) -> None:
+    api.answers[("PUT", "/api/pipelines/demo")] = (201, {"pipeline": PIPELINE})
+    result = run(pipelines_app, "apply", "-f", str(pipeline_file), "--as", "owen")
+    assert (result.exit_code, result.stdout) == (0, "Created pipeline demo.\n")
+    (sent,) = api.sent
+    assert sent.body["stages"][0]["jobs"][0]["name"] == "print" and sent.user == "owen"
+
+
+def test_apply_of_a_known_pipeline_says_updated(api: FakeApi, pipeline_file: Path) -> None:
+    api.answers[("PUT", "/api/pipelines/demo")] = (200, {"pipeline": PIPELINE})
+    assert run(pipelines_app, "apply", "-f", str(pipeline_file)).stdout == "Updated pipeline demo.\n"
+
+
+def test_apply_reads_a_json_file(api: FakeApi, tmp_path: Path) -> None:
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(PIPELINE))
+    api.answers[("PUT", "/api/pipelines/demo")] = (201, {"pipeline": PIPELINE})
+    assert run(pipelines_app, "apply", "-f", str(path)).exit_code == 0
+    assert api.sent[0].body == PIPELINE
+
+
+def test_apply_of_a_file_without_an_id_exits_2_before_calling(api: FakeApi, tmp_path: Path) -> None:
+    path = tmp_path / "nameless.yaml"
+    path.write_text("name: no id\n")
+    result = run(pipelines_app, "apply", "-f", str(path))
+    assert result.exit_code == 2 and "id" in result.stderr and api.sent == []
+
+
+def test_apply_of_a_file_that_is_not_yaml_exits_2(api: FakeApi, tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("id: [unclosed\n")
+    assert run(pipelines_app, "apply", "-f", str(path)).exit_code == 2
+
+
+def test_apply_of_a_missing_file_exits_2(api: FakeApi, tmp_path: Path) -> None:
+    assert run(pipelines_app, "apply", "-f", str(tmp_path / "missing.yaml")).exit_code == 2
+
+
+def test_invalid_pipeline_prints_the_apis_error_and_exits_1(api: FakeApi, pipeline_file: Path) -> None:
+    api.answers[("PUT", "/api/pipelines/demo")] = ApiError(422, "INVALID_PIPELINE", "The pipeline has 1 problem(s).")
+    result = run(pipelines_app, "apply", "-f", str(pipeline_file))
+    assert result.exit_code == 1 and "INVALID_PIPELINE" in result.stderr
+
+
+def test_list_prints_pipelines_with_their_webhook(api: FakeApi) -> None:
+    webhook = {"enabled": True, "runAs": "alice", "problem": "RUN_AS_LOST_PERMISSION"}
+    api.answers[("GET", "/api/pipelines")] = {"pipelines": [{"id": "demo", "name": "Demo", "webhook": webhook}]}
+    result = run(pipelines_app, "list")
+    assert result.exit_code == 0
+    assert "demo" in result.stdout and "runs as alice" in result.stdout and "RUN_AS_LOST_PERMISSION" in result.stdout
+
+
+def test_list_json_prints_the_api_answer(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines")] = {"pipelines": []}
+    assert json.loads(run(pipelines_app, "list", "--json").stdout) == {"pipelines": []}
+
+
+def test_show_prints_stages_variables_members_and_changes(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo")] = {
+        "pipeline": PIPELINE,
+        "createdAt": "2026-11-27T12:00:00.000Z",
+        "updatedAt": "2026-11-27T12:00:00.000Z",
+        "webhook": STATE,
+        "members": [{"userId": "owen", "role": "owner"}],
+        "audit": AUDIT,
+    }
+    result = run(pipelines_app, "show", "demo")
+    assert result.exit_code == 0
+    for shown in ("Demo pipeline", "build", "print", "echo hi", "abc", "123", "owen", "owner", "webhook.enable"):
+        assert shown in result.stdout
+
+
+def test_delete_asks_first_and_does_nothing_when_declined(api: FakeApi) -> None:
+    result = run(pipelines_app, "delete", "demo", stdin="n\n")
+    assert result.exit_code == 1 and api.sent == []
+
+
+def test_delete_with_yes_deletes_without_asking(api: FakeApi) -> None:
+    api.answers[("DELETE", "/api/pipelines/demo")] = (204, {})
+    result = run(pipelines_app, "delete", "demo", "--yes")
+    assert result.exit_code == 0 and "Deleted pipeline demo" in result.stdout
+
+
+def test_pipeline_id_is_one_quoted_path_segment(api: FakeApi) -> None:
+    api.answers[("DELETE", "/api/pipelines/..%2Fusers")] = (204, {})
+    assert run(pipelines_app, "delete", "../users", "--yes").exit_code == 0
+
+
+# users
+
+
+def test_users_add_puts_the_principals(api: FakeApi) -> None:
+    arn = "arn:aws:iam::123456789012:user/dave"
+    api.answers[("PUT", "/api/users/dave")] = (201, {"id": "dave", "status": "active", "principals": [arn]})
+    result = run(users_app, "add", "dave", "--principal", arn, "--as", "admin")
+    assert result.exit_code == 0 and "Added user dave" in result.stdout and arn in result.stdout
+    assert api.sent[0].body == {"principals": [arn]}
+
+
+def test_users_add_without_principals_leaves_them_alone(api: FakeApi) -> None:
+    api.answers[("PUT", "/api/users/dave")] = (200, {"id": "dave", "status": "active", "principals": []})
+    result = run(users_app, "add", "dave")
+    assert "Updated user dave" in result.stdout and api.sent[0].body == {}
+
+
+def test_suspend_sets_the_status_of_an_existing_user(api: FakeApi) -> None:
+    api.answers[("GET", "/api/users/bob")] = {"id": "bob", "status": "active", "principals": [], "audit": []}
+    api.answers[("PUT", "/api/users/bob")] = {"id": "bob", "status": "suspended", "principals": []}
+    result = run(users_app, "suspend", "bob")
+    assert result.exit_code == 0 and "suspended" in result.stdout
+    assert api.sent[-1].body == {"status": "suspended"}
+
+
+def test_suspending_an_unknown_user_adds_no_one(api: FakeApi) -> None:
+    api.answers[("GET", "/api/users/bobb")] = ApiError(404, "USER_NOT_FOUND", "No user 'bobb'.")
+    result = run(users_app, "suspend", "bobb")
+    assert result.exit_code == 1 and [s.method for s in api.sent] == ["GET"]
+
+
+def test_activate_sets_the_status_active(api: FakeApi) -> None:
+    api.answers[("GET", "/api/users/bob")] = {"id": "bob", "status": "suspended", "principals": [], "audit": []}
+    api.answers[("PUT", "/api/users/bob")] = {"id": "bob", "status": "active", "principals": []}
+    assert run(users_app, "activate", "bob").exit_code == 0
+    assert api.sent[-1].body == {"status": "active"}
+
+
+def test_users_show_prints_status_principals_and_changes(api: FakeApi) -> None:
+    audit = [{"at": "2026-11-27T12:00:00.000Z", "actor": "admin", "action": "user.create", "target": "user/bob"}]
+    api.answers[("GET", "/api/users/bob")] = {"id": "bob", "status": "active", "principals": [], "audit": audit}
+    result = run(users_app, "show", "bob")
+    assert "bob" in result.stdout and "active" in result.stdout and "user.create" in result.stdout
+
+
+def test_forbidden_prints_the_apis_message_and_exits_1(api: FakeApi) -> None:
+    api.answers[("PUT", "/api/users/dave")] = ApiError(403, "FORBIDDEN", "Only hookrun admins manage users.")
+    result = run(users_app, "add", "dave", "--as", "alice")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert "FORBIDDEN: Only hookrun admins manage users." in result.stderr
+
+
+# members
+
+
+def test_members_add_puts_the_role(api: FakeApi) -> None:
+    answer = {"pipelineId": "demo", "userId": "bob", "role": "runner"}
+    api.answers[("PUT", "/api/pipelines/demo/members/bob")] = answer
+    result = run(members_app, "add", "demo", "bob", "--role", "runner")
+    assert result.exit_code == 0 and "bob is now runner of demo" in result.stdout
+    assert api.sent[0].body == {"role": "runner"}
+
+
+def test_members_add_refuses_an_unknown_role_before_calling(api: FakeApi) -> None:
+    result = run(members_app, "add", "demo", "bob", "--role", "god")
+    assert result.exit_code == 2 and api.sent == []
+
+
+def test_members_remove_deletes_the_role(api: FakeApi) -> None:
+    api.answers[("DELETE", "/api/pipelines/demo/members/bob")] = (204, {})
+    result = run(members_app, "remove", "demo", "bob")
+    assert result.exit_code == 0 and "bob has no role on demo" in result.stdout
+
+
+def test_last_owner_conflict_exits_1(api: FakeApi) -> None:
+    api.answers[("DELETE", "/api/pipelines/demo/members/owen")] = ApiError(409, "LAST_OWNER", "Make another owner.")
+    assert run(members_app, "remove", "demo", "owen").exit_code == 1
+
+
+def test_members_list_prints_users_and_roles(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo/members")] = {"members": [{"userId": "bob", "role": "viewer"}]}
+    result = run(members_app, "list", "demo")
+    assert "bob" in result.stdout and "viewer" in result.stdout
+
+
+# webhook
+
+
+def test_first_enable_prints_the_url_and_says_it_is_shown_once(api: FakeApi) -> None:
+    api.answers[("POST", "/api/pipelines/demo/webhook/enable")] = (201, {**STATE, "url": URL})
+    result = run(webhook_app, "enable", "demo", "--as", "alice")
+    assert result.exit_code == 0
+    assert URL in result.stdout and "only this once" in result.stdout and "runs as alice" in result.stdout
+
+
+def test_a_later_enable_prints_no_url(api: FakeApi) -> None:
+    api.answers[("POST", "/api/pipelines/demo/webhook/enable")] = STATE
+    result = run(webhook_app, "enable", "demo")
+    assert "enabled, runs as alice" in result.stdout and "http" not in result.stdout
+
+
+def test_disable_posts_and_prints_the_state(api: FakeApi) -> None:
+    api.answers[("POST", "/api/pipelines/demo/webhook/disable")] = {**STATE, "enabled": False}
+    result = run(webhook_app, "disable", "demo")
+    assert result.exit_code == 0 and "disabled" in result.stdout
+
+
+def test_rotate_prints_the_new_url(api: FakeApi) -> None:
+    api.answers[("POST", "/api/pipelines/demo/webhook/rotate")] = {**STATE, "url": URL}
+    result = run(webhook_app, "rotate", "demo")
+    assert URL in result.stdout and "only this once" in result.stdout
+
+
+def test_status_explains_a_run_as_user_who_lost_permission(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "problem": "RUN_AS_LOST_PERMISSION", "audit": AUDIT}
+    result = run(webhook_app, "status", "demo")
+    assert "RUN_AS_LOST_PERMISSION" in result.stdout and "disable the webhook" in result.stdout
+
+
+def test_enable_json_prints_the_api_answer(api: FakeApi) -> None:
+    api.answers[("POST", "/api/pipelines/demo/webhook/enable")] = (201, {**STATE, "url": URL})
+    assert json.loads(run(webhook_app, "enable", "demo", "--json").stdout) == {**STATE, "url": URL}
+
+
+# where the API is
+
+
+def test_no_api_at_the_endpoint_exits_2(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines")] = ApiUnreachable("http://127.0.0.1:9", "the connection failed")
+    result = run(pipelines_app, "list", "--endpoint", "http://127.0.0.1:9")
+    assert result.exit_code == 2 and "make run" in result.stderr
+
+
+def test_endpoint_comes_from_hookrun_endpoint(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKRUN_ENDPOINT", "http://127.0.0.1:4000")
+    api.answers[("GET", "/api/pipelines")] = {"pipelines": []}
+    run(pipelines_app, "list")
+    assert api.sent[0].endpoint == "http://127.0.0.1:4000"
+
+
+def test_stack_option_takes_the_endpoint_from_the_stacks_api_url(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployed = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+    monkeypatch.setattr(cli_common, "stack_endpoint", lambda stack: {"hookrun-prod": deployed}[stack])
+    api.answers[("GET", "/api/pipelines")] = {"pipelines": []}
+    run(pipelines_app, "list", "--stack", "hookrun-prod")
+    assert api.sent[0].endpoint == deployed
+
+
+class FakeCloudFormation:
+    def __init__(self, outputs: list[dict[str, str]]) -> None:
+        self.outputs = outputs
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        return {"Stacks": [{"StackName": StackName, "Outputs": self.outputs}]}
+
+
+def test_stack_endpoint_is_the_api_url_output_without_its_api_suffix(monkeypatch: pytest.MonkeyPatch) -> None:
+    api_url = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/api"
+    fake = FakeCloudFormation([{"OutputKey": "ApiUrl", "OutputValue": api_url}])
+    monkeypatch.setattr("boto3.client", lambda service, **_: fake)
+    assert cli_common.stack_endpoint("hookrun-prod") == "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+
+
+def test_stack_without_an_api_url_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("boto3.client", lambda service, **_: FakeCloudFormation([]))
+    with pytest.raises(typer.Exit) as exited:
+        cli_common.stack_endpoint("not-hookrun")
+    assert exited.value.exit_code == 2
