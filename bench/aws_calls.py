@@ -10,7 +10,6 @@ concurrently.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -86,9 +85,7 @@ def _resources() -> tuple[str, str]:
     """Table from template.yaml, a state machine from statemachine/, the examples seeded: (state machine, token)."""
     import boto3
 
-    from adapters.management import DynamoManagement
-    from domain.management import ManagementPorts
-    from handlers.composition import utc_now
+    from handlers.composition import Container, Settings
     from hookrun.local_stack import enable_example_webhook, seed_examples
     from hookrun.template import create_table, load_template, resources_of_type, state_machine_definition
 
@@ -103,7 +100,7 @@ def _resources() -> tuple[str, str]:
     arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
         name="hookrun-bench", definition=state_machine_definition(arns, template), roleArn=ROLE_ARN
     )["stateMachineArn"]
-    ports = ManagementPorts(DynamoManagement(dynamodb, TABLE), now=utc_now, random_bytes=secrets.token_bytes)
+    ports = Container(Settings(TABLE, str(arn))).management_ports
     seed_examples(ports)
     return str(arn), enable_example_webhook(ports)
 

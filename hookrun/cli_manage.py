@@ -1,8 +1,10 @@
-"""`hookrun pipelines|users|members|webhook ...`: manage hookrun through the management API."""
+"""`hookrun pipelines|users|members|webhook ...` and `hookrun deliveries`: manage hookrun through its API."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +12,7 @@ from urllib.parse import quote
 
 import typer
 import yaml
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -33,7 +36,16 @@ AUDIT_ROWS = 10
 pipelines_app = typer.Typer(no_args_is_help=True, help="Apply, list, show and delete pipelines.")
 users_app = typer.Typer(no_args_is_help=True, help="Add users, suspend and reactivate them (admins only).")
 members_app = typer.Typer(no_args_is_help=True, help="Give users a role on a pipeline: owner, runner or viewer.")
-webhook_app = typer.Typer(no_args_is_help=True, help="Enable, disable or rotate a pipeline's webhook; show its state.")
+webhook_app = typer.Typer(
+    no_args_is_help=True, help="Enable, disable or rotate a pipeline's webhook, set its signing secret; show its state."
+)
+OUTCOME_STYLES = {
+    "RUN_STARTED": "green",
+    "REPLAYED": "cyan",
+    "FILTERED": "yellow",
+    "IGNORED_EVENT": "dim",
+    "REJECTED": "bold red",
+}
 
 
 class Role(StrEnum):
@@ -391,6 +403,13 @@ def _print_webhook(pipeline_id: str, state: dict[str, Any]) -> None:
     if state.get("url"):
         _say("Its URL, shown only this once (keep it; `hookrun webhook rotate` makes a new one):")
         _say("  ", Text(state["url"], style="cyan"))
+    if state.get("signed"):
+        _say("Source events must be signed with its signing secret.")
+    elif "signed" in state and state.get("runAs"):
+        _say(
+            Text("Source events are taken unsigned: ", style="yellow"),
+            "anyone with the URL can send them. Set a signing secret with `hookrun webhook secret`.",
+        )
     _lost_permission_advice(state)
 
 
@@ -458,3 +477,125 @@ def status(
         return
     _print_webhook(pipeline_id, answer)
     console.print(_audit_table(answer["audit"]))
+
+
+def _secret_from(from_env: str | None, from_stdin: bool) -> str:
+    """The secret from the environment variable, standard input, or a hidden prompt asked twice; never echoed."""
+    if from_env is not None:
+        value = os.environ.get(from_env)
+        if not value:
+            fail_plainly(f"the environment variable {from_env} is not set or empty.", code=EXIT_USAGE_OR_CONNECTION)
+        return value
+    if from_stdin:
+        return sys.stdin.read().rstrip("\r\n")
+    secret: str = typer.prompt("Signing secret", hide_input=True, confirmation_prompt=True, err=True)
+    return secret
+
+
+@webhook_app.command()
+def secret(
+    pipeline_id: PipelineArgument,
+    *,
+    from_env: Annotated[
+        str | None, typer.Option("--from-env", metavar="VAR", help="Read the secret from this environment variable.")
+    ] = None,
+    from_stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the secret from standard input; a trailing newline is dropped.")
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove the signing secret: source events are then taken unsigned.")
+    ] = False,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Set the webhook's signing secret: source events must then be signed with it (owners, admins).
+
+    The secret (16 to 256 characters) is asked for twice without echo, or read with --from-env VAR or --stdin.
+    It is never printed. Set the same secret in the Git provider's webhook settings.
+    """
+    sources = [name for name, given in (("--from-env", from_env is not None), ("--stdin", from_stdin)) if given]
+    if len(sources) > 1 or (remove and sources):
+        used = ", ".join(["--remove"] * remove + sources)
+        fail_plainly(f"{used}: use at most one of --from-env, --stdin and --remove.", code=EXIT_USAGE_OR_CONNECTION)
+    api = client(endpoint, user, stack)
+    path = _pipeline_path(pipeline_id, "webhook", "secret")
+    if remove:
+        answer = ask(lambda: api.delete(path))
+        if as_json:
+            print_json(answer)
+            return
+        _say("Removed the signing secret of ", Text(pipeline_id, style="bold"), ": source events are taken unsigned.")
+        return
+    value = _secret_from(from_env, from_stdin)
+    answer = ask(lambda: api.put(path, {"secret": value}))
+    if as_json:
+        print_json(answer)
+        return
+    _say("Set the signing secret of ", Text(pipeline_id, style="bold"), ": source events must now be signed with it.")
+    _say("Set the same secret in the Git provider's webhook settings (GitHub: Secret; GitLab, Codeup: Secret token).")
+
+
+# deliveries
+
+
+def _print_whole(table: Table) -> None:
+    """Print a table; piped or redirected, at its natural width, so nothing is cut short for grep or a file."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    Console(width=max(console.width, natural), soft_wrap=True, highlight=False).print(table)
+
+
+def _deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    # run ids and codes are copied or searched for, so they are never broken; times, events and delivery ids wrap
+    table.add_column("Time", min_width=len("2026-11-27"))
+    table.add_column("Source", no_wrap=True)
+    table.add_column("Event")
+    table.add_column("Delivery id", overflow="fold")
+    table.add_column("Outcome", no_wrap=True)
+    table.add_column("Reason", no_wrap=True)
+    table.add_column("Run id", no_wrap=True, min_width=max(len(str(d.get("runId") or "")) for d in deliveries))
+    for delivery in deliveries:
+        outcome = str(delivery.get("outcome") or "")
+        table.add_row(
+            _when(delivery.get("receivedAt")),
+            Text(delivery.get("source") or ""),
+            Text(delivery.get("event") or ""),
+            Text(delivery.get("deliveryId") or ""),
+            Text(outcome, style=OUTCOME_STYLES.get(outcome, "")),
+            Text(delivery.get("reason") or ""),
+            Text(delivery.get("runId") or ""),
+        )
+    return table
+
+
+def deliveries(
+    pipeline_id: PipelineArgument,
+    *,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Deliveries per page.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """List the requests to a pipeline's webhook in the last 30 days and what became of each, newest first."""
+    api = client(endpoint, user, stack)
+    page = ask(lambda: api.get(_pipeline_path(pipeline_id, "deliveries"), {"limit": limit, "cursor": cursor}))
+    if as_json:
+        print_json(page)
+        return
+    found = page.get("deliveries") or []
+    if not found:
+        console.print(
+            f"No deliveries to the webhook of {pipeline_id} in the last 30 days." if cursor is None else "No more.",
+            markup=False,
+        )
+        return
+    _print_whole(_deliveries_table(found))
+    if page.get("nextCursor"):
+        console.print(Text(f"More: hookrun deliveries {pipeline_id} --cursor {page['nextCursor']}", style="dim"))

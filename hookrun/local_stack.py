@@ -1,9 +1,9 @@
 """The local stack: hookrun for real on one machine, without AWS or Docker.
 
-In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM); the table, functions
-and state machine created from template.yaml; Lambda invocations served in-process by the real handlers
-(hookrun.lambda_bridge); a local API Gateway for the template's `Api` routes; the examples loaded and the demo
-webhook enabled.
+In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM, Secrets Manager); the
+table, functions and state machine created from template.yaml; Lambda invocations served in-process by the real
+handlers (hookrun.lambda_bridge); a local API Gateway for the template's `Api` routes and the API's Swagger UI;
+the examples loaded and the demo webhook enabled.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import os
-import secrets
 import threading
 import zipfile
 from pathlib import Path
@@ -25,13 +24,13 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from adapters.management import DynamoManagement
 from domain.management import Caller, ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
-from handlers.composition import utc_now
+from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.template import (
     ROOT,
+    ApiRoute,
     TemplateResolver,
     api_routes,
     create_table,
@@ -50,6 +49,10 @@ EXAMPLE_PIPELINE = "demo"
 EXAMPLE_RUN_AS = "alice"
 ADMIN_USER = "admin"
 WEBHOOK_FUNCTION = "WebhookFunction"
+API_FUNCTION = "ApiFunction"
+# handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
+# the functions' environment is set
+SWAGGER_PATH = "/swagger"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # the function properties that Lambda's CreateFunction takes under the same names
 _FUNCTION_SETTINGS = ("Description", "Handler", "Runtime", "Architectures", "Timeout", "MemorySize", "EphemeralStorage")
@@ -98,6 +101,11 @@ def invoke_function(lambda_client: Any, function_name: str, event: Any) -> Any:
         error = result if isinstance(result, dict) else {}
         raise FunctionFailed(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}")
     return result
+
+
+def local_only_routes() -> list[ApiRoute]:
+    """Routes the local API Gateway serves beyond template.yaml's: the Swagger UI, which is not deployed."""
+    return [ApiRoute(API_FUNCTION, SWAGGER_PATH, "GET")]
 
 
 def seed_examples(ports: ManagementPorts, examples: Path = EXAMPLES) -> None:
@@ -175,6 +183,11 @@ class LocalStack:
         self._api: LocalApiServer | None = None
 
     @property
+    def swagger_url(self) -> str:
+        """The API's Swagger UI, which the API function serves on the local stack only."""
+        return self.endpoint + SWAGGER_PATH
+
+    @property
     def webhook_url(self) -> str:
         """The demo pipeline's webhook URL on the local API Gateway."""
         (webhook,) = (r for r in api_routes(self._template) if r.function == WEBHOOK_FUNCTION and "{token}" in r.path)
@@ -204,7 +217,7 @@ class LocalStack:
         from hookrun import lambda_bridge
 
         # bind the API port first: a port in use is the likeliest failure and should be the cheapest
-        gateway = ApiGateway(api_routes(self._template), self._invoke, self.local_info)
+        gateway = ApiGateway([*api_routes(self._template), *local_only_routes()], self._invoke, self.local_info)
         try:
             self._api = LocalApiServer(gateway, self.host, self.port)
         except OSError as exc:
@@ -322,11 +335,8 @@ class LocalStack:
         return union
 
     def _seed(self) -> None:
-        ports = ManagementPorts(
-            store=DynamoManagement(aws_client("dynamodb", self.moto_endpoint), self.table_name),
-            now=utc_now,
-            random_bytes=secrets.token_bytes,
-        )
+        # wired as the API function wires itself (its environment is set and AWS points at moto by now)
+        ports = Container(Settings.from_environment()).management_ports
         seed_examples(ports)
         self.webhook_token = enable_example_webhook(ports)
 

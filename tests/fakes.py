@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from domain.deliveries import Delivery
-from domain.errors import Conflict, RunAlreadyStarted
+from domain.errors import Conflict, InvalidCursor, RunAlreadyStarted
 from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
 from domain.ports import Access, StoredPipeline
 from domain.tokens import hash_token, token_hint
@@ -38,6 +38,9 @@ class FakeStore:
 
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
         self.run_secrets[run_id] = dict(values)
+
+    def delete_run_secrets(self, run_id: str) -> None:
+        self.run_secrets.pop(run_id, None)
 
     def add_pipeline(self, pipeline: Pipeline) -> None:
         self.pipelines[pipeline.id] = pipeline
@@ -76,18 +79,40 @@ class FakeRunStarter:
 
 @dataclass
 class FakeDeliveryLog:
+    """DeliveryLog and DeliveryReader in memory; a cursor is the position of the next page's first delivery."""
+
     deliveries: list[Delivery] = field(default_factory=list)
 
     def record(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
 
+    def list_deliveries(
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[Delivery], str | None]:
+        newest_first = [d for d in reversed(self.deliveries) if d.pipeline_id == pipeline_id]
+        if cursor is not None and not (cursor.isdigit() and 0 < int(cursor) < len(newest_first)):
+            raise InvalidCursor()
+        start = int(cursor or 0)
+        end = start + limit
+        return newest_first[start:end], str(end) if end < len(newest_first) else None
+
 
 @dataclass
 class FakeSigningSecrets:
+    """SigningSecrets and SigningSecretStore in memory, named as the Secrets Manager store names them."""
+
     values: dict[str, str] = field(default_factory=dict)
 
     def get_signing_secret(self, name: str) -> str | None:
         return self.values.get(name)
+
+    def put_signing_secret(self, pipeline_id: str, value: str) -> str:
+        name = f"hookrun/test/pipelines/{pipeline_id}/webhook-signing-secret"
+        self.values[name] = value
+        return name
+
+    def delete_signing_secret(self, name: str) -> None:
+        self.values.pop(name, None)
 
 
 def fake_ports(

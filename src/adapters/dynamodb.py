@@ -170,6 +170,10 @@ class DynamoRunSecrets:
                 },
             )
 
+    def delete_run_secrets(self, run_id: str) -> None:
+        with unavailable_on_outage():
+            self._client.delete_item(TableName=self._table, Key=keys.run_secrets_key(run_id))
+
     def get_run_secrets(self, run_id: str) -> dict[str, str]:
         with unavailable_on_outage():
             response = self._client.get_item(

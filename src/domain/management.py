@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import Conflict, Forbidden, NotFound
+from .deliveries import Delivery
+from .errors import Conflict, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
 from .policy import can_own, can_run, can_view
-from .ports import ManagementStore, StoredPipeline
+from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
 from .tokens import hash_token, new_token, token_hint
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
+MIN_SECRET_LENGTH = 16
+MAX_SECRET_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class Caller:
 @dataclass(frozen=True)
 class ManagementPorts:
     store: ManagementStore
+    signing_secrets: SigningSecretStore
+    deliveries: DeliveryReader
     now: Callable[[], str]
     random_bytes: Callable[[int], bytes]
 
@@ -37,6 +43,7 @@ class WebhookState:
     enabled_at: str | None
     token_hint: str | None
     problem: str | None
+    signed: bool = False  # the trigger has a signing secret: source events must prove they know it
     token: str | None = None  # only right after the token was made: shown once
 
 
@@ -68,6 +75,14 @@ class UserDetails:
 class WebhookDetails:
     state: WebhookState
     audit: list[AuditEntry]
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """A page of a pipeline's deliveries, newest first, and the cursor of the next page (None at the end)."""
+
+    deliveries: list[Delivery]
+    next_cursor: str | None
 
 
 def pipeline_not_found(pipeline_id: str) -> NotFound:
@@ -163,11 +178,14 @@ def list_pipeline_summaries(ports: ManagementPorts, caller: Caller) -> list[Pipe
 
 
 def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> None:
-    """Owners and admins delete a pipeline; its webhook URL stops working at once."""
+    """Owners and admins delete a pipeline; its webhook URL stops working at once, and its signing secret goes."""
     session = _Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
+    trigger = _trigger_of(ports, stored)
     grants = ports.store.list_grants(pipeline_id)
     ports.store.delete_pipeline(stored, grants, session.audit("pipeline.delete", f"pipeline/{pipeline_id}"))
+    if trigger is not None and trigger.signing_secret:
+        ports.signing_secrets.delete_signing_secret(trigger.signing_secret)
 
 
 # Users
@@ -295,7 +313,7 @@ def enable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> 
             "the webhook runs as the user who enables it. Ask an owner for the runner role."
         )
     audit = session.audit("webhook.enable", f"pipeline/{pipeline_id}", runAs=caller.user_id)
-    current = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+    current = _trigger_of(ports, stored)
     if current is None:
         token = new_token(ports.random_bytes)
         ports.store.create_trigger(_trigger(pipeline_id, token, caller.user_id, session.now), audit)
@@ -310,27 +328,96 @@ def disable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) ->
     """Runners, owners and admins may disable; the URL is kept for the next enable."""
     session = _Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_run)
-    current = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
-    if current is None:
-        raise NotFound("WEBHOOK_NOT_FOUND", f"Pipeline '{pipeline_id}' has no webhook trigger yet. Enable it first.")
+    current = _existing_trigger(ports, stored)
     audit = session.audit("webhook.disable", f"pipeline/{pipeline_id}")
     ports.store.update_trigger(current.model_copy(update={"enabled": False}), audit)
     return _state(ports, stored)
 
 
 def rotate_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
-    """Owners and admins replace the token: the old URL dies at once, the new one is returned once."""
+    """Owners and admins replace the token: the old URL dies at once, the new one is returned once.
+
+    Everything else about the trigger stays, its signing secret included.
+    """
     session = _Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
-    current = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
-    if current is None:
-        raise NotFound("WEBHOOK_NOT_FOUND", f"Pipeline '{pipeline_id}' has no webhook trigger yet. Enable it first.")
+    current = _existing_trigger(ports, stored)
     token = new_token(ports.random_bytes)
     replacement = current.model_copy(update={"token_hash": hash_token(token), "token_hint": token_hint(token)})
     ports.store.replace_trigger(
         current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
     )
     return _state(ports, _stored(ports, pipeline_id), token)
+
+
+def set_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: str, secret: str) -> WebhookState:
+    """Owners and admins give the webhook a signing secret (or replace it): source events must then prove it.
+
+    The value goes to the secret store; the trigger keeps only its name. The value is never audited, logged or
+    answered. Raises WEBHOOK_NOT_FOUND before the first enable, InvalidRequest for an unfit secret.
+    """
+    session = _Session(ports, caller)
+    stored = session.pipeline(pipeline_id, can_own)
+    current = _existing_trigger(ports, stored)
+    _check_secret(secret)
+    name = ports.signing_secrets.put_signing_secret(pipeline_id, secret)
+    audit = session.audit("webhook.secret.set", f"pipeline/{pipeline_id}")
+    ports.store.update_trigger(current.model_copy(update={"signing_secret": name}), audit)
+    return _state(ports, stored)
+
+
+def remove_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
+    """Owners and admins remove the webhook's signing secret: source events are then taken unsigned.
+
+    Removing a secret the webhook does not have changes nothing. Raises WEBHOOK_NOT_FOUND before the first enable.
+    """
+    session = _Session(ports, caller)
+    stored = session.pipeline(pipeline_id, can_own)
+    current = _existing_trigger(ports, stored)
+    if current.signing_secret is None:
+        return _state(ports, stored)
+    audit = session.audit("webhook.secret.remove", f"pipeline/{pipeline_id}")
+    # the trigger lets go first: a secret left behind is harmless, a trigger naming a deleted one refuses all events
+    ports.store.update_trigger(current.model_copy(update={"signing_secret": None}), audit)
+    ports.signing_secrets.delete_signing_secret(current.signing_secret)
+    return _state(ports, stored)
+
+
+def _check_secret(secret: str) -> None:
+    """Raise InvalidRequest, naming the field but never the value, unless the secret is fit to sign with."""
+    reason = None
+    if not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
+        reason = f"must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters long"
+    elif any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in secret):
+        reason = "must not contain control characters or invalid Unicode"
+    if reason is not None:
+        raise InvalidRequest(f"The signing secret {reason}.", [VariableProblem("secret", reason)])
+
+
+# Deliveries
+
+
+def list_deliveries(
+    ports: ManagementPorts, caller: Caller, pipeline_id: str, limit: int, cursor: str | None
+) -> DeliveryPage:
+    """A page of what became of the requests to the pipeline's webhook, newest first; any role, admins."""
+    _Session(ports, caller).pipeline(pipeline_id, can_view)
+    deliveries, next_cursor = ports.deliveries.list_deliveries(pipeline_id, limit, cursor)
+    return DeliveryPage(deliveries, next_cursor)
+
+
+def _trigger_of(ports: ManagementPorts, stored: StoredPipeline) -> Trigger | None:
+    return ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+
+
+def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger:
+    """The pipeline's trigger; WEBHOOK_NOT_FOUND if its webhook was never enabled."""
+    trigger = _trigger_of(ports, stored)
+    if trigger is None:
+        raise NotFound(
+            "WEBHOOK_NOT_FOUND", f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
+        )
+    return trigger
 
 
 def _trigger(pipeline_id: str, token: str, run_as: str, now: str) -> Trigger:
@@ -352,7 +439,7 @@ def _stored(ports: ManagementPorts, pipeline_id: str) -> StoredPipeline:
 
 
 def _state(ports: ManagementPorts, stored: StoredPipeline, token: str | None = None) -> WebhookState:
-    trigger = ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
+    trigger = _trigger_of(ports, stored)
     if trigger is None:
         return WebhookState(stored.pipeline.id, False, None, None, None, None)
     run_as = ports.store.get_user(trigger.run_as)
@@ -364,5 +451,6 @@ def _state(ports: ManagementPorts, stored: StoredPipeline, token: str | None = N
         enabled_at=trigger.enabled_at,
         token_hint=trigger.token_hint,
         problem=None if can_run(run_as, grant) else RUN_AS_LOST_PERMISSION,
+        signed=trigger.signing_secret is not None,
         token=token,
     )

@@ -40,6 +40,10 @@ class RunSecrets(Protocol):
         """Keep a run's secret values where only its job runner reads them."""
         ...
 
+    def delete_run_secrets(self, run_id: str) -> None:
+        """Forget a run's secret values (the run was never started)."""
+        ...
+
 
 class RunStarter(Protocol):
     def start_run(self, run: RunRequest) -> None:
@@ -138,7 +142,26 @@ class DeliveryLog(Protocol):
         ...
 
 
+class DeliveryReader(Protocol):
+    def list_deliveries(self, pipeline_id: str, limit: int, cursor: str | None) -> tuple[list[Delivery], str | None]:
+        """A page of the pipeline's deliveries, newest first, and the next page's cursor (None at the end).
+
+        Raises InvalidCursor for a cursor this list did not hand out.
+        """
+        ...
+
+
 class SigningSecrets(Protocol):
     def get_signing_secret(self, name: str) -> str | None:
         """The value of a webhook's signing secret, or None if it is gone."""
+        ...
+
+
+class SigningSecretStore(Protocol):
+    def put_signing_secret(self, pipeline_id: str, value: str) -> str:
+        """Create or replace the pipeline's signing secret; returns its name, which the trigger keeps."""
+        ...
+
+    def delete_signing_secret(self, name: str) -> None:
+        """Delete the signing secret with this name; a secret already gone is fine."""
         ...

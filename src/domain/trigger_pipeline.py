@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 
 from .deliveries import Delivery, Outcome, run_id_for_delivery
@@ -11,6 +12,7 @@ from .errors import (
     InsufficientPermissions,
     InvalidSignature,
     RunAlreadyStarted,
+    Unavailable,
     WebhookDisabled,
     WebhookNotFound,
 )
@@ -151,6 +153,11 @@ def _receive(
     )
     try:
         ports.runs.start_run(run)
+    except Unavailable:
+        if secrets:
+            with suppress(Unavailable):  # nothing half-done: a run that never started keeps no secrets
+                ports.secrets.delete_run_secrets(run_id)
+        raise
     except RunAlreadyStarted:
         ports.deliveries.record(delivery.model_copy(update={"outcome": Outcome.REPLAYED, "run_id": run_id}))
         return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked(), replayed=True)

@@ -1,4 +1,4 @@
-"""The management API: pipelines, users, members and the webhook trigger.
+"""The management API: pipelines, users, members, the webhook trigger with its signing secret, and deliveries.
 
 Each route is a door: identify the caller, parse the request, call one management use case, map its result.
 The use cases decide who may do what.
@@ -6,9 +6,10 @@ The use cases decide who may do what.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +21,8 @@ from domain.models import PIPELINE_ID, USER_ID, Pipeline
 from .api_schemas import (
     BODY_ERRORS,
     MAX_BODY_BYTES,
+    DeliveryBody,
+    DeliveryList,
     MemberBody,
     MemberChange,
     MemberList,
@@ -28,6 +31,7 @@ from .api_schemas import (
     PipelineId,
     PipelineList,
     PipelineListItem,
+    SecretChange,
     UserBody,
     UserChange,
     UserDetailsBody,
@@ -41,14 +45,23 @@ from .api_schemas import (
     responses,
 )
 from .composition import container
-from .http import RequestRejected, json_object_body, json_response, no_such_pipeline, public_base_url
+from .http import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    RequestRejected,
+    json_object_body,
+    json_response,
+    no_such_pipeline,
+    page_limit,
+    public_base_url,
+)
 from .identity import identify
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
 Body = TypeVar("Body", bound=BaseModel)
 
-PIPELINES, USERS, MEMBERS, WEBHOOK = ["pipelines"], ["users"], ["members"], ["webhook"]
+PIPELINES, USERS, MEMBERS, WEBHOOK, DELIVERIES = ["pipelines"], ["users"], ["members"], ["webhook"], ["deliveries"]
 WEBHOOK_PATH = "/pipeline/webhook/"
 
 
@@ -327,3 +340,65 @@ def disable_webhook(pipeline_id: PipelineId) -> Response[str]:
 def rotate_webhook(pipeline_id: PipelineId) -> Response[str]:
     """Replace the webhook's token: 200 with the new URL."""
     return _webhook_answer(200, management.rotate_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
+
+
+@router.put(
+    "/api/pipelines/<pipelineId>/webhook/secret",
+    summary="Set the webhook's signing secret",
+    description=(
+        "Owners and admins. Source events (GitHub, GitLab, Codeup, Gitee) must then be signed with this secret, "
+        "or they are refused with 401 INVALID_SIGNATURE. Setting it again replaces it; rotating the URL keeps it. "
+        "The secret is never shown again."
+    ),
+    tags=WEBHOOK,
+    responses=responses({200: ("The state, with signed: true.", WebhookStateBody)}, 403, 404, 409, *BODY_ERRORS),
+    openapi_extensions=request_body(SecretChange, "The signing secret, as set in the Git provider's webhook."),
+)
+def put_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
+    """Set the webhook's signing secret: 200 with its state."""
+    caller = _caller()
+    pipeline_id = _pipeline_id(pipeline_id)
+    change = _parsed(SecretChange, _body())
+    return _webhook_answer(200, management.set_signing_secret(_ports(), caller, pipeline_id, change.secret))
+
+
+@router.delete(
+    "/api/pipelines/<pipelineId>/webhook/secret",
+    summary="Remove the webhook's signing secret",
+    description="Owners and admins. Source events are then taken without a signature.",
+    tags=WEBHOOK,
+    responses=responses({204: ("Removed, or there was none.", None)}, 403, 404, 409),
+)
+def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
+    """Remove the webhook's signing secret: 204."""
+    management.remove_signing_secret(_ports(), _caller(), _pipeline_id(pipeline_id))
+    return _no_content()
+
+
+# Deliveries
+
+
+@router.get(
+    "/api/pipelines/<pipelineId>/deliveries",
+    summary="List the webhook's deliveries",
+    description=(
+        "Every request to the pipeline's webhook URL in the last 30 days and what became of it (RUN_STARTED, "
+        f"REPLAYED, FILTERED, IGNORED_EVENT or REJECTED), newest first; `limit` 1 to {MAX_LIMIT}, `cursor` from "
+        "the previous page. Any role, admins."
+    ),
+    tags=DELIVERIES,
+    responses=responses({200: ("A page of deliveries and the next page's cursor.", DeliveryList)}, 400, 404),
+)
+def list_deliveries(
+    pipeline_id: PipelineId,
+    limit: Annotated[
+        str | None, Query(description=f"Deliveries per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
+    ] = None,
+    cursor: Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")] = None,
+) -> Response[str]:
+    """A page of the pipeline's deliveries, newest first."""
+    pipeline_id = _pipeline_id(pipeline_id)
+    caller = _caller()
+    page = management.list_deliveries(_ports(), caller, pipeline_id, page_limit(limit), cursor)
+    deliveries = [DeliveryBody.of(delivery) for delivery in page.deliveries]
+    return _answer(200, DeliveryList(deliveries=deliveries, next_cursor=page.next_cursor))

@@ -18,7 +18,7 @@ from domain.runs import JobView, RunView, StageView
 
 from .api_schemas import SECRET_MASK, PipelineId, RunId, responses
 from .composition import container
-from .http import RequestRejected, json_response, no_such_pipeline
+from .http import DEFAULT_LIMIT, MAX_LIMIT, RequestRejected, json_response, no_such_pipeline, page_limit
 from .identity import identify
 from .observability import metrics
 
@@ -27,9 +27,6 @@ router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 RUNS = ["runs"]
 JSON_OBJECT = {"type": "object"}
 RUN_ID = re.compile(r"^run-[0-9a-f]{29}$")
-LIMIT = re.compile(r"^[0-9]{1,3}$")
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
 
 
 def _run_not_found() -> RequestRejected:
@@ -104,14 +101,6 @@ def run_body(run: RunView) -> dict[str, Any]:
     }
 
 
-def _limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_LIMIT
-    if not LIMIT.match(text) or not 1 <= int(text) <= MAX_LIMIT:
-        raise RequestRejected("INVALID_PARAMETER", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
-    return int(text)
-
-
 @router.get(
     "/api/runs/<runId>",
     summary="Show a run",
@@ -163,7 +152,7 @@ def list_runs(
     if not PIPELINE_ID.match(pipeline_id):
         raise no_such_pipeline()
     caller = _caller()
-    page_size = _limit(limit)
+    page_size = page_limit(limit)
     access = _access(pipeline_id, caller)
     if access.pipeline is None:
         raise no_such_pipeline()

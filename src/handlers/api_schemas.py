@@ -13,8 +13,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from domain.deliveries import Delivery, Outcome
 from domain.errors import VariableProblem
-from domain.management import WebhookState
+from domain.management import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, WebhookState
 from domain.models import AuditEntry, Grant, Model, Pipeline, Role, User, UserStatus
 from domain.ports import StoredPipeline
 
@@ -43,6 +44,18 @@ class MemberChange(Model):
     """PUT /api/pipelines/{pipelineId}/members/{userId}."""
 
     role: Role
+
+
+class SecretChange(Model):
+    """PUT /api/pipelines/{pipelineId}/webhook/secret: its length and characters are checked by the use case."""
+
+    secret: str = Field(
+        description=(
+            f"The signing secret, {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters without control characters; "
+            "the same as in the Git provider's webhook settings. It is never shown again."
+        ),
+        json_schema_extra={"minLength": MIN_SECRET_LENGTH, "maxLength": MAX_SECRET_LENGTH},
+    )
 
 
 def problems_of(error: ValidationError, root: str) -> list[VariableProblem]:
@@ -81,6 +94,7 @@ class WebhookStateBody(Model):
     enabled_at: str | None
     token_hint: str | None = Field(description="The token's last characters, to tell URLs apart.")
     problem: str | None = Field(description="RUN_AS_LOST_PERMISSION when the run-as user can no longer run it.")
+    signed: bool = Field(description="True when source events must be signed with the webhook's signing secret.")
 
     @classmethod
     def of(cls, state: WebhookState, **more: Any) -> Self:
@@ -90,6 +104,7 @@ class WebhookStateBody(Model):
             enabled_at=state.enabled_at,
             token_hint=state.token_hint,
             problem=state.problem,
+            signed=state.signed,
             **more,
         )
 
@@ -151,6 +166,37 @@ class UserDetailsBody(UserBody):
     audit: list[AuditEntry] = Field(description="The user's newest 50 audit entries, newest first.")
 
 
+class DeliveryBody(Model):
+    """One request to the webhook and what became of it; never its body, token or signature."""
+
+    received_at: str
+    source: str = Field(description="webhook, github, gitlab, codeup or gitee.")
+    event: str | None = Field(description="The provider's event header, e.g. push or Tag Push Hook.")
+    delivery_id: str | None = Field(description="The provider's delivery id, or the caller's Idempotency-Key.")
+    outcome: Outcome
+    reason: str | None = Field(description="The error code of a rejection, or why an event started no run.")
+    run_id: str | None = Field(description="The run it started or replayed.")
+    run_as: str | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Self:
+        return cls(
+            received_at=delivery.received_at,
+            source=delivery.source,
+            event=delivery.event,
+            delivery_id=delivery.delivery_id,
+            outcome=delivery.outcome,
+            reason=delivery.reason,
+            run_id=delivery.run_id,
+            run_as=delivery.run_as,
+        )
+
+
+class DeliveryList(Model):
+    deliveries: list[DeliveryBody] = Field(description="Newest first; each is kept 30 days.")
+    next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
+
+
 class Problem(Model):
     name: str
     reason: str
@@ -176,7 +222,10 @@ def masked(pipeline: Pipeline) -> Pipeline:
 # OpenAPI
 
 ERROR_DESCRIPTIONS = {
-    400: "INVALID_JSON: the body is not a JSON object; INVALID_REQUEST: the body contradicts the path.",
+    400: (
+        "INVALID_JSON: the body is not a JSON object; INVALID_REQUEST: the body contradicts the path; "
+        "INVALID_PARAMETER or INVALID_CURSOR: a `limit` or `cursor` this list does not take."
+    ),
     401: "UNAUTHENTICATED: the request names no hookrun user.",
     403: "FORBIDDEN: the caller's role does not allow this.",
     404: "Not found (PIPELINE_NOT_FOUND, USER_NOT_FOUND, MEMBER_NOT_FOUND or WEBHOOK_NOT_FOUND).",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from adapters.dynamodb import DynamoAccessReader, DynamoDirectory
     from adapters.management import DynamoManagement
     from adapters.runs import DynamoRuns
+    from adapters.secrets import SecretsManagerSigningSecretStore
 
 
 def utc_now() -> str:
@@ -34,10 +36,15 @@ def new_run_id() -> str:
 class Settings:
     table_name: str
     state_machine_arn: str
+    secret_prefix: str = ""  # where the API function keeps webhook signing secrets: hookrun/<stack>/
 
     @classmethod
     def from_environment(cls) -> Settings:
-        return cls(table_name=os.environ["TABLE_NAME"], state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""))
+        return cls(
+            table_name=os.environ["TABLE_NAME"],
+            state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
+            secret_prefix=os.environ.get("SECRET_PREFIX", ""),
+        )
 
 
 class Container:
@@ -59,6 +66,13 @@ class Container:
         from botocore.config import Config
 
         return boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+
+    @cached_property
+    def _secretsmanager(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("secretsmanager", config=Config(retries={"mode": "standard", "max_attempts": 2}))
 
     @cached_property
     def runs(self) -> DynamoRuns:
@@ -91,8 +105,20 @@ class Container:
         return DynamoManagement(self._dynamodb, self.settings.table_name)
 
     @cached_property
+    def signing_secret_store(self) -> SecretsManagerSigningSecretStore:
+        from adapters.secrets import SecretsManagerSigningSecretStore
+
+        return SecretsManagerSigningSecretStore(_Deferred(lambda: self._secretsmanager), self.settings.secret_prefix)
+
+    @cached_property
     def management_ports(self) -> ManagementPorts:
-        return ManagementPorts(store=self.management, now=utc_now, random_bytes=secrets.token_bytes)
+        return ManagementPorts(
+            store=self.management,
+            signing_secrets=self.signing_secret_store,
+            deliveries=self.deliveries,
+            now=utc_now,
+            random_bytes=secrets.token_bytes,
+        )
 
     @cached_property
     def deliveries(self) -> DynamoDeliveryLog:
@@ -131,6 +157,16 @@ class Container:
             epoch_ms=lambda: time.time_ns() // 1_000_000,
             new_run_id=new_run_id,
         )
+
+
+class _Deferred:
+    """A client made on its first use: most API calls never touch Secrets Manager, so they never pay for its client."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._make(), name)
 
 
 _container: Container | None = None

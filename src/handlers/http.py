@@ -5,15 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables, Unavailable, VariableProblem
+from domain.errors import (
+    HookrunError,
+    InsufficientPermissions,
+    InvalidRequest,
+    InvalidVariables,
+    Unavailable,
+    VariableProblem,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
 
 STATUS_BY_CODE = {
     "WEBHOOK_NOT_FOUND": 404,
@@ -23,6 +34,10 @@ STATUS_BY_CODE = {
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "PAYLOAD_TOO_LARGE": 413,
     "INVALID_VARIABLES": 422,
+    "INVALID_SIGNATURE": 401,
+    "INVALID_SOURCE_EVENT": 400,
+    "INVALID_DELIVERY_ID": 400,
+    "INVALID_IDEMPOTENCY_KEY": 400,
     "UNAVAILABLE": 503,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
@@ -63,6 +78,15 @@ def no_such_pipeline() -> RequestRejected:
     return RequestRejected("PIPELINE_NOT_FOUND", "No pipeline with this id. Check the pipeline id.")
 
 
+def page_limit(text: str | None) -> int:
+    """The `limit` query parameter of a list: DEFAULT_LIMIT if absent; INVALID_PARAMETER unless 1 to MAX_LIMIT."""
+    if text is None:
+        return DEFAULT_LIMIT
+    if not _LIMIT.match(text) or not 1 <= int(text) <= MAX_LIMIT:
+        raise RequestRejected("INVALID_PARAMETER", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
+    return int(text)
+
+
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
         status_code=status,
@@ -78,7 +102,7 @@ def error_response(error: HookrunError) -> Response[str]:
     headers: dict[str, str] = {}
     if isinstance(error, InsufficientPermissions):
         body["runAs"] = error.run_as
-    if isinstance(error, InvalidVariables | RequestRejected) and error.problems:
+    if isinstance(error, InvalidVariables | InvalidRequest | RequestRejected) and error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
     if isinstance(error, Unavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)

@@ -113,3 +113,23 @@ def test_sigterm_stops_the_stack_cleanly_with_exit_code_0(tmp_path: Path) -> Non
 
     assert exit_code == 0, stack.output()
     assert "hookrun local stack stopped." in stack.output()
+
+
+def test_the_banner_names_the_swagger_ui(local_stack: RunningStack) -> None:
+    assert f"{local_stack.endpoint}/swagger" in local_stack.output()
+
+
+def test_the_swagger_ui_is_served_as_a_page(local_stack: RunningStack) -> None:
+    response = requests.get(f"{local_stack.endpoint}/swagger", timeout=30)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "SwaggerUIBundle" in response.text
+
+
+def test_the_swagger_ui_serves_the_apis_openapi_schema(local_stack: RunningStack) -> None:
+    response = requests.get(f"{local_stack.endpoint}/swagger", params={"format": "json"}, timeout=30)
+
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/pipelines/{pipelineId}/deliveries", "/api/pipelines/{pipelineId}/webhook/secret"} <= paths.keys()

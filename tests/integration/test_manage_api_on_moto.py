@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from adapters.management import DynamoManagement
@@ -13,15 +16,16 @@ from domain.management import Caller, ManagementPorts, put_user
 from domain.models import UserStatus
 from handlers import api, composition, webhook
 from handlers.composition import Container, Settings
-from tests.conftest import TABLE
-from tests.support import FakeLambdaContext, api_request, demo_pipeline, webhook_event
-from tests.unit.test_management import seeded
+from tests.conftest import REGION, TABLE
+from tests.support import FakeLambdaContext, api_request, demo_pipeline, load_event, webhook_event
+from tests.unit.test_management import SECRET, seeded
 
 ADMIN_ARN = "arn:aws:iam::123456789012:role/hookrun-admin"
 CAROL_ARN = "arn:aws:iam::123456789012:user/carol"
 PIPELINE = "/api/pipelines/{pipelineId}"
 MEMBER = "/api/pipelines/{pipelineId}/members/{userId}"
 WEBHOOK = "/api/pipelines/{pipelineId}/webhook"
+SECRET_PREFIX = "hookrun/test/"
 
 
 @pytest.fixture
@@ -32,7 +36,7 @@ def ports(dynamodb: Any) -> ManagementPorts:
 
 @pytest.fixture(autouse=True)
 def wired(state_machine_arn: str, ports: ManagementPorts) -> Iterator[Container]:
-    wiring = Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))
+    wiring = Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn, secret_prefix=SECRET_PREFIX))
     composition.use_container(wiring)
     yield wiring
     composition.use_container(None)
@@ -58,6 +62,19 @@ def request(
 
 def post_webhook(url: str) -> tuple[int, dict[str, Any]]:
     response = webhook.handler(webhook_event(token=url.rsplit("/", 1)[1]), FakeLambdaContext())  # type: ignore[arg-type]
+    return response["statusCode"], json.loads(response["body"])
+
+
+def post_github_push(url: str, secret: str) -> tuple[int, dict[str, Any]]:
+    """events/source-github-push.json to `url`, signed with `secret` as GitHub signs it."""
+    event = load_event("source-github-push.json")
+    token = url.rsplit("/", 1)[1]
+    event["pathParameters"]["token"] = token
+    event["path"] = event["requestContext"]["path"] = f"/pipeline/webhook/{token}"
+    digest = hmac.new(secret.encode(), event["body"].encode(), hashlib.sha256).hexdigest()
+    event["headers"]["X-Hub-Signature-256"] = f"sha256={digest}"
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    response = webhook.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -118,3 +135,47 @@ def test_a_suspended_run_as_user_stops_the_webhook(ports: ManagementPorts) -> No
     put_user(ports, Caller("admin", is_admin=True), "alice", UserStatus.SUSPENDED, None)
     status, rejected = post_webhook(enabled["url"])
     assert (status, rejected["code"]) == (403, "INSUFFICIENT_PERMISSIONS")
+
+
+def test_a_signing_secret_set_through_the_api_is_written_to_secrets_manager() -> None:
+    request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
+    status, state = request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    name = f"{SECRET_PREFIX}pipelines/demo/webhook-signing-secret"
+    assert (status, state["signed"]) == (200, True)
+    assert secrets.get_secret_value(SecretId=name)["SecretString"] == SECRET
+
+
+def test_the_webhook_accepts_an_event_signed_with_the_secret_set_through_the_api() -> None:
+    _, enabled = request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
+    request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
+    status, accepted = post_github_push(enabled["url"], SECRET)
+    assert (status, accepted["triggered"]) == (202, True)
+
+
+def test_the_webhook_refuses_an_event_signed_with_another_secret_with_401() -> None:
+    _, enabled = request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
+    request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
+    status, rejected = post_github_push(enabled["url"], "not-the-secret-at-all")
+    assert (status, rejected["code"]) == (401, "INVALID_SIGNATURE")
+
+
+def test_removing_the_secret_deletes_it_from_secrets_manager_and_the_webhook_takes_unsigned_events() -> None:
+    _, enabled = request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
+    request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
+    assert request("DELETE", f"{WEBHOOK}/secret", "owen", pipelineId="demo")[0] == 204
+    listed = boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
+    assert [s["Name"] for s in listed] == []
+    assert post_github_push(enabled["url"], "any-secret-will-do-now")[0] == 202
+
+
+def test_the_delivery_log_lists_a_rejected_delivery_with_its_reason() -> None:
+    _, enabled = request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
+    request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
+    post_github_push(enabled["url"], "not-the-secret-at-all")
+    status, page = request("GET", "/api/pipelines/{pipelineId}/deliveries", "bob", pipelineId="demo")
+    assert status == 200
+    assert [(d["source"], d["outcome"], d["reason"]) for d in page["deliveries"]] == [
+        ("github", "REJECTED", "INVALID_SIGNATURE")
+    ]
+    assert SECRET not in json.dumps(page)

@@ -1,21 +1,44 @@
-"""The management use cases' tests again, on the DynamoDB adapter (table from template.yaml)."""
+"""The management use cases' tests again, on the real adapters: DynamoDB (table from template.yaml) and Secrets
+Manager, whose secrets the webhook's own reader reads back."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import boto3
 import pytest
 
+from adapters.deliveries import DynamoDeliveryLog
 from adapters.management import DynamoManagement
+from adapters.secrets import SecretsManagerSigningSecrets, SecretsManagerSigningSecretStore
 from domain.management import ManagementPorts
-from tests.conftest import TABLE
-from tests.unit.test_management import *  # noqa: F403 - the same behaviours, another store
-from tests.unit.test_management import seeded
+from tests.conftest import REGION, TABLE
+from tests.unit.test_management import *  # noqa: F403 - the same behaviours, other adapters
+from tests.unit.test_management import ReadSecret, seeded
 
 
 @pytest.fixture
-def ports(dynamodb: Any) -> ManagementPorts:
-    return seeded(DynamoManagement(dynamodb, TABLE))
+def signing_secrets(aws: None) -> SecretsManagerSigningSecretStore:
+    return SecretsManagerSigningSecretStore(boto3.client("secretsmanager", region_name=REGION), "hookrun/test/")
+
+
+@pytest.fixture
+def read_secret(aws: None) -> ReadSecret:
+    """The webhook's reader; a new one for every read, so its one-minute cache never hides a change."""
+    return lambda name: SecretsManagerSigningSecrets().get_signing_secret(name)
+
+
+@pytest.fixture
+def delivery_log(dynamodb: Any) -> DynamoDeliveryLog:
+    return DynamoDeliveryLog(dynamodb, TABLE, time.time)
+
+
+@pytest.fixture
+def ports(
+    dynamodb: Any, signing_secrets: SecretsManagerSigningSecretStore, delivery_log: DynamoDeliveryLog
+) -> ManagementPorts:
+    return seeded(DynamoManagement(dynamodb, TABLE), signing_secrets, delivery_log)
 
 
 def test_principals_map_to_their_user_and_move_with_it(dynamodb: Any, ports: ManagementPorts) -> None:

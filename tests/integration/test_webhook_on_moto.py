@@ -226,3 +226,13 @@ def test_token_never_appears_in_logs(wired: Container) -> None:
     assert "run started" in logged and "WEBHOOK_NOT_FOUND" in logged
     for token in (DEMO_TOKEN, load_event("webhook-unknown-token.json")["pathParameters"]["token"]):
         assert token not in logged
+
+
+def test_throttled_start_leaves_no_secret_record_behind(wired: Container, dynamodb: Any) -> None:
+    call(load_event("webhook-general.json"))
+    fail_with(wired._stepfunctions, "StartExecution", "ThrottlingException")
+    status, _, _ = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    assert status == 503
+    items = dynamodb.scan(TableName=TABLE)["Items"]
+    assert not [item for item in items if item["sk"]["S"] == "SECRETS"]
+    assert "s3cr3t-value" not in json.dumps(items)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from domain.deliveries import Delivery, Outcome
 from domain.errors import Unavailable
-from domain.management import ManagementPorts, enable_webhook, put_user
+from domain.management import ManagementPorts, enable_webhook, put_user, set_signing_secret
 from domain.models import AuditEntry, UserStatus
 from domain.tokens import hash_token
 from handlers import api, composition
 from handlers.composition import Container, Settings
-from tests.fakes import NOW, FakeManagementStore
+from handlers.observability import logger
+from tests.fakes import NOW, FakeDeliveryLog, FakeManagementStore, FakeSigningSecrets
 from tests.support import FakeLambdaContext, api_event, api_request, demo_pipeline
-from tests.unit.test_management import ADMIN, ALICE, seeded
+from tests.unit.test_management import ADMIN, ALICE, OWEN, SECRET, seeded
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
 ADMIN_ARN = "arn:aws:iam::123456789012:role/hookrun-admin"
@@ -25,6 +29,8 @@ USER = "/api/users/{userId}"
 MEMBERS = "/api/pipelines/{pipelineId}/members"
 MEMBER = "/api/pipelines/{pipelineId}/members/{userId}"
 WEBHOOK = "/api/pipelines/{pipelineId}/webhook"
+WEBHOOK_SECRET = "/api/pipelines/{pipelineId}/webhook/secret"
+DELIVERIES = "/api/pipelines/{pipelineId}/deliveries"
 BASE_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
 
 
@@ -40,9 +46,21 @@ def store() -> FakeManagementStore:
 
 
 @pytest.fixture
-def ports(store: FakeManagementStore) -> ManagementPorts:
+def signing_secrets() -> FakeSigningSecrets:
+    return FakeSigningSecrets()
+
+
+@pytest.fixture
+def delivery_log() -> FakeDeliveryLog:
+    return FakeDeliveryLog()
+
+
+@pytest.fixture
+def ports(
+    store: FakeManagementStore, signing_secrets: FakeSigningSecrets, delivery_log: FakeDeliveryLog
+) -> ManagementPorts:
     """Users owen (owner of demo), alice (runner), bob (viewer), carol (no role) and admin."""
-    return seeded(store)
+    return seeded(store, signing_secrets, delivery_log)
 
 
 @pytest.fixture(autouse=True)
@@ -215,7 +233,14 @@ def test_viewer_sees_a_pipeline_with_webhook_members_and_audit() -> None:
     status, body = request("GET", PIPELINE, as_user="bob", pipelineId="demo")
     assert status == 200
     assert body["pipeline"]["id"] == "demo"
-    assert body["webhook"] == {"enabled": False, "runAs": None, "enabledAt": None, "tokenHint": None, "problem": None}
+    assert body["webhook"] == {
+        "enabled": False,
+        "runAs": None,
+        "enabledAt": None,
+        "tokenHint": None,
+        "problem": None,
+        "signed": False,
+    }
     assert {m["userId"]: m["role"] for m in body["members"]} == {"alice": "runner", "bob": "viewer", "owen": "owner"}
     assert body["audit"][0] == {
         "at": body["audit"][0]["at"],
@@ -471,6 +496,187 @@ def test_status_lists_the_webhook_audit(ports: ManagementPorts) -> None:
 def test_non_member_gets_404_for_the_webhook() -> None:
     status, body = request("GET", WEBHOOK, as_user="carol", pipelineId="demo")
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+# The webhook's signing secret
+
+
+def test_owner_sets_the_signing_secret_and_the_answer_says_signed(
+    ports: ManagementPorts, signing_secrets: FakeSigningSecrets
+) -> None:
+    enabled(ports)
+    status, body = request("PUT", WEBHOOK_SECRET, {"secret": SECRET}, as_user="owen", pipelineId="demo")
+    assert (status, body["signed"], body["enabled"], body["runAs"]) == (200, True, True, "alice")
+    assert list(signing_secrets.values.values()) == [SECRET]
+
+
+def test_the_secret_is_never_in_the_answer(ports: ManagementPorts) -> None:
+    enabled(ports)
+    _, body = request("PUT", WEBHOOK_SECRET, {"secret": SECRET}, as_user="owen", pipelineId="demo")
+    assert SECRET not in json.dumps(body) and "url" not in body
+
+
+def test_webhook_state_says_signed_after_a_secret_is_set(ports: ManagementPorts) -> None:
+    enabled(ports)
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    status, body = request("GET", WEBHOOK, as_user="bob", pipelineId="demo")
+    assert (status, body["signed"]) == (200, True)
+    assert SECRET not in json.dumps(body)
+
+
+def test_runner_may_not_set_the_signing_secret(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("PUT", WEBHOOK_SECRET, {"secret": SECRET}, pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_a_secret_before_the_first_enable_is_404() -> None:
+    status, body = request("PUT", WEBHOOK_SECRET, {"secret": SECRET}, as_user="owen", pipelineId="demo")
+    assert (status, body["code"]) == (404, "WEBHOOK_NOT_FOUND")
+
+
+def test_a_short_secret_is_422_naming_the_field_without_its_value(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("PUT", WEBHOOK_SECRET, {"secret": "short-s3cr3t"}, as_user="owen", pipelineId="demo")
+    assert (status, body["code"], [e["name"] for e in body["errors"]]) == (422, "INVALID_REQUEST", ["secret"])
+    assert "short-s3cr3t" not in json.dumps(body)
+
+
+@pytest.mark.parametrize("change", [{}, {"secret": 12345678901234567890}, {"secret": SECRET, "extra": 1}])
+def test_a_secret_body_of_another_shape_is_422(ports: ManagementPorts, change: dict[str, Any]) -> None:
+    enabled(ports)
+    status, body = request("PUT", WEBHOOK_SECRET, change, as_user="owen", pipelineId="demo")
+    assert (status, body["code"]) == (422, "INVALID_REQUEST")
+
+
+def test_a_secret_body_that_is_not_json_is_400(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("PUT", WEBHOOK_SECRET, SECRET, as_user="owen", pipelineId="demo")
+    assert (status, body["code"]) == (400, "INVALID_JSON")
+
+
+def test_the_secret_is_never_logged_whether_taken_or_refused(ports: ManagementPorts) -> None:
+    enabled(ports)
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logger.registered_formatter)
+    logging.getLogger("hookrun").addHandler(capture)
+    try:
+        request("PUT", WEBHOOK_SECRET, {"secret": SECRET}, as_user="owen", pipelineId="demo")
+        request("PUT", WEBHOOK_SECRET, {"secret": SECRET[:15]}, as_user="owen", pipelineId="demo")
+        request("PUT", WEBHOOK_SECRET, {"secret": SECRET}, as_user="bob", pipelineId="demo")
+    finally:
+        logging.getLogger("hookrun").removeHandler(capture)
+    logged = stream.getvalue()
+    assert "INVALID_REQUEST" in logged and "FORBIDDEN" in logged
+    assert SECRET[:15] not in logged
+
+
+def test_owner_removes_the_signing_secret_with_204(ports: ManagementPorts, signing_secrets: FakeSigningSecrets) -> None:
+    enabled(ports)
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    status, _ = request("DELETE", WEBHOOK_SECRET, as_user="owen", pipelineId="demo")
+    assert status == 204 and signing_secrets.values == {}
+    assert request("GET", WEBHOOK, as_user="owen", pipelineId="demo")[1]["signed"] is False
+
+
+def test_viewer_may_not_remove_the_signing_secret(ports: ManagementPorts) -> None:
+    enabled(ports)
+    status, body = request("DELETE", WEBHOOK_SECRET, as_user="bob", pipelineId="demo")
+    assert (status, body["code"]) == (403, "FORBIDDEN")
+
+
+def test_the_secret_routes_of_an_unknown_pipeline_are_404() -> None:
+    status, body = request("DELETE", WEBHOOK_SECRET, as_user="admin", pipelineId="Bad_Id")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+# GET /api/pipelines/{pipelineId}/deliveries
+
+
+def record(log: FakeDeliveryLog, count: int) -> None:
+    """`count` deliveries of demo, one second apart: the last is the newest."""
+    for second in range(count):
+        log.record(
+            Delivery(
+                pipeline_id="demo",
+                received_at=f"2026-11-27T12:00:{second:02d}.000Z",
+                source="github",
+                event="push",
+                delivery_id=f"delivery-{second}",
+                outcome=Outcome.RUN_STARTED,
+                run_id=f"run-{second:029x}",
+                run_as="alice",
+            )
+        )
+
+
+def list_deliveries(query: dict[str, str] | None = None, as_user: str = "bob") -> tuple[int, dict[str, Any]]:
+    event = api_request("GET", DELIVERIES, {"pipelineId": "demo"}, user=as_user)
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    return call(event)
+
+
+def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: FakeDeliveryLog) -> None:
+    record(delivery_log, 2)
+    status, body = list_deliveries()
+    assert status == 200 and body["nextCursor"] is None
+    assert body["deliveries"][0] == {
+        "receivedAt": "2026-11-27T12:00:01.000Z",
+        "source": "github",
+        "event": "push",
+        "deliveryId": "delivery-1",
+        "outcome": "RUN_STARTED",
+        "reason": None,
+        "runId": f"run-{1:029x}",
+        "runAs": "alice",
+    }
+
+
+def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> None:
+    rejected = Delivery(
+        pipeline_id="demo", received_at=NOW, source="github", outcome=Outcome.REJECTED, reason="INVALID_SIGNATURE"
+    )
+    delivery_log.record(rejected)
+    (shown,) = list_deliveries()[1]["deliveries"]
+    assert (shown["outcome"], shown["reason"], shown["runId"]) == ("REJECTED", "INVALID_SIGNATURE", None)
+
+
+def test_deliveries_default_to_pages_of_20(delivery_log: FakeDeliveryLog) -> None:
+    record(delivery_log, 25)
+    _, body = list_deliveries()
+    assert len(body["deliveries"]) == 20 and body["nextCursor"]
+
+
+def test_the_next_cursor_gives_the_next_page(delivery_log: FakeDeliveryLog) -> None:
+    record(delivery_log, 3)
+    first = list_deliveries({"limit": "2"})[1]
+    rest = list_deliveries({"limit": "2", "cursor": first["nextCursor"]})[1]
+    ids = [d["deliveryId"] for d in first["deliveries"] + rest["deliveries"]]
+    assert ids == ["delivery-2", "delivery-1", "delivery-0"] and rest["nextCursor"] is None
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "1.5", ""])
+def test_a_limit_outside_1_to_100_is_400(limit: str) -> None:
+    status, body = list_deliveries({"limit": limit})
+    assert (status, body["code"]) == (400, "INVALID_PARAMETER")
+
+
+def test_a_cursor_this_list_did_not_hand_out_is_400() -> None:
+    status, body = list_deliveries({"cursor": "not-a-cursor"})
+    assert (status, body["code"]) == (400, "INVALID_CURSOR")
+
+
+def test_non_member_gets_404_for_deliveries() -> None:
+    status, body = list_deliveries(as_user="carol")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
+
+
+def test_admin_lists_the_deliveries_of_any_pipeline(delivery_log: FakeDeliveryLog) -> None:
+    record(delivery_log, 1)
+    status, body = list_deliveries(as_user="admin")
+    assert (status, len(body["deliveries"])) == (200, 1)
 
 
 # Who is calling

@@ -1,4 +1,5 @@
-"""`hookrun pipelines|users|members|webhook ...` against a fake API: what each command sends, prints and exits with."""
+"""`hookrun pipelines|users|members|webhook|deliveries ...` against a fake API: what each command sends, prints and
+exits with."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from hookrun import cli_common
+from hookrun.cli import app
 from hookrun.cli_manage import members_app, pipelines_app, users_app, webhook_app
 from hookrun.client import ApiError, ApiUnreachable, HookrunClient
 
@@ -35,6 +37,32 @@ PIPELINE = {
 }
 
 
+SECRET = "hookrun-example-secret"  # events/source-*.json are signed with it
+RUN_ID = "run-" + "0" * 28 + "1"
+DELIVERIES = [
+    {
+        "receivedAt": "2026-11-27T12:00:02.000Z",
+        "source": "github",
+        "event": "push",
+        "deliveryId": "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11",
+        "outcome": "REJECTED",
+        "reason": "INVALID_SIGNATURE",
+        "runId": None,
+        "runAs": "alice",
+    },
+    {
+        "receivedAt": "2026-11-27T12:00:01.000Z",
+        "source": "github",
+        "event": "push",
+        "deliveryId": "5dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11",
+        "outcome": "RUN_STARTED",
+        "reason": None,
+        "runId": RUN_ID,
+        "runAs": "alice",
+    },
+]
+
+
 @dataclass
 class Sent:
     method: str
@@ -42,6 +70,7 @@ class Sent:
     body: Any
     user: str | None
     endpoint: str
+    params: Any = None
 
 
 @dataclass
@@ -51,8 +80,10 @@ class FakeApi:
     answers: dict[tuple[str, str], Any] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
 
-    def send(self, client: HookrunClient, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-        self.sent.append(Sent(method, path, body, client.user, client.endpoint))
+    def send(
+        self, client: HookrunClient, method: str, path: str, body: Any, params: Any = None
+    ) -> tuple[int, dict[str, Any]]:
+        self.sent.append(Sent(method, path, body, client.user, client.endpoint, params))
         answer = self.answers[(method, path)]
         if isinstance(answer, Exception):
             raise answer
@@ -66,7 +97,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     monkeypatch.setattr(
         HookrunClient,
         "send",
-        lambda self, method, path, params=None, body=None: fake.send(self, method, path, body),
+        lambda self, method, path, params=None, body=None: fake.send(self, method, path, body, params),
     )
     return fake
 
@@ -304,6 +335,142 @@ def test_status_explains_a_run_as_user_who_lost_permission(api: FakeApi) -> None
 def test_enable_json_prints_the_api_answer(api: FakeApi) -> None:
     api.answers[("POST", "/api/pipelines/demo/webhook/enable")] = (201, {**STATE, "url": URL})
     assert json.loads(run(webhook_app, "enable", "demo", "--json").stdout) == {**STATE, "url": URL}
+
+
+# the webhook's signing secret
+
+SECRET_PATH = "/api/pipelines/demo/webhook/secret"
+
+
+def test_secret_is_asked_for_twice_without_echo_and_put(api: FakeApi) -> None:
+    api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
+    result = run(webhook_app, "secret", "demo", "--as", "owen", stdin=f"{SECRET}\n{SECRET}\n")
+    assert result.exit_code == 0, result.output
+    assert api.sent[0].body == {"secret": SECRET} and api.sent[0].user == "owen"
+    assert "must now be signed" in result.stdout
+
+
+def test_secret_is_never_printed(api: FakeApi) -> None:
+    api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
+    result = run(webhook_app, "secret", "demo", stdin=f"{SECRET}\n{SECRET}\n")
+    assert SECRET not in result.output
+
+
+def test_a_confirmation_that_differs_asks_again(api: FakeApi) -> None:
+    api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
+    result = run(webhook_app, "secret", "demo", stdin=f"{SECRET}\nanother-typed-value\n{SECRET}\n{SECRET}\n")
+    assert result.exit_code == 0
+    assert [s.body for s in api.sent] == [{"secret": SECRET}]
+
+
+def test_secret_from_an_environment_variable(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
+    api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
+    result = run(webhook_app, "secret", "demo", "--from-env", "GITHUB_WEBHOOK_SECRET")
+    assert result.exit_code == 0 and api.sent[0].body == {"secret": SECRET}
+    assert SECRET not in result.output
+
+
+def test_an_unset_environment_variable_exits_2_before_calling(api: FakeApi) -> None:
+    result = run(webhook_app, "secret", "demo", "--from-env", "HOOKRUN_TEST_UNSET_VARIABLE")
+    assert result.exit_code == 2 and "HOOKRUN_TEST_UNSET_VARIABLE" in result.stderr and api.sent == []
+
+
+def test_secret_from_stdin_drops_the_trailing_newline(api: FakeApi) -> None:
+    api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
+    result = run(webhook_app, "secret", "demo", "--stdin", stdin=f"{SECRET}\n")
+    assert result.exit_code == 0 and api.sent[0].body == {"secret": SECRET}
+
+
+def test_remove_deletes_the_secret(api: FakeApi) -> None:
+    api.answers[("DELETE", SECRET_PATH)] = (204, {})
+    result = run(webhook_app, "secret", "demo", "--remove")
+    assert result.exit_code == 0 and "Removed the signing secret of demo" in result.stdout
+    assert [(s.method, s.path) for s in api.sent] == [("DELETE", SECRET_PATH)]
+
+
+@pytest.mark.parametrize(
+    "options", [["--remove", "--stdin"], ["--remove", "--from-env", "X"], ["--stdin", "--from-env", "X"]]
+)
+def test_more_than_one_secret_source_exits_2_before_calling(api: FakeApi, options: list[str]) -> None:
+    result = run(webhook_app, "secret", "demo", *options, stdin=f"{SECRET}\n")
+    assert result.exit_code == 2 and api.sent == []
+
+
+def test_a_refused_secret_prints_the_apis_error_and_exits_1(api: FakeApi) -> None:
+    api.answers[("PUT", SECRET_PATH)] = ApiError(422, "INVALID_REQUEST", "The signing secret must be 16 to 256 long.")
+    result = run(webhook_app, "secret", "demo", "--stdin", stdin="short\n")
+    assert result.exit_code == 1 and "INVALID_REQUEST" in result.stderr
+
+
+def test_secret_json_prints_the_apis_answer(api: FakeApi) -> None:
+    api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
+    result = run(webhook_app, "secret", "demo", "--stdin", "--json", stdin=SECRET)
+    assert json.loads(result.stdout) == {**STATE, "signed": True}
+
+
+def test_status_says_when_source_events_must_be_signed(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "signed": True, "audit": AUDIT}
+    assert "must be signed" in run(webhook_app, "status", "demo").stdout
+
+
+def test_status_warns_when_source_events_are_taken_unsigned(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "signed": False, "audit": AUDIT}
+    assert "hookrun webhook secret" in run(webhook_app, "status", "demo").stdout
+
+
+# deliveries
+
+DELIVERIES_PATH = "/api/pipelines/demo/deliveries"
+
+
+def test_deliveries_prints_every_field_of_each_delivery(api: FakeApi) -> None:
+    api.answers[("GET", DELIVERIES_PATH)] = {"deliveries": DELIVERIES, "nextCursor": None}
+    result = run(app, "deliveries", "demo", "--as", "bob")
+    assert result.exit_code == 0, result.output
+    for shown in ("2026-11-27 12:00:02", "github", "push", "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11", "REJECTED"):
+        assert shown in result.stdout
+    assert "INVALID_SIGNATURE" in result.stdout and "RUN_STARTED" in result.stdout and RUN_ID in result.stdout
+
+
+def test_deliveries_table_keeps_whole_ids_on_narrow_output(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    api.answers[("GET", DELIVERIES_PATH)] = {"deliveries": DELIVERIES, "nextCursor": None}
+    stdout = run(app, "deliveries", "demo").stdout
+    assert RUN_ID in stdout and "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11" in stdout and "INVALID_SIGNATURE" in stdout
+
+
+def test_deliveries_sends_the_limit_and_cursor(api: FakeApi) -> None:
+    api.answers[("GET", DELIVERIES_PATH)] = {"deliveries": DELIVERIES, "nextCursor": None}
+    run(app, "deliveries", "demo", "--limit", "5", "--cursor", "abc")
+    assert api.sent[0].params == {"limit": 5, "cursor": "abc"}
+
+
+def test_deliveries_says_how_to_get_the_next_page(api: FakeApi) -> None:
+    api.answers[("GET", DELIVERIES_PATH)] = {"deliveries": DELIVERIES, "nextCursor": "next-page"}
+    assert "hookrun deliveries demo --cursor next-page" in run(app, "deliveries", "demo").stdout
+
+
+def test_no_deliveries_says_so(api: FakeApi) -> None:
+    api.answers[("GET", DELIVERIES_PATH)] = {"deliveries": [], "nextCursor": None}
+    result = run(app, "deliveries", "demo")
+    assert result.exit_code == 0 and "No deliveries" in result.stdout
+
+
+def test_deliveries_json_prints_the_apis_answer(api: FakeApi) -> None:
+    page = {"deliveries": DELIVERIES, "nextCursor": None}
+    api.answers[("GET", DELIVERIES_PATH)] = page
+    assert json.loads(run(app, "deliveries", "demo", "--json").stdout) == page
+
+
+def test_deliveries_refuses_a_limit_over_100_before_calling(api: FakeApi) -> None:
+    assert run(app, "deliveries", "demo", "--limit", "101").exit_code == 2 and api.sent == []
+
+
+def test_deliveries_of_a_pipeline_you_may_not_see_exits_1(api: FakeApi) -> None:
+    api.answers[("GET", DELIVERIES_PATH)] = ApiError(404, "PIPELINE_NOT_FOUND", "No pipeline 'demo'.")
+    result = run(app, "deliveries", "demo", "--as", "carol")
+    assert result.exit_code == 1 and "PIPELINE_NOT_FOUND" in result.stderr
 
 
 # where the API is

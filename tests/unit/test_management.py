@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
-from domain.errors import Conflict, Forbidden, NotFound
+from domain.deliveries import Delivery, Outcome
+from domain.errors import Conflict, Forbidden, InvalidCursor, InvalidRequest, NotFound
 from domain.management import (
     RUN_AS_LOST_PERMISSION,
     Caller,
@@ -20,30 +22,47 @@ from domain.management import (
     enable_webhook,
     get_pipeline,
     get_user,
+    list_deliveries,
     list_members,
     list_pipeline_summaries,
     list_pipelines,
     put_user,
     remove_member,
+    remove_signing_secret,
     rotate_webhook,
     set_member,
+    set_signing_secret,
     webhook_state,
 )
-from domain.models import Role, UserStatus
-from domain.ports import ManagementStore
+from domain.models import Role, Trigger, UserStatus
+from domain.ports import DeliveryLog, DeliveryReader, ManagementStore, SigningSecretStore
 from domain.tokens import hash_token, is_well_formed
-from tests.fakes import FakeManagementStore
+from tests.fakes import FakeDeliveryLog, FakeManagementStore, FakeSigningSecrets
 from tests.support import demo_pipeline
 
 ADMIN = Caller("admin", is_admin=True)
 ALICE, BOB, CAROL, OWEN = Caller("alice"), Caller("bob"), Caller("carol"), Caller("owen")
 
 
-def seeded(store: ManagementStore) -> ManagementPorts:
-    """Users owen (owner of demo), alice (runner), bob (viewer), carol (no role) and admin."""
+SECRET = "hookrun-example-secret"  # events/source-*.json are signed with it
+
+ReadSecret = Callable[[str], str | None]
+
+
+def seeded(
+    store: ManagementStore,
+    signing_secrets: SigningSecretStore | None = None,
+    deliveries: DeliveryReader | None = None,
+) -> ManagementPorts:
+    """Users owen (owner of demo), alice (runner), bob (viewer), carol (no role) and admin.
+
+    Signing secrets and deliveries are kept in memory unless other ports are given.
+    """
     counter = itertools.count()
     ports = ManagementPorts(
         store=store,
+        signing_secrets=signing_secrets if signing_secrets is not None else FakeSigningSecrets(),
+        deliveries=deliveries if deliveries is not None else FakeDeliveryLog(),
         now=lambda: f"2026-11-27T12:00:{next(counter) % 60:02d}.000Z",
         random_bytes=lambda n: bytes([next(counter) % 256]) * n,
     )
@@ -56,8 +75,36 @@ def seeded(store: ManagementStore) -> ManagementPorts:
 
 
 @pytest.fixture
-def ports() -> ManagementPorts:
-    return seeded(FakeManagementStore())
+def signing_secrets() -> SigningSecretStore:
+    return FakeSigningSecrets()
+
+
+@pytest.fixture
+def read_secret(signing_secrets: FakeSigningSecrets) -> ReadSecret:
+    """How the webhook reads a signing secret by name."""
+    return signing_secrets.get_signing_secret
+
+
+@pytest.fixture
+def delivery_log() -> DeliveryLog:
+    return FakeDeliveryLog()
+
+
+@pytest.fixture
+def ports(signing_secrets: SigningSecretStore, delivery_log: FakeDeliveryLog) -> ManagementPorts:
+    return seeded(FakeManagementStore(), signing_secrets, delivery_log)
+
+
+def trigger_of(ports: ManagementPorts, pipeline_id: str = "demo") -> Trigger:
+    """The pipeline's trigger as the store keeps it."""
+    stored = ports.store.get_pipeline(pipeline_id)
+    trigger = ports.store.get_trigger(stored.token_hash or "") if stored else None
+    assert trigger is not None
+    return trigger
+
+
+def delivery(at: str, outcome: Outcome = Outcome.RUN_STARTED, pipeline_id: str = "demo") -> Delivery:
+    return Delivery(pipeline_id=pipeline_id, received_at=at, source="github", event="push", outcome=outcome)
 
 
 def test_creator_of_a_pipeline_becomes_its_owner(ports: ManagementPorts) -> None:
@@ -249,3 +296,216 @@ def test_webhook_description_has_only_webhook_entries(ports: ManagementPorts) ->
     enable_webhook(ports, ALICE, "demo")
     details = describe_webhook(ports, BOB, "demo")
     assert [a.action for a in details.audit] == ["webhook.enable"]
+
+
+# The signing secret
+
+
+def test_owner_sets_a_secret_that_the_webhook_reads_by_the_triggers_name(
+    ports: ManagementPorts, read_secret: ReadSecret
+) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    state = set_signing_secret(ports, OWEN, "demo", SECRET)
+    name = trigger_of(ports).signing_secret
+    assert state.signed and name is not None
+    assert read_secret(name) == SECRET
+
+
+def test_admin_sets_a_secret(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    assert set_signing_secret(ports, ADMIN, "demo", SECRET).signed
+
+
+@pytest.mark.parametrize("caller", [ALICE, BOB], ids=["runner", "viewer"])
+def test_runners_and_viewers_may_not_set_a_secret(ports: ManagementPorts, caller: Caller) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    with pytest.raises(Forbidden):
+        set_signing_secret(ports, caller, "demo", SECRET)
+    assert trigger_of(ports).signing_secret is None
+
+
+def test_non_members_do_not_see_the_pipeline_to_set_a_secret(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    with pytest.raises(NotFound) as caught:
+        set_signing_secret(ports, CAROL, "demo", SECRET)
+    assert caught.value.code == "PIPELINE_NOT_FOUND"
+
+
+def test_a_secret_before_the_first_enable_is_webhook_not_found(ports: ManagementPorts) -> None:
+    with pytest.raises(NotFound) as caught:
+        set_signing_secret(ports, OWEN, "demo", SECRET)
+    assert caught.value.code == "WEBHOOK_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "x" * 15,
+        "x" * 257,
+        "sixteen-chars-ok\n",
+        "tab\tinside-a-secret",
+        "nul\x00inside-a-secret",
+        "del\x7finside-secret",
+    ],
+    ids=["15 characters", "257 characters", "newline", "tab", "NUL", "DEL"],
+)
+def test_a_short_long_or_control_character_secret_is_an_invalid_request(ports: ManagementPorts, secret: str) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    with pytest.raises(InvalidRequest) as caught:
+        set_signing_secret(ports, OWEN, "demo", secret)
+    assert (caught.value.code, [p.name for p in caught.value.problems]) == ("INVALID_REQUEST", ["secret"])
+    assert trigger_of(ports).signing_secret is None
+
+
+def test_a_lone_surrogate_in_a_secret_is_an_invalid_request(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    with pytest.raises(InvalidRequest):
+        set_signing_secret(ports, OWEN, "demo", "surrogate-\ud800-inside")
+
+
+@pytest.mark.parametrize("secret", ["x" * 16, "é" * 256, "with spaces and ünïcode ✓"], ids=["16", "256", "unicode"])
+def test_secrets_of_16_to_256_printable_characters_are_taken(ports: ManagementPorts, secret: str) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    assert set_signing_secret(ports, OWEN, "demo", secret).signed
+
+
+def test_a_rejected_secret_is_never_in_the_error(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    secret = "too-short-s3cr3t"[:15]
+    with pytest.raises(InvalidRequest) as caught:
+        set_signing_secret(ports, OWEN, "demo", secret)
+    assert secret not in str(caught.value) and all(secret not in p.reason for p in caught.value.problems)
+
+
+def test_setting_a_secret_again_replaces_its_value(ports: ManagementPorts, read_secret: ReadSecret) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    set_signing_secret(ports, OWEN, "demo", "another-secret-value")
+    assert read_secret(trigger_of(ports).signing_secret or "") == "another-secret-value"
+
+
+def test_setting_a_secret_is_audited_without_its_value(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    (entry,) = [a for a in ports.store.list_audit("pipeline/demo") if a.action == "webhook.secret.set"]
+    assert entry.actor == "owen"
+    assert SECRET not in entry.model_dump_json()
+
+
+def test_the_secret_value_is_nowhere_in_the_trigger_or_its_state(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    state = set_signing_secret(ports, OWEN, "demo", SECRET)
+    assert SECRET not in trigger_of(ports).model_dump_json()
+    assert SECRET not in repr(state) and SECRET not in repr(webhook_state(ports, BOB, "demo"))
+
+
+def test_rotation_keeps_the_signing_secret(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    name = trigger_of(ports).signing_secret
+    rotated = rotate_webhook(ports, OWEN, "demo")
+    assert rotated.signed and trigger_of(ports).signing_secret == name
+
+
+def test_disable_and_re_enable_keep_the_signing_secret(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    disable_webhook(ports, ALICE, "demo")
+    assert enable_webhook(ports, ALICE, "demo").signed
+
+
+def test_a_webhook_without_a_secret_is_not_signed(ports: ManagementPorts) -> None:
+    assert not enable_webhook(ports, ALICE, "demo").signed
+
+
+def test_owner_removes_the_secret_and_it_is_deleted(ports: ManagementPorts, read_secret: ReadSecret) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    name = trigger_of(ports).signing_secret or ""
+    state = remove_signing_secret(ports, OWEN, "demo")
+    assert not state.signed and trigger_of(ports).signing_secret is None
+    assert read_secret(name) is None
+
+
+def test_removing_the_secret_is_audited(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    remove_signing_secret(ports, ADMIN, "demo")
+    newest = ports.store.list_audit("pipeline/demo")[0]
+    assert (newest.actor, newest.action) == ("admin", "webhook.secret.remove")
+
+
+def test_removing_a_secret_the_webhook_does_not_have_changes_nothing(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    before = ports.store.list_audit("pipeline/demo")
+    assert not remove_signing_secret(ports, OWEN, "demo").signed
+    assert ports.store.list_audit("pipeline/demo") == before
+
+
+def test_a_runner_may_not_remove_the_secret(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    with pytest.raises(Forbidden):
+        remove_signing_secret(ports, ALICE, "demo")
+    assert trigger_of(ports).signing_secret is not None
+
+
+def test_removing_a_secret_before_the_first_enable_is_webhook_not_found(ports: ManagementPorts) -> None:
+    with pytest.raises(NotFound) as caught:
+        remove_signing_secret(ports, OWEN, "demo")
+    assert caught.value.code == "WEBHOOK_NOT_FOUND"
+
+
+def test_deleting_a_pipeline_deletes_its_signing_secret(ports: ManagementPorts, read_secret: ReadSecret) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    set_signing_secret(ports, OWEN, "demo", SECRET)
+    name = trigger_of(ports).signing_secret or ""
+    delete_pipeline(ports, OWEN, "demo")
+    assert read_secret(name) is None
+
+
+# Deliveries
+
+
+def test_deliveries_are_listed_newest_first(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
+    for second in ("01", "02", "03"):
+        delivery_log.record(delivery(f"2026-11-27T12:00:{second}.000Z"))
+    page = list_deliveries(ports, BOB, "demo", 20, None)
+    assert [d.received_at[17:19] for d in page.deliveries] == ["03", "02", "01"]
+    assert page.next_cursor is None
+
+
+def test_deliveries_come_a_page_at_a_time(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
+    for second in ("01", "02", "03"):
+        delivery_log.record(delivery(f"2026-11-27T12:00:{second}.000Z"))
+    first = list_deliveries(ports, BOB, "demo", 2, None)
+    rest = list_deliveries(ports, BOB, "demo", 2, first.next_cursor)
+    assert [d.received_at[17:19] for d in first.deliveries + rest.deliveries] == ["03", "02", "01"]
+    assert first.next_cursor is not None and rest.next_cursor is None
+
+
+def test_deliveries_of_other_pipelines_are_not_listed(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
+    delivery_log.record(delivery("2026-11-27T12:00:01.000Z", pipeline_id="other"))
+    assert list_deliveries(ports, OWEN, "demo", 20, None).deliveries == []
+
+
+def test_admins_list_any_pipelines_deliveries(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
+    delivery_log.record(delivery("2026-11-27T12:00:01.000Z"))
+    assert len(list_deliveries(ports, ADMIN, "demo", 20, None).deliveries) == 1
+
+
+def test_non_members_do_not_see_deliveries(ports: ManagementPorts) -> None:
+    with pytest.raises(NotFound) as caught:
+        list_deliveries(ports, CAROL, "demo", 20, None)
+    assert caught.value.code == "PIPELINE_NOT_FOUND"
+
+
+def test_suspended_viewers_do_not_see_deliveries(ports: ManagementPorts) -> None:
+    put_user(ports, ADMIN, "bob", UserStatus.SUSPENDED, None)
+    with pytest.raises(NotFound):
+        list_deliveries(ports, BOB, "demo", 20, None)
+
+
+def test_a_cursor_of_another_list_is_invalid(ports: ManagementPorts) -> None:
+    with pytest.raises(InvalidCursor):
+        list_deliveries(ports, BOB, "demo", 20, "bm90LWEtY3Vyc29y")

@@ -186,3 +186,15 @@ def test_source_bodies_may_be_larger_than_variable_bodies(ports: TriggerPorts) -
     with pytest.raises(BadRequest) as caught:
         receive_webhook(ports, WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, big))
     assert caught.value.code == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_run_that_could_not_start_keeps_no_secret_values(store: FakeStore, deliveries: FakeDeliveryLog) -> None:
+    from domain.errors import Unavailable
+
+    runs = FakeRunStarter(fail_with=Unavailable())
+    ports = fake_ports(store, runs, deliveries)
+    request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, b'{"API_KEY": "s3cr3t"}')
+    with pytest.raises(Unavailable):
+        receive_webhook(ports, request)
+    assert store.run_secrets == {}
+    assert [(d.outcome, d.reason) for d in deliveries.deliveries] == [(Outcome.REJECTED, "UNAVAILABLE")]

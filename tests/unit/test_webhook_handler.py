@@ -13,14 +13,16 @@ from domain.errors import Unavailable
 from domain.models import Role
 from handlers import composition, webhook
 from handlers.composition import Container, Settings
-from tests.fakes import FakeRunStarter, FakeStore, fake_ports
+from tests.fakes import FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
 from tests.support import DEMO_TOKEN, FakeLambdaContext, demo_pipeline, load_event, webhook_event
+
+SIGNING_SECRET = "hookrun/test/pipelines/demo/webhook-signing-secret"  # the name, not the value
 
 
 class FakeContainer(Container):
-    def __init__(self, store: FakeStore, runs: FakeRunStarter) -> None:
+    def __init__(self, store: FakeStore, runs: FakeRunStarter, signing_secrets: FakeSigningSecrets) -> None:
         super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
-        self.__dict__["trigger_ports"] = fake_ports(store, runs)
+        self.__dict__["trigger_ports"] = fake_ports(store, runs, signing_secrets=signing_secrets)
 
 
 @pytest.fixture
@@ -37,9 +39,14 @@ def runs() -> FakeRunStarter:
     return FakeRunStarter()
 
 
+@pytest.fixture
+def signing_secrets() -> FakeSigningSecrets:
+    return FakeSigningSecrets({SIGNING_SECRET: "hookrun-example-secret"})
+
+
 @pytest.fixture(autouse=True)
-def wiring(store: FakeStore, runs: FakeRunStarter) -> Iterator[None]:
-    composition.use_container(FakeContainer(store, runs))
+def wiring(store: FakeStore, runs: FakeRunStarter, signing_secrets: FakeSigningSecrets) -> Iterator[None]:
+    composition.use_container(FakeContainer(store, runs, signing_secrets))
     yield
     composition.use_container(None)
 
@@ -159,3 +166,40 @@ def test_other_routes_answer_404_with_a_code() -> None:
     event["path"] = "/elsewhere"
     status, body, _ = call(event)
     assert (status, body["code"]) == (404, "NOT_FOUND")
+
+
+def github_push(**header_changes: str) -> dict[str, Any]:
+    """events/source-github-push.json (signed with hookrun-example-secret) with other headers."""
+    event = load_event("source-github-push.json")
+    event["headers"].update(header_changes)
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    return event
+
+
+def test_signed_source_event_is_accepted_when_the_trigger_has_its_secret(store: FakeStore) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret=SIGNING_SECRET)
+    status, body, _ = call(github_push())
+    assert (status, body["triggered"]) == (202, True)
+
+
+def test_wrongly_signed_source_event_is_401_invalid_signature(store: FakeStore) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret=SIGNING_SECRET)
+    status, body, _ = call(github_push(**{"X-Hub-Signature-256": "sha256=" + "0" * 64}))
+    assert (status, body["code"]) == (401, "INVALID_SIGNATURE")
+
+
+def test_source_event_without_its_ref_is_400_invalid_source_event() -> None:
+    event = github_push()
+    event["body"] = json.dumps({"after": "6113728f27ae82c7b1a177c8d03f9e96e0adf246"})
+    status, body, _ = call(event)
+    assert (status, body["code"]) == (400, "INVALID_SOURCE_EVENT")
+
+
+def test_delivery_id_over_200_characters_is_400_invalid_delivery_id() -> None:
+    status, body, _ = call(github_push(**{"X-GitHub-Delivery": "d" * 201}))
+    assert (status, body["code"]) == (400, "INVALID_DELIVERY_ID")
+
+
+def test_idempotency_key_over_200_characters_is_400_invalid_idempotency_key() -> None:
+    status, body, _ = call(webhook_event(headers={"Idempotency-Key": "k" * 201}))
+    assert (status, body["code"]) == (400, "INVALID_IDEMPOTENCY_KEY")
