@@ -66,8 +66,13 @@ def parse_json(text: bytes | str) -> Any:
         ) from None
 
 
-def json_object(body: bytes, content_type: str | None, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is `{}`. Raises BadRequest for anything else."""
+def json_object(
+    body: bytes, content_type: str | None, max_bytes: int, expected: str = "a JSON object"
+) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is `{}`. Raises BadRequest for anything else.
+
+    `expected` tells the caller what the body must be when it is JSON but not an object.
+    """
     check_size(body, max_bytes)
     if not body.strip():
         return {}
@@ -77,5 +82,5 @@ def json_object(body: bytes, content_type: str | None, max_bytes: int) -> dict[s
         )
     parsed = parse_json(body)
     if not isinstance(parsed, dict):
-        raise BadRequest("INVALID_JSON", "The request body must be a JSON object.")
+        raise BadRequest("INVALID_JSON", f"The request body must be {expected}.")
     return parsed

@@ -19,9 +19,9 @@ from domain.errors import (
     Unavailable,
     VariableProblem,
 )
+from domain.requests import json_object
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_JSON_DEPTH = 32
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _LIMIT = re.compile(r"^[0-9]{1,3}$")
@@ -110,43 +110,6 @@ def error_response(error: HookrunError) -> Response[str]:
     return json_response(status or STATUS_BY_CODE.get(error.code, 400), body, headers)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate keys")
-    return result
-
-
-def _depth(text: str) -> int:
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def is_json_media_type(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
-
-
 def raw_body(event: BaseProxyEvent) -> bytes:
     """The request body as bytes, whether API Gateway passed it as text or base64."""
     body = event.body or ""
@@ -161,31 +124,8 @@ def raw_body(event: BaseProxyEvent) -> bytes:
 def json_object_body(
     event: BaseProxyEvent, max_bytes: int = MAX_BODY_BYTES, expected: str = "a JSON object of variable names to values"
 ) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is `{}`. Raises RequestRejected for anything else.
-
-    `expected` tells the caller what the body must be when it is JSON but not an object.
-    """
-    data = raw_body(event)
-    if len(data) > max_bytes:
-        raise RequestRejected("PAYLOAD_TOO_LARGE", f"The request body is larger than {max_bytes} bytes.")
-    if not data.strip():
-        return {}
-    if not is_json_media_type(event.headers.get("content-type")):
-        raise RequestRejected(
-            "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with the header 'Content-Type: application/json'."
-        )
-    try:
-        text = data.decode("utf-8")
-        if _depth(text) > MAX_JSON_DEPTH:
-            raise ValueError("too deeply nested")
-        parsed = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise RequestRejected(
-            "INVALID_JSON", "The request body is not valid JSON (UTF-8, no duplicate keys, no NaN or Infinity)."
-        ) from None
-    if not isinstance(parsed, dict):
-        raise RequestRejected("INVALID_JSON", f"The request body must be {expected}.")
-    return parsed
+    """The body as a JSON object; an empty body is `{}`. Raises BadRequest for anything else."""
+    return json_object(raw_body(event), event.headers.get("content-type"), max_bytes, expected)
 
 
 def public_base_url(event: BaseProxyEvent) -> str:

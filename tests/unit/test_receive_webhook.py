@@ -8,7 +8,7 @@ import pytest
 
 from domain.deliveries import Outcome, run_id_for_delivery
 from domain.errors import BadRequest, InvalidSignature, WebhookDisabled
-from domain.models import AcceptedRun, Role
+from domain.models import AcceptedRun
 from domain.sources import SourceSettings
 from domain.trigger_pipeline import Skipped, TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
@@ -22,20 +22,6 @@ def request_from(event_file: str, **header_changes: str | None) -> WebhookReques
     headers = {k: v for k, v in {**event["headers"], **header_changes}.items() if v is not None}
     body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
     return WebhookRequest(DEMO_TOKEN, headers, body, request_id="req-1")
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    store = FakeStore()
-    store.add_pipeline(demo_pipeline())
-    store.add_user("alice", Role.RUNNER)
-    store.enable(DEMO_TOKEN, "demo", "alice")
-    return store
-
-
-@pytest.fixture
-def runs() -> FakeRunStarter:
-    return FakeRunStarter()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from domain.errors import InsufficientPermissions, InvalidVariables, WebhookDisa
 from domain.models import AcceptedRun, Role, User, UserStatus
 from domain.trigger_pipeline import TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeRunStarter, FakeStore, fake_ports
-from tests.support import DEMO_TOKEN, demo_pipeline
+from tests.support import DEMO_TOKEN
 
 
 def trigger_pipeline(ports: TriggerPorts, token: str, overrides: dict[str, object]) -> AcceptedRun:
@@ -17,20 +17,6 @@ def trigger_pipeline(ports: TriggerPorts, token: str, overrides: dict[str, objec
     result = receive_webhook(ports, WebhookRequest(token, {"Content-Type": "application/json"}, body))
     assert isinstance(result, AcceptedRun)
     return result
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    store = FakeStore()
-    store.add_pipeline(demo_pipeline())
-    store.add_user("alice", Role.RUNNER)
-    store.enable(DEMO_TOKEN, "demo", "alice")
-    return store
-
-
-@pytest.fixture
-def runs() -> FakeRunStarter:
-    return FakeRunStarter()
 
 
 def test_empty_body_starts_a_run_with_defaults(store: FakeStore, runs: FakeRunStarter) -> None:

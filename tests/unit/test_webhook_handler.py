@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 
 from domain.errors import Unavailable
-from domain.models import Role
 from handlers import composition, webhook
 from handlers.composition import Container, Settings
 from tests.fakes import FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
-from tests.support import DEMO_TOKEN, FakeLambdaContext, demo_pipeline, load_event, webhook_event
+from tests.support import DEMO_TOKEN, FakeLambdaContext, load_event, webhook_event
 
 SIGNING_SECRET = "hookrun/test/pipelines/demo/webhook-signing-secret"  # the name, not the value
 
@@ -23,20 +22,6 @@ class FakeContainer(Container):
     def __init__(self, store: FakeStore, runs: FakeRunStarter, signing_secrets: FakeSigningSecrets) -> None:
         super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
         self.__dict__["trigger_ports"] = fake_ports(store, runs, signing_secrets=signing_secrets)
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    store = FakeStore()
-    store.add_pipeline(demo_pipeline())
-    store.add_user("alice", Role.RUNNER)
-    store.enable(DEMO_TOKEN, "demo", "alice")
-    return store
-
-
-@pytest.fixture
-def runs() -> FakeRunStarter:
-    return FakeRunStarter()
 
 
 @pytest.fixture

@@ -1,0 +1,24 @@
+"""Fixtures of the unit tests: the demo pipeline in the in-memory store, with alice's webhook enabled."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.models import Role
+from tests.fakes import FakeRunStarter, FakeStore
+from tests.support import DEMO_TOKEN, demo_pipeline
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    """Pipeline `demo`; alice is a runner and the webhook runs as her."""
+    store = FakeStore()
+    store.add_pipeline(demo_pipeline())
+    store.add_user("alice", Role.RUNNER)
+    store.enable(DEMO_TOKEN, "demo", "alice")
+    return store
+
+
+@pytest.fixture
+def runs() -> FakeRunStarter:
+    return FakeRunStarter()
