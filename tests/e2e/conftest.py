@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -101,3 +102,16 @@ def wait_for_run(endpoint: str, run_id: str, user: str = "alice", timeout: float
                 f"run {run_id} did not finish within {timeout} s: {response.status_code} {response.text}"
             )
         time.sleep(0.2)
+
+
+def moto_client(stack: RunningStack, service: str) -> tuple[Any, dict[str, Any]]:
+    """A boto3 client of the stack's moto server, with what `/_hookrun/local` says about its resources."""
+    info: dict[str, Any] = requests.get(f"{stack.endpoint}/_hookrun/local", timeout=10).json()
+    client = boto3.client(
+        service,
+        endpoint_url=info["motoEndpoint"],
+        region_name=info["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return client, info

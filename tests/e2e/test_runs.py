@@ -6,11 +6,10 @@ import json
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack, wait_for_run
+from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
 
 JSON = {"Content-Type": "application/json"}
 ADMIN = {"X-Hookrun-User": "admin"}
@@ -105,14 +104,7 @@ def test_a_secret_never_appears_in_execution_input_history_output_or_api(
     assert run["status"] == "SUCCEEDED"
     assert job(run, "s", "use")["output"] == "token=***\n"
     assert secret not in json.dumps(run)
-    info = requests.get(f"{local_stack.endpoint}/_hookrun/local", timeout=10).json()
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=info["motoEndpoint"],
-        region_name=info["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sfn, info = moto_client(local_stack, "stepfunctions")
     arn = info["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{run_id}"
     execution = sfn.describe_execution(executionArn=arn)
     history = sfn.get_execution_history(executionArn=arn, maxResults=1000)

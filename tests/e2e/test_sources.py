@@ -7,11 +7,10 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack, wait_for_run
+from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
 from tests.support import load_event
 
 
@@ -25,14 +24,7 @@ def send(url: str, event_file: str, **header_changes: str) -> requests.Response:
 
 
 def executions_named(stack: RunningStack, name: str) -> int:
-    info = requests.get(f"{stack.endpoint}/_hookrun/local", timeout=10).json()
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=info["motoEndpoint"],
-        region_name=info["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sfn, info = moto_client(stack, "stepfunctions")
     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=info["stateMachineArn"])
     return sum(1 for page in pages for execution in page["executions"] if execution["name"] == name)
 
