@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
+from tests.e2e.conftest import HOOKRUN, RunningStack, moto_client, wait_for_run
 
 JSON = {"Content-Type": "application/json"}
 ADMIN = {"X-Hookrun-User": "admin"}
@@ -110,3 +111,22 @@ def test_a_secret_never_appears_in_execution_input_history_output_or_api(
     history = sfn.get_execution_history(executionArn=arn, maxResults=1000)
     assert secret not in execution["input"] + execution.get("output", "")
     assert secret not in json.dumps(history, default=str)
+
+
+def test_hookrun_runs_watch_follows_a_run_to_succeeded(local_stack: RunningStack) -> None:
+    run_id = post(local_stack.webhook_url, {"abc": "456"}).json()["runId"]
+    watched = subprocess.run(
+        [str(HOOKRUN), "runs", "watch", run_id, "--as", "alice", "--endpoint", local_stack.endpoint, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert json.loads(watched.stdout)["status"] == "SUCCEEDED"
+    logs = subprocess.run(
+        [str(HOOKRUN), "runs", "logs", run_id, "--as", "alice", "--endpoint", local_stack.endpoint],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "abc is 456" in logs.stdout
