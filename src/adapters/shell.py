@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
+import subprocess  # nosec B404 # runs the job's script: the job runner's purpose
 import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import IO
+from typing import IO, cast
 
+from domain.models import is_reserved_name
 from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult
 
 # A little more than is stored, so a secret cut at the edge can still be masked before the final cut.
 _KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
-_BASE_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+_DEFAULT_LOCALE = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class _TailBuffer:
@@ -50,11 +52,13 @@ class ShellExecutor:
 
     def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
         workdir = tempfile.mkdtemp(prefix="hookrun-job-")
-        env = {**_BASE_ENVIRONMENT, "HOME": workdir, "TMPDIR": workdir, **environment}
+        # the domain refuses reserved names; dropping them here too keeps the shell safe whatever the caller
+        env = {name: value for name, value in environment.items() if not is_reserved_name(name)}
+        env = {**_DEFAULT_LOCALE, **env, "PATH": _PATH, "HOME": workdir, "TMPDIR": workdir}
         flags = ["-e", "-o", "pipefail"] if self._shell.endswith("bash") else ["-e"]
         started = time.monotonic()
         try:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # nosec B603 # argv list, no shell=True; the script is the pipeline's own
                 [self._shell, "--noprofile", "--norc", *flags, "-c", "\n".join(script)]
                 if self._shell.endswith("bash")
                 else [self._shell, *flags, "-c", "\n".join(script)],
@@ -65,8 +69,7 @@ class ShellExecutor:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so a timeout kills everything it started
             )
-            assert process.stdout is not None
-            tail = _TailBuffer(process.stdout)
+            tail = _TailBuffer(cast(IO[bytes], process.stdout))  # stdout=PIPE always sets it
             timed_out = False
             try:
                 exit_code: int | None = process.wait(timeout=timeout_seconds)

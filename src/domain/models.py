@@ -26,6 +26,35 @@ MAX_SAFE_NUMBER = 2**53
 _NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
 
 
+# Names that change how bash or the dynamic loader behave before a job's first line runs (BASH_ENV is sourced,
+# PS4 is expanded, LD_PRELOAD is loaded...): no pipeline may declare them and no caller may send them.
+RESERVED_NAMES = frozenset(
+    {
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "IFS",
+        "PROMPT_COMMAND",
+        "CDPATH",
+        "GLOBIGNORE",
+        "BASH_XTRACEFD",
+        "EXECIGNORE",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "SHELL",
+    }
+)
+RESERVED_PREFIXES = ("LD_", "BASH_FUNC_")
+
+
+def is_reserved_name(name: str) -> bool:
+    """True for names a job's environment must not take from a pipeline or a caller."""
+    return name.upper() in RESERVED_NAMES or name.upper().startswith(RESERVED_PREFIXES)
+
+
 class VariableType(StrEnum):
     STRING = "string"
     NUMBER = "number"
@@ -89,14 +118,15 @@ def _render_number(value: object) -> str:
     if isinstance(value, bool):
         raise ValueError("must be a number, not a boolean")
     if isinstance(value, str):
-        if not _NUMBER_TEXT.match(value.strip()):
+        if not _NUMBER_TEXT.fullmatch(value.strip()):
             raise ValueError("must be a number")
         number: float = float(value.strip())
     elif isinstance(value, int | float):
         number = value
     else:
         raise ValueError("must be a number")
-    if not math.isfinite(number) or abs(number) > MAX_SAFE_NUMBER:
+    # compare before any float conversion: an int of 400 digits has no float and would overflow
+    if (isinstance(number, float) and not math.isfinite(number)) or abs(number) > MAX_SAFE_NUMBER:
         raise ValueError(f"number out of range (at most {MAX_SAFE_NUMBER} in magnitude)")
     if float(number).is_integer():
         return str(int(number))
@@ -179,8 +209,10 @@ class Pipeline(Model):
     @classmethod
     def _names_are_valid(cls, value: dict[str, VariableDeclaration]) -> dict[str, VariableDeclaration]:
         for name in value:
-            if not VARIABLE_NAME.match(name):
+            if not VARIABLE_NAME.fullmatch(name):
                 raise ValueError(f"variable name {name!r} must match {VARIABLE_NAME.pattern}")
+            if is_reserved_name(name):
+                raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
         return value
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Callable
 
-TOKEN_PREFIX = "hr_"  # noqa: S105 - a prefix, not a secret
+TOKEN_PREFIX = "hr_"  # noqa: S105  # nosec B105 # a prefix, not a secret
 TOKEN_BYTES = 32
 _TOKEN_SHAPE = re.compile(r"^hr_[A-Za-z0-9_-]{43}$")
 
@@ -20,7 +20,7 @@ def new_token(random_bytes: Callable[[int], bytes]) -> str:
 
 def is_well_formed(token: str) -> bool:
     """True if `token` has the shape of a hookrun token; lets malformed ones fail without a lookup."""
-    return bool(_TOKEN_SHAPE.match(token))
+    return bool(_TOKEN_SHAPE.fullmatch(token))
 
 
 def hash_token(token: str) -> str:

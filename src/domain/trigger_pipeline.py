@@ -21,6 +21,7 @@ from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
 from .sources import (
+    Provider,
     SourceEvent,
     built_in_variables,
     decide,
@@ -125,7 +126,7 @@ def _receive(
     else:
         key = delivery_id(provider, request.headers)
         delivery = delivery.model_copy(update={"delivery_id": key})
-        event = _source_event(ports, request, trigger)
+        event = _source_event(ports, request, trigger, provider)
         decision = decide(pipeline.source, event)
         if decision.outcome == "skip":
             outcome = Outcome.IGNORED_EVENT if decision.reason in {"PING", "IGNORED_EVENT"} else Outcome.FILTERED
@@ -164,10 +165,8 @@ def _receive(
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
 
 
-def _source_event(ports: TriggerPorts, request: WebhookRequest, trigger: Trigger) -> SourceEvent:
+def _source_event(ports: TriggerPorts, request: WebhookRequest, trigger: Trigger, provider: Provider) -> SourceEvent:
     check_size(request.body, MAX_SOURCE_BODY_BYTES)
-    provider = detect_source(request.headers)
-    assert provider is not None
     if trigger.signing_secret:
         secret = ports.signing_secrets.get_signing_secret(trigger.signing_secret)
         if secret is None or not verify_signature(provider, request.headers, request.body, secret, ports.epoch_ms()):

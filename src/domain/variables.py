@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import InvalidVariables, VariableProblem
-from .models import VARIABLE_NAME, VariableDeclaration
+from .models import VARIABLE_NAME, VariableDeclaration, is_reserved_name
 
 MAX_VARIABLES_PER_REQUEST = 100
-SECRET_MASK = "***"  # noqa: S105 - the mask, not a secret
+SECRET_MASK = "***"  # noqa: S105  # nosec B105 # the mask, not a secret
 _UNDECLARED = VariableDeclaration()
 
 
@@ -56,8 +56,11 @@ def merge_variables(
             values[name] = declaration.render(declaration.default)
     values.update(built_ins or {})
     for name, raw in overrides.items():
-        if not VARIABLE_NAME.match(name):
+        if not VARIABLE_NAME.fullmatch(name):
             problems.append(VariableProblem(_printable_name(name), f"invalid name: must match {VARIABLE_NAME.pattern}"))
+            continue
+        if is_reserved_name(name):
+            problems.append(VariableProblem(name, "reserved: it would change how the job's shell runs"))
             continue
         decl = declared.get(name)
         if decl is None and not allow_undeclared:

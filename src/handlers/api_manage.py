@@ -83,14 +83,14 @@ def _no_content() -> Response[str]:
 
 def _pipeline_id(pipeline_id: str) -> str:
     """The id, if it could name a pipeline; a malformed one names none, so it is answered before any read."""
-    if not PIPELINE_ID.match(pipeline_id):
+    if not PIPELINE_ID.fullmatch(pipeline_id):
         raise no_such_pipeline()
     return pipeline_id
 
 
 def _user_id(user_id: str) -> str:
     """The id, if it could name a user; a malformed one names none."""
-    if not USER_ID.match(user_id):
+    if not USER_ID.fullmatch(user_id):
         raise RequestRejected("USER_NOT_FOUND", "No user with this id. Check the user id.")
     return user_id
 
@@ -216,7 +216,7 @@ def delete_pipeline(pipeline_id: PipelineId) -> Response[str]:
 def put_user(user_id: UserId) -> Response[str]:
     """Add the user (201) or change them (200)."""
     caller = _caller()
-    if not USER_ID.match(user_id):
+    if not USER_ID.fullmatch(user_id):
         problems = [VariableProblem("userId", f"must match {USER_ID.pattern}")]
         raise RequestRejected("INVALID_REQUEST", "The user id in the path is not a valid user id.", problems=problems)
     change = _parsed(UserChange, _body())

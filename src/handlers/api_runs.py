@@ -15,8 +15,9 @@ from domain.models import PIPELINE_ID, RunStatus, UserStatus
 from domain.policy import can_view
 from domain.ports import Access
 from domain.runs import JobView, RunView, StageView
+from domain.variables import SECRET_MASK
 
-from .api_schemas import SECRET_MASK, PipelineId, RunId, responses
+from .api_schemas import PipelineId, RunId, responses
 from .composition import container
 from .http import DEFAULT_LIMIT, MAX_LIMIT, RequestRejected, json_response, no_such_pipeline, page_limit
 from .identity import identify
@@ -110,7 +111,7 @@ def run_body(run: RunView) -> dict[str, Any]:
 )
 def get_run(run_id: RunId) -> Response[str]:
     """A run with its stages and jobs, for a caller who may see its pipeline; QUEUED while only accepted."""
-    if not RUN_ID.match(run_id):
+    if not RUN_ID.fullmatch(run_id):
         raise _run_not_found()
     caller = _caller()
     wiring = container()
@@ -149,7 +150,7 @@ def list_runs(
     cursor: Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")] = None,
 ) -> Response[str]:
     """A page of a pipeline's runs, newest first, for a caller who may see the pipeline."""
-    if not PIPELINE_ID.match(pipeline_id):
+    if not PIPELINE_ID.fullmatch(pipeline_id):
         raise no_such_pipeline()
     caller = _caller()
     page_size = page_limit(limit)

@@ -18,8 +18,8 @@ from domain.errors import VariableProblem
 from domain.management import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, WebhookState
 from domain.models import AuditEntry, Grant, Model, Pipeline, Role, User, UserStatus
 from domain.ports import StoredPipeline
+from domain.variables import SECRET_MASK
 
-SECRET_MASK = "***"  # noqa: S105 - the mask shown in place of a secret, not a secret
 MAX_BODY_BYTES = 256 * 1024
 MAX_PRINCIPALS = 20
 PRINCIPAL_ARN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,1900}$"

@@ -82,7 +82,7 @@ def page_limit(text: str | None) -> int:
     """The `limit` query parameter of a list: DEFAULT_LIMIT if absent; INVALID_PARAMETER unless 1 to MAX_LIMIT."""
     if text is None:
         return DEFAULT_LIMIT
-    if not _LIMIT.match(text) or not 1 <= int(text) <= MAX_LIMIT:
+    if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
         raise RequestRejected("INVALID_PARAMETER", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
     return int(text)
 

@@ -42,7 +42,7 @@ def caller_id(event: APIGatewayProxyEvent, principals: PrincipalReader) -> str |
     else:
         principal_arn = event.request_context.identity.user_arn
         user_id = (principals.user_id_for_principal(principal_arn) if principal_arn else None) or ""
-    return user_id if USER_ID.match(user_id) else None
+    return user_id if USER_ID.fullmatch(user_id) else None
 
 
 def is_admin(event: APIGatewayProxyEvent, user_id: str | None) -> bool:

@@ -23,7 +23,8 @@ app = APIGatewayRestResolver()
 def post_webhook(token: str) -> Response[str]:
     event = app.current_event
     request = WebhookRequest(
-        token=token,
+        # API Gateway's own path parameter: the router's `$` would drop a trailing newline from `token`
+        token=(event.path_parameters or {}).get("token", token),
         headers=dict(event.headers),
         body=raw_body(event),
         request_id=str((event.get("requestContext") or {}).get("requestId") or ""),

@@ -45,3 +45,8 @@ def test_the_function_environment_does_not_leak_into_jobs(monkeypatch: object) -
         assert ShellExecutor().execute(["echo ${AWS_SECRET_ACCESS_KEY_PROBE:-none}"], {}, 10).output == "none\n"
     finally:
         del os.environ["AWS_SECRET_ACCESS_KEY_PROBE"]
+
+
+def test_reserved_names_never_reach_the_shell() -> None:
+    result = ShellExecutor().execute(['echo "[$FOO]"'], {"BASH_ENV": "/dev/null; echo injected", "FOO": "ok"}, 10)
+    assert result.output == "[ok]\n"

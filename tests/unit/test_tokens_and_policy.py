@@ -69,3 +69,7 @@ def test_missing_user_cannot_view() -> None:
 
 def test_grant_of_another_user_does_not_let_view() -> None:
     assert not can_view(User(id="bob"), Grant(pipeline_id="demo", user_id="alice", role=Role.OWNER))
+
+
+def test_a_token_with_a_trailing_newline_is_malformed() -> None:
+    assert not is_well_formed(new_token(os.urandom) + "\n")

@@ -111,3 +111,22 @@ def test_choice_declaration_needs_choices_and_valid_default() -> None:
         VariableDeclaration(type=VariableType.CHOICE)
     with pytest.raises(ValueError, match="one of"):
         VariableDeclaration(type=VariableType.CHOICE, choices=("a",), default="b")
+
+
+@pytest.mark.parametrize("name", ["BASH_ENV", "ENV", "PS4", "SHELLOPTS", "LD_PRELOAD", "PATH", "HOME", "bash_env"])
+def test_names_that_change_how_the_shell_runs_are_refused_even_when_undeclared_names_are_allowed(name: str) -> None:
+    assert "reserved" in reasons({name: "$(id)"}, allow_undeclared=True)[name]
+
+
+def test_a_pipeline_cannot_declare_a_reserved_name() -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        demo_pipeline(variables={"BASH_ENV": "x"})
+
+
+def test_an_integer_too_big_for_a_float_is_out_of_range_not_a_crash() -> None:
+    assert "out of range" in reasons({"RETRIES": 10**400})["RETRIES"]
+    assert "out of range" in reasons({"abc": -(10**400)})["abc"]
+
+
+def test_a_name_with_a_trailing_newline_is_invalid() -> None:
+    assert "invalid name" in reasons({"abc\n": "x"}, allow_undeclared=True)["abc?"]

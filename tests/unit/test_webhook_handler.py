@@ -188,3 +188,12 @@ def test_delivery_id_over_200_characters_is_400_invalid_delivery_id() -> None:
 def test_idempotency_key_over_200_characters_is_400_invalid_idempotency_key() -> None:
     status, body, _ = call(webhook_event(headers={"Idempotency-Key": "k" * 201}))
     assert (status, body["code"]) == (400, "INVALID_IDEMPOTENCY_KEY")
+
+
+def test_a_token_with_a_trailing_newline_is_not_found(runs: FakeRunStarter) -> None:
+    event = load_event("webhook-general.json")
+    event["pathParameters"]["token"] += "\n"
+    event["path"] += "\n"
+    status, body, _ = call(event)
+    assert (status, body["code"]) == (404, "WEBHOOK_NOT_FOUND")
+    assert runs.started == []

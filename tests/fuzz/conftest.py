@@ -1,0 +1,29 @@
+"""Hypothesis profiles for the property tests: `ci` (the default, what `make test` runs) and `fuzz` (`make fuzz`).
+
+HYPOTHESIS_PROFILE picks one. `ci` is short and derandomized, so `make test` sees the same inputs on every run
+and never fails by chance; `fuzz` explores 10,000 fresh inputs per property.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+FUZZ = Path(__file__).resolve().parent
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(FUZZ):
+            item.add_marker(pytest.mark.fuzz)
