@@ -63,9 +63,11 @@ scan: $(UV)
 	  --quiet --compact --skip-download
 	$(UV) tool run --from bandit==$(BANDIT_VERSION) bandit -r src -q
 
-# The property tests with 10,000 examples each (`make test` runs 200, derandomized).
+# The property tests with 10,000 examples each (`make test` runs 200, derandomized), and schemathesis against the
+# API's OpenAPI schema on the local stack with 500 examples per operation (`make test` runs 10).
 fuzz: .venv/.synced
 	HYPOTHESIS_PROFILE=fuzz .venv/bin/pytest -n 2 -m fuzz tests/fuzz $(PYTEST_ARGS)
+	SCHEMATHESIS_EXAMPLES=500 .venv/bin/pytest -p no:xdist tests/e2e/test_schemathesis.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

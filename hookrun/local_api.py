@@ -321,26 +321,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "hookrun-local-api"
     server: LocalApiServer
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
+    def __getattr__(self, name: str) -> Any:
+        # every method reaches the gateway (do_GET, do_TRACE, ...): unrouted ones get 405, never the stdlib's 501
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         try:

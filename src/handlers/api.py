@@ -73,4 +73,5 @@ def not_found(_: Exception) -> Response[str]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The Lambda entry point of ApiFunction."""
+    metrics.add_metric(name="ApiRequest", unit=MetricUnit.Count, value=1)
     return app.resolve(event, context)

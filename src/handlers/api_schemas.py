@@ -11,7 +11,7 @@ from typing import Annotated, Any, Self
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from domain.deliveries import Delivery, Outcome
 from domain.errors import VariableProblem
@@ -38,6 +38,13 @@ class UserChange(Model):
     principals: (
         Annotated[tuple[Annotated[str, Field(pattern=PRINCIPAL_ARN)], ...], Field(max_length=MAX_PRINCIPALS)] | None
     ) = Field(default=None, description="IAM principal ARNs that act as this user; [] removes them all.")
+
+    @field_validator("principals")
+    @classmethod
+    def _each_principal_once(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each principal may be listed once")
+        return value
 
 
 class MemberChange(Model):

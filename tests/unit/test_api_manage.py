@@ -328,6 +328,7 @@ def test_a_principal_of_another_user_is_409(ports: ManagementPorts) -> None:
         ({"principals": ["alice"]}, "principals.0"),
         ({"principals": "arn:aws:iam::123456789012:user/alice"}, "principals"),
         ({"role": "owner"}, "role"),
+        ({"principals": ["arn:aws:iam::123456789012:user/alice"] * 2}, "principals"),
     ],
 )
 def test_bad_user_change_is_422_naming_the_field(change: dict[str, Any], field: str) -> None:
