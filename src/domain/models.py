@@ -152,8 +152,9 @@ def _render_text(value: object) -> str:
 
 
 class Runner(StrEnum):
+    """Where a job runs. Only the job runner Lambda exists yet; CodeBuild is planned (see README)."""
+
     LAMBDA = "lambda"
-    CODEBUILD = "codebuild"
 
 
 class Job(Model):

@@ -130,3 +130,9 @@ def test_an_integer_too_big_for_a_float_is_out_of_range_not_a_crash() -> None:
 
 def test_a_name_with_a_trailing_newline_is_invalid() -> None:
     assert "invalid name" in reasons({"abc\n": "x"}, allow_undeclared=True)["abc?"]
+
+
+def test_a_runner_that_does_not_exist_yet_is_refused_when_the_pipeline_is_applied() -> None:
+    stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], "runner": "codebuild"}]}]
+    with pytest.raises(ValueError, match="lambda"):
+        demo_pipeline(stages=stages)
