@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from domain.deliveries import DELIVERY_RETENTION_DAYS, Delivery
 
 from . import keys
 from .aws_errors import unavailable_on_outage
-from .runs import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from .runs import newest_first_page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,17 +39,6 @@ class DynamoDeliveryLog:
     def list_deliveries(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None
     ) -> tuple[list[Delivery], str | None]:
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.deliveries_pk(pipeline_id)}},
-            "ScanIndexForward": False,
-            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
-        }
-        start = decode_cursor(cursor, ("pk", keys.deliveries_pk(pipeline_id)))
-        if start:
-            query["ExclusiveStartKey"] = start
-        with unavailable_on_outage():
-            page = self._client.query(**query)
-        deliveries = [Delivery.model_validate_json(item["delivery"]["S"]) for item in page.get("Items", [])]
-        return deliveries, encode_cursor(page.get("LastEvaluatedKey"))
+        partition = ("pk", keys.deliveries_pk(pipeline_id))
+        items, next_cursor = newest_first_page(self._client, self._table, partition, limit, cursor)
+        return [Delivery.model_validate_json(item["delivery"]["S"]) for item in items], next_cursor

@@ -162,6 +162,28 @@ def decode_cursor(cursor: str | None, partition: tuple[str, str]) -> dict[str, A
     return decoded
 
 
+def newest_first_page(
+    client: Any, table: str, partition: tuple[str, str], limit: int, cursor: str | None, *, index: str | None = None
+) -> tuple[list[Item], str | None]:
+    """One page of a partition (`(key attribute, value)`), newest first, and the cursor of the next page."""
+    name, value = partition
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": f"{name} = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": value}},
+        "ScanIndexForward": False,
+        "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
+    }
+    if index:
+        query["IndexName"] = index
+    start = decode_cursor(cursor, partition)
+    if start:
+        query["ExclusiveStartKey"] = start
+    with unavailable_on_outage():
+        page = client.query(**query)
+    return list(page.get("Items", [])), encode_cursor(page.get("LastEvaluatedKey"))
+
+
 class DynamoRuns:
     """RunRecorder on DynamoDB, plus the reads of the run API."""
 
@@ -212,21 +234,11 @@ class DynamoRuns:
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None
     ) -> tuple[list[RunView], str | None]:
         """Runs of a pipeline, newest first, a page at a time (stages not included)."""
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.RUNS_INDEX,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.runs_of_pipeline_pk(pipeline_id)}},
-            "ScanIndexForward": False,
-            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
-        }
-        start = decode_cursor(cursor, ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id)))
-        if start:
-            query["ExclusiveStartKey"] = start
-        with unavailable_on_outage():
-            page = self._client.query(**query)
-        runs = [view for item in page.get("Items", []) if (view := run_view_from_items([item])) is not None]
-        return runs, encode_cursor(page.get("LastEvaluatedKey"))
+        partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id))
+        items, next_cursor = newest_first_page(
+            self._client, self._table, partition, limit, cursor, index=keys.RUNS_INDEX
+        )
+        return [view for item in items if (view := run_view_from_items([item])) is not None], next_cursor
 
     def move_run(self, run_id: str, to: RunStatus, changes: Mapping[str, Field] | None = None) -> bool:
         return self._move(keys.run_key(run_id), to, changes)
