@@ -133,3 +133,19 @@ def test_the_swagger_ui_serves_the_apis_openapi_schema(local_stack: RunningStack
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert {"/api/pipelines/{pipelineId}/deliveries", "/api/pipelines/{pipelineId}/webhook/secret"} <= paths.keys()
+
+
+def test_the_workflow_functions_run_their_events_like_sam_local_invoke(local_stack: RunningStack) -> None:
+    """The Step Functions task events in events/: record the run, run its job, finish it, then read it."""
+    outcomes = [
+        json.loads(hookrun("invoke", function, "-e", f"events/{event}", "--endpoint", local_stack.endpoint).stdout)
+        for function, event in [
+            ("RunStatusFunction", "run-status-start.json"),
+            ("JobRunnerFunction", "job-runner.json"),
+            ("RunStatusFunction", "run-status-finish.json"),
+        ]
+    ]
+    assert outcomes == [{"status": "RUNNING"}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
+    run_id = json.loads((ROOT / "events" / "job-runner.json").read_text())["runId"]
+    run = wait_for_run(local_stack.endpoint, run_id)
+    assert run["stages"][0]["jobs"][0]["output"] == "abc is 456\n"
