@@ -188,6 +188,9 @@ def test_unsupported_media_type_and_payload_too_large(wired: Container) -> None:
         ("dynamodb", "BatchGetItem", "ThrottlingException"),
         ("stepfunctions", "StartExecution", "ThrottlingException"),
         ("stepfunctions", "StartExecution", "ServiceUnavailable"),
+        ("dynamodb", "GetItem", "InternalServerError"),
+        ("dynamodb", "BatchGetItem", "RequestLimitExceeded"),
+        ("stepfunctions", "StartExecution", "InternalFailure"),
     ],
 )
 def test_throttled_or_unavailable_aws_is_503_with_retry_after(
