@@ -1,0 +1,46 @@
+"""The layering rules of DESIGN.md, checked on the source: arrows point inwards only."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def imported_packages(path: Path) -> set[str]:
+    """Top-level names of everything a module imports (relative imports excluded)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "domain").glob("*.py")), ids=lambda p: p.name)
+def test_the_domain_imports_only_the_standard_library_and_pydantic(path: Path) -> None:
+    allowed = set(sys.stdlib_module_names) | {"pydantic", "__future__", "domain"}
+    assert imported_packages(path) - allowed == set()
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "adapters").glob("*.py")), ids=lambda p: p.name)
+def test_adapters_never_import_handlers(path: Path) -> None:
+    assert "handlers" not in imported_packages(path)
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "handlers").glob("*.py")), ids=lambda p: p.name)
+def test_handlers_import_no_boto3_at_module_level(path: Path) -> None:
+    """Clients are made in the composition root on first use, so importing a handler stays cheap."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top_level = {
+        alias.name.split(".")[0]
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+    }
+    assert not top_level & {"boto3", "botocore"}
