@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.errors import Unavailable
+
 CACHE_SECONDS = 60
 
 
@@ -60,9 +62,15 @@ class SecretsManagerSigningSecretStore:
             except ClientError as exc:
                 if error_code(exc) != "ResourceNotFoundException":
                     raise
-                self._client.create_secret(
-                    Name=name, SecretString=value, Description=f"hookrun: signing secret of pipeline {pipeline_id}"
-                )
+                try:
+                    self._client.create_secret(
+                        Name=name, SecretString=value, Description=f"hookrun: signing secret of pipeline {pipeline_id}"
+                    )
+                except ClientError as create_error:
+                    # a secret deleted moments ago is still being deleted: the name is free again shortly
+                    if error_code(create_error) == "InvalidRequestException":
+                        raise Unavailable(retry_after_seconds=30) from create_error
+                    raise
         return name
 
     def delete_signing_secret(self, name: str) -> None:

@@ -33,3 +33,19 @@ def test_a_deleted_or_missing_secret_reads_as_none(client: Any) -> None:
     assert (
         SecretsManagerSigningSecrets().get_signing_secret("hookrun/test/pipelines/none/webhook-signing-secret") is None
     )
+
+
+def test_a_name_still_being_deleted_asks_the_caller_to_retry(client: Any) -> None:
+    from domain.errors import Unavailable
+
+    store = SecretsManagerSigningSecretStore(client, "hookrun/test/")
+
+    def still_deleting(**_: Any) -> None:
+        raise client.exceptions.InvalidRequestException(
+            {"Error": {"Code": "InvalidRequestException", "Message": "scheduled for deletion"}}, "CreateSecret"
+        )
+
+    client.create_secret = still_deleting
+    with pytest.raises(Unavailable) as caught:
+        store.put_signing_secret("demo", "a-new-value-0123456789")
+    assert caught.value.retry_after_seconds == 30
