@@ -99,7 +99,7 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
         run_as=trigger.run_as,
     )
     try:
-        return _receive(ports, request, trigger, delivery)
+        return _receive(ports, request, trigger, delivery, provider)
     except HookrunError as error:
         if not isinstance(error, WebhookNotFound):
             ports.deliveries.record(delivery.model_copy(update={"reason": error.code}))
@@ -107,7 +107,7 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
 
 
 def _receive(
-    ports: TriggerPorts, request: WebhookRequest, trigger: Trigger, delivery: Delivery
+    ports: TriggerPorts, request: WebhookRequest, trigger: Trigger, delivery: Delivery, provider: Provider | None
 ) -> AcceptedRun | Skipped:
     if not trigger.enabled:
         raise WebhookDisabled()
@@ -117,7 +117,6 @@ def _receive(
         raise WebhookNotFound()
     if not can_run(access.user, access.grant):
         raise InsufficientPermissions(run_as=trigger.run_as, pipeline_id=pipeline.id)
-    provider = detect_source(request.headers)
     built_ins: dict[str, str] = {}
     overrides: Mapping[str, object] = {}
     if provider is None:
