@@ -22,3 +22,16 @@ def store() -> FakeStore:
 @pytest.fixture
 def runs() -> FakeRunStarter:
     return FakeRunStarter()
+
+
+@pytest.fixture
+def api_on_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API as the local stack runs it: the X-Hookrun-User header names the caller, `admin` administers."""
+    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
+    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+
+
+@pytest.fixture
+def on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API as deployed: no local-stack marker, so the header is ignored and IAM principals count."""
+    monkeypatch.delenv("HOOKRUN_LOCAL_STACK", raising=False)

@@ -19,6 +19,7 @@ from tests.support import FakeLambdaContext, api_event, demo_pipeline
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
+pytestmark = pytest.mark.usefixtures("api_on_local_stack")
 
 
 def a_run(run_id: str = RUN_ID, created_at: str = "2026-11-27T12:00:00.000Z", **changes: Any) -> RunView:
@@ -126,17 +127,6 @@ def wiring(store: FakeStore, runs: FakeRuns, principals: FakePrincipalTable, exe
     composition.use_container(FakeContainer(store, runs, principals, executions))
     yield
     composition.use_container(None)
-
-
-@pytest.fixture(autouse=True)
-def local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
-
-
-@pytest.fixture
-def on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -23,6 +23,7 @@ from tests.support import FakeLambdaContext, api_event, api_request, demo_pipeli
 from tests.unit.test_management import ADMIN, ALICE, OWEN, SECRET, seeded
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
+pytestmark = pytest.mark.usefixtures("api_on_local_stack")
 ADMIN_ARN = "arn:aws:iam::123456789012:role/hookrun-admin"
 PIPELINE = "/api/pipelines/{pipelineId}"
 USER = "/api/users/{userId}"
@@ -68,17 +69,6 @@ def wiring(ports: ManagementPorts) -> Iterator[None]:
     composition.use_container(FakeContainer(ports))
     yield
     composition.use_container(None)
-
-
-@pytest.fixture(autouse=True)
-def local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
-
-
-@pytest.fixture
-def on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
