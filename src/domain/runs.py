@@ -20,11 +20,6 @@ _NEXT: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 
-def can_move(current: RunStatus, target: RunStatus) -> bool:
-    """True if a run, stage or job in `current` may move to `target`."""
-    return target in _NEXT.get(current, frozenset())
-
-
 def statuses_that_may_move_to(target: RunStatus) -> frozenset[RunStatus]:
     """The statuses from which `target` may be reached: the guard of a conditional update."""
     return frozenset(current for current, targets in _NEXT.items() if target in targets)

@@ -187,16 +187,7 @@ class DeliveryBody(Model):
 
     @classmethod
     def of(cls, delivery: Delivery) -> Self:
-        return cls(
-            received_at=delivery.received_at,
-            source=delivery.source,
-            event=delivery.event,
-            delivery_id=delivery.delivery_id,
-            outcome=delivery.outcome,
-            reason=delivery.reason,
-            run_id=delivery.run_id,
-            run_as=delivery.run_as,
-        )
+        return cls(**delivery.model_dump(exclude={"pipeline_id"}))
 
 
 class DeliveryList(Model):

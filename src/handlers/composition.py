@@ -17,7 +17,7 @@ from domain.workflow import WorkflowPorts
 
 if TYPE_CHECKING:
     from adapters.deliveries import DynamoDeliveryLog
-    from adapters.dynamodb import DynamoAccessReader, DynamoDirectory
+    from adapters.dynamodb import DynamoAccessReader
     from adapters.management import DynamoManagement
     from adapters.runs import DynamoRuns
     from adapters.secrets import SecretsManagerSigningSecretStore
@@ -88,12 +88,6 @@ class Container:
         from adapters.dynamodb import DynamoAccessReader
 
         return DynamoAccessReader(self._dynamodb, self.settings.table_name)
-
-    @cached_property
-    def directory(self) -> DynamoDirectory:
-        from adapters.dynamodb import DynamoDirectory
-
-        return DynamoDirectory(self._dynamodb, self.settings.table_name)
 
     def execution_pipeline(self, run_id: str) -> str | None:
         """The pipeline of a run that Step Functions accepted but whose record is not written yet, if any."""
