@@ -18,6 +18,7 @@ from rich.markup import escape
 from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
 from hookrun.local_api import LOCAL_INFO_PATH
+from hookrun.local_data import DEFAULT_DATA_FOLDER
 
 INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
 
@@ -41,9 +42,22 @@ app.command()(deliveries)
 def dev(
     port: Annotated[int, typer.Option(help="Port of the local API Gateway; 0 picks a free one.")] = 3000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            file_okay=False,
+            help="The data folder: the stack's state is kept there across restarts.",
+            show_default=".hookrun/ in the checkout",
+        ),
+    ] = DEFAULT_DATA_FOLDER,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
+    ] = False,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
     from hookrun import lambda_bridge
+    from hookrun.local_data import DataFolder, DataFolderError
     from hookrun.local_stack import EXAMPLE_PIPELINE, EXAMPLE_RUN_AS, LocalStack, PortUnavailable
 
     logging.basicConfig(
@@ -55,20 +69,38 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host)
+    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh))
     try:
         stack.start()
     except PortUnavailable as exc:
         fail(f"{escape(str(exc))}. Pick another port with --port.")
+    except DataFolderError as exc:
+        fail(f"{escape(str(exc))} ({exc.code})")
     try:
         url = stack.webhook_url
         runs_url = f"{stack.endpoint}/api/runs/<runId>"
         console.print(f"[bold]hookrun local stack[/] on {stack.endpoint} (moto on {stack.moto_endpoint})")
-        console.print(
-            f"The webhook of pipeline [bold]{EXAMPLE_PIPELINE}[/] is enabled and runs as [bold]{EXAMPLE_RUN_AS}[/]."
-            " Its URL holds the token, shown only this once:"
-        )
-        console.print(f"  [cyan]{url}[/]")
+        _print_data_folder(stack, data)
+        if not stack.webhook_token:
+            console.print(
+                f"The webhook URL of pipeline {EXAMPLE_PIPELINE} kept in the data folder no longer works (rotated or"
+                f" removed since). `hookrun webhook rotate {EXAMPLE_PIPELINE} --as admin` prints a new one;"
+                " --fresh starts again from examples/.",
+                markup=False,
+            )
+            url = "<webhook URL>"
+        elif stack.restored:
+            console.print(
+                f"The webhook of pipeline [bold]{EXAMPLE_PIPELINE}[/] runs as [bold]{EXAMPLE_RUN_AS}[/]; its URL is"
+                " the one of the last start (its token is kept in the data folder):"
+            )
+        else:
+            console.print(
+                f"The webhook of pipeline [bold]{EXAMPLE_PIPELINE}[/] is enabled and runs as"
+                f" [bold]{EXAMPLE_RUN_AS}[/]. Its URL holds the token (kept in the data folder, for this machine's"
+                " user only):"
+            )
+        console.print(f"  [cyan]{escape(url)}[/]")
         console.print("Try:")
         for line in (
             f"curl -H 'Content-Type: application/json' -X POST --data '{{}}' {url}",
@@ -81,7 +113,8 @@ def dev(
         console.print(f"The API in Swagger UI (this machine only): {stack.swagger_url}", markup=False)
         console.print("Ctrl-C stops it.")
         print(f"HOOKRUN_ENDPOINT={stack.endpoint}", flush=True)
-        print(f"HOOKRUN_WEBHOOK_URL={url}", flush=True)
+        if stack.webhook_token:
+            print(f"HOOKRUN_WEBHOOK_URL={url}", flush=True)
         print("HOOKRUN_READY", flush=True)
         while not stopping.wait(0.5):
             pass
@@ -94,6 +127,19 @@ def dev(
         # the process exits only when they return: say so, and let a second Ctrl-C end it now
         console.print(
             f"Waiting for {running} running function call(s), e.g. jobs, to finish; Ctrl-C again to quit now."
+        )
+
+
+def _print_data_folder(stack: Any, data: Path) -> None:
+    """Where the state is kept, and what this start found there."""
+    if not stack.restored:
+        console.print(f"Data folder: {data} (started empty, with examples/)", markup=False)
+        return
+    console.print(f"Data folder: {data} (state restored; --fresh starts empty)", markup=False)
+    if stack.runs_stopped:
+        console.print(
+            f"{stack.runs_stopped} run(s) in flight when the stack stopped are recorded FAILED (LOCAL_STACK_STOPPED).",
+            markup=False,
         )
 
 

@@ -26,8 +26,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from domain.management import Caller, ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
+from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
+from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
 from hookrun.template import (
     ROOT,
     ApiRoute,
@@ -161,12 +163,18 @@ def _dummy_code() -> bytes:
 class LocalStack:
     """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
 
-    def __init__(self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None) -> None:
+    def __init__(
+        self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None, data: DataFolder | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.endpoint = ""
         self.moto_endpoint = ""
         self.webhook_token = ""
+        self.restored = False  # the state came from the data folder (the webhook URL is the one shown before)
+        self.runs_stopped = 0  # runs in flight when the stack last stopped, recorded FAILED at this start
+        self._data = data
+        self._snapshots: Snapshots | None = None
         self._moto_port = moto_port or 0
         self._template = load_template()
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
@@ -216,7 +224,9 @@ class LocalStack:
 
         from hookrun import lambda_bridge
 
-        # bind the API port first: a port in use is the likeliest failure and should be the cheapest
+        # the data folder first: it is the user's, and a corrupt one must fail before anything starts
+        state = self._data.open() if self._data else None
+        # bind the API port next: a port in use is the likeliest failure and should be the cheapest
         gateway = ApiGateway([*api_routes(self._template), *local_only_routes()], self._invoke, self.local_info)
         try:
             self._api = LocalApiServer(gateway, self.host, self.port)
@@ -236,18 +246,28 @@ class LocalStack:
         serialize_execution_starts()
 
         self._create_resources()
+        if state is not None:
+            self._moto_state().restore(state)  # before the examples: a restored stack is not seeded again
         os.environ.update(self._function_environment())
         os.environ["HOOKRUN_LOCAL_STACK"] = "1"
         self._lambda = aws_client("lambda", self.moto_endpoint)
-        self._seed()
+        self._seed(state)
+        if self._data is not None:
+            self._snapshots = Snapshots(self._data, lambda: self._moto_state().capture(self.webhook_token))
+            self._snapshots.start()
         self._api.serve_in_background()
         log.info("local stack up: API %s, moto %s", self.endpoint, self.moto_endpoint)
 
     def stop(self) -> None:
-        """Stop the local API Gateway and the moto server."""
+        """Stop the local API Gateway, write the state to the data folder a last time, stop the moto server."""
         if self._api is not None:
             self._api.stop()
             self._api = None
+        if self._snapshots is not None:
+            self._snapshots.stop()
+            self._snapshots = None
+        if self._data is not None:
+            self._data.close()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -334,11 +354,21 @@ class LocalStack:
                     raise ValueError(f"functions disagree on {name}; the local stack runs them in one process")
         return union
 
-    def _seed(self) -> None:
+    def _seed(self, restored: State | None) -> None:
         # wired as the API function wires itself (its environment is set and AWS points at moto by now)
-        ports = Container(Settings.from_environment()).management_ports
-        seed_examples(ports)
-        self.webhook_token = enable_example_webhook(ports)
+        wiring = Container(Settings.from_environment())
+        if restored is None:
+            seed_examples(wiring.management_ports)
+            self.webhook_token = enable_example_webhook(wiring.management_ports)
+            return
+        self.restored = True
+        # the demo URL of the last start, unless it was rotated or its pipeline deleted since
+        trigger = wiring.trigger_ports.triggers.get_trigger(hash_token(restored.webhookToken))
+        self.webhook_token = restored.webhookToken if trigger and trigger.pipeline_id == EXAMPLE_PIPELINE else ""
+        self.runs_stopped = fail_runs_in_flight(wiring.workflow_ports, restored, self.table_name)
+
+    def _moto_state(self) -> MotoState:
+        return MotoState(ACCOUNT_ID, REGION, [self.table_name], self.state_machine_arn)
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         return invoke_function(self._lambda, self.function_names[logical_id], event)

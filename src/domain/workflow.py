@@ -140,22 +140,29 @@ def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause:
     """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why."""
     if ports.runs.get_run(run.run_id) is None:
         ports.runs.create_run(run, RunStatus.RUNNING, ports.now())
-    view = _recorded(ports, run.run_id)
+    return fail_recorded_run(ports, run.run_id, error, cause)
+
+
+def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str) -> RunStatus:
+    """End a recorded run FAILED with `error: cause`: its running jobs and stages FAILED, the waiting CANCELLED.
+
+    A run that has already ended keeps its status (the moves are guarded).
+    """
+    view = _recorded(ports, run_id)
     now = ports.now()
     reason = f"{error}: {cause}"[:1000]
     for stage in view.stages:
         for job in stage.jobs:
             if job.status is RunStatus.RUNNING:
-                ports.runs.move_job(
-                    run.run_id, stage.index, job.name, RunStatus.FAILED, {"reason": reason, "finishedAt": now}
-                )
+                changes = {"reason": reason, "finishedAt": now}
+                ports.runs.move_job(run_id, stage.index, job.name, RunStatus.FAILED, changes)
             elif job.status is RunStatus.PENDING:
-                ports.runs.move_job(run.run_id, stage.index, job.name, RunStatus.CANCELLED, {"finishedAt": now})
+                ports.runs.move_job(run_id, stage.index, job.name, RunStatus.CANCELLED, {"finishedAt": now})
         if stage.status is RunStatus.RUNNING:
-            ports.runs.move_stage(run.run_id, stage.index, RunStatus.FAILED, {"finishedAt": now})
+            ports.runs.move_stage(run_id, stage.index, RunStatus.FAILED, {"finishedAt": now})
         elif stage.status is RunStatus.PENDING:
-            ports.runs.move_stage(run.run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
-    ports.runs.move_run(run.run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+            ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
+    ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
     return RunStatus.FAILED
 
 

@@ -45,12 +45,17 @@ class RunningStack:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
 
 
-def start_stack(directory: Path) -> RunningStack:
-    """Start `hookrun dev` on a free port (`--port 0`) and wait until it prints HOOKRUN_READY."""
+def start_stack(directory: Path, data: Path | None = None, port: int = 0, extra: tuple[str, ...] = ()) -> RunningStack:
+    """Start `hookrun dev` (on a free port unless `port` is given) and wait until it prints HOOKRUN_READY.
+
+    Its data folder is `data`, or a new one in `directory` (never the checkout's .hookrun/).
+    """
     stdout, stderr = directory / "stdout.log", directory / "stderr.log"
+    data = data or directory / "data"
+    command = [str(HOOKRUN), "dev", "--port", str(port), "--data", str(data), *extra]
     with stdout.open("wb") as out, stderr.open("wb") as err:
         # output goes to files, not pipes: an undrained pipe would block the stack once its buffer fills
-        process = subprocess.Popen([str(HOOKRUN), "dev", "--port", "0"], cwd=ROOT, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         lines = stdout.read_text(errors="replace").splitlines()
