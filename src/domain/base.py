@@ -13,6 +13,8 @@ class Model(BaseModel):
     """Strict base: camelCase on the wire, snake_case in code, unknown fields rejected."""
 
     model_config = ConfigDict(
+        # validators are built on a model's first use, not at import: a cold start pays only for the models it uses
+        defer_build=True,
         extra="forbid",
         populate_by_name=True,
         frozen=True,

@@ -191,8 +191,8 @@ class Pipeline(Model):
     id: Annotated[str, Field(pattern=PIPELINE_ID.pattern)]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     variables: dict[str, VariableDeclaration] = Field(default_factory=dict)
-    webhook: WebhookSettings = WebhookSettings()
-    source: SourceSettings = SourceSettings()
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")

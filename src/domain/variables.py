@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from .errors import InvalidVariables, VariableProblem
 from .models import VARIABLE_NAME, VariableDeclaration, is_reserved_name
 
 MAX_VARIABLES_PER_REQUEST = 100
 SECRET_MASK = "***"  # noqa: S105  # nosec B105 # the mask, not a secret
-_UNDECLARED = VariableDeclaration()
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def merge_variables(
             problems.append(VariableProblem(name, "not declared by the pipeline"))
             continue
         try:
-            values[name] = (decl or _UNDECLARED).render(raw)
+            values[name] = (decl or _undeclared()).render(raw)
         except ValueError as exc:
             problems.append(VariableProblem(name, str(exc)))
     for name, declaration in declared.items():
@@ -83,3 +83,9 @@ def _printable_name(name: str) -> str:
     """A rejected name, cut short and stripped of control characters, so errors never carry raw input."""
     cleaned = "".join(ch if ch.isprintable() else "?" for ch in name[:64])
     return cleaned + ("..." if len(name) > 64 else "")
+
+
+@cache
+def _undeclared() -> VariableDeclaration:
+    """How an undeclared variable is taken (when the pipeline allows them): made on first use, not at import."""
+    return VariableDeclaration()

@@ -11,16 +11,15 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from domain.management import ManagementPorts
-from domain.trigger_pipeline import TriggerPorts
-from domain.workflow import WorkflowPorts
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each function imports only the use cases it runs: the webhook's cold start pays for no other
     from adapters.deliveries import DynamoDeliveryLog
     from adapters.dynamodb import DynamoAccessReader
     from adapters.management import DynamoManagement
     from adapters.runs import DynamoRuns
     from adapters.secrets import SecretsManagerSigningSecretStore
+    from domain.management import ManagementPorts
+    from domain.trigger_pipeline import TriggerPorts
+    from domain.workflow import WorkflowPorts
 
 
 def utc_now() -> str:
@@ -109,6 +108,8 @@ class Container:
 
     @cached_property
     def management_ports(self) -> ManagementPorts:
+        from domain.management import ManagementPorts
+
         return ManagementPorts(
             store=self.management,
             signing_secrets=self.signing_secret_store,
@@ -127,6 +128,7 @@ class Container:
     def workflow_ports(self) -> WorkflowPorts:
         from adapters.dynamodb import DynamoRunSecrets
         from adapters.shell import ShellExecutor
+        from domain.workflow import WorkflowPorts
 
         return WorkflowPorts(
             runs=self.runs,
@@ -141,6 +143,7 @@ class Container:
         from adapters.dynamodb import DynamoRunSecrets, DynamoTriggerReader
         from adapters.secrets import SecretsManagerSigningSecrets
         from adapters.stepfunctions import StepFunctionsRunStarter
+        from domain.trigger_pipeline import TriggerPorts
 
         table = self.settings.table_name
         return TriggerPorts(

@@ -6,10 +6,12 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+
+if TYPE_CHECKING:  # the webhook answers without the event handler (its imports would double the cold start)
+    from aws_lambda_powertools.event_handler import Response
 
 from domain.errors import (
     HookrunError,
@@ -88,6 +90,9 @@ def page_limit(text: str | None) -> int:
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    """A JSON answer for the API's resolver (Powertools' event handler, which only the API function imports)."""
+    from aws_lambda_powertools.event_handler import Response
+
     return Response(
         status_code=status,
         content_type="application/json",
@@ -96,8 +101,19 @@ def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | N
     )
 
 
-def error_response(error: HookrunError) -> Response[str]:
-    """The body every rejection shares: `code`, `message`, plus what the error adds."""
+def proxy_result(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A JSON answer as an API Gateway REST proxy result, shaped as the API's resolver shapes its own."""
+    multi_value_headers = {"Content-Type": ["application/json"]} | {k: [v] for k, v in (headers or {}).items()}
+    return {
+        "statusCode": status,
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+        "multiValueHeaders": multi_value_headers,
+    }
+
+
+def error_answer(error: HookrunError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The status, body and headers every rejection shares: `code`, `message`, plus what the error adds."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     headers: dict[str, str] = {}
     if isinstance(error, InsufficientPermissions):
@@ -107,7 +123,12 @@ def error_response(error: HookrunError) -> Response[str]:
     if isinstance(error, Unavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
     status = error.status if isinstance(error, RequestRejected) and error.status else None
-    return json_response(status or STATUS_BY_CODE.get(error.code, 400), body, headers)
+    return status or STATUS_BY_CODE.get(error.code, 400), body, headers
+
+
+def error_response(error: HookrunError) -> Response[str]:
+    """A rejection as the API's resolver answers it."""
+    return json_response(*error_answer(error))
 
 
 def raw_body(event: BaseProxyEvent) -> bytes:

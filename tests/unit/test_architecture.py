@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,3 +45,16 @@ def test_handlers_import_no_boto3_at_module_level(path: Path) -> None:
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
     }
     assert not top_level & {"boto3", "botocore"}
+
+
+def test_the_webhooks_cold_start_imports_only_what_its_hot_path_calls() -> None:
+    """No event handler, no other function's use cases, and no pydantic validator built at import."""
+    code = (
+        "import sys, handlers.webhook, pydantic._internal._mock_val_ser as mock\n"
+        "from domain.models import Pipeline\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('aws_lambda_powertools.event_handler', "
+        "'domain.management', 'domain.workflow', 'asyncio'))))\n"
+        "print(isinstance(Pipeline.__pydantic_validator__, mock.MockValSer))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=SRC, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines() == ["[]", "True"], done.stderr
