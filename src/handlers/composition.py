@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from domain.workflow import WorkflowPorts
 
 
+AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions")  # every client the Container makes
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -55,9 +58,16 @@ class Container:
     @cached_property
     def _session(self) -> Any:
         # botocore rather than boto3: boto3's own imports (s3transfer, resources) add ~80 ms to every cold start
+        import botocore.loaders
         import botocore.session
 
-        return botocore.session.get_session()
+        session = botocore.session.get_session()
+        # botocore checks a service exists by listing every service folder it has (~400 stat'ed): a good part of
+        # a first client's cost. Its loader, told the services hookrun calls, loads their models as before.
+        loader = botocore.loaders.create_loader(session.get_config_variable("data_path"))
+        loader.list_available_services = lambda type_name: list(AWS_SERVICES)  # type: ignore[method-assign]
+        session.register_component("data_loader", loader)
+        return session
 
     def _client(self, service: str) -> Any:
         from botocore.config import Config
