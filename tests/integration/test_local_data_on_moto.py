@@ -1,0 +1,146 @@
+"""The local stack's state read out of moto and put back into a new one, and runs in flight failed at a start."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from adapters.runs import DynamoRuns
+from adapters.stepfunctions import execution_input
+from domain.models import RunRequest, RunStatus
+from handlers.composition import Container, Settings
+from hookrun.local_data import STOPPED_ERROR, ExecutionRecord, MotoState, State, fail_runs_in_flight
+from hookrun.template import create_table, state_machine_definition
+from tests.conftest import MOTO_CONFIG, REGION, TABLE
+from tests.support import load_event
+
+ACCOUNT_ID = "123456789012"
+MISSING = "arn:aws:lambda:eu-west-1:123456789012:function:not-deployed"
+SECRET_NAME = "hookrun/test/pipelines/demo/webhook-signing-secret"
+
+
+def run_request(run_id: str, with_delivery: bool = False) -> RunRequest:
+    document = load_event("run-status-start.json")["run"] | {"runId": run_id}
+    if not with_delivery:
+        document.pop("delivery", None)
+    return RunRequest.model_validate(document)
+
+
+def new_stack() -> tuple[Any, Any, str]:
+    """The table and state machine as the local stack creates them, in the moto of the current mock_aws."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    create_table(dynamodb, TABLE)
+    stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+    definition = state_machine_definition({"JobRunnerFunctionArn": MISSING, "RunStatusFunctionArn": MISSING})
+    arn = stepfunctions.create_state_machine(
+        name="hookrun-pipeline", definition=definition, roleArn="arn:aws:iam::123456789012:role/hookrun-sfn"
+    )["stateMachineArn"]
+    return dynamodb, stepfunctions, str(arn)
+
+
+def moto_state(arn: str) -> MotoState:
+    return MotoState(ACCOUNT_ID, REGION, [TABLE], arn)
+
+
+@pytest.fixture
+def captured() -> State:
+    """A stack's state: a finished run and a running one, a signing secret, one execution record."""
+    with mock_aws(config=MOTO_CONFIG):
+        dynamodb, _, arn = new_stack()
+        runs = DynamoRuns(dynamodb, TABLE)
+        runs.create_run(run_request("run-finished"), RunStatus.RUNNING, "2026-01-01T00:00:00.000Z")
+        runs.move_run("run-finished", RunStatus.SUCCEEDED)
+        runs.create_run(run_request("run-in-flight"), RunStatus.RUNNING, "2026-01-01T00:00:00.000Z")
+        runs.move_stage("run-in-flight", 0, RunStatus.RUNNING)
+        runs.move_job("run-in-flight", 0, "print", RunStatus.RUNNING)
+        boto3.client("secretsmanager", region_name=REGION).create_secret(Name=SECRET_NAME, SecretString="s3cret")
+        state = moto_state(arn).capture("hr_token")
+    return state.model_copy(
+        update={
+            "executions": [
+                ExecutionRecord(
+                    name="run-finished",
+                    input=execution_input(run_request("run-finished")),
+                    status="SUCCEEDED",
+                    startDate=1.0,
+                    stopDate=2.0,
+                )
+            ]
+        }
+    )
+
+
+def test_capture_reads_every_item_and_secret(captured: State) -> None:
+    assert captured.webhookToken == "hr_token"
+    assert len(captured.tables[TABLE]) == 2 * 3  # per run: RUN, one stage, one job
+    assert [(s.name, s.secretString) for s in captured.secrets] == [(SECRET_NAME, "s3cret")]
+
+
+def test_a_restored_moto_answers_as_the_old_one(captured: State) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        dynamodb, _, arn = new_stack()
+
+        moto_state(arn).restore(captured)
+
+        assert DynamoRuns(dynamodb, TABLE).get_run("run-finished").status is RunStatus.SUCCEEDED  # type: ignore[union-attr]
+        secret = boto3.client("secretsmanager", region_name=REGION).get_secret_value(SecretId=SECRET_NAME)
+        assert secret["SecretString"] == "s3cret"
+        assert moto_state(arn).capture("hr_token").tables == captured.tables
+
+
+def test_a_restored_execution_keeps_its_name_taken(captured: State) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        _, stepfunctions, arn = new_stack()
+        moto_state(arn).restore(captured)
+
+        with pytest.raises(stepfunctions.exceptions.ExecutionAlreadyExists):
+            stepfunctions.start_execution(stateMachineArn=arn, name="run-finished", input=json.dumps({"other": 1}))
+        described = stepfunctions.describe_execution(
+            executionArn=arn.replace(":stateMachine:", ":execution:") + ":run-finished"
+        )
+        assert described["status"] == "SUCCEEDED"
+
+
+def in_flight_stack(state: State) -> tuple[DynamoRuns, int]:
+    """A restored stack in which fail_runs_in_flight ran; its runs and what it returned."""
+    dynamodb, _, arn = new_stack()
+    moto_state(arn).restore(state)
+    ports = Container(Settings(table_name=TABLE, state_machine_arn=arn)).workflow_ports
+    return DynamoRuns(dynamodb, TABLE), fail_runs_in_flight(ports, state, TABLE)
+
+
+def test_a_recorded_run_in_flight_is_failed_local_stack_stopped(captured: State) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        runs, stopped = in_flight_stack(captured)
+        run = runs.get_run("run-in-flight")
+
+    assert stopped == 1
+    assert run is not None and run.status is RunStatus.FAILED
+    assert run.reason is not None and run.reason.startswith(STOPPED_ERROR)
+    assert (run.stages[0].status, run.stages[0].jobs[0].status) == (RunStatus.FAILED, RunStatus.FAILED)
+
+
+def test_a_finished_run_is_left_as_it_was(captured: State) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        runs, _ = in_flight_stack(captured)
+        run = runs.get_run("run-finished")
+
+    assert run is not None and (run.status, run.reason) == (RunStatus.SUCCEEDED, None)
+
+
+def test_a_run_started_but_not_recorded_is_recorded_failed_with_its_delivery(captured: State) -> None:
+    accepted = run_request("run-accepted", with_delivery=True)
+    record = ExecutionRecord(name="run-accepted", input=execution_input(accepted), status="RUNNING", startDate=3.0)
+    state = captured.model_copy(update={"executions": [*captured.executions, record]})
+    with mock_aws(config=MOTO_CONFIG):
+        runs, stopped = in_flight_stack(state)
+        run = runs.get_run("run-accepted")
+        deliveries = Container(Settings(table_name=TABLE, state_machine_arn="")).deliveries.list_deliveries("demo")
+
+    assert stopped == 2
+    assert run is not None and run.status is RunStatus.FAILED and run.stages[0].jobs[0].status is RunStatus.CANCELLED
+    assert [d.run_id for d in deliveries[0]] == ["run-accepted"]
