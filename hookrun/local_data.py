@@ -205,6 +205,8 @@ _tracker_lock = threading.Lock()
 _trackers: list[ChangeTracker] = []
 # held by every DynamoDB write in moto and by the snapshot's read of the items, so no write is caught half-done
 _dynamodb_writes = threading.RLock()
+# told (under _dynamodb_writes) the table and key of every item written, so a snapshot re-reads only those
+_item_watchers: list[Callable[[str, dict[str, Any]], None]] = []
 
 
 def watch_moto(tracker: ChangeTracker) -> Callable[[], None]:
@@ -240,16 +242,36 @@ def _install_moto_hooks() -> None:
 
     call._hookrun_watched = True  # type: ignore[attr-defined]
     DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        setattr(DynamoDBBackend, name, _under_write_lock(getattr(DynamoDBBackend, name)))
+    # a transaction's writes go through the three others, which say what they wrote
+    DynamoDBBackend.transact_write_items = _under_write_lock(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    DynamoDBBackend.put_item = _under_write_lock(DynamoDBBackend.put_item, "item_attrs")  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _under_write_lock(DynamoDBBackend.update_item, "key")  # type: ignore[method-assign]
+    DynamoDBBackend.delete_item = _under_write_lock(DynamoDBBackend.delete_item, "key")  # type: ignore[method-assign]
 
 
-def _under_write_lock(method: Callable[..., Any]) -> Callable[..., Any]:
-    def locked(*args: Any, **kwargs: Any) -> Any:
+def _under_write_lock(method: Callable[..., Any], item_argument: str | None = None) -> Callable[..., Any]:
+    """`method` of moto's DynamoDB backend under the write lock, telling the watchers which item it wrote."""
+
+    def locked(backend: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
         with _dynamodb_writes:
-            return method(*args, **kwargs)
+            try:
+                return method(backend, table_name, *args, **kwargs)
+            finally:
+                if item_argument is not None:
+                    attributes = args[0] if args else kwargs[item_argument]
+                    for watcher in _item_watchers:
+                        watcher(table_name, attributes)
 
     return locked
+
+
+def _key_names(table: Any) -> list[str]:
+    return [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+
+
+def _key_id(table: Any, attributes: dict[str, Any]) -> str:
+    """One string per item key, from the item's (or its key's) attributes in DynamoDB JSON."""
+    return json.dumps([attributes.get(name) for name in _key_names(table)], sort_keys=True)
 
 
 class MotoState:
@@ -260,6 +282,22 @@ class MotoState:
         self._region = region
         self._table_names = table_names
         self._state_machine_arn = state_machine_arn
+        # the items as last read (table -> key -> DynamoDB JSON), and the keys written since
+        self._items_read: dict[str, dict[str, dict[str, Any]]] = {}
+        self._written: dict[str, list[dict[str, Any]]] = {}
+        _install_moto_hooks()
+        with _dynamodb_writes:
+            _item_watchers.append(self._item_written)
+
+    def close(self) -> None:
+        """Stop following writes."""
+        with _dynamodb_writes:
+            if self._item_written in _item_watchers:
+                _item_watchers.remove(self._item_written)
+
+    def _item_written(self, table_name: str, attributes: dict[str, Any]) -> None:
+        if table_name in self._items_read:
+            self._written.setdefault(table_name, []).append(attributes)
 
     def _dynamodb(self) -> Any:
         from moto.dynamodb.models import dynamodb_backends
@@ -295,9 +333,28 @@ class MotoState:
         raise AssertionError("unreachable")
 
     def _items(self, table_name: str) -> list[dict[str, Any]]:
-        table = self._dynamodb().get_table(table_name)
+        """Every item of the table: read in full the first time, then only those written since."""
+        from moto.core.exceptions import JsonRESTError
+
+        backend = self._dynamodb()
+        table = backend.get_table(table_name)
         with _dynamodb_writes:
-            return [item.to_json()["Attributes"] for item in table.all_items()]
+            read = self._items_read.get(table_name)
+            if read is None:
+                items = (item.to_json()["Attributes"] for item in table.all_items())
+                read = self._items_read[table_name] = {_key_id(table, item): item for item in items}
+            for attributes in self._written.pop(table_name, []):
+                if not all(isinstance(attributes.get(name), dict) for name in _key_names(table)):
+                    continue  # a write moto refused: its key was not even whole
+                try:
+                    item = backend.get_item(table_name, {name: attributes[name] for name in _key_names(table)})
+                except JsonRESTError:  # a key of the wrong type: moto refused that write too
+                    continue
+                if item is None:
+                    read.pop(_key_id(table, attributes), None)
+                else:
+                    read[_key_id(table, attributes)] = item.to_json()["Attributes"]
+            return list(read.values())
 
     def _secrets(self) -> Iterator[Secret]:
         from moto.secretsmanager.exceptions import SecretsManagerClientError

@@ -175,6 +175,7 @@ class LocalStack:
         self.runs_stopped = 0  # runs in flight when the stack last stopped, recorded FAILED at this start
         self._data = data
         self._snapshots: Snapshots | None = None
+        self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
         self._template = load_template()
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
@@ -266,6 +267,9 @@ class LocalStack:
         if self._snapshots is not None:
             self._snapshots.stop()
             self._snapshots = None
+        if self._moto_reader is not None:
+            self._moto_reader.close()
+            self._moto_reader = None
         if self._data is not None:
             self._data.close()
         if self._moto is not None:
@@ -368,7 +372,10 @@ class LocalStack:
         self.runs_stopped = fail_runs_in_flight(wiring.workflow_ports, restored, self.table_name)
 
     def _moto_state(self) -> MotoState:
-        return MotoState(ACCOUNT_ID, REGION, [self.table_name], self.state_machine_arn)
+        """The one reader of moto's state: it remembers the items it read, so each snapshot reads only the new."""
+        if self._moto_reader is None:
+            self._moto_reader = MotoState(ACCOUNT_ID, REGION, [self.table_name], self.state_machine_arn)
+        return self._moto_reader
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         return invoke_function(self._lambda, self.function_names[logical_id], event)

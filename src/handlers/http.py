@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-if TYPE_CHECKING:  # the webhook answers without the event handler (its imports would double the cold start)
+if TYPE_CHECKING:  # the webhook answers without the event handler: its imports are a good part of a cold start
     from aws_lambda_powertools.event_handler import Response
 
 from domain.errors import (

@@ -144,3 +144,22 @@ def test_a_run_started_but_not_recorded_is_recorded_failed_with_its_delivery(cap
     assert stopped == 2
     assert run is not None and run.status is RunStatus.FAILED and run.stages[0].jobs[0].status is RunStatus.CANCELLED
     assert [d.run_id for d in deliveries[0]] == ["run-accepted"]
+
+
+def test_a_later_capture_reads_what_was_written_since_as_a_full_read_would(captured: State) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        dynamodb, _, arn = new_stack()
+        reader = moto_state(arn)
+        reader.restore(captured)
+        reader.capture("hr_token")
+        runs = DynamoRuns(dynamodb, TABLE)
+        runs.move_run("run-in-flight", RunStatus.FAILED, {"reason": "changed"})
+        dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "RUN#run-finished"}, "sk": {"S": "STAGE#00"}})
+        runs.create_run(run_request("run-new"), RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
+
+        later = reader.capture("hr_token").tables[TABLE]
+        reader.close()
+        full = moto_state(arn).capture("hr_token").tables[TABLE]
+
+    assert sorted(map(json.dumps, later)) == sorted(map(json.dumps, full))
+    assert len(full) == 2 * 3 - 1 + 3
