@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -22,7 +21,8 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 from pydantic import Field, field_validator
 
 from .base import MAX_VALUE_LENGTH, Model
-from .errors import HookrunError
+from .errors import BadRequest, HookrunError
+from .requests import is_json_media_type, media_type_of, parse_json
 
 MAX_KEY_LENGTH = 200
 MAX_MESSAGE_LENGTH = 1000
@@ -79,6 +79,10 @@ _DELIVERY_HEADERS = {
 }
 
 _TOKEN_HEADERS = {Provider.GITLAB: "x-gitlab-token", Provider.CODEUP: "x-codeup-token"}
+# Gitea and Forgejo send GitHub's headers too, but sign the JSON payload even when they send it as a form.
+_GITEA_EVENT_HEADERS = ("x-gitea-event", "x-forgejo-event")
+_FORM = "application/x-www-form-urlencoded"
+DERIVED_KEY_PREFIX = "derived-"
 
 
 class InvalidSourceEvent(HookrunError):
@@ -104,6 +108,8 @@ class SourceEvent(Model):
     commit_message: str = ""
     commit_author: str = ""
     repository: str = ""
+    before: str = ""  # the ref's SHA before the push, as the provider sent it
+    after: str = ""  # the ref's SHA after the push, as the provider sent it
     deleted: bool = False
     delivery_id: str | None = None
 
@@ -140,11 +146,15 @@ class SkipReason(StrEnum):
 
 
 class Decision(Model):
-    """Whether a source event starts a run; a skip carries a reason code and a message a person can act on."""
+    """Whether a source event starts a run; a skip carries a reason code and a message a person can act on.
+
+    `matched` names each source setting the event passed and the value or pattern that let it through.
+    """
 
     outcome: Literal["run", "skip"]
     reason: SkipReason | None = None
     message: str
+    matched: dict[str, str] = Field(default_factory=dict)
 
 
 def detect_source(headers: Mapping[str, str]) -> Provider | None:
@@ -195,6 +205,18 @@ def idempotency_key(headers: Mapping[str, str]) -> str | None:
         INVALID_IDEMPOTENCY_KEY,
         f"The Idempotency-Key header must be at most {MAX_KEY_LENGTH} printable ASCII characters, for example a UUID.",
     )
+
+
+def derived_idempotency_key(event: SourceEvent) -> str | None:
+    """For a push or tag event: a key made of what the push was (provider, repository, ref, before and after SHAs).
+
+    The same push redelivered gives the same key, so it replays instead of starting a second run; used when the
+    delivery has no delivery id and no Idempotency-Key (Gitee and Codeup document none). None for other events.
+    """
+    if event.kind not in (EventKind.PUSH, EventKind.TAG):
+        return None
+    parts = (event.provider.value, event.repository, event.ref, event.before, event.after)
+    return DERIVED_KEY_PREFIX + hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_source_event(
@@ -271,13 +293,17 @@ def decide(settings: SourceSettings, event: SourceEvent) -> Decision:
             f"The pipeline's source settings start runs on {', '.join(settings.events) or 'no events'}, "
             f"not on {event.kind.value} events. Add '{event.kind.value}' to 'events' to run on them.",
         )
-    if not any(glob_to_regex(pattern).fullmatch(name) for pattern in patterns):
+    matched: dict[str, str] = {"events": event.kind.value}
+    pattern = next((pattern for pattern in patterns if glob_to_regex(pattern).fullmatch(name)), None)
+    if pattern is None:
         return _skip(
             filtered,
             f"The {subject} matches none of the patterns {', '.join(patterns) or '(none)'} in the pipeline's "
             "source settings. Add a matching pattern to run on it.",
+            matched,
         )
-    return Decision(outcome="run", message=f"The {event.kind.value} to {subject} starts a run.")
+    matched["tags" if event.kind is EventKind.TAG else "branches"] = pattern
+    return Decision(outcome="run", message=f"The {event.kind.value} to {subject} starts a run.", matched=matched)
 
 
 @lru_cache(maxsize=512)
@@ -309,11 +335,20 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def verify_signature(provider: Provider, headers: Mapping[str, str], body: bytes, secret: str, now_ms: int) -> bool:
+def verify_signature(
+    provider: Provider,
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    now_ms: int,
+    *,
+    content_type: str | None = None,
+) -> bool:
     """True if the delivery carries the provider's proof of `secret`; every comparison takes constant time.
 
     GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` (Gitea and Forgejo without it: the
-    bare hex in `X-Gitea-Signature` / `X-Forgejo-Signature`). GitLab and Codeup: the secret itself in
+    bare hex in `X-Gitea-Signature` / `X-Forgejo-Signature`; they sign the JSON payload, so for their form
+    deliveries the HMAC is of the form's `payload` field). GitLab and Codeup: the secret itself in
     `X-Gitlab-Token` / `X-Codeup-Token`. Gitee: `X-Gitee-Token` holds either the password itself or, with
     `X-Gitee-Timestamp` (milliseconds, within one hour of `now_ms`), base64(HMAC-SHA256(secret,
     "<timestamp>\\n<secret>")), as sent or URL-encoded. A missing header or an empty secret is never valid.
@@ -322,11 +357,65 @@ def verify_signature(provider: Provider, headers: Mapping[str, str], body: bytes
         return False
     lowered = _lower(headers)
     if provider is Provider.GITHUB:
-        return _github_signature_matches(lowered, body, secret)
+        signed = _gitea_form_payload(body) if _signs_json_of_forms(lowered, content_type) else body
+        return signed is not None and _github_signature_matches(lowered, signed, secret)
     if provider is Provider.GITEE:
         return _gitee_token_matches(lowered, secret, now_ms)
     token = lowered.get(_TOKEN_HEADERS[provider])
     return token is not None and _same(token, secret)
+
+
+def signature_checked(provider: Provider, headers: Mapping[str, str], content_type: str | None) -> str:
+    """What `verify_signature` checked, in words for a 401: the header, what it must hold, and the content type."""
+    lowered = _lower(headers)
+    sent_as = _printable(media_type_of(content_type)) or "no Content-Type"
+    if provider is Provider.GITHUB:
+        gitea = _signs_json_of_forms(lowered, content_type)
+        header = next(
+            (name for name in ("x-hub-signature-256", "x-gitea-signature", "x-forgejo-signature") if name in lowered),
+            "x-hub-signature-256",
+        )
+        signed = "the JSON in the form's 'payload' field, as Gitea and Forgejo sign it" if gitea else "the raw body"
+        checked = f"{_header_name(header)} (the hex HMAC-SHA256 of {signed}, keyed with the signing secret)"
+    elif provider is Provider.GITEE:
+        kind = (
+            "with X-Gitee-Timestamp: the signing key's signature"
+            if "x-gitee-timestamp" in lowered
+            else "the WebHook password"
+        )
+        checked = f"X-Gitee-Token ({kind})"
+    else:
+        checked = f"{_header_name(_TOKEN_HEADERS[provider])} (the signing secret itself)"
+    missing = "" if any(name in lowered for name in _signature_headers(provider)) else ", which the request lacks"
+    return f"hookrun checked {checked}{missing}, of a {_DISPLAY_NAME[provider]} delivery sent as {sent_as}"
+
+
+def _signature_headers(provider: Provider) -> tuple[str, ...]:
+    if provider is Provider.GITHUB:
+        return ("x-hub-signature-256", "x-gitea-signature", "x-forgejo-signature")
+    if provider is Provider.GITEE:
+        return ("x-gitee-token",)
+    return (_TOKEN_HEADERS[provider],)
+
+
+def _header_name(lowered: str) -> str:
+    """A header's name as the providers write it: X-Hub-Signature-256, X-Gitlab-Token."""
+    return "-".join(part.capitalize() if part != "x" else "X" for part in lowered.split("-"))
+
+
+def _signs_json_of_forms(headers: Mapping[str, str], content_type: str | None) -> bool:
+    """Gitea and Forgejo form deliveries: their signature covers the JSON payload, not the form body."""
+    return media_type_of(content_type) == _FORM and any(name in headers for name in _GITEA_EVENT_HEADERS)
+
+
+def _gitea_form_payload(body: bytes) -> bytes | None:
+    """The `payload` field of a form body, as the bytes Gitea signed; None if the form cannot be read."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    values = fields.get("payload", [])
+    return values[0].encode("utf-8", "surrogatepass") if len(values) == 1 else None
 
 
 def _github_signature_matches(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
@@ -370,35 +459,28 @@ def _checked_key(value: str, code: str, message: str) -> str | None:
 
 
 def _payload(provider: Provider, body: bytes, content_type: str | None) -> dict[str, Any]:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    is_json = media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
-    is_form = media_type == "application/x-www-form-urlencoded" and provider is Provider.GITHUB
+    is_json = is_json_media_type(content_type)
+    is_form = media_type_of(content_type) == _FORM and provider is Provider.GITHUB
     if not (is_json or is_form):
-        accepted = (
-            "'application/json' or 'application/x-www-form-urlencoded'"
-            if provider is Provider.GITHUB
-            else "'application/json'"
-        )
+        accepted = f"'application/json' or '{_FORM}'" if provider is Provider.GITHUB else "'application/json'"
         raise InvalidSourceEvent(
             UNSUPPORTED_MEDIA_TYPE,
             f"hookrun reads {_DISPLAY_NAME[provider]} events sent as {accepted}. "
             "Set the webhook's content type to one of these in the provider's webhook settings.",
         )
     try:
-        text = body.decode("utf-8")
+        text: bytes | str = body
         if is_form:
-            fields = parse_qs(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, errors="strict")
             values = fields.get("payload", [])
             if len(values) != 1:
                 raise ValueError("the form needs exactly one 'payload' field")
             text = values[0]
-        parsed = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        parsed = parse_json(text)
+    except (UnicodeDecodeError, ValueError, BadRequest):
         raise InvalidSourceEvent(
             INVALID_JSON,
-            "The event body is not valid UTF-8 JSON"
+            "The event body is not valid UTF-8 JSON (no duplicate keys, no NaN or Infinity, at most 32 levels deep)"
             + (" in a single form field named 'payload'." if is_form else ".")
             + " Redeliver it from the provider's webhook settings, or check what sits between them and hookrun.",
         ) from None
@@ -411,7 +493,8 @@ def _is_push_family(provider: Provider, event_name: str, payload: dict[str, Any]
     if provider is Provider.GITHUB:
         return event_name == "push"
     if provider is not Provider.GITEE and event_name == "System Hook":
-        return payload.get("object_kind") in ("push", "tag_push")
+        # GitLab's documented System Hook push carries only `event_name`; its data builder adds `object_kind`
+        return (payload.get("object_kind") or payload.get("event_name")) in ("push", "tag_push")
     return event_name in ("Push Hook", "Tag Push Hook")
 
 
@@ -459,6 +542,8 @@ def _push_event(provider: Provider, event_name: str, payload: dict[str, Any], de
         commit_message=(message.splitlines() or [""])[0][:MAX_MESSAGE_LENGTH],
         commit_author=_author(payload, head),
         repository=repository,
+        before=_text(payload, "before") or "",
+        after=after,
         deleted=payload.get("deleted") is True
         or not after.strip("0")
         or ("checkout_sha" in payload and payload["checkout_sha"] is None),
@@ -523,5 +608,5 @@ def _printable(text: str) -> str:
     return cleaned + ("..." if len(text) > 100 else "")
 
 
-def _skip(reason: SkipReason, message: str) -> Decision:
-    return Decision(outcome="skip", reason=reason, message=message)
+def _skip(reason: SkipReason, message: str, matched: dict[str, str] | None = None) -> Decision:
+    return Decision(outcome="skip", reason=reason, message=message, matched=matched or {})

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables
 from domain.models import AcceptedRun
-from domain.trigger_pipeline import WebhookRequest, receive_webhook
+from domain.trigger_pipeline import DryRun, WebhookRequest, receive_webhook
 
 from .composition import container
 from .http import RequestRejected, error_response, json_response, public_base_url, raw_body
@@ -28,8 +28,13 @@ def post_webhook(token: str) -> Response[str]:
         headers=dict(event.headers),
         body=raw_body(event),
         request_id=str((event.get("requestContext") or {}).get("requestId") or ""),
+        query=dict(event.query_string_parameters or {}),
     )
     result = receive_webhook(container().trigger_ports, request)
+    if isinstance(result, DryRun):
+        metrics.add_metric(name="DRY_RUN", unit=MetricUnit.Count, value=1)
+        logger.info("dry run", extra={"pipelineId": result.pipeline_id, "decision": result.decision})
+        return json_response(200, dry_run_body(result))
     if not isinstance(result, AcceptedRun):
         metrics.add_metric(name=result.outcome, unit=MetricUnit.Count, value=1)
         logger.info("no run started", extra={"pipelineId": result.pipeline_id, "reason": result.reason})
@@ -51,6 +56,11 @@ def post_webhook(token: str) -> Response[str]:
     body = {"triggered": True, **result.model_dump(by_alias=True, mode="json")}
     body["statusUrl"] = f"{public_base_url(event)}/api/runs/{result.run_id}"
     return json_response(202, body)
+
+
+def dry_run_body(result: DryRun) -> dict[str, Any]:
+    """The answer to a dry run, here and on the management API's test route: nothing was triggered."""
+    return {"triggered": False, "dryRun": True, **result.model_dump(by_alias=True, mode="json")}
 
 
 @app.exception_handler(HookrunError)  # type: ignore[untyped-decorator]
