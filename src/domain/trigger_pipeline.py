@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .deliveries import Delivery, Outcome, run_id_for_delivery
 from .errors import (
@@ -87,6 +88,8 @@ class Skipped:
 class DryRun(Model):
     """What a delivery would do, answered instead of doing it: nothing is started and no secret value is kept."""
 
+    triggered: Literal[False] = False
+    dry_run: Literal[True] = True
     pipeline_id: str
     decision: str  # WOULD_RUN, or the reason code why no run would start
     message: str
@@ -125,6 +128,7 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
     provider = detect_source(request.headers)
     journal = _Journal(ports, trigger, provider, request.headers)
     with journal.recording_rejections():
+        journal.learn(request_key(provider, request.headers))
         journal.dry_run = is_dry_run(request.query)
         prepared = _prepare(ports, trigger, request, journal, provider, check_signature=True)
         if journal.dry_run:
@@ -141,6 +145,7 @@ def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequ
     provider = detect_source(request.headers)
     journal = _Journal(ports, trigger, provider, request.headers, dry_run=True)
     with journal.recording_rejections():
+        journal.learn(request_key(provider, request.headers))
         prepared = _prepare(ports, trigger, request, journal, provider, check_signature=False)
         return _dry_run_answer(prepared, journal)
 
@@ -216,8 +221,7 @@ def _prepare(
     *,
     check_signature: bool,
 ) -> _Prepared:
-    key = request_key(provider, request.headers)
-    journal.learn(key)
+    key = journal.delivery.delivery_id
     if not trigger.enabled:
         raise WebhookDisabled()
     access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)

@@ -17,6 +17,8 @@ from domain import management
 from domain.errors import VariableProblem
 from domain.management import Caller, ManagementPorts, WebhookState
 from domain.models import PIPELINE_ID, USER_ID, Pipeline
+from domain.sample_delivery import SampleDelivery, dry_run_sample
+from domain.trigger_pipeline import DryRun
 
 from .api_schemas import (
     BODY_ERRORS,
@@ -38,6 +40,7 @@ from .api_schemas import (
     UserId,
     WebhookStateBody,
     WebhookSummary,
+    WebhookTest,
     WebhookWithAudit,
     WebhookWithUrl,
     problems_of,
@@ -375,6 +378,30 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     return _no_content()
 
 
+@router.post(
+    "/api/pipelines/<pipelineId>/webhook/test",
+    summary="Try the webhook with a sample delivery",
+    description=(
+        "Owners, runners and admins. The sample (provider, headers, body) is answered exactly as "
+        "`POST /pipeline/webhook/{token}?dryRun=true` would answer it: the same checks and errors, then 200 with "
+        "the decision (WOULD_RUN or the reason no run would start), the merged variables (secrets ***), the "
+        "built-in source variables and the filters that matched. Nothing starts; the delivery log records it as "
+        "DRY_RUN. Its signature is not checked: the caller is authenticated."
+    ),
+    tags=WEBHOOK,
+    responses=responses({200: ("What the delivery would do.", DryRun)}, 403, 404, *BODY_ERRORS),
+    openapi_extensions=request_body(WebhookTest, "The sample delivery."),
+)
+def try_webhook(pipeline_id: PipelineId) -> Response[str]:
+    """Dry-run a sample delivery against the pipeline's webhook: 200 with what it would do."""
+    caller = _caller()
+    pipeline_id = _pipeline_id(pipeline_id)
+    test = _parsed(WebhookTest, _body())
+    sample = SampleDelivery(provider=test.provider, headers=test.headers, body=test.raw_body())
+    answer = dry_run_sample(_ports(), container().trigger_ports, caller, pipeline_id, sample)
+    return _answer(200, answer)
+
+
 # Deliveries
 
 
@@ -383,8 +410,8 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     summary="List the webhook's deliveries",
     description=(
         "Every request to the pipeline's webhook URL in the last 30 days and what became of it (RUN_STARTED, "
-        f"REPLAYED, FILTERED, IGNORED_EVENT or REJECTED), newest first; `limit` 1 to {MAX_LIMIT}, `cursor` from "
-        "the previous page. Any role, admins."
+        "REPLAYED, FILTERED, IGNORED_EVENT, REJECTED or DRY_RUN), newest first; "
+        f"`limit` 1 to {MAX_LIMIT}, `cursor` from the previous page. Any role, admins."
     ),
     tags=DELIVERIES,
     responses=responses({200: ("A page of deliveries and the next page's cursor.", DeliveryList)}, 400, 404),

@@ -34,7 +34,7 @@ def post_webhook(token: str) -> Response[str]:
     if isinstance(result, DryRun):
         metrics.add_metric(name="DRY_RUN", unit=MetricUnit.Count, value=1)
         logger.info("dry run", extra={"pipelineId": result.pipeline_id, "decision": result.decision})
-        return json_response(200, dry_run_body(result))
+        return json_response(200, result.model_dump(by_alias=True, mode="json"))
     if not isinstance(result, AcceptedRun):
         metrics.add_metric(name=result.outcome, unit=MetricUnit.Count, value=1)
         logger.info("no run started", extra={"pipelineId": result.pipeline_id, "reason": result.reason})
@@ -56,11 +56,6 @@ def post_webhook(token: str) -> Response[str]:
     body = {"triggered": True, **result.model_dump(by_alias=True, mode="json")}
     body["statusUrl"] = f"{public_base_url(event)}/api/runs/{result.run_id}"
     return json_response(202, body)
-
-
-def dry_run_body(result: DryRun) -> dict[str, Any]:
-    """The answer to a dry run, here and on the management API's test route: nothing was triggered."""
-    return {"triggered": False, "dryRun": True, **result.model_dump(by_alias=True, mode="json")}
 
 
 @app.exception_handler(HookrunError)  # type: ignore[untyped-decorator]
