@@ -208,9 +208,14 @@ class DeliveryBody(Model):
     received_at: str
     source: str = Field(description="webhook, github, gitlab, codeup or gitee.")
     event: str | None = Field(description="The provider's event header, e.g. push or Tag Push Hook.")
-    delivery_id: str | None = Field(description="The provider's delivery id, or the caller's Idempotency-Key.")
+    delivery_id: str | None = Field(
+        description="The provider's delivery id, the caller's Idempotency-Key, or the key derived from a push "
+        "without either (derived-...)."
+    )
     outcome: Outcome
-    reason: str | None = Field(description="The error code of a rejection, or why an event started no run.")
+    reason: str | None = Field(
+        description="The error code of a rejection, why an event started no run, or a dry run's decision."
+    )
     run_id: str | None = Field(description="The run it started or replayed.")
     run_as: str | None
 
