@@ -12,7 +12,6 @@ from .errors import (
     BadRequest,
     HookrunError,
     InsufficientPermissions,
-    InvalidSignature,
     RunAlreadyStarted,
     Unavailable,
     WebhookDisabled,
@@ -22,23 +21,7 @@ from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trig
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
-from .sources import (
-    Decision,
-    EventKind,
-    Provider,
-    SkipReason,
-    SourceEvent,
-    built_in_variables,
-    decide,
-    delivery_id,
-    derived_idempotency_key,
-    detect_source,
-    event_name,
-    idempotency_key,
-    parse_source_event,
-    signature_checked,
-    verify_signature,
-)
+from .sources import Decision, Inbound, Provider, SkipReason, read_inbound, read_source_event
 from .tokens import hash_token, is_well_formed
 from .variables import MergedVariables, merge_variables
 
@@ -125,12 +108,13 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
     trigger = ports.triggers.get_trigger(hash_token(request.token))
     if trigger is None:
         raise WebhookNotFound()
-    provider = detect_source(request.headers)
-    journal = _Journal(ports, trigger, provider, request.headers)
+    inbound = read_inbound(request.headers)
+    journal = _Journal(ports, trigger, inbound)
     with journal.recording_rejections():
-        journal.learn(request_key(provider, request.headers))
+        if inbound.key_error is not None:
+            raise inbound.key_error
         journal.dry_run = is_dry_run(request.query)
-        prepared = _prepare(ports, trigger, request, journal, provider, check_signature=True)
+        prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=True)
         if journal.dry_run:
             return _dry_run_answer(prepared, journal)
         return _start(ports, prepared, journal, request.request_id)
@@ -142,33 +126,27 @@ def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequ
     The same checks, errors and delivery record as `?dryRun=true`, except the signature: the caller is
     authenticated, and the sample delivery need not be signed. The request's token is not used.
     """
-    provider = detect_source(request.headers)
-    journal = _Journal(ports, trigger, provider, request.headers, dry_run=True)
+    inbound = read_inbound(request.headers)
+    journal = _Journal(ports, trigger, inbound, dry_run=True)
     with journal.recording_rejections():
-        journal.learn(request_key(provider, request.headers))
-        prepared = _prepare(ports, trigger, request, journal, provider, check_signature=False)
+        if inbound.key_error is not None:
+            raise inbound.key_error
+        prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=False)
         return _dry_run_answer(prepared, journal)
 
 
 class _Journal:
     """The delivery's record as far as it is known: every outcome is written with all that was learnt by then."""
 
-    def __init__(
-        self,
-        ports: TriggerPorts,
-        trigger: Trigger,
-        provider: Provider | None,
-        headers: Mapping[str, str],
-        *,
-        dry_run: bool = False,
-    ) -> None:
+    def __init__(self, ports: TriggerPorts, trigger: Trigger, inbound: Inbound, *, dry_run: bool = False) -> None:
         self._log = ports.deliveries
         self.dry_run = dry_run
         self.delivery = Delivery(
             pipeline_id=trigger.pipeline_id,
             received_at=ports.now(),
-            source=provider.value if provider else "webhook",
-            event=event_name(provider, headers) if provider else None,
+            source=inbound.source,
+            event=inbound.event,
+            delivery_id=inbound.key,
             outcome=Outcome.REJECTED,
             run_as=trigger.run_as,
         )
@@ -203,25 +181,16 @@ class _Prepared:
     merged: MergedVariables | None  # None when the source event starts nothing
 
 
-def request_key(provider: Provider | None, headers: Mapping[str, str]) -> str | None:
-    """The key that names a delivery's run: the provider's delivery id, else the Idempotency-Key header.
-
-    Raises InvalidSourceEvent (INVALID_DELIVERY_ID, INVALID_IDEMPOTENCY_KEY) for a malformed one.
-    """
-    key = delivery_id(provider, headers) if provider else None
-    return key if key is not None else idempotency_key(headers)
-
-
 def _prepare(
     ports: TriggerPorts,
     trigger: Trigger,
     request: WebhookRequest,
     journal: _Journal,
-    provider: Provider | None,
+    inbound: Inbound,
     *,
     check_signature: bool,
 ) -> _Prepared:
-    key = journal.delivery.delivery_id
+    key, provider = inbound.key, inbound.provider
     if not trigger.enabled:
         raise WebhookDisabled()
     access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)
@@ -235,16 +204,23 @@ def _prepare(
         overrides = json_object(request.body, request.header("content-type"), MAX_VARIABLES_BODY_BYTES)
         merged = merge_variables(pipeline.variables, overrides, allow_undeclared=allow_undeclared)
         return _Prepared(pipeline, trigger, None, key, None, {}, merged)
-    event = _source_event(ports, request, trigger, provider, check_signature=check_signature)
-    if key is None:
-        key = derived_idempotency_key(event)
-        journal.learn(key)
-    decision = decide(pipeline.source, event)
-    built_ins = built_in_variables(event) if event.kind in (EventKind.PUSH, EventKind.TAG) else {}
-    if decision.outcome == "skip":
-        return _Prepared(pipeline, trigger, provider, key, decision, built_ins, None)
-    merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=built_ins)
-    return _Prepared(pipeline, trigger, provider, key, decision, built_ins, merged)
+    check_size(request.body, MAX_SOURCE_BODY_BYTES)
+    secret = None  # not checked
+    if check_signature and trigger.signing_secret:
+        secret = ports.signing_secrets.get_signing_secret(trigger.signing_secret) or ""
+    source = read_source_event(
+        inbound,
+        provider,
+        (request.headers, request.body, request.header("content-type")),
+        pipeline.source,
+        secret=secret,
+        now_ms=ports.epoch_ms(),
+    )
+    journal.learn(source.key)
+    if source.decision.outcome == "skip":
+        return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, None)
+    merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=source.built_ins)
+    return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, merged)
 
 
 def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_id: str) -> AcceptedRun | Skipped:
@@ -301,21 +277,6 @@ def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:
         source_variables=prepared.built_ins,
         filters=decision.matched if decision is not None else {},
     )
-
-
-def _source_event(
-    ports: TriggerPorts, request: WebhookRequest, trigger: Trigger, provider: Provider, *, check_signature: bool
-) -> SourceEvent:
-    check_size(request.body, MAX_SOURCE_BODY_BYTES)
-    content_type = request.header("content-type")
-    if check_signature and trigger.signing_secret:
-        secret = ports.signing_secrets.get_signing_secret(trigger.signing_secret)
-        signed = secret is not None and verify_signature(
-            provider, request.headers, request.body, secret, ports.epoch_ms(), content_type=content_type
-        )
-        if not signed:
-            raise InvalidSignature(signature_checked(provider, request.headers, content_type))
-    return parse_source_event(provider, request.headers, request.body, content_type)
 
 
 def _run_request(
