@@ -17,8 +17,6 @@ from domain import management
 from domain.errors import VariableProblem
 from domain.management import Caller, ManagementPorts, WebhookState
 from domain.models import PIPELINE_ID, USER_ID, Pipeline
-from domain.sample_delivery import SampleDelivery, dry_run_sample
-from domain.trigger_pipeline import DryRun
 
 from .api_schemas import (
     BODY_ERRORS,
@@ -40,7 +38,6 @@ from .api_schemas import (
     UserId,
     WebhookStateBody,
     WebhookSummary,
-    WebhookTest,
     WebhookWithAudit,
     WebhookWithUrl,
     problems_of,
@@ -376,30 +373,6 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     """Remove the webhook's signing secret: 204."""
     management.remove_signing_secret(_ports(), _caller(), _pipeline_id(pipeline_id))
     return _no_content()
-
-
-@router.post(
-    "/api/pipelines/<pipelineId>/webhook/test",
-    summary="Try the webhook with a sample delivery",
-    description=(
-        "Owners, runners and admins. The sample (provider, headers, body) is answered exactly as "
-        "`POST /pipeline/webhook/{token}?dryRun=true` would answer it: the same checks and errors, then 200 with "
-        "the decision (WOULD_RUN or the reason no run would start), the merged variables (secrets ***), the "
-        "built-in source variables and the filters that matched. Nothing starts; the delivery log records it as "
-        "DRY_RUN. Its signature is not checked: the caller is authenticated."
-    ),
-    tags=WEBHOOK,
-    responses=responses({200: ("What the delivery would do.", DryRun)}, 403, 404, *BODY_ERRORS),
-    openapi_extensions=request_body(WebhookTest, "The sample delivery."),
-)
-def try_webhook(pipeline_id: PipelineId) -> Response[str]:
-    """Dry-run a sample delivery against the pipeline's webhook: 200 with what it would do."""
-    caller = _caller()
-    pipeline_id = _pipeline_id(pipeline_id)
-    test = _parsed(WebhookTest, _body())
-    sample = SampleDelivery(provider=test.provider, headers=test.headers, body=test.raw_body())
-    answer = dry_run_sample(_ports(), container().trigger_ports, caller, pipeline_id, sample)
-    return _answer(200, answer)
 
 
 # Deliveries
