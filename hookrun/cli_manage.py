@@ -605,8 +605,7 @@ def test_delivery(
 ) -> None:
     """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners).
 
-    Without --data or --event the sample is `{}`. The answer is the webhook's own with ?dryRun=true: its errors,
-    or the decision (WOULD_RUN or why no run would start), the variables and the filters that matched.
+    Without --data or --event the sample is `{}`. It is answered as the webhook's own ?dryRun=true would be.
     """
     body = _sample(data, event, provider, header or [])
     api = client(endpoint, user, stack)
