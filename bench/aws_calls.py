@@ -15,7 +15,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import REGION, TABLE, Row, Section, at_most, fake_aws_environment, with_body, with_token
+from bench.common import (
+    REGION,
+    TABLE,
+    Row,
+    Section,
+    at_most,
+    fake_aws_environment,
+    with_body,
+    with_query,
+    with_token,
+)
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/hookrun-bench"
 # executions are recorded, not run: a running workflow would make calls of its own on other threads
@@ -120,11 +130,19 @@ def measure(quick: bool) -> Section:
         composition.use_container(composition.Container(composition.Settings(TABLE, state_machine_arn)))
         general = with_token(load_event("webhook-general.json"), token)
         push = with_token(load_event("source-github-push.json"), token)
+        dry_push = with_query(push, {"dryRun": "true"})
         cases = [
             ("{} webhook", "a", general, False),
             ("secret value", "b", with_body(general, '{"API_KEY":"s3cr3t-value"}'), False),
             ("GitHub push", "c", push, False),
             ("GitHub redelivery (replay)", "d", push, True),
+            ("dry run of a GitHub push", "e", dry_push, None),
+            (
+                "dry run with a secret value",
+                "f",
+                with_query(with_body(general, '{"API_KEY":"s"}'), {"dryRun": "true"}),
+                None,
+            ),
             ("{} webhook, warm clients", "a'", general, False),
         ]
         recorder.take()  # the setup's own calls
@@ -132,9 +150,12 @@ def measure(quick: bool) -> Section:
             response = webhook.handler(event, FakeLambdaContext())
             calls = recorder.take()
             body = json.loads(response["body"])
-            accepted = response["statusCode"] == 202 and body.get("replayed", False) is replay
-            if not accepted:
-                raise RuntimeError(f"{label}: expected an accepted webhook, got {response['statusCode']} {body}")
+            if replay is None:  # a dry run: 200, nothing started
+                answered = response["statusCode"] == 200 and body.get("decision") == "WOULD_RUN"
+            else:
+                answered = response["statusCode"] == 202 and body.get("replayed", False) is replay
+            if not answered:
+                raise RuntimeError(f"{label}: expected it answered, got {response['statusCode']} {body}")
             sequential, total = sequential_calls(calls), len(calls)
             threads = len({call.thread for call in calls})
             section.notes.append(
@@ -143,7 +164,7 @@ def measure(quick: bool) -> Section:
             section.data[key] = {"label": label, "calls": [str(c) for c in calls], "sequential": sequential}
             if key == "a'":
                 continue  # a check that warm clients make the same calls: in the notes, not a row
-            goal, met = at_most(sequential, 3) if key == "a" else ("", None)
+            goal, met = at_most(sequential, 3) if key in {"a", "e", "f"} else ("", None)
             section.rows.append(Row(f"AWS calls ({key}) {label}: sequential", sequential, "calls", goal, met))
             section.rows.append(Row(f"AWS calls ({key}) {label}: total", total, "calls"))
         composition.use_container(None)

@@ -82,6 +82,13 @@ def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
     return event
 
 
+def with_query(event: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    """The event with these query string parameters (`?dryRun=true`)."""
+    changed = {**event, "queryStringParameters": query}
+    changed["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()}
+    return changed
+
+
 def fake_aws_environment(**extra: str) -> None:
     """No section ever reaches real AWS: fake credentials, a fixed region, no profile or endpoint override."""
     for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:

@@ -37,7 +37,8 @@ pipelines_app = typer.Typer(no_args_is_help=True, help="Apply, list, show and de
 users_app = typer.Typer(no_args_is_help=True, help="Add users, suspend and reactivate them (admins only).")
 members_app = typer.Typer(no_args_is_help=True, help="Give users a role on a pipeline: owner, runner or viewer.")
 webhook_app = typer.Typer(
-    no_args_is_help=True, help="Enable, disable or rotate a pipeline's webhook, set its signing secret; show its state."
+    no_args_is_help=True,
+    help="Enable, disable, rotate, sign or try a pipeline's webhook (a dry run of a sample); show its state.",
 )
 OUTCOME_STYLES = {
     "RUN_STARTED": "green",
@@ -45,7 +46,17 @@ OUTCOME_STYLES = {
     "FILTERED": "yellow",
     "IGNORED_EVENT": "dim",
     "REJECTED": "bold red",
+    "DRY_RUN": "magenta",
 }
+
+
+class SampleProvider(StrEnum):
+    GITHUB = "github"
+    GITEA = "gitea"
+    FORGEJO = "forgejo"
+    GITLAB = "gitlab"
+    CODEUP = "codeup"
+    GITEE = "gitee"
 
 
 class Role(StrEnum):
@@ -535,6 +546,85 @@ def secret(
         return
     _say("Set the signing secret of ", Text(pipeline_id, style="bold"), ": source events must now be signed with it.")
     _say("Set the same secret in the Git provider's webhook settings (GitHub: Secret; GitLab, Codeup: Secret token).")
+
+
+def _sample(
+    data: str | None, event: Path | None, provider: SampleProvider | None, headers: list[str]
+) -> dict[str, Any]:
+    """The body of POST .../webhook/test from the command's options; usage errors exit 2."""
+    if data is not None and event is not None:
+        fail_plainly("--data and --event: use one of them.", code=EXIT_USAGE_OR_CONNECTION)
+    if (event is None) != (provider is None):
+        fail_plainly("--event FILE and --provider NAME go together.", code=EXIT_USAGE_OR_CONNECTION)
+    parsed: dict[str, str] = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            fail_plainly(f"--header {header!r}: write it as 'Name: value'.", code=EXIT_USAGE_OR_CONNECTION)
+        parsed[name.strip()] = value.strip()
+    if event is not None:
+        try:
+            body = event.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail_plainly(f"cannot read {event}: {exc}", code=EXIT_USAGE_OR_CONNECTION)
+        return {"provider": str(provider), "headers": parsed, "body": body}
+    return {"provider": "webhook", "headers": parsed, "body": data if data is not None else "{}"}
+
+
+def _values_table(title: str, values: dict[str, str]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("Name", no_wrap=True)
+    table.add_column("Value", overflow="fold")
+    for name, value in sorted(values.items()):
+        table.add_row(Text(name), Text(value))
+    return table
+
+
+@webhook_app.command("test")
+def test_delivery(
+    pipeline_id: PipelineArgument,
+    *,
+    data: Annotated[
+        str | None, typer.Option("--data", metavar="JSON", help="A general or variable webhook's body, e.g. '{}'.")
+    ] = None,
+    event: Annotated[
+        Path | None,
+        typer.Option("--event", metavar="FILE", help="A Git provider's event payload (JSON), e.g. a push."),
+    ] = None,
+    provider: Annotated[
+        SampleProvider | None, typer.Option("--provider", help="Who sends --event; its event header is added.")
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", metavar="'NAME: VALUE'", help="A header of the sample delivery (repeatable)."),
+    ] = None,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners).
+
+    Without --data or --event the sample is `{}`. It is answered as the webhook's own ?dryRun=true would be.
+    """
+    body = _sample(data, event, provider, header or [])
+    api = client(endpoint, user, stack)
+    answer = ask(lambda: api.post(_pipeline_path(pipeline_id, "webhook", "test"), body))
+    if as_json:
+        print_json(answer)
+        return
+    decision = str(answer.get("decision") or "")
+    style = "green" if decision == "WOULD_RUN" else "yellow"
+    _say("Dry run of the webhook of ", Text(pipeline_id, style="bold"), ": ", Text(decision, style=style))
+    _say(str(answer.get("message") or ""))
+    if answer.get("deliveryId"):
+        _say("Delivery id: ", Text(str(answer["deliveryId"])))
+    filters = answer.get("filters") or {}
+    if filters:
+        _say("Filters matched: ", ", ".join(f"{name} {value}" for name, value in filters.items()))
+    for title, key in (("Variables", "variables"), ("Source variables", "sourceVariables")):
+        if answer.get(key):
+            console.print(_values_table(title, answer[key]))
 
 
 # deliveries

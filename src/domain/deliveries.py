@@ -16,6 +16,7 @@ class Outcome(StrEnum):
     FILTERED = "FILTERED"
     IGNORED_EVENT = "IGNORED_EVENT"
     REJECTED = "REJECTED"
+    DRY_RUN = "DRY_RUN"
 
 
 class Delivery(Model):
@@ -25,9 +26,10 @@ class Delivery(Model):
     received_at: str
     source: str  # webhook, github, gitlab, codeup, gitee
     event: str | None = None
-    delivery_id: str | None = None  # the provider's delivery id or the caller's Idempotency-Key
+    # the provider's delivery id, the caller's Idempotency-Key, or the key derived from a push without either
+    delivery_id: str | None = None
     outcome: Outcome
-    reason: str | None = None  # an error code, or why an event was filtered
+    reason: str | None = None  # an error code, why an event was filtered, or a dry run's decision
     run_id: str | None = None
     run_as: str | None = None
 

@@ -133,10 +133,13 @@ class BadRequest(HookrunError):
 
 
 class InvalidSignature(HookrunError):
+    """`checked` says which header and which content type were checked, e.g. from sources.signature_checked."""
+
     code = "INVALID_SIGNATURE"
 
-    def __init__(self) -> None:
+    def __init__(self, checked: str = "") -> None:
         super().__init__(
-            "The event's signature is missing or wrong. Set the same secret in the Git provider's webhook "
-            "settings as with 'hookrun webhook secret'."
+            "The event's signature is missing or wrong"
+            + (f": {checked}." if checked else ".")
+            + " Set the same secret in the Git provider's webhook settings as with 'hookrun webhook secret'."
         )

@@ -383,6 +383,15 @@ def remove_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: s
     return _state(ports, stored)
 
 
+def trigger_to_test(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> Trigger:
+    """The webhook trigger a sample delivery is tried against: for those who may run the pipeline, and admins.
+
+    Raises FORBIDDEN for a viewer, WEBHOOK_NOT_FOUND before the first enable.
+    """
+    stored = _Session(ports, caller).pipeline(pipeline_id, can_run)
+    return _existing_trigger(ports, stored)
+
+
 def _check_secret(secret: str) -> None:
     """Raise InvalidRequest, naming the field but never the value, unless the secret is fit to sign with."""
     reason = None

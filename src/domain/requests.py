@@ -10,8 +10,13 @@ from .errors import BadRequest
 MAX_JSON_DEPTH = 32
 
 
+def media_type_of(content_type: str | None) -> str:
+    """The media type of a Content-Type header, lowercase and without parameters; "" if absent."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def is_json_media_type(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    media_type = media_type_of(content_type)
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 

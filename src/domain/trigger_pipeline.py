@@ -2,41 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Literal
 
 from .deliveries import Delivery, Outcome, run_id_for_delivery
 from .errors import (
+    BadRequest,
     HookrunError,
     InsufficientPermissions,
-    InvalidSignature,
     RunAlreadyStarted,
     Unavailable,
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, DeliveryInfo, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
-from .sources import (
-    Provider,
-    SourceEvent,
-    built_in_variables,
-    decide,
-    delivery_id,
-    detect_source,
-    event_name,
-    idempotency_key,
-    parse_source_event,
-    verify_signature,
-)
+from .sources import Decision, Inbound, Provider, SkipReason, read_inbound, read_source_event
 from .tokens import hash_token, is_well_formed
-from .variables import merge_variables
+from .variables import MergedVariables, merge_variables
 
 MAX_VARIABLES_BODY_BYTES = 64 * 1024
 MAX_SOURCE_BODY_BYTES = 5 * 1024 * 1024
+WOULD_RUN = "WOULD_RUN"
+_IGNORED = frozenset({SkipReason.PING, SkipReason.IGNORED_EVENT})
 
 
 @dataclass(frozen=True)
@@ -60,6 +52,7 @@ class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
     request_id: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers.items() if k.lower() == name), None)
@@ -75,40 +68,129 @@ class Skipped:
     message: str
 
 
-def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun | Skipped:
+class DryRun(Model):
+    """What a delivery would do, answered instead of doing it: nothing is started and no secret value is kept."""
+
+    triggered: Literal[False] = False
+    dry_run: Literal[True] = True
+    pipeline_id: str
+    decision: str  # WOULD_RUN, or the reason code why no run would start
+    message: str
+    delivery_id: str | None  # the delivery id, Idempotency-Key or derived key that would name the run
+    variables: dict[str, str]  # merged, secrets masked; empty when no run would start
+    source_variables: dict[str, str]  # the HOOKRUN_* built-ins of a push or tag event
+    filters: dict[str, str]  # each source setting the event passed, with the value or pattern that matched
+
+
+def is_dry_run(query: Mapping[str, str]) -> bool:
+    """`?dryRun=true` asks for a dry run, `false` (or no parameter) for a real delivery.
+
+    Raises BadRequest (INVALID_PARAMETER) for any other value.
+    """
+    value = query.get("dryRun")
+    if value not in (None, "true", "false"):
+        raise BadRequest("INVALID_PARAMETER", "The query parameter 'dryRun' must be 'true' or 'false'.")
+    return value == "true"
+
+
+def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun | Skipped | DryRun:
     """Start a run of the pipeline behind the token, as the user who last enabled its trigger.
 
     A source event (GitHub, GitLab, Codeup, Gitee) is verified, filtered and turned into built-in variables;
-    a body of variables is merged over the pipeline's defaults. A delivery id or Idempotency-Key decides the
-    run id, so a redelivery replays instead of starting a second run. Every request to a known token leaves
-    a delivery record. Raises WebhookNotFound, WebhookDisabled, InsufficientPermissions, InvalidSignature,
-    InvalidVariables or BadRequest.
+    a body of variables is merged over the pipeline's defaults. A delivery id, an Idempotency-Key or, for a push
+    or tag event without either, a key derived from the push decides the run id, so a redelivery replays instead
+    of starting a second run. With `?dryRun=true` everything is checked and the answer says what would happen,
+    but nothing starts. Every request to a known token leaves a delivery record. Raises WebhookNotFound,
+    WebhookDisabled, InsufficientPermissions, InvalidSignature, InvalidVariables or BadRequest.
     """
     if not is_well_formed(request.token):
         raise WebhookNotFound()
     trigger = ports.triggers.get_trigger(hash_token(request.token))
     if trigger is None:
         raise WebhookNotFound()
-    provider = detect_source(request.headers)
-    delivery = Delivery(
-        pipeline_id=trigger.pipeline_id,
-        received_at=ports.now(),
-        source=provider.value if provider else "webhook",
-        event=event_name(provider, request.headers) if provider else None,
-        outcome=Outcome.REJECTED,
-        run_as=trigger.run_as,
-    )
-    try:
-        return _receive(ports, request, trigger, delivery, provider)
-    except HookrunError as error:
-        if not isinstance(error, WebhookNotFound):
-            ports.deliveries.record(delivery.model_copy(update={"reason": error.code}))
-        raise
+    inbound = read_inbound(request.headers)
+    journal = _Journal(ports, trigger, inbound)
+    with journal.recording_rejections():
+        if inbound.key_error is not None:
+            raise inbound.key_error
+        journal.dry_run = is_dry_run(request.query)
+        prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=True)
+        if journal.dry_run:
+            return _dry_run_answer(prepared, journal)
+        return _start(ports, prepared, journal, request.request_id)
 
 
-def _receive(
-    ports: TriggerPorts, request: WebhookRequest, trigger: Trigger, delivery: Delivery, provider: Provider | None
-) -> AcceptedRun | Skipped:
+def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequest) -> DryRun:
+    """A dry run of `request` as a delivery to `trigger`'s webhook, for a caller who proved who they are.
+
+    The same checks, errors and delivery record as `?dryRun=true`, except the signature: the caller is
+    authenticated, and the sample delivery need not be signed. The request's token is not used.
+    """
+    inbound = read_inbound(request.headers)
+    journal = _Journal(ports, trigger, inbound, dry_run=True)
+    with journal.recording_rejections():
+        if inbound.key_error is not None:
+            raise inbound.key_error
+        prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=False)
+        return _dry_run_answer(prepared, journal)
+
+
+class _Journal:
+    """The delivery's record as far as it is known: every outcome is written with all that was learnt by then."""
+
+    def __init__(self, ports: TriggerPorts, trigger: Trigger, inbound: Inbound, *, dry_run: bool = False) -> None:
+        self._log = ports.deliveries
+        self.dry_run = dry_run
+        self.delivery = Delivery(
+            pipeline_id=trigger.pipeline_id,
+            received_at=ports.now(),
+            source=inbound.source,
+            event=inbound.event,
+            delivery_id=inbound.key,
+            outcome=Outcome.REJECTED,
+            run_as=trigger.run_as,
+        )
+
+    def learn(self, key: str | None) -> None:
+        self.delivery = self.delivery.model_copy(update={"delivery_id": key})
+
+    def write(self, outcome: Outcome, reason: str | None = None, run_id: str | None = None) -> None:
+        self._log.record(self.delivery.model_copy(update={"outcome": outcome, "reason": reason, "run_id": run_id}))
+
+    @contextmanager
+    def recording_rejections(self) -> Iterator[None]:
+        """Record a refusal under its error code (a dry run's as DRY_RUN), then let it go on to the caller."""
+        try:
+            yield
+        except HookrunError as error:
+            if not isinstance(error, WebhookNotFound):
+                self.write(Outcome.DRY_RUN if self.dry_run else Outcome.REJECTED, error.code)
+            raise
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A delivery that passed every check: what it would run with, or why a source event starts nothing."""
+
+    pipeline: Pipeline
+    trigger: Trigger
+    provider: Provider | None
+    key: str | None
+    decision: Decision | None  # source events only
+    built_ins: dict[str, str]
+    merged: MergedVariables | None  # None when the source event starts nothing
+
+
+def _prepare(
+    ports: TriggerPorts,
+    trigger: Trigger,
+    request: WebhookRequest,
+    journal: _Journal,
+    inbound: Inbound,
+    *,
+    check_signature: bool,
+) -> _Prepared:
+    key, provider = inbound.key, inbound.provider
     if not trigger.enabled:
         raise WebhookDisabled()
     access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)
@@ -117,39 +199,51 @@ def _receive(
         raise WebhookNotFound()
     if not can_run(access.user, access.grant):
         raise InsufficientPermissions(run_as=trigger.run_as, pipeline_id=pipeline.id)
-    built_ins: dict[str, str] = {}
-    overrides: Mapping[str, object] = {}
+    allow_undeclared = pipeline.webhook.allow_undeclared_variables
     if provider is None:
-        key = idempotency_key(request.headers)
         overrides = json_object(request.body, request.header("content-type"), MAX_VARIABLES_BODY_BYTES)
-    else:
-        key = delivery_id(provider, request.headers)
-        delivery = delivery.model_copy(update={"delivery_id": key})
-        event = _source_event(ports, request, trigger, provider)
-        decision = decide(pipeline.source, event)
-        if decision.outcome == "skip":
-            outcome = Outcome.IGNORED_EVENT if decision.reason in {"PING", "IGNORED_EVENT"} else Outcome.FILTERED
-            reason = str(decision.reason)
-            ports.deliveries.record(delivery.model_copy(update={"outcome": outcome, "reason": reason}))
-            return Skipped(pipeline.id, outcome, reason, decision.message)
-        built_ins = built_in_variables(event)
-    delivery = delivery.model_copy(update={"delivery_id": key})
-    merged = merge_variables(
-        pipeline.variables, overrides, allow_undeclared=pipeline.webhook.allow_undeclared_variables, built_ins=built_ins
+        merged = merge_variables(pipeline.variables, overrides, allow_undeclared=allow_undeclared)
+        return _Prepared(pipeline, trigger, None, key, None, {}, merged)
+    check_size(request.body, MAX_SOURCE_BODY_BYTES)
+    secret = None  # not checked
+    if check_signature and trigger.signing_secret:
+        secret = ports.signing_secrets.get_signing_secret(trigger.signing_secret) or ""
+    source = read_source_event(
+        inbound,
+        provider,
+        (request.headers, request.body, request.header("content-type")),
+        pipeline.source,
+        secret=secret,
+        now_ms=ports.epoch_ms(),
     )
+    journal.learn(source.key)
+    if source.decision.outcome == "skip":
+        return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, None)
+    merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=source.built_ins)
+    return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, merged)
+
+
+def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_id: str) -> AcceptedRun | Skipped:
+    pipeline, merged, key = prepared.pipeline, prepared.merged, prepared.key
+    if merged is None:
+        decision = prepared.decision
+        reason = decision.reason if decision is not None and decision.reason is not None else SkipReason.IGNORED_EVENT
+        outcome = Outcome.IGNORED_EVENT if reason in _IGNORED else Outcome.FILTERED
+        journal.write(outcome, str(reason))
+        return Skipped(pipeline.id, outcome, str(reason), decision.message if decision else "")
     run_id = run_id_for_delivery(pipeline.id, key) if key else ports.new_run_id()
     secrets = merged.secrets()
     if secrets:
         ports.secrets.put_run_secrets(run_id, secrets)
     run = _run_request(
         pipeline,
-        trigger,
+        prepared.trigger,
         run_id=run_id,
         variables=merged.public(),
         secret_names=merged.secret_names,
-        from_source=provider is not None,
-        delivery=delivery,
-        request_id=request.request_id,
+        from_source=prepared.provider is not None,
+        delivery=journal.delivery,
+        request_id=request_id,
     )
     try:
         ports.runs.start_run(run)
@@ -159,18 +253,30 @@ def _receive(
                 ports.secrets.delete_run_secrets(run_id)
         raise
     except RunAlreadyStarted:
-        ports.deliveries.record(delivery.model_copy(update={"outcome": Outcome.REPLAYED, "run_id": run_id}))
+        journal.write(Outcome.REPLAYED, run_id=run_id)
         return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked(), replayed=True)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
 
 
-def _source_event(ports: TriggerPorts, request: WebhookRequest, trigger: Trigger, provider: Provider) -> SourceEvent:
-    check_size(request.body, MAX_SOURCE_BODY_BYTES)
-    if trigger.signing_secret:
-        secret = ports.signing_secrets.get_signing_secret(trigger.signing_secret)
-        if secret is None or not verify_signature(provider, request.headers, request.body, secret, ports.epoch_ms()):
-            raise InvalidSignature()
-    return parse_source_event(provider, request.headers, request.body, request.header("content-type"))
+def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:
+    """Record the dry run with its decision and say what would have happened; nothing is started or stored."""
+    decision = prepared.decision
+    if prepared.merged is not None:
+        verdict = WOULD_RUN
+        message = f"This delivery would start a run of pipeline '{prepared.pipeline.id}'."
+    else:
+        verdict = str(decision.reason if decision is not None else SkipReason.IGNORED_EVENT)
+        message = decision.message if decision is not None else ""
+    journal.write(Outcome.DRY_RUN, verdict)
+    return DryRun(
+        pipeline_id=prepared.pipeline.id,
+        decision=verdict,
+        message=f"{message} Dry run: nothing was started.",
+        delivery_id=prepared.key,
+        variables=prepared.merged.masked() if prepared.merged is not None else {},
+        source_variables=prepared.built_ins,
+        filters=decision.matched if decision is not None else {},
+    )
 
 
 def _run_request(

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import HookrunError
 
-from . import api_manage, api_runs
+from . import api_manage, api_runs, api_webhook_test
 from .http import RequestRejected, error_response
 from .identity import is_local_stack
 from .observability import logger, metrics
@@ -23,6 +23,7 @@ SWAGGER_PATH = "/swagger"
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(api_runs.router)
 app.include_router(api_manage.router)
+app.include_router(api_webhook_test.router)
 app.configure_openapi(
     title="hookrun API",
     version="1",

@@ -383,8 +383,8 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     summary="List the webhook's deliveries",
     description=(
         "Every request to the pipeline's webhook URL in the last 30 days and what became of it (RUN_STARTED, "
-        f"REPLAYED, FILTERED, IGNORED_EVENT or REJECTED), newest first; `limit` 1 to {MAX_LIMIT}, `cursor` from "
-        "the previous page. Any role, admins."
+        "REPLAYED, FILTERED, IGNORED_EVENT, REJECTED or DRY_RUN), newest first; "
+        f"`limit` 1 to {MAX_LIMIT}, `cursor` from the previous page. Any role, admins."
     ),
     tags=DELIVERIES,
     responses=responses({200: ("A page of deliveries and the next page's cursor.", DeliveryList)}, 400, 404),

@@ -6,8 +6,9 @@ same pydantic models; answers are built from the models the OpenAPI schema names
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -63,6 +64,34 @@ class SecretChange(Model):
         ),
         json_schema_extra={"minLength": MIN_SECRET_LENGTH, "maxLength": MAX_SECRET_LENGTH},
     )
+
+
+SampleProvider = Literal["webhook", "github", "gitea", "forgejo", "gitlab", "codeup", "gitee"]
+MAX_SAMPLE_HEADERS = 50
+
+
+class WebhookTest(Model):
+    """POST /api/pipelines/{pipelineId}/webhook/test: a sample delivery, answered as a dry run of the webhook."""
+
+    provider: SampleProvider = Field(
+        default="webhook",
+        description="Who sends it: webhook (a general or variable call) or a Git provider, whose event header "
+        "(push, or Push Hook) the sample gets unless `headers` names the event.",
+    )
+    headers: dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=8192)]] = Field(
+        default_factory=dict, max_length=MAX_SAMPLE_HEADERS, description="Headers as the sender sends them."
+    )
+    body: Any = Field(
+        default=None,
+        description="The delivery's body: a JSON value (sent as JSON), or a string sent as it is; none is empty.",
+    )
+
+    def raw_body(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8", "surrogatepass")
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
 def problems_of(error: ValidationError, root: str) -> list[VariableProblem]:
@@ -179,9 +208,14 @@ class DeliveryBody(Model):
     received_at: str
     source: str = Field(description="webhook, github, gitlab, codeup or gitee.")
     event: str | None = Field(description="The provider's event header, e.g. push or Tag Push Hook.")
-    delivery_id: str | None = Field(description="The provider's delivery id, or the caller's Idempotency-Key.")
+    delivery_id: str | None = Field(
+        description="The provider's delivery id, the caller's Idempotency-Key, or the key derived from a push "
+        "without either (derived-...)."
+    )
     outcome: Outcome
-    reason: str | None = Field(description="The error code of a rejection, or why an event started no run.")
+    reason: str | None = Field(
+        description="The error code of a rejection, why an event started no run, or a dry run's decision."
+    )
     run_id: str | None = Field(description="The run it started or replayed.")
     run_as: str | None
 

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables
 from domain.models import AcceptedRun
-from domain.trigger_pipeline import WebhookRequest, receive_webhook
+from domain.trigger_pipeline import DryRun, WebhookRequest, receive_webhook
 
 from .composition import container
 from .http import RequestRejected, error_answer, proxy_result, public_base_url, raw_body
@@ -31,8 +31,13 @@ def post_webhook(event: APIGatewayProxyEvent) -> dict[str, Any]:
         headers=dict(event.headers),
         body=raw_body(event),
         request_id=str((event.get("requestContext") or {}).get("requestId") or ""),
+        query=dict(event.query_string_parameters or {}),
     )
     result = receive_webhook(container().trigger_ports, request)
+    if isinstance(result, DryRun):
+        metrics.add_metric(name="DRY_RUN", unit=MetricUnit.Count, value=1)
+        logger.info("dry run", extra={"pipelineId": result.pipeline_id, "decision": result.decision})
+        return json_response(200, result.model_dump(by_alias=True, mode="json"))
     if not isinstance(result, AcceptedRun):
         metrics.add_metric(name=result.outcome, unit=MetricUnit.Count, value=1)
         logger.info("no run started", extra={"pipelineId": result.pipeline_id, "reason": result.reason})

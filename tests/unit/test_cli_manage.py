@@ -517,3 +517,58 @@ def test_stack_without_an_api_url_exits_2(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(typer.Exit) as exited:
         cli_common.stack_endpoint("not-hookrun")
     assert exited.value.exit_code == 2
+
+
+# the webhook's test route
+
+TEST_PATH = "/api/pipelines/demo/webhook/test"
+DRY_RUN = {
+    "triggered": False,
+    "dryRun": True,
+    "pipelineId": "demo",
+    "decision": "WOULD_RUN",
+    "message": "This delivery would start a run of pipeline 'demo'. Dry run: nothing was started.",
+    "deliveryId": None,
+    "variables": {"abc": "456", "API_KEY": "***"},
+    "sourceVariables": {},
+    "filters": {},
+}
+
+
+def test_webhook_test_sends_the_data_as_a_variable_webhook_and_prints_the_decision(api: FakeApi) -> None:
+    api.answers[("POST", TEST_PATH)] = DRY_RUN
+    result = run(webhook_app, "test", "demo", "--data", '{"abc":"456"}', "--as", "alice")
+    assert result.exit_code == 0, result.output
+    assert api.sent[0].body == {"provider": "webhook", "headers": {}, "body": '{"abc":"456"}'}
+    assert "WOULD_RUN" in result.stdout and "456" in result.stdout and "***" in result.stdout
+
+
+def test_webhook_test_sends_an_event_file_with_its_provider_and_headers(api: FakeApi, tmp_path: Path) -> None:
+    api.answers[("POST", TEST_PATH)] = DRY_RUN | {"decision": "BRANCH_FILTERED", "filters": {"events": "push"}}
+    (tmp_path / "push.json").write_text('{"ref": "refs/heads/x"}')
+    result = run(
+        webhook_app, "test", "demo", "--event", str(tmp_path / "push.json"), "--provider", "gitlab",
+        "--header", "X-Gitlab-Event: System Hook",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert api.sent[0].body == {
+        "provider": "gitlab",
+        "headers": {"X-Gitlab-Event": "System Hook"},
+        "body": '{"ref": "refs/heads/x"}',
+    }
+    assert "BRANCH_FILTERED" in result.stdout and "events push" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--data", "{}", "--event", "x.json", "--provider", "github"], ["--event", "x.json"], ["--provider", "gitee"]],
+)
+def test_webhook_test_refuses_mixed_or_half_options_with_exit_2(api: FakeApi, args: list[str]) -> None:
+    result = run(webhook_app, "test", "demo", *args)
+    assert result.exit_code == 2 and api.sent == []
+
+
+def test_webhook_test_json_prints_the_answer(api: FakeApi) -> None:
+    api.answers[("POST", TEST_PATH)] = DRY_RUN
+    result = run(webhook_app, "test", "demo", "--json")
+    assert json.loads(result.stdout) == DRY_RUN and api.sent[0].body["body"] == "{}"

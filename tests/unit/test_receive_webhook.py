@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from domain.deliveries import Outcome, run_id_for_delivery
-from domain.errors import BadRequest, InvalidSignature, WebhookDisabled
+from domain.errors import BadRequest, HookrunError, InvalidSignature, Unavailable, WebhookDisabled
 from domain.models import AcceptedRun
 from domain.sources import SourceSettings
-from domain.trigger_pipeline import Skipped, TriggerPorts, WebhookRequest, receive_webhook
+from domain.trigger_pipeline import DryRun, Skipped, TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
 from tests.support import DEMO_TOKEN, demo_pipeline, load_event
 
@@ -175,8 +177,6 @@ def test_source_bodies_may_be_larger_than_variable_bodies(ports: TriggerPorts) -
 
 
 def test_a_run_that_could_not_start_keeps_no_secret_values(store: FakeStore, deliveries: FakeDeliveryLog) -> None:
-    from domain.errors import Unavailable
-
     runs = FakeRunStarter(fail_with=Unavailable())
     ports = fake_ports(store, runs, deliveries)
     request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, b'{"API_KEY": "s3cr3t"}')
@@ -184,3 +184,163 @@ def test_a_run_that_could_not_start_keeps_no_secret_values(store: FakeStore, del
         receive_webhook(ports, request)
     assert store.run_secrets == {}
     assert [(d.outcome, d.reason) for d in deliveries.deliveries] == [(Outcome.REJECTED, "UNAVAILABLE")]
+
+
+# --- every record written after the delivery id is known carries it ----------------------------------------------
+
+GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
+
+
+def _disabled(store: FakeStore) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", enabled=False)
+
+
+def _lost_role(store: FakeStore) -> None:
+    del store.grants[("demo", "alice")]
+
+
+def _signed(store: FakeStore) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret="demo-secret")
+
+
+def _required_variable(store: FakeStore) -> None:
+    store.add_pipeline(demo_pipeline(variables={"NEEDED": {"type": "string", "required": True}}))
+
+
+@pytest.mark.parametrize(
+    ("code", "arrange", "headers", "body"),
+    [
+        ("WEBHOOK_DISABLED", _disabled, {}, None),
+        ("INSUFFICIENT_PERMISSIONS", _lost_role, {}, None),
+        ("INVALID_SIGNATURE", _signed, {"X-Hub-Signature-256": "sha256=" + "0" * 64}, None),
+        ("PAYLOAD_TOO_LARGE", None, {}, b'{"x": "' + b"y" * (5 * 1024 * 1024) + b'"}'),
+        ("UNSUPPORTED_MEDIA_TYPE", None, {"Content-Type": "text/plain"}, None),
+        ("INVALID_JSON", None, {}, b"{not json"),
+        ("INVALID_SOURCE_EVENT", None, {}, b'{"ref": "refs/heads/main"}'),
+        ("INVALID_VARIABLES", _required_variable, {}, None),
+        ("INVALID_PARAMETER", None, {}, None),
+    ],
+)
+def test_a_rejected_source_delivery_is_recorded_with_its_delivery_id(
+    store: FakeStore,
+    ports: TriggerPorts,
+    deliveries: FakeDeliveryLog,
+    code: str,
+    arrange: Callable[[FakeStore], None] | None,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> None:
+    if arrange is not None:
+        arrange(store)
+    request = request_from("source-github-push.json", **headers)
+    request = replace(request, body=request.body if body is None else body)
+    if code == "INVALID_PARAMETER":
+        request = replace(request, query={"dryRun": "maybe"})
+    with pytest.raises(HookrunError) as caught:
+        receive_webhook(ports, request)
+    assert caught.value.code == code
+    (record,) = deliveries.deliveries
+    assert (record.outcome, record.reason, record.delivery_id) == (Outcome.REJECTED, code, GITHUB_DELIVERY)
+
+
+@pytest.mark.parametrize(
+    ("code", "body"),
+    [("INVALID_JSON", b"{broken"), ("INVALID_VARIABLES", b'{"nope": 1}'), ("PAYLOAD_TOO_LARGE", b" " * 70_000)],
+)
+def test_a_rejected_variable_call_is_recorded_with_its_idempotency_key(
+    ports: TriggerPorts, deliveries: FakeDeliveryLog, code: str, body: bytes
+) -> None:
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "k-42"}
+    with pytest.raises(HookrunError):
+        receive_webhook(ports, WebhookRequest(DEMO_TOKEN, headers, body))
+    assert [(d.reason, d.delivery_id) for d in deliveries.deliveries] == [(code, "k-42")]
+
+
+def test_an_unavailable_start_is_recorded_with_the_delivery_id(store: FakeStore, deliveries: FakeDeliveryLog) -> None:
+    ports = fake_ports(store, FakeRunStarter(fail_with=Unavailable()), deliveries)
+    with pytest.raises(Unavailable):
+        receive_webhook(ports, request_from("source-github-push.json"))
+    assert [(d.reason, d.delivery_id) for d in deliveries.deliveries] == [("UNAVAILABLE", GITHUB_DELIVERY)]
+
+
+def test_a_push_without_delivery_id_replays_by_its_derived_key(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    first = receive_webhook(ports, request_from("source-gitee-push.json"))
+    again = receive_webhook(ports, request_from("source-gitee-push.json"))
+    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    assert (again.replayed, again.run_id) == (True, first.run_id) and len(runs.started) == 1
+    delivery = runs.started[0].delivery
+    assert delivery is not None and (delivery.delivery_id or "").startswith("derived-")
+    assert deliveries.deliveries[-1].delivery_id == delivery.delivery_id
+
+
+def test_an_idempotency_key_names_a_push_without_delivery_id(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    result = receive_webhook(ports, request_from("source-codeup-push.json", **{"Idempotency-Key": "codeup-1"}))
+    assert isinstance(result, AcceptedRun) and result.run_id == run_id_for_delivery("demo", "codeup-1")
+
+
+# --- dry runs ------------------------------------------------------------------------------------------------------
+
+
+def dry(request: WebhookRequest) -> WebhookRequest:
+    return replace(request, query={"dryRun": "true"})
+
+
+def variables_call(body: bytes) -> WebhookRequest:
+    return WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, body)
+
+
+def test_a_dry_run_of_defaults_would_run_and_starts_nothing(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    result = receive_webhook(ports, dry(variables_call(b"{}")))
+    assert isinstance(result, DryRun)
+    assert (result.decision, result.variables["abc"], result.source_variables, result.filters) == (
+        "WOULD_RUN",
+        "123",
+        {},
+        {},
+    )
+    assert runs.started == []
+    assert [(d.outcome, d.reason) for d in deliveries.deliveries] == [(Outcome.DRY_RUN, "WOULD_RUN")]
+
+
+def test_a_dry_run_masks_secrets_and_keeps_none(
+    store: FakeStore, ports: TriggerPorts, deliveries: FakeDeliveryLog
+) -> None:
+    result = receive_webhook(ports, dry(variables_call(b'{"abc": "456", "API_KEY": "s3cr3t"}')))
+    assert isinstance(result, DryRun) and (result.variables["abc"], result.variables["API_KEY"]) == ("456", "***")
+    assert store.run_secrets == {} and "s3cr3t" not in repr(deliveries.deliveries)
+
+
+def test_a_dry_run_of_a_push_shows_its_source_variables_and_matched_filters(ports: TriggerPorts) -> None:
+    result = receive_webhook(ports, dry(request_from("source-github-push.json")))
+    assert isinstance(result, DryRun) and result.decision == "WOULD_RUN"
+    assert result.source_variables["HOOKRUN_BRANCH"] == "master" == result.variables["HOOKRUN_BRANCH"]
+    assert result.filters == {"events": "push", "branches": "*"}
+    assert result.delivery_id == GITHUB_DELIVERY
+
+
+def test_a_dry_run_of_a_filtered_push_says_why(
+    store: FakeStore, ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    store.add_pipeline(demo_pipeline(source={"branches": ["release/*"]}))
+    result = receive_webhook(ports, dry(request_from("source-github-push.json")))
+    assert isinstance(result, DryRun)
+    assert (result.decision, result.filters, result.variables) == ("BRANCH_FILTERED", {"events": "push"}, {})
+    assert runs.started == [] and deliveries.deliveries[-1].reason == "BRANCH_FILTERED"
+
+
+def test_a_dry_run_with_an_undeclared_variable_is_422_and_recorded_as_a_dry_run(
+    ports: TriggerPorts, deliveries: FakeDeliveryLog
+) -> None:
+    with pytest.raises(HookrunError) as caught:
+        receive_webhook(ports, dry(variables_call(b'{"nope": "1"}')))
+    assert caught.value.code == "INVALID_VARIABLES"
+    assert [(d.outcome, d.reason) for d in deliveries.deliveries] == [(Outcome.DRY_RUN, "INVALID_VARIABLES")]
+
+
+def test_dry_run_false_is_a_real_delivery(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    result = receive_webhook(ports, replace(variables_call(b"{}"), query={"dryRun": "false"}))
+    assert isinstance(result, AcceptedRun) and len(runs.started) == 1

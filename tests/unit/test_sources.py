@@ -22,11 +22,13 @@ from domain.sources import (
     built_in_variables,
     decide,
     delivery_id,
+    derived_idempotency_key,
     detect_source,
     event_name,
     glob_to_regex,
     idempotency_key,
     parse_source_event,
+    signature_checked,
     verify_signature,
 )
 from tests.support import load_event
@@ -746,3 +748,82 @@ def test_built_in_values_with_escaped_surrogates_in_the_payload_are_environment_
 
     parsed = changed("source-gitee-push.json", escaped_surrogate).parse()
     assert built_in_variables(parsed)["HOOKRUN_COMMIT_AUTHOR"] == "?"
+
+
+# --- the body reader they share with variable bodies --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"ref": "refs/heads/main", "ref": "refs/heads/evil"}',  # which ref moved? no reader may guess
+        b'{"ref": "refs/heads/main", "x": ' + b"[" * 33 + b"]" * 33 + b"}",
+        b'{"ref": "refs/heads/main", "x": NaN}',
+    ],
+    ids=["duplicate-key", "nested-33-deep", "nan"],
+)
+def test_source_events_are_read_as_strictly_as_variable_bodies(body: bytes) -> None:
+    assert rejection(Provider.GITHUB, body, "application/json", **{"X-GitHub-Event": "push"}) == "INVALID_JSON"
+
+
+def test_a_form_payload_with_a_duplicate_key_is_invalid_json() -> None:
+    form = b"payload=" + quote_plus('{"ref": "a", "ref": "b"}').encode()
+    assert rejection(Provider.GITHUB, form, "application/x-www-form-urlencoded") == "INVALID_JSON"
+
+
+# --- GitLab System Hooks, Gitea forms, derived keys, 401 messages ------------------------------------------------
+
+
+def test_gitlab_system_hook_push_without_object_kind_is_read_by_its_event_name() -> None:
+    def documented_system_hook(payload: dict[str, Any]) -> None:
+        del payload["object_kind"]
+        payload["event_name"] = "push"
+
+    parsed = changed("source-gitlab-push.json", documented_system_hook, **{"X-Gitlab-Event": "System Hook"}).parse()
+    assert (parsed.kind, parsed.branch) == (EventKind.PUSH, "master")
+
+
+def test_gitea_form_delivery_is_verified_against_the_json_payload_it_signed() -> None:
+    payload = b'{"ref": "refs/heads/main"}'
+    form = b"payload=" + quote_plus(payload.decode()).encode()
+    digest = hmac.new(EXAMPLE_SECRET.encode(), payload, hashlib.sha256).hexdigest()
+    headers = {"X-Gitea-Event": "push", "X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={digest}"}
+    form_type = "application/x-www-form-urlencoded"
+    assert verify_signature(Provider.GITHUB, headers, form, EXAMPLE_SECRET, NOW_MS, content_type=form_type)
+    github_headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={digest}"}
+    # GitHub signs the form body itself, so the same header does not prove a GitHub form
+    assert not verify_signature(Provider.GITHUB, github_headers, form, EXAMPLE_SECRET, NOW_MS, content_type=form_type)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content_type", "named"),
+    [
+        ({"X-GitHub-Event": "push"}, "application/json", ["X-Hub-Signature-256", "application/json", "lacks"]),
+        ({"X-Gitea-Event": "push", "X-Gitea-Signature": "00"}, "application/x-www-form-urlencoded",
+         ["X-Gitea-Signature", "application/x-www-form-urlencoded", "'payload' field"]),
+        ({"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "x"}, None, ["X-Gitlab-Token", "no Content-Type"]),
+        ({"X-Gitee-Event": "Push Hook", "X-Gitee-Token": "x", "X-Gitee-Timestamp": "1"}, "application/json",
+         ["X-Gitee-Token", "X-Gitee-Timestamp", "application/json"]),
+        ({"Codeup-Event": "Push Hook"}, "text/plain", ["X-Codeup-Token", "text/plain", "lacks"]),
+    ],
+)  # fmt: skip
+def test_what_was_checked_names_the_header_and_the_content_type(
+    headers: dict[str, str], content_type: str | None, named: list[str]
+) -> None:
+    provider = detect_source(headers)
+    assert provider is not None
+    checked = signature_checked(provider, headers, content_type)
+    assert all(part in checked for part in named), checked
+
+
+def test_a_push_derives_the_same_key_each_time_and_another_push_another() -> None:
+    first = delivery("source-gitee-push.json").parse()
+    assert derived_idempotency_key(first) == derived_idempotency_key(delivery("source-gitee-push.json").parse())
+    moved = changed("source-gitee-push.json", lambda payload: payload.update(after="e" * 40)).parse()
+    key = derived_idempotency_key(first)
+    assert key is not None and key.startswith("derived-") and len(key) <= 200
+    assert derived_idempotency_key(moved) != key
+
+
+def test_events_other_than_push_and_tag_derive_no_key() -> None:
+    assert derived_idempotency_key(delivery("source-github-ping.json").parse()) is None

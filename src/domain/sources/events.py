@@ -1,0 +1,52 @@
+"""What hookrun keeps of a source delivery (SourceEvent), and the errors of reading one."""
+
+from __future__ import annotations
+
+from ..base import Model
+from ..errors import HookrunError
+from .providers import EventKind, Provider
+
+INVALID_DELIVERY_ID = "INVALID_DELIVERY_ID"
+
+INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
+
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+
+INVALID_JSON = "INVALID_JSON"
+
+INVALID_SOURCE_EVENT = "INVALID_SOURCE_EVENT"
+
+
+class InvalidSourceEvent(HookrunError):
+    """A source delivery hookrun cannot read. `code` is one of the module's error codes."""
+
+    code = INVALID_SOURCE_EVENT
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SourceEvent(Model):
+    """What hookrun keeps of one source delivery: the ref that moved, its head commit, and who pushed."""
+
+    provider: Provider
+    kind: EventKind
+    event_name: str
+    ref: str = ""
+    branch: str | None = None
+    tag: str | None = None
+    commit_sha: str = ""
+    commit_message: str = ""
+    commit_author: str = ""
+    repository: str = ""
+    before: str = ""  # the ref's SHA before the push, as the provider sent it
+    after: str = ""  # the ref's SHA after the push, as the provider sent it
+    deleted: bool = False
+    delivery_id: str | None = None
+
+
+def printable(text: str) -> str:
+    """Text from a payload, cut short and stripped of control characters, fit for a message."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:100])
+    return cleaned + ("..." if len(text) > 100 else "")
