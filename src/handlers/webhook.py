@@ -37,7 +37,7 @@ def post_webhook(event: APIGatewayProxyEvent) -> dict[str, Any]:
     if isinstance(result, DryRun):
         metrics.add_metric(name="DRY_RUN", unit=MetricUnit.Count, value=1)
         logger.info("dry run", extra={"pipelineId": result.pipeline_id, "decision": result.decision})
-        return json_response(200, result.model_dump(by_alias=True, mode="json"))
+        return proxy_result(200, result.model_dump(by_alias=True, mode="json"))
     if not isinstance(result, AcceptedRun):
         metrics.add_metric(name=result.outcome, unit=MetricUnit.Count, value=1)
         logger.info("no run started", extra={"pipelineId": result.pipeline_id, "reason": result.reason})
