@@ -10,7 +10,7 @@ from domain.deliveries import DELIVERY_RETENTION_DAYS, Delivery
 
 from . import keys
 from .aws_errors import unavailable_on_outage
-from .runs import newest_first_page
+from .pages import newest_first_page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .deliveries import Delivery
 from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
-from .runs import ExecutionResult, RunView
+
+if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import the run rules
+    from .runs import ExecutionResult, RunView
 
 Field = str | int | None
 """A value recorded with a status change: a time, an exit code, an output, a reason."""

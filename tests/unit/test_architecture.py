@@ -53,7 +53,7 @@ def test_the_webhooks_cold_start_imports_only_what_its_hot_path_calls() -> None:
         "import sys, handlers.webhook, pydantic._internal._mock_val_ser as mock\n"
         "from domain.models import Pipeline\n"
         "print(sorted(m for m in sys.modules if m.startswith(('aws_lambda_powertools.event_handler', "
-        "'domain.management', 'domain.workflow', 'asyncio'))))\n"
+        "'domain.management', 'domain.workflow', 'domain.runs', 'asyncio'))))\n"
         "print(isinstance(Pipeline.__pydantic_validator__, mock.MockValSer))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=SRC, capture_output=True, text=True, timeout=60, check=True)
