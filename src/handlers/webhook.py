@@ -22,7 +22,8 @@ from .http import RequestRejected, error_answer, proxy_result, public_base_url, 
 from .observability import logger, metrics
 
 ROUTE = "/pipeline/webhook/{token}"
-_ROUTE_PATH = re.compile(r"/pipeline/webhook/[^/]+")
+# the characters Powertools' resolver takes in a path parameter (RFC 3986 and the unsafe ones API Gateway passes)
+_ROUTE_PATH = re.compile(r"^/pipeline/webhook/[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+$")
 
 
 def post_webhook(event: APIGatewayProxyEvent) -> dict[str, Any]:
@@ -79,8 +80,8 @@ def not_found() -> dict[str, Any]:
 
 def is_webhook_route(event: APIGatewayProxyEvent) -> bool:
     """POST on the webhook's path: what API Gateway routes here (a direct invoke may send anything)."""
-    # fullmatch, not `$`: a path with a trailing newline is still the route, and its token is then unknown
-    return event.http_method == "POST" and bool(_ROUTE_PATH.fullmatch(event.path.rstrip("\n")))
+    # `$` also matches before a trailing newline, as the resolver's did: that token is then unknown (404)
+    return event.http_method == "POST" and bool(_ROUTE_PATH.match(event.path))
 
 
 @logger.inject_lambda_context(clear_state=True)

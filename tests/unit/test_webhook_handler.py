@@ -153,6 +153,24 @@ def test_other_routes_answer_404_with_a_code() -> None:
     assert (status, body["code"]) == (404, "NOT_FOUND")
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", None),
+        ("POST", "/pipeline/webhook/\x00"),
+        ("POST", "/pipeline/webhook/"),
+        ("POST", "/pipeline/webhook/a/b"),
+    ],
+    ids=["get", "nul-token", "no-token", "extra-segment"],
+)
+def test_anything_but_post_on_the_webhook_path_is_404_not_found(method: str, path: str | None) -> None:
+    event = webhook_event()
+    event["httpMethod"] = method
+    event["path"] = path or event["path"]
+    status, body, _ = call(event)
+    assert (status, body["code"]) == (404, "NOT_FOUND")
+
+
 def github_push(**header_changes: str) -> dict[str, Any]:
     """events/source-github-push.json (signed with hookrun-example-secret) with other headers."""
     event = load_event("source-github-push.json")
