@@ -191,8 +191,10 @@ def ui(
     try:
         server = UiServer(forwarder, session, port)
     except OSError as exc:
-        fail_plainly(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}). Pick another with --port.",
-                     code=EXIT_USAGE_OR_CONNECTION)
+        fail_plainly(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}). Pick another with --port.",
+            code=EXIT_USAGE_OR_CONNECTION,
+        )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -134,6 +134,7 @@ class HookrunClient:
             raise ApiUnreachable(self.endpoint, f"no answer within {self.timeout:g} s") from exc
         return response.status_code, answer_body(response)
 
+
 def sign_request(prepared: requests.PreparedRequest, headers: Mapping[str, str], endpoint: str) -> None:
     """Add the SigV4 headers; only `headers` and the host are signed, not what proxies may rewrite."""
     from botocore.auth import SigV4Auth

@@ -127,6 +127,10 @@ function filtersText(source) {
   return `${events}; branches ${branches || "none"}; tags ${tags || "none"}`;
 }
 
+function concurrencyText(concurrency) {
+  return concurrency.group ? `${concurrency.mode}, group ${concurrency.group}` : concurrency.mode || "";
+}
+
 function webhookBlock(pipeline, webhook, details) {
   const state = webhook.enabled
     ? h("span", { class: "pill on" }, "webhook enabled")
@@ -176,6 +180,9 @@ function renderPipelines() {
             h("div", { class: "row" }, h("span", { class: "label" }, "last run"), lastRun),
             webhookBlock(pipeline, pipeline.webhook, details),
             h("div", { class: "row" }, h("span", { class: "label" }, "source filters"), h("span", { class: "filters" }, filtersText(details.pipeline && details.pipeline.source))),
+            details.pipeline && details.pipeline.concurrency
+              ? h("div", { class: "row" }, h("span", { class: "label" }, "concurrency"), concurrencyText(details.pipeline.concurrency))
+              : null,
             h("div", { class: "links" }, h("a", { href: `/ui/pipelines/${q(pipeline.id)}` }, "Runs"), h("a", { href: `/ui/pipelines/${q(pipeline.id)}/deliveries` }, "Deliveries")),
           );
         }),
@@ -453,7 +460,14 @@ function renderRun(runId) {
     const link = (id) => h("a", { href: `/ui/runs/${q(id)}`, class: "mono" }, shortRun(id));
     facts.replaceChildren(
       ...fact("trigger", run.trigger ? triggerText(run, run.variables) : "webhook (accepted)"),
-      ...(delivery ? fact("delivery id", h("span", { class: "mono", "data-delivery": delivery.deliveryId || "" }, delivery.deliveryId || "(none)"), ` · ${delivery.source}${delivery.event ? ` ${delivery.event}` : ""}`) : []),
+      ...(delivery
+        ? fact(
+            "delivery id",
+            delivery.deliveryId
+              ? h("span", { class: "mono", "data-delivery": delivery.deliveryId }, delivery.deliveryId)
+              : h("span", { class: "muted" }, "none: sent without an Idempotency-Key"),
+          )
+        : []),
       ...(run.rerunOf ? fact("re-run of", link(run.rerunOf)) : []),
       ...(run.reason ? fact("reason", h("code", {}, run.reason)) : []),
       ...(run.supersededBy ? fact("superseded by", link(run.supersededBy)) : []),
@@ -465,7 +479,7 @@ function renderRun(runId) {
     variables.replaceChildren(
       ...(names.length
         ? names.map((name) => h("tr", {}, h("td", { class: "mono" }, name), h("td", { class: run.variables[name] === "***" ? "mono secret" : "mono" }, run.variables[name])))
-        : [h("tr", {}, h("td", { colspan: 2, class: "muted" }, "none yet"))]),
+        : [h("tr", {}, h("td", { colspan: 2, class: "muted" }, run.pipelineId ? "none" : "not recorded yet"))]),
     );
   }
 
@@ -523,12 +537,14 @@ function renderRun(runId) {
     const [key, stage, job] = found;
     const exit = job.exitCode !== null && job.exitCode !== undefined ? h("span", { class: `exit-code${job.exitCode ? " nonzero" : ""}` }, `exit code ${job.exitCode}`) : null;
     outputHead.replaceChildren(
+      ...[
       h("span", { class: "output-title" }, `${stage.name} / ${job.name}`),
       badge(job.status),
       exit,
       job.durationMs !== null && job.durationMs !== undefined ? h("span", { class: "muted" }, durationText(job.durationMs)) : null,
       job.status === "RUNNING" ? h("span", { class: "live" }, "● live") : null,
       job.reason ? h("code", { class: "reason" }, job.reason) : null,
+      ].filter(Boolean),
     );
     const text = job.output || "";
     if (key === state.shownJob && text === state.shownOutput) return;
@@ -537,7 +553,9 @@ function renderRun(runId) {
     cutMarker.hidden = marker === null;
     cutMarker.textContent = marker || "";
     if (rest) {
-      output.innerHTML = new AnsiUp().ansi_to_html(rest); // ansi_up escapes the text; only its colour spans are HTML
+      const ansi = new AnsiUp();
+      ansi.use_classes = true; // the 16 colours come from style.css, readable on the dark output
+      output.innerHTML = ansi.ansi_to_html(rest); // ansi_up escapes the text; only its colour spans are HTML
     } else {
       output.replaceChildren(h("span", { class: "muted" }, job.status === "RUNNING" || job.status === "PENDING" ? "(no output yet)" : "(no output)"));
     }
