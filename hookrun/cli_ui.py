@@ -25,7 +25,6 @@ from hookrun.cli_common import (
     EXIT_USAGE_OR_CONNECTION,
     EndpointOption,
     StackOption,
-    UserOption,
     console,
     fail_plainly,
     stack_endpoint,
@@ -178,7 +177,15 @@ class UiServer(ThreadingHTTPServer):
 def ui(
     endpoint: EndpointOption = DEFAULT_ENDPOINT,
     stack: StackOption = None,
-    user: UserOption = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="HOOKRUN_USER",
+            help="Local stack: the page's first acting user (else admin). Deployed: the hookrun user your AWS "
+            "credentials map to, so the page shows cancel and re-run only if you may use them.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = DEFAULT_PORT,
 ) -> None:
     """Serve the run viewer on 127.0.0.1 and forward its API calls, signed with your AWS credentials on AWS."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +189,20 @@ def test_an_api_call_from_the_page_is_forwarded(server: UiServer) -> None:
 def test_paths_outside_ui_and_api_are_not_found(server: UiServer) -> None:
     answer = server.answer("GET", "/swagger", own(server), b"")
     assert (answer.status, json.loads(answer.body)["code"]) == (404, "NOT_FOUND")
+
+
+def test_a_body_over_the_limit_is_refused_unread(server: UiServer) -> None:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        connection.putrequest("POST", "/api/pipelines")
+        connection.putheader("Content-Length", str(2 * 1024 * 1024))
+        connection.putheader(UI_HEADER, "1")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["code"]) == (413, "PAYLOAD_TOO_LARGE")
+        connection.close()
+    finally:
+        server.shutdown()
+        thread.join()
