@@ -24,6 +24,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from hookrun.template import ROOT
 from tests.e2e.browser import act_as, chromium, screenshot
 from tests.e2e.conftest import HOOKRUN, RunningStack, wait_for_run
+from tests.e2e.test_sources import send
 
 JSON = {"Content-Type": "application/json"}
 ADMIN = {"X-Hookrun-User": "admin"}
@@ -56,7 +57,11 @@ def trigger(url: str, body: dict[str, Any] | None = None, **headers: str) -> str
 
 
 def new_pipeline(
-    stack: RunningStack, stages: list[dict[str, Any]], members: dict[str, str] | None = None, **more: Any
+    stack: RunningStack,
+    stages: list[dict[str, Any]],
+    members: dict[str, str] | None = None,
+    enabled_by: str = "admin",
+    **more: Any,
 ) -> tuple[str, str]:
     """A pipeline created by admin (its owner) with `members`, its webhook enabled: its id and webhook URL."""
     pipeline_id = f"ui-{uuid.uuid4().hex[:8]}"
@@ -67,7 +72,7 @@ def new_pipeline(
     for user, role in (members or {}).items():
         granted = requests.put(f"{api}/members/{user}", json={"role": role}, headers=ADMIN, timeout=30)
         assert granted.status_code == 200, granted.text
-    enabled = requests.post(f"{api}/webhook/enable", headers=ADMIN, timeout=30)
+    enabled = requests.post(f"{api}/webhook/enable", headers={"X-Hookrun-User": enabled_by}, timeout=30)
     assert enabled.status_code == 201, enabled.text
     return pipeline_id, str(enabled.json()["url"])
 
@@ -200,6 +205,7 @@ def test_a_viewer_sees_no_cancel_button(local_stack: RunningStack, page: Page, t
     notice = page.locator(".notice")
     if notice.is_visible():
         expect(notice).to_contain_text(re.compile("Cancel requested|no cancel and re-run routes"))
+    wait_for_run(local_stack.endpoint, run_id, timeout=90)  # the session's stack stops only once its jobs end
 
 
 def test_a_page_the_user_may_not_see_names_the_role_it_needs(local_stack: RunningStack, page: Page) -> None:
@@ -209,6 +215,59 @@ def test_a_page_the_user_may_not_see_names_the_role_it_needs(local_stack: Runnin
     panel = page.locator(".error-panel")
     expect(panel).to_contain_text("403 FORBIDDEN")
     expect(panel).to_contain_text("This needs a role on the pipeline (viewer, runner or owner)")
+
+
+def test_a_source_run_shows_its_branch_and_commit_and_its_delivery(
+    local_stack: RunningStack, page: Page, tmp_path: Path
+) -> None:
+    # Given a GitHub push to the demo webhook
+    delivery_id = str(uuid.uuid4())
+    response = send(local_stack.webhook_url, "source-github-push.json", **{"X-GitHub-Delivery": delivery_id})
+    assert response.status_code == 202, response.text
+    run = wait_for_run(local_stack.endpoint, response.json()["runId"])
+    sha = run["variables"]["HOOKRUN_COMMIT_SHA"][:7]
+    act_as(page, "bob")
+
+    # Then its row names the provider, the event, the branch and the short SHA
+    page.goto(f"{local_stack.endpoint}/ui/pipelines/demo")
+    row = page.locator(f"tr[data-run='{run['runId']}']")
+    expect(row.locator("td[data-label='Trigger']")).to_have_text(f"github push master @ {sha}")
+
+    # And the deliveries page has the delivery, its outcome and a link to the run
+    page.locator("nav.tabs a", has_text="Deliveries").click()
+    delivery = page.locator("tr.delivery-row", has_text=delivery_id)
+    expect(delivery).to_have_attribute("data-outcome", "RUN_STARTED")
+    screenshot(page, tmp_path, "deliveries")
+    delivery.locator("a").click()
+    expect(page).to_have_url(re.compile(f"/ui/runs/{run['runId']}$"))
+    expect(page.locator("[data-delivery]")).to_have_text(delivery_id)
+
+
+def test_a_webhook_whose_run_as_user_lost_permission_shows_the_warning_and_remedy(
+    local_stack: RunningStack, page: Page, tmp_path: Path
+) -> None:
+    # Given a webhook enabled by alice, who then loses her role
+    pipeline_id, _ = new_pipeline(
+        local_stack,
+        [{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}],
+        members={"alice": "runner"},
+        enabled_by="alice",
+    )
+    removed = requests.delete(
+        f"{local_stack.endpoint}/api/pipelines/{pipeline_id}/members/alice", headers=ADMIN, timeout=30
+    )
+    assert removed.status_code == 204, removed.text
+
+    # Then the pipelines page warns, naming the user and the remedy
+    act_as(page, "admin")
+    page.goto(f"{local_stack.endpoint}/ui/")
+    card = page.locator(f"article[data-pipeline='{pipeline_id}']")
+    warning = card.locator(".warning[data-problem='RUN_AS_LOST_PERMISSION']")
+    expect(warning).to_contain_text("runs as alice, who can no longer run this pipeline")
+    expect(warning).to_contain_text(f"hookrun webhook disable {pipeline_id}")
+    expect(warning).to_contain_text("(runner or owner) enable it again")
+    expect(card).to_contain_text("branches *")
+    screenshot(page, tmp_path, "lost-permission")
 
 
 def test_a_deep_link_survives_a_reload_and_shows_no_secret(

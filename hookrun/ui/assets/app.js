@@ -30,9 +30,14 @@ function live(step, intervalMs, onError) {
   const mine = generation;
   let timer = null;
   let busy = false;
+  let pending = false; // asked for while a step was running: run again right after it
   let failures = 0;
   async function tick() {
-    if (mine !== generation || busy) return;
+    if (mine !== generation) return;
+    if (busy) {
+      pending = true;
+      return;
+    }
     clearTimeout(timer);
     busy = true;
     let again;
@@ -54,7 +59,13 @@ function live(step, intervalMs, onError) {
       return;
     }
     busy = false;
-    if (again !== false && mine === generation) timer = setTimeout(tick, intervalMs);
+    if (mine !== generation) return;
+    if (pending) {
+      pending = false;
+      timer = setTimeout(tick, 0);
+    } else if (again !== false) {
+      timer = setTimeout(tick, intervalMs);
+    }
   }
   tick();
   return { now: tick };
