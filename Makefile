@@ -10,10 +10,11 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
+CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint types pytest requirements validate scan bench fuzz clean
+.PHONY: run test lint types pytest requirements validate scan bench fuzz screenshot clean
 
 $(UV):
 	python3 -m venv .tools
@@ -35,8 +36,17 @@ lint: .venv/.synced
 types: .venv/.synced
 	.venv/bin/mypy
 
-pytest: .venv/.synced
+pytest: .venv/.synced $(CHROMIUM)
 	.venv/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# The run viewer's tests drive Debian's chromium with Playwright (never Playwright's own browser downloads).
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium
+
+# docs/run-page.png, the README's picture of the run page, taken by the browser test of a failing run.
+screenshot: .venv/.synced $(CHROMIUM)
+	HOOKRUN_DOCS_SCREENSHOT=1 .venv/bin/pytest -p no:xdist -q tests/e2e/test_ui.py -k failing_job
 
 # src/requirements.txt is what `sam build` installs into the functions: the lockfile's runtime part.
 requirements: .venv/.synced

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
+from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
 
@@ -36,6 +37,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(members_app, name="members")
 app.add_typer(webhook_app, name="webhook")
 app.command()(deliveries)
+app.command()(ui)
 
 
 @app.command()
@@ -111,6 +113,7 @@ def dev(
         endpoint_option = "" if stack.endpoint == DEFAULT_ENDPOINT else f" --endpoint {stack.endpoint}"
         console.print(f"Follow a run: hookrun runs watch <runId> --as {EXAMPLE_RUN_AS}{endpoint_option}", markup=False)
         console.print(f"The API in Swagger UI (this machine only): {stack.swagger_url}", markup=False)
+        console.print(f"The run viewer: {stack.endpoint}/ui/ (pick the acting user on the page)", markup=False)
         console.print("Ctrl-C stops it.")
         print(f"HOOKRUN_ENDPOINT={stack.endpoint}", flush=True)
         if stack.webhook_token:

@@ -125,7 +125,7 @@ class HookrunClient:
             requests.Request(method, self.endpoint + path, params=query, data=data, headers=headers)
         )
         if self.signed:
-            self._sign(prepared, headers)
+            sign_request(prepared, headers, self.endpoint)
         try:
             response = self._session.send(prepared, timeout=self.timeout)
         except requests.ConnectionError as exc:
@@ -134,21 +134,22 @@ class HookrunClient:
             raise ApiUnreachable(self.endpoint, f"no answer within {self.timeout:g} s") from exc
         return response.status_code, answer_body(response)
 
-    def _sign(self, prepared: requests.PreparedRequest, headers: Mapping[str, str]) -> None:
-        """Add the SigV4 headers; only `headers` and the host are signed, not what proxies may rewrite."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.session import get_session
 
-        credentials = get_session().get_credentials()
-        if credentials is None:
-            raise CannotSign(
-                f"no AWS credentials to sign requests to {self.endpoint} with. "
-                "Configure them (aws configure, AWS_PROFILE, or environment variables)."
-            )
-        signed = AWSRequest(method=prepared.method, url=prepared.url, data=prepared.body, headers=dict(headers))
-        SigV4Auth(credentials.get_frozen_credentials(), SIGNED_SERVICE, signing_region(self.endpoint)).add_auth(signed)
-        prepared.headers.update(dict(signed.headers.items()))
+def sign_request(prepared: requests.PreparedRequest, headers: Mapping[str, str], endpoint: str) -> None:
+    """Add the SigV4 headers; only `headers` and the host are signed, not what proxies may rewrite."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.session import get_session
+
+    credentials = get_session().get_credentials()
+    if credentials is None:
+        raise CannotSign(
+            f"no AWS credentials to sign requests to {endpoint} with. "
+            "Configure them (aws configure, AWS_PROFILE, or environment variables)."
+        )
+    signed = AWSRequest(method=prepared.method, url=prepared.url, data=prepared.body, headers=dict(headers))
+    SigV4Auth(credentials.get_frozen_credentials(), SIGNED_SERVICE, signing_region(endpoint)).add_auth(signed)
+    prepared.headers.update(dict(signed.headers.items()))
 
 
 def answer_body(response: requests.Response) -> dict[str, Any]:

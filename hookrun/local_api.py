@@ -23,9 +23,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hookrun.template import ApiRoute
+from hookrun.ui_static import is_ui_path, ui_answer
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 LOCAL_INFO_PATH = "/_hookrun/local"
+LOCAL_UI_SESSION = {"mode": "local", "defaultUser": "admin"}  # the page picks the acting user (X-Hookrun-User)
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
 
 log = logging.getLogger("local.api")
@@ -284,6 +286,9 @@ class ApiGateway:
                 response = HttpResponse(
                     200, [("Content-Type", "application/json")], json.dumps(self._local_info()).encode()
                 )
+            elif is_ui_path(request.target):
+                resource = "/ui/"
+                response = HttpResponse(*ui_answer(request.method, request.target, LOCAL_UI_SESSION))
             else:
                 response = error_response(
                     404, "NOT_FOUND", f"No route matches this path; the routes are {self._known_routes}."
