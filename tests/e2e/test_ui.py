@@ -33,6 +33,9 @@ UI_READY_SECONDS = 30
 RED = "rgb(224, 49, 49)"  # --failed in style.css
 DOCS_SCREENSHOT = ROOT / "docs" / "run-page.png"
 
+# a loaded 2-core machine renders slower than Playwright's 5 s default
+expect.set_options(timeout=SHOW_SECONDS)
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
