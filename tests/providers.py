@@ -104,6 +104,14 @@ class Wire:
     delivery_id: str | None
 
 
+def hub_signatures(secret: str, payload: bytes) -> dict[str, str]:
+    """GitHub's two signature headers of `payload` (Gitea and Forgejo send them too)."""
+    return {
+        "X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), payload, hashlib.sha1).hexdigest(),
+        "X-Hub-Signature-256": "sha256=" + hex_hmac(secret, payload),
+    }
+
+
 def deliver(
     sample: Sample, *, secret: str = SECRET, now_ms: int, form: bool = False, delivery_id: str | None = None
 ) -> Wire:
@@ -124,8 +132,7 @@ def deliver(
             "X-GitHub-Hook-ID": "292430182",
             "X-GitHub-Hook-Installation-Target-Type": "repository",
             "X-GitHub-Hook-Installation-Target-ID": "79929171",
-            "X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), payload, hashlib.sha1).hexdigest(),
-            "X-Hub-Signature-256": "sha256=" + hex_hmac(secret, payload),
+            **hub_signatures(secret, payload),
         }
         return Wire(headers, payload, key)
     if sample.sender in {"gitea", "forgejo"}:
@@ -140,8 +147,7 @@ def deliver(
                 f"X-{family}-Signature": digest,
             }
         headers |= {
-            "X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), payload, hashlib.sha1).hexdigest(),
-            "X-Hub-Signature-256": "sha256=" + digest,
+            **hub_signatures(secret, payload),
             "X-GitHub-Delivery": key,
             "X-GitHub-Event": sample.event,
             "X-GitHub-Event-Type": sample.event,
