@@ -152,6 +152,29 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def serialize_table_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as AWS's are: a condition is checked and its write made as one step.
+
+    moto checks a write's condition (a transaction's: every item's) and then writes without a lock, so two
+    conditional writes racing on one item could both pass, and a cancelled transaction restores a copy of the
+    whole table taken before it, undoing writes made meanwhile.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_hookrun_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        serialized._hookrun_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -245,6 +268,7 @@ class LocalStack:
         self._configure_moto()
         lambda_bridge.install()
         serialize_execution_starts()
+        serialize_table_writes()
 
         self._create_resources()
         if state is not None:

@@ -56,6 +56,7 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
         ports.deliveries.record(
             Delivery(
                 pipeline_id=run.pipeline_id,
+                incarnation=run.incarnation,
                 received_at=run.created_at,
                 source=run.delivery.source,
                 event=run.delivery.event,

@@ -127,7 +127,8 @@ def get_run(run_id: RunId) -> Response[str]:
         access = _access(run.pipeline_id, caller)
         if suspended := _suspended(access):
             raise suspended
-        if not can_view(access.user, access.grant):
+        # a run of a deleted pipeline is no one's to see through a new pipeline with the same id
+        if not can_view(access.user, access.grant) or access.incarnation != run.incarnation:
             raise _run_not_found()
     metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
     return json_response(200, run_body(run))
@@ -166,6 +167,8 @@ def list_runs(
                 f"User '{caller.user_id}' has no role on pipeline '{access.pipeline.id}'. "
                 "Ask a pipeline owner for the viewer role.",
             )
-    runs, next_cursor = container().runs.list_runs(pipeline_id, limit=page_size, cursor=cursor)
+    runs, next_cursor = container().runs.list_runs(
+        pipeline_id, limit=page_size, cursor=cursor, incarnation=access.incarnation
+    )
     metrics.add_metric(name="RunsListed", unit=MetricUnit.Count, value=1)
     return json_response(200, {"runs": [_summary_body(run) for run in runs], "nextCursor": next_cursor})
