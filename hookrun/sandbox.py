@@ -324,14 +324,14 @@ class FunctionPool:
             sandbox.close()
 
     def close(self) -> None:
-        """Refuse new invocations, end idle sandboxes, kill busy ones (their invocations answer Sandbox errors)."""
+        """Refuse new invocations and kill every sandbox (a busy one's invocation answers a Sandbox error)."""
         with self._condition:
             self._closed = True
             idle, busy = list(self._idle), list(self._busy)
             self._idle.clear()
             self._condition.notify_all()
         for sandbox in idle:
-            sandbox.close()
+            sandbox.kill()  # as Lambda ends an environment: no grace, so a stop never waits on a slow exit
         for sandbox in busy:
             if sandbox.process is not None:
                 kill_tree(sandbox.process.pid)  # its invocation answers, and the invoking thread reaps it
