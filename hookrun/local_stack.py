@@ -9,6 +9,7 @@ each function's own, with its own environment (hookrun.sandbox).
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -165,6 +166,18 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
+    """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
+
+    Only the local stack takes them: tests add functions that read what a sandbox sees (`hookrun dev --functions`).
+    """
+    extra = copy.deepcopy(resources_of_type(load_template(path), "AWS::Serverless::Function"))
+    for resource in extra.values():
+        properties = resource.setdefault("Properties", {})
+        properties["CodeUri"] = str(path.resolve().parent / properties.get("CodeUri", "."))
+    return {**template, "Resources": {**template["Resources"], **extra}}
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -177,7 +190,12 @@ class LocalStack:
     """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
 
     def __init__(
-        self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None, data: DataFolder | None = None
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        moto_port: int | None = None,
+        data: DataFolder | None = None,
+        more_functions: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -190,7 +208,7 @@ class LocalStack:
         self._snapshots: Snapshots | None = None
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
-        self._template = load_template()
+        self._template = with_functions_of(load_template(), more_functions) if more_functions else load_template()
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
         self._resolver = TemplateResolver(self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME)
         self._functions = function_properties(self._template)
