@@ -263,8 +263,15 @@ class FunctionPool:
 
     @property
     def busy(self) -> int:
+        """Sandboxes running an invocation."""
         with self._condition:
             return len(self._busy)
+
+    @property
+    def waiting(self) -> int:
+        """Invocations waiting for a free sandbox."""
+        with self._condition:
+            return self._waiting
 
     def invoke(self, payload: bytes, request_id: str | None = None) -> Invocation:
         """One invocation in a free sandbox of this function, waiting for one if all are busy."""
