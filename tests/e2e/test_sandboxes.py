@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,8 +106,11 @@ def test_a_handler_error_comes_back_as_lambda_reports_it(stack: RunningStack) ->
     assert "probe.py" in answer["stackTrace"][-1]
 
 
-def test_webhooks_are_accepted_while_long_jobs_run(stack: RunningStack, tmp_path: Path) -> None:
-    release = tmp_path / "release"
+def test_webhooks_are_accepted_while_long_jobs_run(stack: RunningStack) -> None:
+    # the jobs run as an unprivileged user: the file they wait for must be where anyone can look
+    folder = Path(tempfile.mkdtemp(prefix="hookrun-e2e-"))
+    folder.chmod(0o755)
+    release = folder / "release"
     url = new_pipeline(
         stack,
         [
@@ -134,6 +139,7 @@ def test_webhooks_are_accepted_while_long_jobs_run(stack: RunningStack, tmp_path
         assert wait_for_run(stack.endpoint, response.json()["runId"])["status"] == "SUCCEEDED"
     release.touch()
     assert wait_for_run(stack.endpoint, long_run, user="admin", timeout=120)["status"] == "SUCCEEDED"
+    shutil.rmtree(folder)
 
 
 def count_jobs(stack: RunningStack, run_id: str, status: str) -> int:
