@@ -36,6 +36,10 @@ class FakeStore:
             user=self.users.get(user_id),
         )
 
+    def get_user(self, user_id: str) -> User | None:
+        self.reads += 1
+        return self.users.get(user_id)
+
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
         self.run_secrets[run_id] = dict(values)
 
@@ -148,6 +152,14 @@ class FakeManagementStore:
 
     def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
         return self.pipelines.get(pipeline_id)
+
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        stored = self.pipelines.get(pipeline_id)
+        return Access(
+            pipeline=stored.pipeline if stored else None,
+            grant=self.grants.get((pipeline_id, user_id)),
+            user=self.users.get(user_id),
+        )
 
     def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
         return [p for i, p in sorted(self.pipelines.items()) if user_id is None or (i, user_id) in self.grants]

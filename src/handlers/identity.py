@@ -14,8 +14,8 @@ from typing import Protocol
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from domain.errors import ErrorCode
-from domain.management import Caller
 from domain.models import USER_ID
+from domain.policy import Caller
 
 from .http import RequestRejected
 

@@ -201,9 +201,9 @@ def test_user_without_a_grant_gets_404_for_a_run(wired: Container, recorded: lis
     assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
 
 
-def test_user_without_a_grant_gets_403_for_the_list(wired: Container) -> None:
+def test_user_without_a_grant_gets_404_for_the_list(wired: Container) -> None:
     status, body, _ = list_runs(user="carol")
-    assert (status, body["code"]) == (403, "FORBIDDEN")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
 def test_run_of_another_pipeline_is_404_for_its_non_member(wired: Container) -> None:

@@ -12,8 +12,9 @@ import boto3
 import pytest
 
 from adapters.management import DynamoManagement
-from domain.management import Caller, ManagementPorts, put_user
+from domain.management import ManagementPorts, put_user
 from domain.models import UserStatus
+from domain.policy import Caller
 from handlers import api, composition, webhook
 from handlers.composition import Container, Settings
 from tests.conftest import REGION, TABLE

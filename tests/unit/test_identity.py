@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from domain.management import Caller
+from domain.policy import Caller
 from handlers.http import RequestRejected
 from handlers.identity import caller_id, identify, is_admin
 from tests.support import api_event
