@@ -11,6 +11,7 @@ from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger
 from domain.ports import Access, StoredPipeline
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
+from tests.support import local_user
 
 NOW = "2026-11-27T12:00:00.000Z"
 
@@ -188,7 +189,8 @@ class FakeManagementStore:
         return self.users.get(user_id)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.principals.get(principal_arn)
+        """The mapped user; a local principal maps to its user, as the local API Gateway keeps it mapped."""
+        return self.principals.get(principal_arn) or local_user(principal_arn)
 
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         if any(self.principals.get(p, user.id) != user.id for p in user.principals):

@@ -9,16 +9,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
+from domain.errors import ErrorCode
 from domain.models import PIPELINE_ID, RunStatus
 from domain.policy import Caller
-from domain.run_reads import QueuedRun, show_run
+from domain.run_reads import RUN_ID, QueuedRun, show_run
 from domain.run_reads import list_runs as list_runs_of
 from domain.runs import JobView, RunView, StageView
 from domain.variables import SECRET_MASK
 
 from .api_schemas import PipelineId, RunId, responses
 from .composition import container
-from .http import DEFAULT_LIMIT, MAX_LIMIT, json_response, no_such_pipeline, page_limit
+from .http import DEFAULT_LIMIT, MAX_LIMIT, RequestRejected, json_response, no_such_pipeline, page_limit
 from .identity import identify
 from .observability import metrics
 
@@ -88,6 +89,8 @@ def run_body(run: RunView) -> dict[str, Any]:
 )
 def get_run(run_id: RunId) -> Response[str]:
     """A run with its stages and jobs, for a caller who may see its pipeline; QUEUED while only accepted."""
+    if not RUN_ID.fullmatch(run_id):
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)  # names no run: answered before any call, even to identify
     run = show_run(container().run_read_ports, _caller(), run_id)
     metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
     if isinstance(run, QueuedRun):

@@ -16,7 +16,7 @@ from domain.runs import JobView, RunView, StageView
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, api_event, demo_pipeline
+from tests.support import FakeLambdaContext, api_event, demo_pipeline, local_user
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -85,7 +85,7 @@ class FakePrincipalTable:
     users_by_arn: dict[str, str] = field(default_factory=dict)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.users_by_arn.get(principal_arn)
+        return self.users_by_arn.get(principal_arn) or local_user(principal_arn)
 
 
 @dataclass
