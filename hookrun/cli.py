@@ -56,9 +56,17 @@ def dev(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
     ] = False,
+    functions: Annotated[
+        Path | None,
+        typer.Option(
+            "--functions",
+            exists=True,
+            dir_okay=False,
+            help="Another SAM template whose functions run beside template.yaml's (the tests' probe functions).",
+        ),
+    ] = None,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
-    from hookrun import lambda_bridge
     from hookrun.local_data import DataFolder, DataFolderError
     from hookrun.local_stack import EXAMPLE_PIPELINE, EXAMPLE_RUN_AS, LocalStack, PortUnavailable
 
@@ -71,7 +79,7 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh))
+    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh), more_functions=functions)
     try:
         stack.start()
     except PortUnavailable as exc:
@@ -126,11 +134,6 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     console.print("hookrun local stack stopped.")
-    if running := lambda_bridge.running_invocations():
-        # the process exits only when they return: say so, and let a second Ctrl-C end it now
-        console.print(
-            f"Waiting for {running} running function call(s), e.g. jobs, to finish; Ctrl-C again to quit now."
-        )
 
 
 def _print_data_folder(stack: Any, data: Path) -> None:

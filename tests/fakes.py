@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from domain.deliveries import Delivery
-from domain.errors import Conflict, InvalidCursor, RunAlreadyStarted
+from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted
 from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
 from domain.ports import Access, StoredPipeline
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
+from tests.support import local_user
 
 NOW = "2026-11-27T12:00:00.000Z"
 
@@ -35,6 +36,10 @@ class FakeStore:
             grant=self.grants.get((pipeline_id, user_id)),
             user=self.users.get(user_id),
         )
+
+    def get_user(self, user_id: str) -> User | None:
+        self.reads += 1
+        return self.users.get(user_id)
 
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
         self.run_secrets[run_id] = dict(values)
@@ -153,6 +158,14 @@ class FakeManagementStore:
     def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
         return self.pipelines.get(pipeline_id)
 
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        stored = self.pipelines.get(pipeline_id)
+        return Access(
+            pipeline=stored.pipeline if stored else None,
+            grant=self.grants.get((pipeline_id, user_id)),
+            user=self.users.get(user_id),
+        )
+
     def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
         return [p for i, p in sorted(self.pipelines.items()) if user_id is None or (i, user_id) in self.grants]
 
@@ -164,7 +177,7 @@ class FakeManagementStore:
         """Raise Conflict unless the pipeline is still at the version read; then write one version more."""
         current = self.pipelines.get(stored.pipeline.id)
         if current is None or current.version != stored.version:
-            raise Conflict("CONFLICT", "changed meanwhile")
+            raise Conflict(ErrorCode.CONFLICT, "changed meanwhile")
         self.pipelines[stored.pipeline.id] = replace(current, version=current.version + 1, **changes)  # type: ignore[arg-type]
         self.add_audit(audit, stored.incarnation)
 
@@ -191,11 +204,12 @@ class FakeManagementStore:
         return self.users.get(user_id)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.principals.get(principal_arn)
+        """The mapped user; a local principal maps to its user, as the local API Gateway keeps it mapped."""
+        return self.principals.get(principal_arn) or local_user(principal_arn)
 
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         if any(self.principals.get(p, user.id) != user.id for p in user.principals):
-            raise Conflict("PRINCIPAL_TAKEN", "taken")
+            raise Conflict(ErrorCode.PRINCIPAL_TAKEN)
         for p in previous.principals if previous else ():
             self.principals.pop(p, None)
         self.principals.update({p: user.id for p in user.principals})

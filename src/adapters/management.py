@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from domain.errors import Conflict
+from domain.errors import Conflict, ErrorCode
 from domain.models import AuditEntry, Grant, Pipeline, Trigger, User
 from domain.ports import StoredPipeline
 
@@ -63,7 +63,8 @@ def _as_read(stored: StoredPipeline) -> tuple[str, dict[str, Any]]:
 
 def _changed_meanwhile(stored: StoredPipeline) -> Conflict:
     return Conflict(
-        "CONFLICT", f"Pipeline '{stored.pipeline.id}' or its webhook changed meanwhile. Read it again and retry."
+        ErrorCode.CONFLICT,
+        f"Pipeline '{stored.pipeline.id}' or its webhook changed meanwhile. Read it again and retry.",
     )
 
 
@@ -156,7 +157,7 @@ class DynamoManagement:
             reasons = exc.response.get("CancellationReasons") or []
             codes = [str(r.get("Code", "None")) for r in reasons] or ["ConditionalCheckFailed"]
             if "TransactionConflict" in codes:
-                raise Conflict("CONFLICT", "Another change to the same resource happened at once. Try again.") from exc
+                raise Conflict(ErrorCode.CONFLICT) from exc
             return codes
         return []
 
@@ -236,7 +237,7 @@ class DynamoManagement:
         actions = [self._put(user_to_item(user))]
         actions += [
             self._put(
-                {**keys.principal_key(p), "type": {"S": "principal"}, "userId": {"S": user.id}},
+                principal_item(p, user.id),
                 "attribute_not_exists(pk) OR userId = :me",
                 ExpressionAttributeValues={":me": {"S": user.id}},
             )
@@ -244,7 +245,7 @@ class DynamoManagement:
         ]
         actions += [self._delete(keys.principal_key(p)) for p in sorted(gone)]
         if self._transact(actions, audit):
-            raise Conflict("PRINCIPAL_TAKEN", "One of these principals already acts as another hookrun user.")
+            raise Conflict(ErrorCode.PRINCIPAL_TAKEN)
 
     def put_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None:
         self._change(stored, [self._put(grant_to_item(grant))], audit)
@@ -273,3 +274,8 @@ class DynamoManagement:
             point,
         ]
         self._commit(stored, actions, audit)
+
+
+def principal_item(principal_arn: str, user_id: str) -> Item:
+    """The item that maps an IAM principal to the hookrun user it acts as."""
+    return {**keys.principal_key(principal_arn), "type": {"S": "principal"}, "userId": {"S": user_id}}

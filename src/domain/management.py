@@ -7,23 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .deliveries import Delivery
-from .errors import Conflict, Forbidden, InvalidRequest, NotFound, VariableProblem
+from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
-from .policy import can_own, can_run, can_view
+from .policy import Caller, Rule, authorize, can_own, can_run, can_view, is_suspended, refusal, suspended
 from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
 from .tokens import hash_token, new_token, token_hint
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a hookrun user id (the user may not exist yet) and whether they administer hookrun."""
-
-    user_id: str
-    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,12 +77,12 @@ class DeliveryPage:
     next_cursor: str | None
 
 
-def pipeline_not_found(pipeline_id: str) -> NotFound:
-    return NotFound("PIPELINE_NOT_FOUND", f"No pipeline '{pipeline_id}', or you hold no role on it.")
+def pipeline_not_found() -> NotFound:
+    return NotFound(ErrorCode.PIPELINE_NOT_FOUND)
 
 
-def user_not_found(user_id: str) -> NotFound:
-    return NotFound("USER_NOT_FOUND", f"No user '{user_id}'. An admin adds users with PUT /api/users/{{userId}}.")
+def user_not_found() -> NotFound:
+    return NotFound(ErrorCode.USER_NOT_FOUND)
 
 
 class _Session:
@@ -109,23 +101,20 @@ class _Session:
     def grant_on(self, pipeline_id: str) -> Grant | None:
         return next((g for g in self.store.list_grants(pipeline_id) if g.user_id == self.caller.user_id), None)
 
-    def pipeline(self, pipeline_id: str, allowed: Callable[[User | None, Grant | None], bool]) -> StoredPipeline:
-        """The pipeline if the caller passes `allowed` (admins always do); otherwise 404 or 403."""
+    def pipeline(self, pipeline_id: str, needs: Rule) -> StoredPipeline:
+        """The pipeline if the policy lets the caller do what `needs` their role; its answer otherwise."""
         stored = self.store.get_pipeline(pipeline_id)
         if stored is None:
-            raise pipeline_not_found(pipeline_id)
-        if self.caller.is_admin:
-            return stored
-        grant = self.grant_on(pipeline_id)
-        if not can_view(self.user, grant):
-            raise pipeline_not_found(pipeline_id)  # no oracle: a pipeline you cannot see does not exist for you
-        if not allowed(self.user, grant):
-            raise Forbidden(f"User '{self.caller.user_id}' may not do this on pipeline '{pipeline_id}'.")
+            raise refusal(self.caller, self.user)
+        grant = None if self.caller.is_admin else self.grant_on(pipeline_id)
+        authorize(self.caller, self.user, grant, exists=True, needs=needs)
         return stored
 
     def require_active(self) -> None:
-        if not self.caller.is_admin and (self.user is None or self.user.status is not UserStatus.ACTIVE):
-            raise Forbidden(f"User '{self.caller.user_id}' is not an active hookrun user.")
+        if is_suspended(self.caller, self.user):
+            raise suspended(self.caller.user_id)
+        if not self.caller.is_admin and self.user is None:
+            raise Forbidden(f"User '{self.caller.user_id}' is not a hookrun user. Ask a hookrun admin to add you.")
 
 
 # Pipelines
@@ -142,7 +131,7 @@ def apply_pipeline(ports: ManagementPorts, caller: Caller, pipeline: Pipeline) -
         if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target), incarnation):
             return _stored(ports, pipeline.id), True
     if not caller.is_admin and not can_view(session.user, session.grant_on(pipeline.id)):
-        raise Conflict("PIPELINE_EXISTS", f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
+        raise Conflict(ErrorCode.PIPELINE_EXISTS, f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
     stored = session.pipeline(pipeline.id, can_own)
     ports.store.update_pipeline(stored, pipeline, session.audit("pipeline.update", target))
     return _stored(ports, pipeline.id), False
@@ -168,7 +157,9 @@ def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipelin
     session = _Session(ports, caller)
     if caller.is_admin:
         return ports.store.list_pipelines(None)
-    if session.user is None or session.user.status is not UserStatus.ACTIVE:
+    if is_suspended(caller, session.user):
+        raise suspended(caller.user_id)
+    if session.user is None:
         return []
     return ports.store.list_pipelines(caller.user_id)
 
@@ -233,7 +224,7 @@ def get_user(ports: ManagementPorts, caller: Caller, user_id: str) -> User:
         raise Forbidden("Only hookrun admins see other users.")
     user = ports.store.get_user(user_id)
     if user is None:
-        raise user_not_found(user_id)
+        raise user_not_found()
     return user
 
 
@@ -250,7 +241,7 @@ def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id
     session = _Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
     if ports.store.get_user(user_id) is None:
-        raise user_not_found(user_id)
+        raise user_not_found()
     grants = ports.store.list_grants(pipeline_id)
     if role is not Role.OWNER:
         _keep_an_owner(grants, user_id)
@@ -266,7 +257,7 @@ def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user
     grants = ports.store.list_grants(pipeline_id)
     grant = next((g for g in grants if g.user_id == user_id), None)
     if grant is None:
-        raise NotFound("MEMBER_NOT_FOUND", f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
+        raise NotFound(ErrorCode.MEMBER_NOT_FOUND, f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
     _keep_an_owner(grants, user_id)
     audit = session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id)
     ports.store.delete_grant(stored, grant, audit)
@@ -284,7 +275,9 @@ def _members(ports: ManagementPorts, pipeline_id: str) -> list[Grant]:
 def _keep_an_owner(grants: list[Grant], leaving_user: str) -> None:
     owners = {g.user_id for g in grants if g.role is Role.OWNER}
     if owners == {leaving_user}:
-        raise Conflict("LAST_OWNER", f"'{leaving_user}' is the pipeline's last owner. Make another owner first.")
+        raise Conflict(
+            ErrorCode.LAST_OWNER, f"'{leaving_user}' is the pipeline's last owner. Make another owner first."
+        )
 
 
 # The webhook trigger
@@ -437,10 +430,12 @@ def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger
     """The pipeline's trigger; WEBHOOK_NOT_FOUND if its webhook was never enabled."""
     trigger = _trigger_of(ports, stored)
     if trigger is None and stored.token_hash:  # rotated or deleted since the pipeline was read
-        raise Conflict("CONFLICT", f"The webhook of pipeline '{stored.pipeline.id}' changed meanwhile. Try again.")
+        raise Conflict(
+            ErrorCode.CONFLICT, f"The webhook of pipeline '{stored.pipeline.id}' changed meanwhile. Try again."
+        )
     if trigger is None:
         raise NotFound(
-            "WEBHOOK_NOT_FOUND", f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
+            ErrorCode.WEBHOOK_NOT_FOUND, f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
         )
     return trigger
 
@@ -460,7 +455,7 @@ def _trigger(pipeline_id: str, token: str, run_as: str, now: str, incarnation: s
 def _stored(ports: ManagementPorts, pipeline_id: str) -> StoredPipeline:
     stored = ports.store.get_pipeline(pipeline_id)
     if stored is None:
-        raise pipeline_not_found(pipeline_id)
+        raise pipeline_not_found()
     return stored
 
 

@@ -139,9 +139,9 @@ def test_suspended_user_may_not_create_a_pipeline(ports: ManagementPorts) -> Non
     assert (status, body["code"]) == (403, "FORBIDDEN")
 
 
-def test_body_id_other_than_the_path_is_400() -> None:
+def test_body_id_other_than_the_path_is_422_naming_the_id() -> None:
     status, body = request("PUT", PIPELINE, pipeline_file(id="other"), pipelineId="new")
-    assert (status, body["code"]) == (400, "INVALID_REQUEST")
+    assert (status, body["code"], [e["name"] for e in body["errors"]]) == (422, "INVALID_PIPELINE", ["id"])
 
 
 def test_invalid_pipeline_is_422_naming_every_field() -> None:
@@ -699,7 +699,8 @@ def test_user_header_is_ignored_when_deployed(on_aws: None) -> None:
 
 def test_deployed_caller_is_the_user_mapped_to_its_principal(on_aws: None, ports: ManagementPorts) -> None:
     put_user(ports, ADMIN, "owen", UserStatus.ACTIVE, (ALICE_ARN,))
-    status, body = call(api_request("POST", f"{WEBHOOK}/enable", {"pipelineId": "demo"}, user="alice"))
+    event = api_request("POST", f"{WEBHOOK}/enable", {"pipelineId": "demo"}, user="alice", user_arn=ALICE_ARN)
+    status, body = call(event)
     assert (status, body["runAs"]) == (201, "owen")
 
 
