@@ -1,5 +1,7 @@
 """Run status rules, stage outcomes, job environment and output handling."""
 
+import pytest
+
 from domain.models import RunStatus as S
 from domain.runs import (
     MAX_OUTPUT_BYTES,
@@ -50,6 +52,28 @@ def test_job_environment_has_variables_secrets_and_hookrun_names() -> None:
 def test_hookrun_names_cannot_be_overridden_by_variables() -> None:
     env = job_environment({"HOOKRUN_RUN_ID": "fake"}, {}, run_id="r", pipeline_id="p", stage="s", job="j")
     assert env["HOOKRUN_RUN_ID"] == "r"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "aHVudGVyMiBzM2NyZXQvKz8=",  # base64
+        "aHVudGVyMiBzM2NyZXQvKz8",  # base64 without padding
+        "aHVudGVyMiBzM2NyZXQvKz8=".replace("+", "-").replace("/", "_"),  # URL-safe base64
+        "hunter2%20s3cret%2F%2B%3F",  # URL encoding
+        "hunter2+s3cret%2F%2B%3F",  # form encoding
+    ],
+)
+def test_common_encodings_of_a_secret_are_masked(printed: str) -> None:
+    assert mask_secrets(f"value: {printed}.", ["hunter2 s3cret/+?"]) == "value: ***."
+
+
+def test_a_json_escaped_secret_is_masked() -> None:
+    assert mask_secrets('{"key": "quote\\"and\\\\slash"}', ['quote"and\\slash']) == '{"key": "***"}'
+
+
+def test_encodings_of_a_very_short_secret_do_not_mask_ordinary_text() -> None:
+    assert mask_secrets("eA== x", ["x"]) == "eA== ***"
 
 
 def test_secrets_are_masked_longest_first() -> None:
