@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -156,7 +157,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
     """
     view = _recorded(ports, run_id)
     now = ports.now()
-    reason = f"{error}: {cause}"[:1000]
+    reason = failure_reason(error, cause)
     for stage in view.stages:
         for job in stage.jobs:
             if job.status is RunStatus.RUNNING:
@@ -170,6 +171,19 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
     return RunStatus.FAILED
+
+
+def failure_reason(error: str, cause: str) -> str:
+    """`error: cause` as viewers read it: a Lambda error's type and message, never its stack trace."""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        cause = f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
+    # a cause that is not Lambda's JSON may still carry a trace: keep what comes before it
+    cause = cause.split("Traceback (most recent call last)", 1)[0].strip()
+    return f"{error}: {cause}"[:1000]
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:

@@ -153,6 +153,14 @@ def test_invalid_pipeline_is_422_naming_every_field() -> None:
     assert {e["name"] for e in body["errors"]} >= {"name", "stages.0.jobs.0.timeoutSeconds"}
 
 
+def test_a_script_with_a_nul_byte_is_refused_at_apply() -> None:
+    broken = pipeline_file(id="new")
+    broken["stages"][0]["jobs"][0]["script"] = ["echo one\u0000two"]
+    status, body = request("PUT", PIPELINE, broken, pipelineId="new")
+    assert (status, body["code"]) == (422, "INVALID_PIPELINE")
+    assert "stages.0.jobs.0.script" in [e["name"] for e in body["errors"]]
+
+
 def test_invalid_pipeline_answer_does_not_echo_the_input() -> None:
     broken = pipeline_file(id="new")
     broken["variables"]["RETRIES"]["default"] = "s3cr3t-not-a-number"

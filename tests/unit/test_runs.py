@@ -1,5 +1,7 @@
 """Run status rules, stage outcomes, job environment and output handling."""
 
+import json
+
 import pytest
 
 from domain.models import RunStatus as S
@@ -11,6 +13,7 @@ from domain.runs import (
     stage_outcome,
     statuses_that_may_move_to,
 )
+from domain.workflow import failure_reason
 
 
 def can_move(current: S, target: S) -> bool:
@@ -95,3 +98,19 @@ def test_long_output_keeps_the_last_64_kib_with_a_marker() -> None:
 
 def test_bytes_dropped_earlier_are_counted_in_the_marker() -> None:
     assert keep_tail("tail", dropped_before=10).startswith("[hookrun: output cut, the first 10 bytes")
+
+
+def test_a_failure_reason_keeps_a_lambda_errors_type_and_message_but_never_its_stack_trace() -> None:
+    cause = json.dumps(
+        {
+            "errorMessage": "embedded null byte",
+            "errorType": "ValueError",
+            "stackTrace": ['  File "/var/task/adapters/shell.py", line 90, in execute\n'],
+        }
+    )
+    assert failure_reason("ValueError", cause) == "ValueError: ValueError: embedded null byte"
+
+
+def test_a_failure_reason_drops_a_python_traceback_in_a_plain_cause() -> None:
+    cause = 'it broke\nTraceback (most recent call last):\n  File "/src/x.py", line 1, in f\nValueError'
+    assert failure_reason("States.TaskFailed", cause) == "States.TaskFailed: it broke"
