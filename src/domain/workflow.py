@@ -134,6 +134,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -170,6 +171,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
     return RunStatus.FAILED
 
 
@@ -184,6 +186,12 @@ def failure_reason(error: str, cause: str) -> str:
     # a cause that is not Lambda's JSON may still carry a trace: keep what comes before it
     cause = cause.split("Traceback (most recent call last)", 1)[0].strip()
     return f"{error}: {cause}"[:1000]
+
+
+def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
+    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+    if view.secret_names:
+        ports.secrets.delete_run_secrets(view.run_id)
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:

@@ -146,6 +146,7 @@ def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflo
     execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
     assert secret not in execution["input"] + execution.get("output", "")
     assert secret not in json.dumps(workflow.history(run_id), default=str)
+    assert secrets.get_run_secrets(run_id) == {}  # forgotten when the run ended, not kept until their TTL
 
 
 def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any) -> None:
