@@ -203,6 +203,15 @@ def test_secret_defaults_are_masked_in_the_answer() -> None:
     assert (status, body["pipeline"]["variables"]["API_KEY"]["default"]) == (201, "***")
 
 
+def test_a_secret_choice_variables_choices_are_masked_when_read() -> None:
+    with_choice = pipeline_file(id="new")
+    with_choice["variables"]["REGION_KEY"] = {"type": "choice", "choices": ["k-alpha", "k-beta"], "secret": True}
+    request("PUT", PIPELINE, with_choice, pipelineId="new")
+    status, body = request("GET", PIPELINE, as_user="alice", pipelineId="new")
+    assert (status, body["pipeline"]["variables"]["REGION_KEY"]["choices"]) == (200, ["***"])
+    assert "k-alpha" not in json.dumps(body)
+
+
 # GET /api/pipelines, GET and DELETE /api/pipelines/{pipelineId}
 
 

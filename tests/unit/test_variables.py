@@ -136,3 +136,12 @@ def test_a_runner_that_does_not_exist_yet_is_refused_when_the_pipeline_is_applie
     stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], "runner": "codebuild"}]}]
     with pytest.raises(ValueError, match="lambda"):
         demo_pipeline(stages=stages)
+
+
+def test_a_value_outside_a_secret_choice_names_none_of_the_choices() -> None:
+    declared = {"KEY": VariableDeclaration(type=VariableType.CHOICE, choices=("k-alpha", "k-beta"), secret=True)}
+    with pytest.raises(InvalidVariables) as caught:
+        merge_variables(declared, {"KEY": "k-gamma"})
+    (problem,) = caught.value.problems
+    assert problem.reason == "must be one of the choices the pipeline declares"
+    assert "k-alpha" not in problem.reason
