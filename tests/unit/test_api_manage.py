@@ -664,6 +664,15 @@ def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> 
     assert (shown["outcome"], shown["reason"], shown["runId"]) == ("REJECTED", "INVALID_SIGNATURE", None)
 
 
+def test_a_limit_given_twice_is_invalid_parameter_in_the_apis_shape() -> None:
+    event = api_request("GET", DELIVERIES, {"pipelineId": "demo"}, user="bob")
+    event["queryStringParameters"] = {"limit": "500"}
+    event["multiValueQueryStringParameters"] = {"limit": ["1", "500"]}
+    status, body = call(event)
+    assert (status, set(body), body["code"]) == (400, {"code", "message"}, "INVALID_PARAMETER")
+    assert "limit" in body["message"] and "500" not in body["message"]
+
+
 def test_deliveries_default_to_pages_of_20(delivery_log: FakeDeliveryLog) -> None:
     record(delivery_log, 25)
     _, body = list_deliveries()
