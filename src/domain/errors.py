@@ -78,6 +78,20 @@ class RunAlreadyStarted(HookrunError):
         self.run_id = run_id
 
 
+class IdempotencyKeyReused(HookrunError):
+    """A delivery id or Idempotency-Key that already named a run started by a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"This delivery id or Idempotency-Key already started run {run_id} with a different request (another "
+            "body, or through a URL since rotated), so nothing was started. Send a new Idempotency-Key for a new run; "
+            "repeat the original request to replay it."
+        )
+        self.run_id = run_id
+
+
 class Unauthenticated(HookrunError):
     code = "UNAUTHENTICATED"
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the webhook answers without the event handler: its imports 
 
 from domain.errors import (
     HookrunError,
+    IdempotencyKeyReused,
     InsufficientPermissions,
     InvalidRequest,
     InvalidVariables,
@@ -40,6 +41,8 @@ STATUS_BY_CODE = {
     "INVALID_SOURCE_EVENT": 400,
     "INVALID_DELIVERY_ID": 400,
     "INVALID_IDEMPOTENCY_KEY": 400,
+    "IDEMPOTENCY_KEY_REUSED": 409,
+    "UNSUPPORTED_QUERY": 400,
     "UNAVAILABLE": 503,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
@@ -118,6 +121,8 @@ def error_answer(error: HookrunError) -> tuple[int, dict[str, Any], dict[str, st
     headers: dict[str, str] = {}
     if isinstance(error, InsufficientPermissions):
         body["runAs"] = error.run_as
+    if isinstance(error, IdempotencyKeyReused):
+        body["runId"] = error.run_id
     if isinstance(error, InvalidVariables | InvalidRequest | RequestRejected) and error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
     if isinstance(error, Unavailable):
