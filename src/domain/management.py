@@ -120,7 +120,15 @@ class _Session:
         if not can_view(self.user, grant):
             raise pipeline_not_found(pipeline_id)  # no oracle: a pipeline you cannot see does not exist for you
         if not allowed(self.user, grant):
-            raise Forbidden(f"User '{self.caller.user_id}' may not do this on pipeline '{pipeline_id}'.")
+            needed = "owner" if allowed is can_own else "runner or owner"
+            held = f"is {grant.role}" if grant is not None and self.user is not None else "holds no role"
+            if self.user is not None and self.user.status is not UserStatus.ACTIVE:
+                held = "is suspended"
+            raise Forbidden(
+                f"User '{self.caller.user_id}' may not do this on pipeline '{pipeline_id}': it takes the {needed} "
+                f"role, and the user {held}. Act as a user who holds it, or ask a pipeline owner (or an admin) "
+                "for it."
+            )
         return stored
 
     def require_active(self) -> None:
