@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import suppress
 
-from .errors import Forbidden, NotFound, Unavailable
+from .errors import ErrorCode, Forbidden, NotFound, Unavailable
 from .management import Caller
 from .models import AcceptedRun, RunRequest, TriggerKind, UserStatus
 from .policy import can_run
@@ -25,7 +25,7 @@ def start_manual_run(
     pipeline = access.pipeline
     if pipeline is None or (access.grant is None and not caller.is_admin):
         # no oracle: a pipeline you hold no role on does not exist for you
-        raise NotFound("PIPELINE_NOT_FOUND", "No pipeline with this id, or you hold no role on it. Check the id.")
+        raise NotFound(ErrorCode.PIPELINE_NOT_FOUND)
     if not can_run(access.user, access.grant):
         held = f"is {access.grant.role}" if access.grant is not None else "holds no role"
         if access.user is None or access.user.status is not UserStatus.ACTIVE:

@@ -10,6 +10,7 @@ from typing import Literal
 from .deliveries import Delivery, Outcome, request_digest, run_id_for_delivery
 from .errors import (
     BadRequest,
+    ErrorCode,
     HookrunError,
     IdempotencyKeyReused,
     InsufficientPermissions,
@@ -95,13 +96,13 @@ def is_dry_run(query: Mapping[str, str]) -> bool:
     if unsupported:
         names = ", ".join(f"'{name}'" for name in unsupported)
         raise BadRequest(
-            "UNSUPPORTED_QUERY",
+            ErrorCode.UNSUPPORTED_QUERY,
             f"The webhook takes no query parameter {names}; its only one is 'dryRun'. Variables go in the JSON "
             """body, e.g. --data '{"abc":"456"}' with Content-Type: application/json.""",
         )
     value = query.get("dryRun")
     if value not in (None, "true", "false"):
-        raise BadRequest("INVALID_PARAMETER", "The query parameter 'dryRun' must be 'true' or 'false'.")
+        raise BadRequest(ErrorCode.INVALID_PARAMETER, "The query parameter 'dryRun' must be 'true' or 'false'.")
     return value == "true"
 
 
