@@ -30,6 +30,7 @@ from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
+from hookrun.local_iam import create_local_iam, enforce, sign_state_machine_calls_as
 from hookrun.template import (
     ROOT,
     ApiRoute,
@@ -58,17 +59,6 @@ SWAGGER_PATH = "/swagger"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # the function properties that Lambda's CreateFunction takes under the same names
 _FUNCTION_SETTINGS = ("Description", "Handler", "Runtime", "Architectures", "Timeout", "MemorySize", "EphemeralStorage")
-_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
 log = logging.getLogger("local.stack")
 
 
@@ -247,6 +237,7 @@ class LocalStack:
         serialize_execution_starts()
 
         self._create_resources()
+        enforce(self.moto_endpoint)  # from here on, every call to moto signs as a principal with a policy
         if state is not None:
             self._moto_state().restore(state)  # before the examples: a restored stack is not seeded again
         os.environ.update(self._function_environment())
@@ -322,16 +313,21 @@ class LocalStack:
 
     def _create_resources(self) -> None:
         create_table(aws_client("dynamodb", self.moto_endpoint), self.table_name, self._template)
-        iam = aws_client("iam", self.moto_endpoint)
-        role = iam.create_role(RoleName=f"{STACK_NAME}-execution", AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY))
-        role_arn = role["Role"]["Arn"]
+        iam = create_local_iam(
+            aws_client("iam", self.moto_endpoint),
+            aws_client("sts", self.moto_endpoint),
+            stack_name=STACK_NAME,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+        )
+        sign_state_machine_calls_as(iam.credentials[self._state_machine_id])
         lambda_client = aws_client("lambda", self.moto_endpoint)
         code = _dummy_code()
         for logical_id, properties in self._functions.items():
             settings = {key: self._resolver.resolve(properties[key]) for key in _FUNCTION_SETTINGS if key in properties}
             lambda_client.create_function(
                 FunctionName=self.function_names[logical_id],
-                Role=role_arn,
+                Role=iam.role_arns[logical_id],
                 Code={"ZipFile": code},
                 Environment={"Variables": self._variables(logical_id)},
                 **settings,
@@ -341,7 +337,7 @@ class LocalStack:
         aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
             name=self._resources[self._state_machine_id].attributes["Name"],
             definition=state_machine_definition(substitutions, self._template),
-            roleArn=role_arn,
+            roleArn=iam.role_arns[self._state_machine_id],
             type=state_machine.get("Type", "STANDARD"),
         )
 
