@@ -6,20 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .deliveries import Delivery, Outcome
-from .errors import HookrunError
 from .models import Job, Model, RunRequest, RunStatus
 from .ports import DeliveryLog, RunRecorder, RunSecretsReader, ScriptExecutor
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
-class RunFailed(HookrunError):
-    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED."""
-
-    code = "RUN_FAILED"
+class RunFailed(Exception):
+    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED (a workflow error)."""
 
 
-class RunNotRecorded(HookrunError):
-    code = "RUN_NOT_RECORDED"
+class RunNotRecorded(Exception):
+    """The workflow's record of a run is missing (a workflow error, never an API answer)."""
 
 
 class JobTask(Model):
