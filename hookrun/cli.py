@@ -20,6 +20,7 @@ from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app
 from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
+from hookrun.template import TEMPLATE_PATH
 
 INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
 
@@ -56,6 +57,16 @@ def dev(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
     ] = False,
+    template: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="The SAM template to run, e.g. with a policy changed; its CodeUri and DefinitionUri are relative to"
+            " its folder.",
+            show_default="template.yaml in the checkout",
+        ),
+    ] = TEMPLATE_PATH,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
     from hookrun.local_data import DataFolder, DataFolderError
@@ -70,7 +81,7 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh))
+    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh), template=template.resolve())
     try:
         stack.start()
     except PortUnavailable as exc:

@@ -8,7 +8,8 @@ stack itself.
 
 What moto's policy evaluation checks, and what it does not (tests/template/test_iam.py checks the rest):
 - the action, for every service, named after the API operation (`lambda:Invoke`, where IAM says
-  `lambda:InvokeFunction`): the policies created here grant both names;
+  `lambda:InvokeFunction`; `dynamodb:TransactWriteItems`, which AWS authorizes item by item as PutItem, ...):
+  the policies created here grant both names;
 - the resource only for IAM, STS, S3 and SQS: every other service asks about the resource `*`, which a statement
   naming one table or function never matches. So the policies created here name `*` as their resource for those
   services, and moto checks only their actions;
@@ -21,14 +22,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import requests
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
-from samtranslator.yaml_helper import yaml_parse
 
 from hookrun.template import TEMPLATE_PATH, LocalResource, TemplateResolver, load_template, local_resources
 
@@ -39,8 +37,16 @@ ADMIN_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto's well-known fake crede
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 # services whose moto responses name the resource a request acts on; every other one is checked against "*"
 RESOURCE_AWARE_SERVICES = frozenset({"iam", "sts", "s3", "sqs"})
-# moto names the action it checks after the API operation; where IAM's name differs, the statement gets both
-MOTO_ACTION_NAMES = {"lambda:InvokeFunction": "lambda:Invoke"}
+# moto names the action it checks after the API operation; where IAM's name differs, the statement gets both.
+# A DynamoDB transaction is authorized on AWS item by item (PutItem, ...): moto checks the operation instead.
+MOTO_ACTION_NAMES = {
+    "lambda:InvokeFunction": "lambda:Invoke",
+    "dynamodb:PutItem": "dynamodb:TransactWriteItems",
+    "dynamodb:UpdateItem": "dynamodb:TransactWriteItems",
+    "dynamodb:DeleteItem": "dynamodb:TransactWriteItems",
+    "dynamodb:ConditionCheckItem": "dynamodb:TransactWriteItems",
+    "dynamodb:GetItem": "dynamodb:TransactGetItems",
+}
 _ROLE_HOLDERS = {"AWS::Lambda::Function": "Role", "AWS::StepFunctions::StateMachine": "RoleArn"}
 
 
@@ -51,9 +57,15 @@ class _ManagedPolicies:
         return {"CloudWatchLogsFullAccess": "arn:aws:iam::aws:policy/CloudWatchLogsFullAccess"}
 
 
-def transformed_template(region: str = "us-east-1") -> dict[str, Any]:
+def transformed_template(region: str = "us-east-1", path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """template.yaml as `sam deploy` sends it to CloudFormation: SAM resources expanded into plain ones."""
-    template = yaml_parse(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    # imported here: `hookrun invoke` imports the local stack's clients, not the SAM translator
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(path.read_text(encoding="utf-8"))
     # what `sam package` does before the transform: local code and definitions become S3 objects
     template["Globals"]["Function"]["CodeUri"] = "s3://hookrun-artifacts/src.zip"
     for resource in template["Resources"].values():
@@ -94,10 +106,10 @@ def role_arn(account_id: str, name: str) -> str:
 
 
 def role_definitions(
-    transformed: dict[str, Any], stack_name: str, region: str, account_id: str
+    transformed: dict[str, Any], stack_name: str, region: str, account_id: str, template: dict[str, Any] | None = None
 ) -> dict[str, RoleDefinition]:
-    """Every AWS::IAM::Role of the transformed template, named `<stack>-<logical id>`, keyed by logical id."""
-    template = load_template()
+    """Every AWS::IAM::Role of the transformed `template`, named `<stack>-<logical id>`, keyed by logical id."""
+    template = template or load_template()
     resources = local_resources(template, stack_name, region, account_id)
     roles = {name: r for name, r in transformed["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     for logical_id in roles:
@@ -125,7 +137,7 @@ def as_moto_checks(document: dict[str, Any]) -> dict[str, Any]:
     checked = []
     for statement in statements:
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else list(statement["Action"])
-        actions += [MOTO_ACTION_NAMES[action] for action in actions if action in MOTO_ACTION_NAMES]
+        actions += sorted({MOTO_ACTION_NAMES[action] for action in actions if action in MOTO_ACTION_NAMES} - {*actions})
         services = {action.split(":", 1)[0] for action in actions}
         widened = "Resource" in statement and not services & RESOURCE_AWARE_SERVICES
         checked.append({**statement, "Action": actions, **({"Resource": "*"} if widened else {})})
@@ -248,13 +260,14 @@ def create_local_iam(
     stack_name: str,
     region: str,
     account_id: str,
+    path: Path = TEMPLATE_PATH,
     change: Callable[[dict[str, RoleDefinition]], dict[str, RoleDefinition]] | None = None,
 ) -> LocalIam:
-    """The admin user, and every role of the transformed template.yaml (as `change` makes them, for tests)
+    """The admin user, and every role of the transformed template at `path` (as `change` makes them, for tests)
     assumed by its function or state machine."""
-    transformed = transformed_template(region)
+    transformed = transformed_template(region, path)
     create_admin(iam, account_id)
-    roles = role_definitions(transformed, stack_name, region, account_id)
+    roles = role_definitions(transformed, stack_name, region, account_id, load_template(path))
     return create_roles(iam, sts, change(roles) if change else roles, role_holders(transformed))
 
 

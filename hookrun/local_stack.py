@@ -4,7 +4,8 @@ In one process: moto's server (DynamoDB, Step Functions with its interpreter, La
 table, functions and state machine created from template.yaml; a local API Gateway for the template's `Api` routes
 and the API's Swagger UI; the examples loaded and the demo webhook enabled. Lambda invocations (moto's Lambda API,
 through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes: worker processes of
-each function's own, with its own environment (hookrun.sandbox).
+each function's own, with its own environment (hookrun.sandbox) and its own role's credentials, with moto
+enforcing IAM (hookrun.local_iam).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from hookrun.local_iam import LocalIam, create_local_iam, enforce, sign_state_ma
 from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
+    TEMPLATE_PATH,
     ApiRoute,
     TemplateResolver,
     api_routes,
@@ -165,7 +167,12 @@ class LocalStack:
     """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
 
     def __init__(
-        self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None, data: DataFolder | None = None
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        moto_port: int | None = None,
+        data: DataFolder | None = None,
+        template: Path = TEMPLATE_PATH,
     ) -> None:
         self.host = host
         self.port = port
@@ -178,7 +185,8 @@ class LocalStack:
         self._snapshots: Snapshots | None = None
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
-        self._template = load_template()
+        self._template_path = template
+        self._template = load_template(template)
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
         self._resolver = TemplateResolver(self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME)
         self._functions = function_properties(self._template)
@@ -333,6 +341,7 @@ class LocalStack:
             stack_name=STACK_NAME,
             region=REGION,
             account_id=ACCOUNT_ID,
+            path=self._template_path,
         )
         sign_state_machine_calls_as(iam.credentials[self._state_machine_id])
         lambda_client = aws_client("lambda", self.moto_endpoint)
@@ -350,7 +359,7 @@ class LocalStack:
         substitutions = self._resolver.resolve(state_machine.get("DefinitionSubstitutions", {}))
         aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
             name=self._resources[self._state_machine_id].attributes["Name"],
-            definition=state_machine_definition(substitutions, self._template),
+            definition=state_machine_definition(substitutions, self._template, self._template_path.parent),
             roleArn=iam.role_arns[self._state_machine_id],
             type=state_machine.get("Type", "STANDARD"),
         )
@@ -368,7 +377,7 @@ class LocalStack:
                 FunctionSpec(
                     name=self.function_names[logical_id],
                     handler=settings["Handler"],
-                    code_root=ROOT / settings.get("CodeUri", "."),
+                    code_root=self._template_path.parent / settings.get("CodeUri", "."),
                     arn=self._resources[logical_id].attributes["Arn"],
                     timeout=float(settings.get("Timeout", 3)),
                     memory_size=int(settings.get("MemorySize", 128)),
