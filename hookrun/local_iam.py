@@ -1,12 +1,12 @@
-"""The template's IAM in moto: each function's and the state machine's role as `sam deploy` would create it.
+"""IAM on the local stack: the template's roles in moto, enforced, and API Gateway's IAM authorizer played.
 
-The roles come from template.yaml transformed by samtranslator (SAM policy templates expanded, the managed
-AWSLambdaBasicExecutionRole attached), with Ref / Fn::GetAtt / Fn::Sub resolved to the local names and ARNs.
-Each role is assumed through moto's STS, whose temporary credentials moto's authorization maps back to the
-role's policies. An admin IAM user (every action on every resource) signs for the CLI, the seed loader and the
-stack itself.
+Roles: each function's and the state machine's role as `sam deploy` would create it, from template.yaml
+transformed by samtranslator (SAM policy templates expanded, the managed AWSLambdaBasicExecutionRole attached),
+with Ref / Fn::GetAtt / Fn::Sub resolved to the local names and ARNs. Each role is assumed through moto's STS,
+whose temporary credentials moto's authorization maps back to the role's policies. An admin IAM user (every
+action on every resource) signs for the CLI, the seed loader and the stack itself.
 
-What moto's policy evaluation checks, and what it does not (tests/template/test_iam.py checks the rest):
+What moto's policy evaluation checks, and what it does not (tests/template/test_role_by_role.py checks the rest):
 - the action, for every service, named after the API operation (`lambda:Invoke`, where IAM says
   `lambda:InvokeFunction`; `dynamodb:TransactWriteItems`, which AWS authorizes item by item as PutItem, ...):
   the policies created here grant both names;
@@ -15,22 +15,35 @@ What moto's policy evaluation checks, and what it does not (tests/template/test_
   services, and moto checks only their actions;
 - of the conditions, only `StringEquals` on keys that a request sends as parameters: `dynamodb:LeadingKeys`,
   `ForAllValues:...` and every other operator are ignored.
+
+The authorizer (`LocalIam`): on AWS, AWS_IAM puts the signing principal's ARN in
+`requestContext.identity.userArn`, and the API maps it to a hookrun user by its PRINCIPAL item. Locally the
+`X-Hookrun-User: NAME` header signs as NAME's local principal: the local API Gateway names it there, and keeps the
+item that maps it to NAME, so the API function has one path for both (the admin's principal is the stack's
+AdminPrincipals).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import requests
+from botocore.exceptions import ClientError
 
+from adapters.management import principal_item
+from domain.models import USER_ID
 from hookrun.template import TEMPLATE_PATH, LocalResource, TemplateResolver, load_template, local_resources
 
-ADMIN_USER = "hookrun-local-admin"
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
+USER_HEADER = "X-Hookrun-User"
+_PREFIX = f"arn:aws:iam::{LOCAL_ACCOUNT}:user/hookrun-local/"
+ADMIN_IAM_USER = "hookrun-local-admin"
 # the fake credentials that every local tool (CLI, tests, bench) signs with are the admin's own keys
 ADMIN_ACCESS_KEY_ID = "testing"
 ADMIN_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto's well-known fake credentials, not a secret
@@ -57,15 +70,17 @@ class _ManagedPolicies:
         return {"CloudWatchLogsFullAccess": "arn:aws:iam::aws:policy/CloudWatchLogsFullAccess"}
 
 
-def transformed_template(region: str = "us-east-1", path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """template.yaml as `sam deploy` sends it to CloudFormation: SAM resources expanded into plain ones."""
+def transformed_template(region: str = "us-east-1", template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`template` (by default template.yaml) as `sam deploy` sends it to CloudFormation: SAM resources expanded."""
     # imported here: `hookrun invoke` imports the local stack's clients, not the SAM translator
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
     from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
     from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse(path.read_text(encoding="utf-8"))
+    if template is None:
+        template = yaml_parse(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    template = copy.deepcopy(template)
     # what `sam package` does before the transform: local code and definitions become S3 objects
     template["Globals"]["Function"]["CodeUri"] = "s3://hookrun-artifacts/src.zip"
     for resource in template["Resources"].values():
@@ -172,7 +187,7 @@ ADMIN = Credentials(ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY)
 
 
 @dataclass(frozen=True)
-class LocalIam:
+class LocalRoles:
     """The roles created in moto: per function and state machine (logical id), its role's ARN and credentials."""
 
     role_arns: dict[str, str]
@@ -187,9 +202,10 @@ def create_admin(iam: Any, account_id: str) -> Credentials:
     """
     from moto.iam.models import iam_backends
 
-    iam.create_user(UserName=ADMIN_USER)
-    iam.put_user_policy(UserName=ADMIN_USER, PolicyName="AdministratorAccess", PolicyDocument=json.dumps(ADMIN_POLICY))
-    generated = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName=ADMIN_IAM_USER)
+    policy = json.dumps(ADMIN_POLICY)
+    iam.put_user_policy(UserName=ADMIN_IAM_USER, PolicyName="AdministratorAccess", PolicyDocument=policy)
+    generated = iam.create_access_key(UserName=ADMIN_IAM_USER)["AccessKey"]["AccessKeyId"]
     backend = iam_backends[account_id]["aws"]
     key = backend.access_keys.pop(generated)
     key.access_key_id, key.secret_access_key = ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
@@ -207,7 +223,7 @@ def _create_managed_policy(iam: Any, arn: str) -> str:
     return str(created["Policy"]["Arn"])
 
 
-def create_roles(iam: Any, sts: Any, roles: dict[str, RoleDefinition], holders: dict[str, str]) -> LocalIam:
+def create_roles(iam: Any, sts: Any, roles: dict[str, RoleDefinition], holders: dict[str, str]) -> LocalRoles:
     """Create `roles` with their policies in moto, and assume each holder's role: its ARN and credentials."""
     arns: dict[str, str] = {}
     managed_arns: dict[str, str] = {}
@@ -226,7 +242,7 @@ def create_roles(iam: Any, sts: Any, roles: dict[str, RoleDefinition], holders: 
     for holder, role_id in holders.items():
         assumed = sts.assume_role(RoleArn=arns[role_id], RoleSessionName=holder)["Credentials"]
         credentials[holder] = Credentials(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"])
-    return LocalIam(role_arns={holder: arns[role_id] for holder, role_id in holders.items()}, credentials=credentials)
+    return LocalRoles(role_arns={holder: arns[role_id] for holder, role_id in holders.items()}, credentials=credentials)
 
 
 def enforce(moto_endpoint: str, enforced: bool = True) -> None:
@@ -260,14 +276,15 @@ def create_local_iam(
     stack_name: str,
     region: str,
     account_id: str,
-    path: Path = TEMPLATE_PATH,
+    template: dict[str, Any] | None = None,
     change: Callable[[dict[str, RoleDefinition]], dict[str, RoleDefinition]] | None = None,
-) -> LocalIam:
-    """The admin user, and every role of the transformed template at `path` (as `change` makes them, for tests)
-    assumed by its function or state machine."""
-    transformed = transformed_template(region, path)
+) -> LocalRoles:
+    """The admin user, and every role of the transformed `template` (by default template.yaml; as `change` makes
+    them, for tests) assumed by its function or state machine."""
+    template = template or load_template()
+    transformed = transformed_template(region, template)
     create_admin(iam, account_id)
-    roles = role_definitions(transformed, stack_name, region, account_id, load_template(path))
+    roles = role_definitions(transformed, stack_name, region, account_id, template)
     return create_roles(iam, sts, change(roles) if change else roles, role_holders(transformed))
 
 
@@ -285,3 +302,41 @@ def without_action(roles: dict[str, RoleDefinition], role_id: str, action: str) 
         if statements:
             policies[name] = {**document, "Statement": statements}
     return {**roles, role_id: RoleDefinition(role.name, role.assume_role_policy, policies, role.managed_policy_arns)}
+
+
+def principal_of(user_id: str) -> str:
+    """The IAM principal a local user signs as."""
+    return _PREFIX + user_id
+
+
+class LocalIam:
+    """Names the principal of the user in a request's X-Hookrun-User header, mapped to that user in the table."""
+
+    def __init__(self, dynamodb: Callable[[], Any], table_name: str) -> None:
+        self._dynamodb = dynamodb  # made on first use: the gateway starts before moto does
+        self._table = table_name
+        self._mapped: set[str] = set()
+        self._lock = threading.Lock()
+
+    def user_arn(self, header: str | None) -> str | None:
+        """The principal the request signs as; None (unsigned) without a header or with one that names no user id."""
+        user_id = (header or "").strip()
+        if not USER_ID.fullmatch(user_id):
+            return None
+        principal = principal_of(user_id)
+        with self._lock:
+            if user_id not in self._mapped:
+                self._map(principal, user_id)
+                self._mapped.add(user_id)
+        return principal
+
+    def _map(self, principal: str, user_id: str) -> None:
+        try:
+            self._dynamodb().put_item(
+                TableName=self._table,
+                Item=principal_item(principal, user_id),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:  # mapped before (by an earlier start of the stack): keep it
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise

@@ -10,6 +10,7 @@ enforcing IAM (hookrun.local_iam).
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -26,13 +27,22 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from domain.management import Caller, ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.management import ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
+from domain.policy import Caller
 from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
-from hookrun.local_iam import LocalIam, create_local_iam, enforce, sign_state_machine_calls_as
+from hookrun.local_iam import (
+    LOCAL_ACCOUNT,
+    LocalIam,
+    LocalRoles,
+    create_local_iam,
+    enforce,
+    principal_of,
+    sign_state_machine_calls_as,
+)
 from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
@@ -49,7 +59,7 @@ from hookrun.template import (
 )
 
 REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
+ACCOUNT_ID = LOCAL_ACCOUNT  # moto's default account
 STACK_NAME = "hookrun-local"
 EXAMPLES = ROOT / "examples"
 EXAMPLE_PIPELINE = "demo"
@@ -59,8 +69,8 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
-# variables only the local stack gives a function: the API function names its acting user by a header here
-LOCAL_ONLY_VARIABLES = {API_FUNCTION: {"HOOKRUN_LOCAL_STACK": "1"}}
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
+BACKGROUND_NICE = 10
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -155,6 +165,18 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
+    """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
+
+    Only the local stack takes them: tests add functions that read what a sandbox sees (`hookrun dev --functions`).
+    """
+    extra = copy.deepcopy(resources_of_type(load_template(path), "AWS::Serverless::Function"))
+    for resource in extra.values():
+        properties = resource.setdefault("Properties", {})
+        properties["CodeUri"] = str(path.resolve().parent / properties.get("CodeUri", "."))
+    return {**template, "Resources": {**template["Resources"], **extra}}
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -172,7 +194,9 @@ class LocalStack:
         host: str = "127.0.0.1",
         moto_port: int | None = None,
         data: DataFolder | None = None,
+        *,
         template: Path = TEMPLATE_PATH,
+        more_functions: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -186,10 +210,15 @@ class LocalStack:
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
         self._template_path = template
-        self._template = load_template(template)
+        base = load_template(template)
+        self._template = with_functions_of(base, more_functions) if more_functions else base
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
-        self._resolver = TemplateResolver(self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME)
+        admins = {"AdminPrincipals": [principal_of(ADMIN_USER)]}  # the local `admin` is an admin as on AWS
+        self._resolver = TemplateResolver(
+            self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME, parameters=admins
+        )
         self._functions = function_properties(self._template)
+        self._api_functions = {route.function for route in api_routes(self._template)}
         self.function_names = {logical_id: self._resources[logical_id].ref for logical_id in self._functions}
         (table_id,) = resources_of_type(self._template, "AWS::DynamoDB::Table")
         (state_machine_id,) = resources_of_type(self._template, "AWS::Serverless::StateMachine")
@@ -199,7 +228,7 @@ class LocalStack:
         self._moto: Any = None
         self._api: LocalApiServer | None = None
         self._sandboxes: Sandboxes | None = None
-        self._iam = LocalIam(role_arns={}, credentials={})
+        self._roles = LocalRoles(role_arns={}, credentials={})
 
     @property
     def swagger_url(self) -> str:
@@ -233,12 +262,14 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge
+        from hookrun import lambda_bridge, moto_speed
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
         # bind the API port next: a port in use is the likeliest failure and should be the cheapest
-        gateway = ApiGateway([*api_routes(self._template), *local_only_routes()], self._invoke, self.local_info)
+        iam = LocalIam(lambda: aws_client("dynamodb", self.moto_endpoint), self.table_name)
+        routes = [*api_routes(self._template), *local_only_routes()]
+        gateway = ApiGateway(routes, self._invoke, self.local_info, signer=iam.user_arn)
         try:
             self._api = LocalApiServer(gateway, self.host, self.port)
         except OSError as exc:
@@ -254,6 +285,7 @@ class LocalStack:
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
         serialize_execution_starts()
+        moto_speed.install()
 
         self._create_resources()
         enforce(self.moto_endpoint)  # from here on, every call to moto signs as a principal with a policy
@@ -335,22 +367,22 @@ class LocalStack:
 
     def _create_resources(self) -> None:
         create_table(aws_client("dynamodb", self.moto_endpoint), self.table_name, self._template)
-        self._iam = iam = create_local_iam(
+        self._roles = roles = create_local_iam(
             aws_client("iam", self.moto_endpoint),
             aws_client("sts", self.moto_endpoint),
             stack_name=STACK_NAME,
             region=REGION,
             account_id=ACCOUNT_ID,
-            path=self._template_path,
+            template=self._template,
         )
-        sign_state_machine_calls_as(iam.credentials[self._state_machine_id])
+        sign_state_machine_calls_as(roles.credentials[self._state_machine_id])
         lambda_client = aws_client("lambda", self.moto_endpoint)
         code = _dummy_code()
         for logical_id, properties in self._functions.items():
             settings = {key: self._resolver.resolve(properties[key]) for key in _FUNCTION_SETTINGS if key in properties}
             lambda_client.create_function(
                 FunctionName=self.function_names[logical_id],
-                Role=iam.role_arns[logical_id],
+                Role=roles.role_arns[logical_id],
                 Code={"ZipFile": code},
                 Environment={"Variables": self._variables(logical_id)},
                 **settings,
@@ -360,7 +392,7 @@ class LocalStack:
         aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
             name=self._resources[self._state_machine_id].attributes["Name"],
             definition=state_machine_definition(substitutions, self._template, self._template_path.parent),
-            roleArn=iam.role_arns[self._state_machine_id],
+            roleArn=roles.role_arns[self._state_machine_id],
             type=state_machine.get("Type", "STANDARD"),
         )
 
@@ -382,7 +414,8 @@ class LocalStack:
                     timeout=float(settings.get("Timeout", 3)),
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
-                    variables={**self._variables(logical_id), **LOCAL_ONLY_VARIABLES.get(logical_id, {})},
+                    variables=self._variables(logical_id),
+                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
                 )
             )
         return specs
@@ -390,7 +423,7 @@ class LocalStack:
     def _role_credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """A sandbox's credentials, as Lambda gives them: those of its function's role."""
         (logical_id,) = (logical_id for logical_id, name in self.function_names.items() if name == spec.name)
-        return self._iam.credentials[logical_id].environment()
+        return self._roles.credentials[logical_id].environment()
 
     def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
         """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""

@@ -21,7 +21,7 @@ from domain.models import Grant, Role, Trigger, User
 from domain.tokens import hash_token, token_hint
 from handlers import composition
 from handlers.composition import Container, Settings
-from hookrun.local_iam import ADMIN, LocalIam, RoleDefinition, create_local_iam, enforce, without_action
+from hookrun.local_iam import ADMIN, LocalRoles, RoleDefinition, create_local_iam, enforce, without_action
 from hookrun.template import create_table, load_template, local_resources, state_machine_definition
 from tests.conftest import REGION
 from tests.integration.test_webhook_on_moto import call, fail_with
@@ -40,7 +40,7 @@ Change = Callable[[dict[str, RoleDefinition]], dict[str, RoleDefinition]]
 @dataclass(frozen=True)
 class EnforcedMoto:
     endpoint: str
-    iam: LocalIam
+    iam: LocalRoles
 
     def client(self, service: str, credentials: Any = ADMIN) -> Any:
         return boto3.client(  # type: ignore[call-overload]
@@ -66,7 +66,7 @@ def moto_endpoint() -> Iterator[str]:
 
 def start(endpoint: str, change: Change | None = None) -> EnforcedMoto:
     """The table, state machine and roles as the local stack creates them; the demo pipeline; IAM enforced."""
-    admin = EnforcedMoto(endpoint, LocalIam({}, {}))
+    admin = EnforcedMoto(endpoint, LocalRoles({}, {}))
     local_iam = create_local_iam(
         admin.client("iam"), admin.client("sts"), stack_name=STACK, region=REGION, account_id=ACCOUNT, change=change
     )
