@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from domain.models import Pipeline
+from handlers import composition
 from hookrun.local_iam import principal_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +86,12 @@ def local_user(principal_arn: str) -> str | None:
     """The user a local principal is mapped to, as the local API Gateway maps it in the table (hookrun.local_iam)."""
     user_id = principal_arn.removeprefix(principal_of(""))
     return user_id if user_id != principal_arn else None
+
+
+def admins(*principal_arns: str) -> None:
+    """Give the installed container these AdminPrincipals, as the stack parameter would."""
+    wiring = composition.container()
+    wiring.settings = replace(wiring.settings, admin_principals=frozenset(principal_arns))
 
 
 def api_event(

@@ -30,7 +30,8 @@ JSON_OBJECT = {"type": "object"}
 
 
 def _caller() -> Caller:
-    return identify(router.current_event, container().management)
+    wiring = container()
+    return identify(router.current_event, wiring.management, wiring.settings.admin_principals)
 
 
 def _job_body(job: JobView) -> dict[str, Any]:
