@@ -9,6 +9,7 @@ each function's own, with its own environment (hookrun.sandbox).
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -58,6 +59,8 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
+BACKGROUND_NICE = 10
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -163,6 +166,18 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
+    """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
+
+    Only the local stack takes them: tests add functions that read what a sandbox sees (`hookrun dev --functions`).
+    """
+    extra = copy.deepcopy(resources_of_type(load_template(path), "AWS::Serverless::Function"))
+    for resource in extra.values():
+        properties = resource.setdefault("Properties", {})
+        properties["CodeUri"] = str(path.resolve().parent / properties.get("CodeUri", "."))
+    return {**template, "Resources": {**template["Resources"], **extra}}
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -175,7 +190,12 @@ class LocalStack:
     """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
 
     def __init__(
-        self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None, data: DataFolder | None = None
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        moto_port: int | None = None,
+        data: DataFolder | None = None,
+        more_functions: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -188,13 +208,14 @@ class LocalStack:
         self._snapshots: Snapshots | None = None
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
-        self._template = load_template()
+        self._template = with_functions_of(load_template(), more_functions) if more_functions else load_template()
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
         admins = {"AdminPrincipals": [principal_of(ADMIN_USER)]}  # the local `admin` is an admin as on AWS
         self._resolver = TemplateResolver(
             self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME, parameters=admins
         )
         self._functions = function_properties(self._template)
+        self._api_functions = {route.function for route in api_routes(self._template)}
         self.function_names = {logical_id: self._resources[logical_id].ref for logical_id in self._functions}
         (table_id,) = resources_of_type(self._template, "AWS::DynamoDB::Table")
         (state_machine_id,) = resources_of_type(self._template, "AWS::Serverless::StateMachine")
@@ -237,7 +258,7 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge
+        from hookrun import lambda_bridge, moto_speed
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
@@ -260,6 +281,7 @@ class LocalStack:
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
         serialize_execution_starts()
+        moto_speed.install()
 
         self._create_resources()
         self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint)
@@ -382,6 +404,7 @@ class LocalStack:
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
                     variables=self._variables(logical_id),
+                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
                 )
             )
         return specs
