@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import signal
 import threading
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +15,9 @@ import typer
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
+from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, api_command, console, err_console, fail
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
+from hookrun.cli_runs import runs_app
 from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
@@ -25,18 +26,28 @@ INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
 
 app = typer.Typer(name="hookrun", no_args_is_help=True, help="Start CI/CD pipeline runs from a webhook.")
 
-try:
-    _runs = importlib.import_module("hookrun.cli_runs")
-except ModuleNotFoundError as missing:  # guard until hookrun/cli_runs.py lands; then import it plainly
-    if missing.name != "hookrun.cli_runs":
-        raise
-else:
-    app.add_typer(_runs.runs_app, name="runs")
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"hookrun {version('hookrun')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print hookrun's version and exit.")
+    ] = False,
+) -> None:
+    """Start CI/CD pipeline runs from a webhook."""
+
+
+app.add_typer(runs_app, name="runs")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(users_app, name="users")
 app.add_typer(members_app, name="members")
 app.add_typer(webhook_app, name="webhook")
-app.command()(deliveries)
+api_command(app)(deliveries)
 app.command()(ui)
 
 

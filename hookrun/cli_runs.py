@@ -16,19 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from hookrun.cli_common import (
-    DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
-    EndpointOption,
-    JsonOption,
-    StackOption,
-    UserOption,
+    Session,
+    api_command,
     ask,
-    client,
     console,
     err_console,
     fail_plainly,
-    print_json,
     unreachable,
+    when,
 )
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
 
@@ -60,11 +56,6 @@ def _run_path(run_id: str) -> str:
 
 def _status(status: str | None) -> Text:
     return Text(status or "", style=STATUS_STYLES.get(status or "", ""))
-
-
-def _when(timestamp: str | None) -> str:
-    """`2026-11-27T12:00:00.000Z` as `2026-11-27 12:00:00`: second precision reads better in a table."""
-    return timestamp.replace("T", " ")[:19] if timestamp else ""
 
 
 def _duration(milliseconds: int | None) -> str:
@@ -106,7 +97,7 @@ def _summary(run: dict[str, Any]) -> Text:
         text.append(f"\nTriggered by: {trigger.get('kind')}, runs as {trigger.get('runAs')}")
     if run.get("createdAt"):
         took = _took(run.get("startedAt"), run.get("finishedAt"))
-        text.append(f"\nCreated {_when(run['createdAt'])}" + (f", took {took}" if took else ""))
+        text.append(f"\nCreated {when(run['createdAt'])}" + (f", took {took}" if took else ""))
     if run.get("reason"):
         text.append(f"\nReason: {run['reason']}", style="red")
     return text
@@ -143,19 +134,14 @@ def _progress(run: dict[str, Any]) -> Group:
     return Group(_summary(run), _stages_table(run))
 
 
-@runs_app.command()
+@api_command(runs_app)
 def show(
+    session: Session,
     run_id: RunIdArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Show a run: its status, variables (secrets as ***), and each stage and job with exit code and duration."""
-    run = _call(client(endpoint, user, stack), _run_path(run_id))
-    if as_json:
-        print_json(run)
+    run = _call(session.api, _run_path(run_id))
+    if session.printed(run):
         return
     console.print(_summary(run))
     if run.get("variables"):
@@ -166,20 +152,17 @@ def show(
         console.print("No stages recorded yet: the run is queued.", style="dim")
 
 
-@runs_app.command()
+@api_command(runs_app)
 def logs(
+    session: Session,
     run_id: RunIdArgument,
     *,
     job: Annotated[
         str | None, typer.Option("--job", help="Only this job: its name, or STAGE/JOB when names repeat.")
     ] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Print the output of a run's jobs, in run order, each under a header; with --job, that job's output alone."""
-    run = _call(client(endpoint, user, stack), _run_path(run_id))
+    run = _call(session.api, _run_path(run_id))
     jobs = list(_jobs(run))
     if job is not None:
         wanted = [(s, j) for s, j in jobs if job in {j["name"], f"{s['name']}/{j['name']}"}]
@@ -187,19 +170,18 @@ def logs(
             names = ", ".join(f"{s['name']}/{j['name']}" for s, j in jobs) or "none yet"
             fail_plainly(f"run {run_id} has no job {job!r}; its jobs are: {names}.")
         jobs = wanted
-    if as_json:
-        print_json(
-            [
-                {
-                    "stage": s["name"],
-                    "job": j["name"],
-                    "status": j.get("status"),
-                    "exitCode": j.get("exitCode"),
-                    "output": j.get("output") or "",
-                }
-                for s, j in jobs
-            ]
-        )
+    if session.printed(
+        [
+            {
+                "stage": s["name"],
+                "job": j["name"],
+                "status": j.get("status"),
+                "exitCode": j.get("exitCode"),
+                "output": j.get("output") or "",
+            }
+            for s, j in jobs
+        ]
+    ):
         return
     if not jobs:
         err_console.print(f"Run {run_id} has no jobs yet (it is {run.get('status')}).", markup=False)
@@ -240,50 +222,43 @@ def _follow(
         time.sleep(interval)
 
 
-@runs_app.command()
+@api_command(runs_app)
 def watch(
+    session: Session,
     run_id: RunIdArgument,
     *,
     interval: Annotated[float, typer.Option(min=0, help="Seconds between two looks at the run.")] = 1.0,
     timeout: Annotated[float, typer.Option(min=0, help="Give up (exit 2) after this many seconds.")] = 600,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Follow a run's stages and jobs live until it ends. Exit 0 if it succeeded, 1 if not, 2 on timeout or error."""
-    live = None if as_json else Live(console=console, auto_refresh=False)
+    live = None if session.as_json else Live(console=console, auto_refresh=False)
     with live or nullcontext():
-        run = _follow(client(endpoint, user, stack), run_id, time.monotonic() + timeout, interval, live)
+        run = _follow(session.api, run_id, time.monotonic() + timeout, interval, live)
     if live is not None and not console.is_terminal:
         console.line()  # rich ends a live display with a newline only on a terminal
-    if as_json and run is not None:
-        print_json(run)
+    if run is not None:
+        session.printed(run)
     if run is None or run.get("status") not in FINISHED:
         status = run.get("status") if run is not None else "unanswered (the API is busy)"
         fail_plainly(f"run {run_id} is still {status} after {timeout:g} s.", code=EXIT_TIMEOUT_OR_ERROR)
     raise typer.Exit(0 if run.get("status") == "SUCCEEDED" else 1)
 
 
-@runs_app.command("list")
+@api_command(runs_app, "list")
 def list_runs(
+    session: Session,
     pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
     *,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Runs per page.")] = 20,
     cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """List a pipeline's runs, newest first, a page at a time."""
     page = _call(
-        client(endpoint, user, stack),
+        session.api,
         f"/api/pipelines/{quote(pipeline, safe='')}/runs",
         {"limit": limit, "cursor": cursor},
     )
-    if as_json:
-        print_json(page)
+    if session.printed(page):
         return
     runs = page.get("runs") or []
     if not runs:
@@ -300,7 +275,7 @@ def list_runs(
         table.add_row(
             Text(run["runId"]),
             _status(run.get("status")),
-            _when(run.get("createdAt")),
+            when(run.get("createdAt")),
             _took(run.get("startedAt"), run.get("finishedAt")),
             Text(run.get("reason") or ""),
         )
