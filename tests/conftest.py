@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from handlers.composition import Container
 from hookrun.template import create_table, state_machine_definition
 
 REGION = "eu-west-1"
@@ -26,6 +27,20 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Hookrun")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture(autouse=True)
+def _admin_principals_as_configured() -> Iterator[None]:
+    """tests.support.admins() lasts one test: then AdminPrincipals come from each container's settings again."""
+    configured = Container.__dict__["admin_principals"]
+    yield
+    Container.admin_principals = configured  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI's config file of the machine's user never leaks into a test: each test gets none."""
+    monkeypatch.setenv("HOOKRUN_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
 
 
 @pytest.fixture

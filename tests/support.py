@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -89,9 +88,8 @@ def local_user(principal_arn: str) -> str | None:
 
 
 def admins(*principal_arns: str) -> None:
-    """Give the installed container these AdminPrincipals, as the stack parameter would."""
-    wiring = composition.container()
-    wiring.settings = replace(wiring.settings, admin_principals=frozenset(principal_arns))
+    """Make these the AdminPrincipals of every container, as the stack parameter would (until the test ends)."""
+    composition.Container.admin_principals = frozenset(principal_arns)  # type: ignore[assignment]
 
 
 def api_event(

@@ -286,6 +286,7 @@ class RunStatus(StrEnum):
 class TriggerKind(StrEnum):
     WEBHOOK = "webhook"
     SOURCE = "source"
+    MANUAL = "manual"
 
 
 class DeliveryInfo(Model):
@@ -313,6 +314,8 @@ class RunRequest(Model):
     run_as: str
     created_at: str
     delivery: DeliveryInfo | None = None
+    # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
+    request_digest: str | None = None
 
 
 class AcceptedRun(Model):

@@ -68,7 +68,7 @@ WEBHOOK_PATH = "/pipeline/webhook/"
 
 def _caller() -> Caller:
     wiring = container()
-    return identify(router.current_event, wiring.management, wiring.settings.admin_principals)
+    return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
 def _ports() -> ManagementPorts:

@@ -79,6 +79,11 @@ class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    @property
+    def admin_principals(self) -> frozenset[str]:
+        """The principals that administer hookrun (the stack's AdminPrincipals)."""
+        return self.settings.admin_principals
+
     @cached_property
     def _session(self) -> Any:
         # botocore rather than boto3: boto3's own imports (s3transfer, resources) add ~80 ms to every cold start
