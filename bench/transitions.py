@@ -71,9 +71,9 @@ def measure(quick: bool) -> Section:
     import boto3
     from moto import mock_aws
 
-    from adapters.dynamodb import DynamoDirectory
     from handlers import composition
     from hookrun import lambda_bridge
+    from tests.directory import DynamoDirectory
     from tests.workflow.conftest import Workflow, pipeline, state_transitions
 
     with mock_aws(config=MOTO_CONFIG):

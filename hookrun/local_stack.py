@@ -443,8 +443,7 @@ class LocalStack:
 
     def _seed(self, restored: State | None) -> None:
         # wired as the API function wires itself (AWS points at moto by now)
-        api = self._variables(API_FUNCTION)
-        wiring = Container(Settings(api["TABLE_NAME"], api.get("STATE_MACHINE_ARN", ""), api.get("SECRET_PREFIX", "")))
+        wiring = Container(Settings.from_environment(self._variables(API_FUNCTION)))
         if restored is None:
             seed_examples(wiring.management_ports)
             self.webhook_token = enable_example_webhook(wiring.management_ports)

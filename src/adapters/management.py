@@ -44,7 +44,7 @@ def _stored(item: Item) -> StoredPipeline:
 def _audit_item(entry: AuditEntry) -> Item:
     return {
         "pk": {"S": keys.subject_pk(entry.target)},
-        "sk": {"S": f"AUDIT#{entry.at}#{uuid.uuid4().hex[:8]}"},
+        "sk": {"S": keys.audit_sk(entry.at, uuid.uuid4().hex[:8])},
         "type": {"S": "audit"},
         "entry": {"S": entry.model_dump_json(by_alias=True)},
     }
@@ -104,7 +104,7 @@ class DynamoManagement:
     def list_grants(self, pipeline_id: str) -> list[Grant]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :grant)",
-            ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pipeline_id}"}, ":grant": {"S": "GRANT#"}},
+            ExpressionAttributeValues={":pk": {"S": keys.pipeline_pk(pipeline_id)}, ":grant": {"S": keys.GRANT}},
             ConsistentRead=True,
         )
         return [grant_from_item(item) for item in items]
@@ -116,7 +116,7 @@ class DynamoManagement:
     def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :audit)",
-            ExpressionAttributeValues={":pk": {"S": keys.subject_pk(subject)}, ":audit": {"S": "AUDIT#"}},
+            ExpressionAttributeValues={":pk": {"S": keys.subject_pk(subject)}, ":audit": {"S": keys.AUDIT}},
             ScanIndexForward=False,
             Limit=limit,
         )

@@ -19,7 +19,7 @@ from handlers import api, composition
 from handlers.composition import Container, Settings
 from handlers.observability import logger
 from tests.fakes import NOW, FakeDeliveryLog, FakeManagementStore, FakeSigningSecrets
-from tests.support import FakeLambdaContext, api_event, api_request, demo_pipeline
+from tests.support import FakeLambdaContext, admins, api_event, api_request, demo_pipeline
 from tests.unit.test_management import ADMIN, ALICE, OWEN, SECRET, seeded
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -691,17 +691,15 @@ def test_deployed_caller_is_the_user_mapped_to_its_principal(on_aws: None, ports
     assert (status, body["runAs"]) == (201, "owen")
 
 
-def test_admin_principal_without_a_user_acts_under_its_arn(
-    on_aws: None, monkeypatch: pytest.MonkeyPatch, store: FakeManagementStore
-) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+def test_admin_principal_without_a_user_acts_under_its_arn(on_aws: None, store: FakeManagementStore) -> None:
+    admins(ADMIN_ARN)
     event = api_request("PUT", PIPELINE, {"pipelineId": "new"}, json.dumps(pipeline_file(id="new")), user_arn=ADMIN_ARN)
     assert call(event)[0] == 201
     assert store.grants[("new", ADMIN_ARN)].role == "owner"
 
 
-def test_admin_principal_may_add_users(on_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+def test_admin_principal_may_add_users(on_aws: None) -> None:
+    admins(ADMIN_ARN)
     status, _ = call(api_request("PUT", USER, {"userId": "dave"}, "{}", user=None, user_arn=ADMIN_ARN))
     assert status == 201
 
