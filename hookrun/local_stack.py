@@ -165,6 +165,29 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def serialize_table_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as AWS's are: a condition is checked and its write made as one step.
+
+    moto checks a write's condition (a transaction's: every item's) and then writes without a lock, so two
+    conditional writes racing on one item could both pass, and a cancelled transaction restores a copy of the
+    whole table taken before it, undoing writes made meanwhile.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_hookrun_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        serialized._hookrun_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
     """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
 
@@ -285,6 +308,7 @@ class LocalStack:
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
         serialize_execution_starts()
+        serialize_table_writes()
         moto_speed.install()
 
         self._create_resources()

@@ -243,7 +243,8 @@ def test_viewer_sees_a_pipeline_with_webhook_members_and_audit() -> None:
 
 def test_audit_shows_the_newest_50_entries(store: FakeManagementStore) -> None:
     entry = AuditEntry(at=NOW, actor="owen", action="pipeline.update", target="pipeline/demo")
-    store.audit.extend([entry] * 60)
+    for _ in range(60):
+        store.add_audit(entry, store.pipelines["demo"].incarnation)
     _, body = request("GET", PIPELINE, as_user="owen", pipelineId="demo")
     assert len(body["audit"]) == 50
 
@@ -585,12 +586,19 @@ def test_the_secret_routes_of_an_unknown_pipeline_are_404() -> None:
 # GET /api/pipelines/{pipelineId}/deliveries
 
 
+def demo_incarnation() -> str:
+    stored = composition.container().management_ports.store.get_pipeline("demo")
+    assert stored is not None
+    return stored.incarnation
+
+
 def record(log: FakeDeliveryLog, count: int) -> None:
     """`count` deliveries of demo, one second apart: the last is the newest."""
     for second in range(count):
         log.record(
             Delivery(
                 pipeline_id="demo",
+                incarnation=demo_incarnation(),
                 received_at=f"2026-11-27T12:00:{second:02d}.000Z",
                 source="github",
                 event="push",
@@ -627,7 +635,12 @@ def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: Fak
 
 def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> None:
     rejected = Delivery(
-        pipeline_id="demo", received_at=NOW, source="github", outcome=Outcome.REJECTED, reason="INVALID_SIGNATURE"
+        pipeline_id="demo",
+        incarnation=demo_incarnation(),
+        received_at=NOW,
+        source="github",
+        outcome=Outcome.REJECTED,
+        reason="INVALID_SIGNATURE",
     )
     delivery_log.record(rejected)
     (shown,) = list_deliveries()[1]["deliveries"]
