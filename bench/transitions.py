@@ -102,7 +102,7 @@ def measure(quick: bool) -> Section:
     entered = Counter(
         event["stateEnteredEventDetails"]["name"] for event in history if event["type"].endswith("StateEntered")
     )
-    goal, met = at_most(transitions, 14)
+    goal, met = at_most(transitions, 18)
     return Section(
         rows=[Row(f"State transitions per run, {STAGES} stages x {JOBS} jobs", transitions, "states", goal, met)],
         notes=[

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from domain.workflow import WorkflowPorts
 
 
-AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions")  # every client the Container makes
+AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions", "codebuild", "logs")  # every client the Container makes
 
 
 def utc_now() -> str:
@@ -82,6 +82,14 @@ class Container:
         return self._client("secretsmanager")
 
     @cached_property
+    def _codebuild(self) -> Any:
+        return self._client("codebuild")
+
+    @cached_property
+    def _logs(self) -> Any:
+        return self._client("logs")
+
+    @cached_property
     def runs(self) -> DynamoRuns:
         from adapters.runs import DynamoRuns
 
@@ -131,16 +139,23 @@ class Container:
 
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:
+        from adapters.builds import CodeBuildReader, SecretsManagerBuildSecrets, SecretsManagerSourceCredentials
         from adapters.dynamodb import DynamoRunSecrets
         from adapters.shell import ShellExecutor
-        from domain.workflow import WorkflowPorts
+        from domain.workflow import BuildPorts, WorkflowPorts
 
+        secrets = _Deferred(lambda: self._secretsmanager)
         return WorkflowPorts(
             runs=self.runs,
             secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
             executor=ShellExecutor(),
             deliveries=self.deliveries,
             now=utc_now,
+            builds=BuildPorts(
+                secrets=SecretsManagerBuildSecrets(secrets, self.settings.secret_prefix),
+                builds=CodeBuildReader(_Deferred(lambda: self._codebuild), _Deferred(lambda: self._logs)),
+                source_credentials=SecretsManagerSourceCredentials(secrets, self.settings.secret_prefix),
+            ),
         )
 
     @cached_property
