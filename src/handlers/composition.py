@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from domain.workflow import WorkflowPorts
 
 
-AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions", "codebuild", "logs")  # every client the Container makes
+# every client the Container makes
+AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions", "codebuild", "logs", "lambda")
+JOB_RUNNER_READ_TIMEOUT_SECONDS = 910  # the job runner answers within its 900 s function timeout
 
 
 def utc_now() -> str:
@@ -39,6 +41,7 @@ class Settings:
     table_name: str
     state_machine_arn: str
     secret_prefix: str = ""  # where the API function keeps webhook signing secrets: hookrun/<stack>/
+    job_runner_function: str = ""  # the function that runs lambda jobs' scripts (job status function only)
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -46,6 +49,7 @@ class Settings:
             table_name=os.environ["TABLE_NAME"],
             state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
             secret_prefix=os.environ.get("SECRET_PREFIX", ""),
+            job_runner_function=os.environ.get("JOB_RUNNER_FUNCTION", ""),
         )
 
 
@@ -88,6 +92,13 @@ class Container:
     @cached_property
     def _logs(self) -> Any:
         return self._client("logs")
+
+    @cached_property
+    def _job_runner_client(self) -> Any:
+        from botocore.config import Config
+
+        config = Config(retries={"total_max_attempts": 1}, read_timeout=JOB_RUNNER_READ_TIMEOUT_SECONDS)
+        return self._session.create_client("lambda", config=config)
 
     @cached_property
     def runs(self) -> DynamoRuns:
@@ -141,14 +152,18 @@ class Container:
     def workflow_ports(self) -> WorkflowPorts:
         from adapters.builds import CodeBuildReader, SecretsManagerBuildSecrets, SecretsManagerSourceCredentials
         from adapters.dynamodb import DynamoRunSecrets
-        from adapters.shell import ShellExecutor
+        from adapters.job_runner import LambdaScriptExecutor
         from domain.workflow import BuildPorts, WorkflowPorts
 
         secrets = _Deferred(lambda: self._secretsmanager)
         return WorkflowPorts(
             runs=self.runs,
             secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
-            executor=ShellExecutor(),
+            executor=LambdaScriptExecutor(
+                # no retries: a second invocation would run the script twice
+                _Deferred(lambda: self._job_runner_client),
+                self.settings.job_runner_function,
+            ),
             deliveries=self.deliveries,
             now=utc_now,
             builds=BuildPorts(

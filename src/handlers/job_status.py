@@ -1,7 +1,8 @@
 """The job status Lambda: starts and records jobs for the workflow. It runs no job's script.
 
-`prepare` and `record` bracket a codebuild job's build: the first records the job RUNNING and puts its secrets
-where only that build reads them, the second reads how the build ended and records it.
+`run` runs a lambda job: it reads the run's secrets, invokes the job runner function with the job's environment
+and records the outcome. `prepare` and `record` bracket a codebuild job's build: the first records the job
+RUNNING and puts its secrets where only that build reads them, the second reads how the build ended.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from domain.workflow import JobTask, prepare_build, record_build
+from domain.workflow import JobTask, prepare_build, record_build, run_job
 
 from .composition import container
 from .observability import logger
@@ -19,13 +20,17 @@ from .observability import logger
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """`{"action": "prepare"|"record", "task": <job task>}`; `record` reads `task.build` (result or error)."""
+    """`{"action": "run"|"prepare"|"record", "task": <job task>}`; `record` reads `task.build` (result or error)."""
     action = event["action"]
     fields = dict(event["task"])
     build = fields.pop("build", None) or {}
     task = JobTask.model_validate(fields)
     logger.thread_safe_append_keys(runId=task.run_id, stage=task.stage_name, job=task.job.name, action=action)
     ports = container().workflow_ports
+    if action == "run":
+        status = run_job(ports, task)
+        logger.info("job finished", extra={"status": status})
+        return {"status": status}
     if action == "prepare":
         prepared = prepare_build(ports, task)
         logger.info("build prepared")

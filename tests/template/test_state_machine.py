@@ -61,4 +61,4 @@ def test_the_check_catches_broken_definitions(change: Any, problem: str) -> None
 
 
 def test_unsubstituted_placeholders_are_reported() -> None:
-    assert any("JobRunnerFunctionArn" in p for p in check_definition(definition(), {"RunStatusFunctionArn"}))
+    assert any("JobStatusFunctionArn" in p for p in check_definition(definition(), {"RunStatusFunctionArn"}))

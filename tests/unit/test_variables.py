@@ -170,7 +170,7 @@ def test_checkout_on_a_lambda_job_is_refused_at_apply() -> None:
 
 def test_checkout_without_a_repository_is_refused() -> None:
     stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], "runner": "codebuild", "checkout": True}]}]
-    with pytest.raises(ValueError, match="set 'source.repository'"):
+    with pytest.raises(ValueError, match=r"set 'source\.repository'"):
         demo_pipeline(stages=stages)
 
 

@@ -61,6 +61,7 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
         name="hookrun-pipeline", definition=state_machine_definition(arns), roleArn=ROLE
     )["stateMachineArn"]
     monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("JOB_RUNNER_FUNCTION", "hookrun-JobRunnerFunction")
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     composition.use_container(None)
     yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))
