@@ -6,16 +6,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from domain.errors import HookrunError
 from domain.runs import ExecutionResult
 
 from .aws_errors import unavailable_on_outage
 
 
-class JobRunnerFailed(HookrunError):
-    """The job runner function itself failed (not the script): the run ends FAILED with its error."""
-
-    code = "JOB_RUNNER_FAILED"
+class JobRunnerFailed(Exception):
+    """The job runner function itself failed (not the script): the run ends FAILED with its error (a workflow
+    error, never an API answer)."""
 
 
 class LambdaScriptExecutor:

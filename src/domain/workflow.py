@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .errors import HookrunError
 from .models import CheckoutSource, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
@@ -21,14 +20,12 @@ from .ports import (
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
-class RunFailed(HookrunError):
-    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED."""
-
-    code = "RUN_FAILED"
+class RunFailed(Exception):
+    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED (a workflow error)."""
 
 
-class RunNotRecorded(HookrunError):
-    code = "RUN_NOT_RECORDED"
+class RunNotRecorded(Exception):
+    """The workflow's record of a run is missing (a workflow error, never an API answer)."""
 
 
 class JobTask(Model):
@@ -63,10 +60,9 @@ class WorkflowPorts:
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
 
 
-class JobSkipped(HookrunError):
-    """Raised instead of preparing a build that must not run: an earlier stage failed, or the job already ran."""
-
-    code = "JOB_SKIPPED"
+class JobSkipped(Exception):
+    """Raised instead of preparing a build that must not run: an earlier stage failed, or the job already ran
+    (a workflow error, never an API answer)."""
 
 
 class PreparedBuild(Model):
