@@ -56,6 +56,15 @@ def dev(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
     ] = False,
+    functions: Annotated[
+        Path | None,
+        typer.Option(
+            "--functions",
+            exists=True,
+            dir_okay=False,
+            help="Another SAM template whose functions run beside template.yaml's (the tests' probe functions).",
+        ),
+    ] = None,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
     from hookrun.local_data import DataFolder, DataFolderError
@@ -70,7 +79,7 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh))
+    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh), more_functions=functions)
     try:
         stack.start()
     except PortUnavailable as exc:

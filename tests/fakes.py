@@ -11,6 +11,7 @@ from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger
 from domain.ports import Access, StoredPipeline
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
+from tests.support import local_user
 
 NOW = "2026-11-27T12:00:00.000Z"
 
@@ -35,6 +36,10 @@ class FakeStore:
             grant=self.grants.get((pipeline_id, user_id)),
             user=self.users.get(user_id),
         )
+
+    def get_user(self, user_id: str) -> User | None:
+        self.reads += 1
+        return self.users.get(user_id)
 
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
         self.run_secrets[run_id] = dict(values)
@@ -149,6 +154,14 @@ class FakeManagementStore:
     def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
         return self.pipelines.get(pipeline_id)
 
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        stored = self.pipelines.get(pipeline_id)
+        return Access(
+            pipeline=stored.pipeline if stored else None,
+            grant=self.grants.get((pipeline_id, user_id)),
+            user=self.users.get(user_id),
+        )
+
     def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
         return [p for i, p in sorted(self.pipelines.items()) if user_id is None or (i, user_id) in self.grants]
 
@@ -176,7 +189,8 @@ class FakeManagementStore:
         return self.users.get(user_id)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.principals.get(principal_arn)
+        """The mapped user; a local principal maps to its user, as the local API Gateway keeps it mapped."""
+        return self.principals.get(principal_arn) or local_user(principal_arn)
 
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         if any(self.principals.get(p, user.id) != user.id for p in user.principals):

@@ -75,11 +75,16 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
     """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
 
     The delivery is logged here rather than by the webhook, to keep the webhook's hot path short.
-    A repeat (retry, redrive) changes nothing.
+    A repeat (retry, redrive) changes nothing: the run is kept, the delivery written again over itself.
     """
     if not ports.runs.create_run(run, RunStatus.RUNNING, ports.now()):
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
-        return RunStatus.RUNNING
+    _record_delivery(ports, run)
+    return RunStatus.RUNNING
+
+
+def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
+    """The delivery of an accepted run, RUN_STARTED: one record per run however often it is written."""
     if run.delivery is not None:
         ports.deliveries.record(
             Delivery(
@@ -93,7 +98,6 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
                 run_as=run.run_as,
             )
         )
-    return RunStatus.RUNNING
 
 
 def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
@@ -241,9 +245,13 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
 
 
 def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause: str) -> RunStatus:
-    """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why."""
+    """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why.
+
+    The delivery is recorded too: the first state, which records it, may be the one that broke.
+    """
     if ports.runs.get_run(run.run_id) is None:
         ports.runs.create_run(run, RunStatus.RUNNING, ports.now())
+    _record_delivery(ports, run)
     return fail_recorded_run(ports, run.run_id, error, cause)
 
 
