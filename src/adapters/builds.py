@@ -62,11 +62,35 @@ class SecretsManagerBuildSecrets:
 
 
 class SecretsManagerSourceCredentials:
-    """SourceCredentials: the https tokens a pipeline's owners stored for its repository."""
+    """SourceCredentials and SourceCredentialStore: the https tokens a pipeline's owners stored for its repository."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
+
+    def put_source_token(self, pipeline_id: str, name: str, token: str) -> None:
+        from botocore.exceptions import ClientError
+
+        secret = source_credentials_name(self._prefix, pipeline_id, name)
+        with unavailable_on_outage():
+            try:
+                self._client.put_secret_value(SecretId=secret, SecretString=token)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                description = f"hookrun: source credentials {name} of pipeline {pipeline_id}"
+                self._client.create_secret(Name=secret, SecretString=token, Description=description)
+
+    def delete_source_token(self, pipeline_id: str, name: str) -> None:
+        from botocore.exceptions import ClientError
+
+        secret = source_credentials_name(self._prefix, pipeline_id, name)
+        with unavailable_on_outage():
+            try:
+                self._client.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
 
     def get_source_token(self, pipeline_id: str, name: str) -> str | None:
         from botocore.exceptions import ClientError

@@ -143,6 +143,16 @@ class SourceCredentials(Protocol):
         ...
 
 
+class SourceCredentialStore(Protocol):
+    def put_source_token(self, pipeline_id: str, name: str, token: str) -> None:
+        """Store (or replace) the pipeline's https token `name`."""
+        ...
+
+    def delete_source_token(self, pipeline_id: str, name: str) -> None:
+        """Forget it; a token already gone is fine."""
+        ...
+
+
 @dataclass(frozen=True)
 class StoredPipeline:
     pipeline: Pipeline

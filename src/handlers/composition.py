@@ -138,6 +138,7 @@ class Container:
 
     @cached_property
     def management_ports(self) -> ManagementPorts:
+        from adapters.builds import SecretsManagerSourceCredentials
         from domain.management import ManagementPorts
 
         return ManagementPorts(
@@ -146,6 +147,9 @@ class Container:
             deliveries=self.deliveries,
             now=utc_now,
             random_bytes=secrets.token_bytes,
+            source_credentials=SecretsManagerSourceCredentials(
+                _Deferred(lambda: self._secretsmanager), self.settings.secret_prefix
+            ),
         )
 
     @cached_property

@@ -17,6 +17,8 @@ from .repositories import is_same_repository
 
 _GLOB_TOKEN = re.compile(r"\*\*/|\*\*|\*|\?|\[(!?)([^\]/]+)\]|.", re.DOTALL)
 
+CREDENTIALS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
 GlobPatterns = Annotated[tuple[Annotated[str, Field(min_length=1, max_length=255)], ...], Field(max_length=50)]
 
 
@@ -30,7 +32,7 @@ class SourceSettings(Model):
     tags: GlobPatterns = ("*",)
     events: tuple[Literal["push", "tag"], ...] = ("push", "tag")
     repository: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\s]+$")] | None = None
-    credentials: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = None
+    credentials: Annotated[str, Field(pattern=CREDENTIALS_NAME.pattern)] | None = None
     default_branch: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s~^:?*\[\\]+$")] = "main"
 
     @field_validator("repository")
