@@ -335,6 +335,7 @@ class RunStatus(StrEnum):
 class TriggerKind(StrEnum):
     WEBHOOK = "webhook"
     SOURCE = "source"
+    MANUAL = "manual"
 
 
 class DeliveryInfo(Model):
@@ -377,6 +378,8 @@ class RunRequest(Model):
     run_as: str
     created_at: str
     delivery: DeliveryInfo | None = None
+    # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
+    request_digest: str | None = None
     checkout: CheckoutSource | None = None
 
 

@@ -64,8 +64,11 @@ class AcceptedRuns(Protocol):
 
 
 class RunSecrets(Protocol):
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
-        """Keep a run's secret values where only its job runner reads them."""
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
+        """Keep a run's secret values where only its job runner reads them.
+
+        False if the run has them already (a repeat of its delivery): those are kept as they are.
+        """
         ...
 
     def delete_run_secrets(self, run_id: str) -> None:
@@ -76,6 +79,10 @@ class RunSecrets(Protocol):
 class RunStarter(Protocol):
     def start_run(self, run: RunRequest) -> None:
         """Start the workflow for `run`; raises RunAlreadyStarted if the run id was used before."""
+        ...
+
+    def get_started_run(self, run_id: str) -> RunRequest | None:
+        """The run as it was started under `run_id` (its execution input), or None if there is none."""
         ...
 
 

@@ -125,7 +125,7 @@ def test_recorded_run_shows_stages_jobs_and_masked_secret_names(wired: Container
     assert (body["runId"], body["pipelineId"], body["pipelineName"]) == (recorded[0], "demo", "Demo pipeline")
     assert body["status"] == "SUCCEEDED"
     assert body["variables"] == {"abc": "456", "DEPLOY_ENV": "staging", "API_KEY": "***"}
-    assert body["trigger"] == {"kind": "webhook", "runAs": "alice"}
+    assert body["trigger"] == {"kind": "webhook", "runAs": "alice", "branch": None, "tag": None, "commitSha": None}
     (stage,) = body["stages"]
     assert (stage["name"], stage["status"]) == ("build", "SUCCEEDED")
     (job,) = stage["jobs"]
