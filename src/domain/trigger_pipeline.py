@@ -19,7 +19,7 @@ from .errors import (
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
@@ -341,4 +341,5 @@ def _run_request(
         delivery=DeliveryInfo(
             source=delivery.source, event=delivery.event, delivery_id=delivery.delivery_id, request_id=request_id
         ),
+        checkout=CheckoutSource.of(pipeline.source),
     )
