@@ -41,8 +41,11 @@ class FakeStore:
         self.reads += 1
         return self.users.get(user_id)
 
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
+        if run_id in self.run_secrets:
+            return False
         self.run_secrets[run_id] = dict(values)
+        return True
 
     def delete_run_secrets(self, run_id: str) -> None:
         self.run_secrets.pop(run_id, None)
@@ -80,6 +83,9 @@ class FakeRunStarter:
         if any(r.run_id == run.run_id for r in self.started):
             raise RunAlreadyStarted(run.run_id)
         self.started.append(run)
+
+    def get_started_run(self, run_id: str) -> RunRequest | None:
+        return next((r for r in self.started if r.run_id == run_id), None)
 
 
 @dataclass

@@ -6,12 +6,14 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from domain.errors import Unavailable
 from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
 from domain.ports import Access
 
 from . import keys
-from .aws_errors import unavailable_on_outage
+from .aws_errors import error_code, unavailable_on_outage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,7 +25,7 @@ _BATCH_ATTEMPTS = 3
 
 def trigger_from_item(item: Item) -> Trigger:
     return Trigger(
-        token_hash=item["pk"]["S"].removeprefix("TRIGGER#"),
+        token_hash=item["pk"]["S"].removeprefix(keys.TRIGGER),
         pipeline_id=item["pipelineId"]["S"],
         enabled=item["enabled"]["BOOL"],
         run_as=item["runAs"]["S"],
@@ -75,8 +77,8 @@ def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str 
 
 def grant_from_item(item: Item) -> Grant:
     return Grant(
-        pipeline_id=item["pk"]["S"].removeprefix("PIPELINE#"),
-        user_id=item["sk"]["S"].removeprefix("GRANT#"),
+        pipeline_id=item["pk"]["S"].removeprefix(keys.PIPELINE),
+        user_id=item["sk"]["S"].removeprefix(keys.GRANT),
         role=Role(item["role"]["S"]),
     )
 
@@ -93,7 +95,7 @@ def grant_to_item(grant: Grant) -> Item:
 
 def user_from_item(item: Item) -> User:
     return User(
-        id=item["pk"]["S"].removeprefix("USER#"),
+        id=item["pk"]["S"].removeprefix(keys.USER),
         status=UserStatus(item["status"]["S"]),
         principals=tuple(p["S"] for p in item.get("principals", {}).get("L", [])),
     )
@@ -165,17 +167,25 @@ class DynamoRunSecrets:
         self._table = table_name
         self._now_epoch = now_epoch
 
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
-        with unavailable_on_outage():
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **keys.run_secrets_key(run_id),
-                    "type": {"S": "run-secrets"},
-                    "values": {"S": json.dumps(dict(values))},
-                    keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
-                },
-            )
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
+        try:
+            with unavailable_on_outage():
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={
+                        **keys.run_secrets_key(run_id),
+                        "type": {"S": "run-secrets"},
+                        "values": {"S": json.dumps(dict(values))},
+                        keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
+                    },
+                    # a repeated delivery id never replaces the secrets of the run it started
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def delete_run_secrets(self, run_id: str) -> None:
         with unavailable_on_outage():
@@ -188,31 +198,3 @@ class DynamoRunSecrets:
             )
         item = response.get("Item")
         return dict(json.loads(item["values"]["S"])) if item else {}
-
-
-class DynamoDirectory:
-    """Writes pipelines, users, grants and triggers (seeding and management)."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
-    def _put(self, item: Item) -> None:
-        with unavailable_on_outage():
-            self._client.put_item(TableName=self._table, Item=item)
-
-    def save_pipeline(self, pipeline: Pipeline, token_hash: str | None = None) -> None:
-        self._put(pipeline_to_item(pipeline, token_hash))
-
-    def save_user(self, user: User) -> None:
-        self._put(user_to_item(user))
-
-    def save_grant(self, grant: Grant) -> None:
-        self._put(grant_to_item(grant))
-
-    def save_trigger(self, trigger: Trigger) -> None:
-        self._put(trigger_to_item(trigger))
-
-    def delete_grant(self, pipeline_id: str, user_id: str) -> None:
-        with unavailable_on_outage():
-            self._client.delete_item(TableName=self._table, Key=keys.grant_key(pipeline_id, user_id))

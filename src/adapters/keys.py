@@ -33,49 +33,57 @@ RUNS_INDEX = "gsi1"
 
 Key = dict[str, Any]
 
+TRIGGER, PIPELINE, USER, RUN, PRINCIPAL = "TRIGGER#", "PIPELINE#", "USER#", "RUN#", "PRINCIPAL#"  # pk prefixes
+GRANT, STAGE, JOB, AUDIT = "GRANT#", "STAGE#", "JOB#", "AUDIT#"  # sk prefixes
+RUN_SK, SECRETS_SK = "RUN", "SECRETS"
+
 
 def key(pk: str, sk: str) -> Key:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def trigger_key(token_hash: str) -> Key:
-    return key(f"TRIGGER#{token_hash}", "TRIGGER")
+    return key(TRIGGER + token_hash, "TRIGGER")
+
+
+def pipeline_pk(pipeline_id: str) -> str:
+    return PIPELINE + pipeline_id
 
 
 def pipeline_key(pipeline_id: str) -> Key:
-    return key(f"PIPELINE#{pipeline_id}", "PIPELINE")
+    return key(pipeline_pk(pipeline_id), "PIPELINE")
 
 
 def grant_key(pipeline_id: str, user_id: str) -> Key:
-    return key(f"PIPELINE#{pipeline_id}", f"GRANT#{user_id}")
+    return key(pipeline_pk(pipeline_id), GRANT + user_id)
 
 
 def user_key(user_id: str) -> Key:
-    return key(f"USER#{user_id}", "USER")
+    return key(USER + user_id, "USER")
 
 
 def run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
+    return RUN + run_id
 
 
 def run_key(run_id: str) -> Key:
-    return key(run_pk(run_id), "RUN")
+    return key(run_pk(run_id), RUN_SK)
 
 
 def run_secrets_key(run_id: str) -> Key:
-    return key(run_pk(run_id), "SECRETS")
+    return key(run_pk(run_id), SECRETS_SK)
 
 
 def stage_sk(stage_index: int) -> str:
-    return f"STAGE#{stage_index:02d}"
+    return f"{STAGE}{stage_index:02d}"
 
 
 def job_sk(stage_index: int, job_name: str) -> str:
-    return f"JOB#{stage_index:02d}#{job_name}"
+    return f"{JOB}{stage_index:02d}#{job_name}"
 
 
 def _history(pipeline_id: str, incarnation: str) -> str:
-    return f"PIPELINE#{pipeline_id}#{incarnation}" if incarnation else f"PIPELINE#{pipeline_id}"
+    return f"{pipeline_pk(pipeline_id)}#{incarnation}" if incarnation else pipeline_pk(pipeline_id)
 
 
 def runs_of_pipeline_pk(pipeline_id: str, incarnation: str) -> str:
@@ -86,11 +94,15 @@ ALL_PIPELINES = "PIPELINES"
 
 
 def grants_of_user_pk(user_id: str) -> str:
-    return f"USER#{user_id}#GRANTS"
+    return f"{USER}{user_id}#GRANTS"
 
 
 def principal_key(principal_arn: str) -> Key:
-    return key(f"PRINCIPAL#{principal_arn}", "PRINCIPAL")
+    return key(PRINCIPAL + principal_arn, "PRINCIPAL")
+
+
+def audit_sk(at: str, suffix: str) -> str:
+    return f"{AUDIT}{at}#{suffix}"
 
 
 def subject_pk(subject: str, incarnation: str = "") -> str:

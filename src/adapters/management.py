@@ -46,7 +46,7 @@ def _stored(item: Item) -> StoredPipeline:
 def _audit_item(entry: AuditEntry, incarnation: str) -> Item:
     return {
         "pk": {"S": keys.subject_pk(entry.target, incarnation)},
-        "sk": {"S": f"AUDIT#{entry.at}#{uuid.uuid4().hex[:8]}"},
+        "sk": {"S": keys.audit_sk(entry.at, uuid.uuid4().hex[:8])},
         "type": {"S": "audit"},
         "entry": {"S": entry.model_dump_json(by_alias=True)},
     }
@@ -122,7 +122,7 @@ class DynamoManagement:
     def list_grants(self, pipeline_id: str) -> list[Grant]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :grant)",
-            ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pipeline_id}"}, ":grant": {"S": "GRANT#"}},
+            ExpressionAttributeValues={":pk": {"S": keys.pipeline_pk(pipeline_id)}, ":grant": {"S": keys.GRANT}},
             ConsistentRead=True,
         )
         return [grant_from_item(item) for item in items]
@@ -136,7 +136,7 @@ class DynamoManagement:
             KeyConditionExpression="pk = :pk AND begins_with(sk, :audit)",
             ExpressionAttributeValues={
                 ":pk": {"S": keys.subject_pk(subject, incarnation)},
-                ":audit": {"S": "AUDIT#"},
+                ":audit": {"S": keys.AUDIT},
             },
             ScanIndexForward=False,
             Limit=limit,

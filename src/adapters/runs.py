@@ -97,12 +97,12 @@ def _job_view(item: Item) -> JobView:
 
 def run_view_from_items(items: list[Item]) -> RunView | None:
     """Assemble a run, its stages and their jobs from the items of the run's partition (or a RUN item alone)."""
-    run = next((item for item in items if item["sk"]["S"] == "RUN"), None)
+    run = next((item for item in items if item["sk"]["S"] == keys.RUN_SK), None)
     if run is None:
         return None
     jobs: dict[int, list[JobView]] = {}
     for item in items:
-        if item["sk"]["S"].startswith("JOB#"):
+        if item["sk"]["S"].startswith(keys.JOB):
             jobs.setdefault(int(item["stageIndex"]["N"]), []).append(_job_view(item))
     stages = tuple(
         StageView(
@@ -114,7 +114,7 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
             finished_at=_text(item, "finishedAt"),
         )
         for item in sorted(items, key=lambda i: i["sk"]["S"])
-        if item["sk"]["S"].startswith("STAGE#")
+        if item["sk"]["S"].startswith(keys.STAGE)
     )
     return RunView(
         run_id=run["runId"]["S"],
@@ -178,7 +178,7 @@ class DynamoRuns:
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return run_view_from_items([item for item in items if item["sk"]["S"] != "SECRETS"])
+        return run_view_from_items([item for item in items if item["sk"]["S"] != keys.SECRETS_SK])
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""

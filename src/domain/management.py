@@ -10,12 +10,13 @@ from .deliveries import Delivery
 from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
 from .policy import Caller, Rule, authorize, can_own, can_run, can_view, is_suspended, refusal, suspended
-from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
+from .ports import DeliveryReader, ManagementStore, SigningSecretStore, SourceCredentialStore, StoredPipeline
 from .tokens import hash_token, new_token, token_hint
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
+MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ManagementPorts:
     deliveries: DeliveryReader
     now: Callable[[], str]
     random_bytes: Callable[[int], bytes]
+    source_credentials: SourceCredentialStore | None = None
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,32 @@ def remove_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: s
     ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": None}), audit)  # nosec B105
     ports.signing_secrets.delete_signing_secret(current.signing_secret)
     return _state(ports, stored)
+
+
+def set_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str, token: str) -> None:
+    """Owners and admins store the https token that `source.credentials: <name>` names; it is never answered,
+    audited or logged, and reaches a codebuild job's build only while it checks out."""
+    _Session(ports, caller).pipeline(pipeline_id, can_own)
+    reason = None
+    if not 1 <= len(token) <= MAX_TOKEN_LENGTH:
+        reason = f"must be 1 to {MAX_TOKEN_LENGTH} characters long"
+    elif any(unicodedata.category(ch) in {"Cc", "Cs"} or ch.isspace() for ch in token):
+        reason = "must not contain spaces, control characters or invalid Unicode"
+    if reason is not None:
+        raise InvalidRequest(f"The token {reason}.", [VariableProblem("token", reason)])
+    _credential_store(ports).put_source_token(pipeline_id, name, token)
+
+
+def remove_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str) -> None:
+    """Owners and admins remove a stored token; removing one that is not stored changes nothing."""
+    _Session(ports, caller).pipeline(pipeline_id, can_own)
+    _credential_store(ports).delete_source_token(pipeline_id, name)
+
+
+def _credential_store(ports: ManagementPorts) -> SourceCredentialStore:
+    if ports.source_credentials is None:
+        raise RuntimeError("this function is not wired to store source credentials")
+    return ports.source_credentials
 
 
 def trigger_to_test(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> Trigger:

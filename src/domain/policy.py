@@ -63,7 +63,12 @@ def authorize(
     if is_suspended(caller, user) or not exists or not (caller.is_admin or can_view(user, grant)):
         raise refusal(caller, user, hidden)
     if not (caller.is_admin or needs(user, grant)):
-        raise Forbidden(f"User '{caller.user_id}' may not do this; ask a pipeline owner for a role that may.")
+        needed = "owner" if needs is can_own else "runner or owner"
+        held = f"is {grant.role.value}" if grant is not None else "holds no role"
+        raise Forbidden(
+            f"User '{caller.user_id}' may not do this: it takes the {needed} role, and the user {held}. "
+            "Act as a user who holds it, or ask a pipeline owner for it."
+        )
 
 
 def refusal(caller: Caller, user: User | None, hidden: ErrorCode = ErrorCode.PIPELINE_NOT_FOUND) -> HookrunError:

@@ -10,6 +10,7 @@ from .deliveries import Delivery
 from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
 
 if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import the run rules
+    from .builds import BuildOutcome
     from .runs import ExecutionResult, RunView
 
 Field = str | int | None
@@ -66,8 +67,11 @@ class AcceptedRuns(Protocol):
 
 
 class RunSecrets(Protocol):
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
-        """Keep a run's secret values where only its job runner reads them."""
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
+        """Keep a run's secret values where only its job runner reads them.
+
+        False if the run has them already (a repeat of its delivery): those are kept as they are.
+        """
         ...
 
     def delete_run_secrets(self, run_id: str) -> None:
@@ -78,6 +82,10 @@ class RunSecrets(Protocol):
 class RunStarter(Protocol):
     def start_run(self, run: RunRequest) -> None:
         """Start the workflow for `run`; raises RunAlreadyStarted if the run id was used before."""
+        ...
+
+    def get_started_run(self, run_id: str) -> RunRequest | None:
+        """The run as it was started under `run_id` (its execution input), or None if there is none."""
         ...
 
 
@@ -122,6 +130,40 @@ class RunRecorder(Protocol):
 class ScriptExecutor(Protocol):
     def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
         """Run the script's lines in a shell, stopping at the first failing line or at the timeout."""
+        ...
+
+
+class BuildSecrets(Protocol):
+    """The secret values of one codebuild job, kept where CodeBuild resolves them for that job's build alone."""
+
+    def put_build_secrets(self, run_id: str, stage_index: int, job_name: str, values: Mapping[str, str]) -> str:
+        """Keep the job's secret values; returns the id that the build's environment references them by."""
+        ...
+
+    def delete_build_secrets(self, run_id: str, stage_index: int, job_name: str) -> None:
+        """Forget them once the build ended; values already gone are fine."""
+        ...
+
+
+class BuildReader(Protocol):
+    def get_build(self, build_id: str) -> BuildOutcome | None:
+        """The build's status, duration and the tail of its log; None if there is no such build."""
+        ...
+
+
+class SourceCredentials(Protocol):
+    def get_source_token(self, pipeline_id: str, name: str) -> str | None:
+        """The https token stored as the pipeline's source credentials `name`, or None if it is not set."""
+        ...
+
+
+class SourceCredentialStore(Protocol):
+    def put_source_token(self, pipeline_id: str, name: str, token: str) -> None:
+        """Store (or replace) the pipeline's https token `name`."""
+        ...
+
+    def delete_source_token(self, pipeline_id: str, name: str) -> None:
+        """Forget it; a token already gone is fine."""
         ...
 
 

@@ -20,6 +20,7 @@ SPAWN = [
 COUNT = [
     "seen=0",
     "for f in /proc/[0-9]*/cmdline; do",
+    # stderr first: redirections apply left to right, and a process may end between the glob and the read
     '  case "$(tr "\\0" " " 2>/dev/null < "$f")" in *"$MARK"*) seen=$((seen+1));; esac',
     "done",
     'echo "seen=$seen"',

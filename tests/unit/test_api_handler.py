@@ -14,9 +14,10 @@ from domain.models import Role, RunStatus, User, UserStatus
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers import api, composition
+from handlers.api_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, api_event, demo_pipeline, local_user
+from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -156,7 +157,7 @@ def test_run_shows_its_stages_and_jobs() -> None:
     assert status == 200
     assert body["runId"] == RUN_ID and body["pipelineId"] == "demo" and body["pipelineName"] == "Demo pipeline"
     assert body["status"] == "SUCCEEDED"
-    assert body["trigger"] == {"kind": "webhook", "runAs": "alice"}
+    assert body["trigger"] == {"kind": "webhook", "runAs": "alice", "branch": None, "tag": None, "commitSha": None}
     assert body["stages"] == [
         {
             "name": "build",
@@ -253,9 +254,9 @@ def test_iam_principal_reads_as_its_mapped_user(on_aws: None, principals: FakePr
 
 
 def test_iam_principal_listed_in_admin_principals_may_read_any_run(
-    on_aws: None, monkeypatch: pytest.MonkeyPatch
+    on_aws: None,
 ) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", f"arn:aws:iam::123456789012:role/other, {ALICE_ARN}")
+    admins("arn:aws:iam::123456789012:role/other", ALICE_ARN)
     status, body, _ = get_run(user=None, user_arn=ALICE_ARN)
     assert (status, body["runId"]) == (200, RUN_ID)
 
@@ -267,10 +268,33 @@ def test_runs_are_listed_newest_first_a_page_at_a_time(runs: FakeRuns) -> None:
     status, first, _ = list_runs({"limit": "2"})
     assert status == 200
     assert [run["runId"] for run in first["runs"]] == [f"run-{2:029x}", f"run-{1:029x}"]
-    assert first["runs"][0]["trigger"] == {"kind": "webhook", "runAs": "alice"}
+    assert first["runs"][0]["trigger"] == {
+        "kind": "webhook",
+        "runAs": "alice",
+        "branch": None,
+        "tag": None,
+        "commitSha": None,
+    }
     _, second, _ = list_runs({"limit": "2", "cursor": first["nextCursor"]})
     assert [run["runId"] for run in second["runs"]] == [f"run-{0:029x}", RUN_ID]
     assert second["nextCursor"] is None
+
+
+def test_a_run_and_a_page_of_runs_fit_their_documented_schemas() -> None:
+    RunBody.model_validate(get_run()[1])
+    RunPage.model_validate(list_runs()[1])
+
+
+def test_a_source_run_names_its_branch_and_commit_in_its_trigger(runs: FakeRuns) -> None:
+    variables = {"HOOKRUN_BRANCH": "main", "HOOKRUN_COMMIT_SHA": "a" * 40}
+    runs.runs[RUN_ID] = a_run(trigger_kind="source", variables=variables)
+    trigger = list_runs()[1]["runs"][0]["trigger"]
+    assert (trigger["kind"], trigger["branch"], trigger["tag"], trigger["commitSha"]) == (
+        "source",
+        "main",
+        None,
+        "a" * 40,
+    )
 
 
 def test_listed_run_is_a_summary_without_variables_or_stages() -> None:
