@@ -36,6 +36,8 @@ DRAIN_SECONDS = 120
 ACCEPTED_PER_SECOND_GOAL = 18.5
 P99_GOAL_MS = 300
 IDLE_GOAL_MS = 400
+MEMORY_PER_RUN_GOAL_KIB = 100  # issue 16 measured ~250 KiB kept per run, not released
+SETTLE_SECONDS = 3
 JSON = {"Content-Type": "application/json"}
 
 
@@ -135,6 +137,27 @@ def stopped_within(found: list[dict[str, Any]], span: tuple[float, float]) -> in
     return sum(1 for e in found if e.get("stopDate") and span[0] <= e["stopDate"].timestamp() <= span[1])
 
 
+def rss_kib(root: int) -> tuple[int, int]:
+    """Resident memory in KiB of process `root` alone and of it with all its descendants (its sandboxes)."""
+    parents: dict[int, int] = {}
+    resident: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue  # ended meanwhile
+        pid = int(status.parent.name)
+        parents[pid] = int(fields["PPid"])
+        resident[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    tree, waiting = {root}, [root]
+    while waiting:
+        parent = waiting.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        waiting.extend(children)
+    return resident.get(root, 0), sum(resident.get(pid, 0) for pid in tree)
+
+
 def measure(quick: bool) -> Section:
     from tests.e2e.conftest import start_stack, stop_stack
 
@@ -146,9 +169,12 @@ def measure(quick: bool) -> Section:
             session = _session()
             info = session.get(f"{stack.endpoint}/_hookrun/local", timeout=REQUEST_TIMEOUT_SECONDS).json()
             idle = [post_to_succeeded(session, stack.endpoint, stack.webhook_url) for _ in range(idle_runs)]
+            rss_before = rss_kib(stack.process.pid)
             logs, elapsed, span = load(stack.webhook_url, seconds)
             completed = stopped_within(executions(info), span)
             drained, drain_seconds = drain(info)
+            time.sleep(SETTLE_SECONDS)  # a snapshot after the last run, so what is kept after it is measured
+            rss_after = rss_kib(stack.process.pid)
         finally:
             try:
                 exit_code: int | None = stop_stack(stack)
@@ -163,6 +189,8 @@ def measure(quick: bool) -> Section:
     unfinished = sum(1 for execution in drained if execution["status"] == "RUNNING")
     not_succeeded = sum(1 for _, run_id in accepted if status.get(run_id) != "SUCCEEDED")
     idle_ms = median([i[0] for i in idle]) * 1000
+    runs = max(1, len(accepted))
+    per_run_kib = (rss_after[0] - rss_before[0]) / runs
     per_second = len(accepted) / elapsed
     p99_ms = percentile(latencies, 99) * 1000 if latencies else None
     rows = [
@@ -195,6 +223,15 @@ def measure(quick: bool) -> Section:
         ),
         Row("Local stack load: non-202 answers", sum(other.values()), "requests"),
         Row("Local stack load: accepted without exactly one run", mismatched, "requests", *exactly(mismatched, 0)),
+        Row("Local stack memory before the load: stack process RSS", rss_before[0] / 1024, "MiB"),
+        Row("Local stack memory after the load and drain: stack process RSS", rss_after[0] / 1024, "MiB"),
+        Row(
+            "Local stack memory: stack process RSS grown per accepted run",
+            per_run_kib,
+            "KiB/run",
+            *at_most(per_run_kib, MEMORY_PER_RUN_GOAL_KIB),
+        ),
+        Row("Local stack memory after the load: with its sandboxes", rss_after[1] / 1024, "MiB"),
     ]
     notes = [
         f"local stack: idle POST {{}} -> 202 median {median([i[1] for i in idle]) * 1000:.0f} ms; "
@@ -219,5 +256,7 @@ def measure(quick: bool) -> Section:
             "unfinished": unfinished,
             "not_succeeded": not_succeeded,
             "exit_code": exit_code,
+            "rss_kib_before": rss_before,
+            "rss_kib_after": rss_after,
         },
     )

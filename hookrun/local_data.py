@@ -37,6 +37,7 @@ SNAPSHOT_INTERVAL_SECONDS = 1.0
 # moto requests that change nothing, by the operation named in X-Amz-Target (e.g. DynamoDB_20120810.GetItem)
 _READ_OPERATION = re.compile(r"\.(Get|BatchGet|Query|Scan|Describe|List)[A-Za-z]*$")
 _CAPTURE_ATTEMPTS = 5
+KEEP_FINISHED_HISTORIES = 100  # finished executions whose full history moto keeps in memory; older ones are records
 
 log = logging.getLogger("local.data")
 
@@ -320,13 +321,15 @@ class MotoState:
         """The state as it is now; retried if moto changed a collection while it was being read."""
         for attempt in range(_CAPTURE_ATTEMPTS):
             try:
-                return State(
+                state = State(
                     savedAt=time.time(),
                     webhookToken=webhook_token,
                     tables={name: self._items(name) for name in self._table_names},
                     secrets=list(self._secrets()),
                     executions=list(self._executions()),
                 )
+                self.compact_finished_executions()
+                return state
             except RuntimeError:  # "changed size during iteration": a request was served meanwhile
                 if attempt == _CAPTURE_ATTEMPTS - 1:
                     raise
@@ -411,25 +414,60 @@ class MotoState:
 
         One that was running when the stack stopped comes back FAILED: nothing runs it any more.
         """
+        state_machine = self._state_machine()
+        for record in records:
+            state_machine.executions.append(self._record_execution(state_machine, record))
+
+    def _record_execution(self, state_machine: Any, record: ExecutionRecord) -> Any:
+        """An execution as a record only (name, input, status, dates): no history, no interpreter."""
         from datetime import UTC, datetime
 
         from moto.stepfunctions.models import Execution
 
-        state_machine = self._state_machine()
-        for record in records:
-            execution = Execution(
-                region_name=self._region,
-                account_id=self._account_id,
-                state_machine_name=state_machine.name,
-                execution_name=record.name,
-                state_machine_arn=state_machine.arn,
-                execution_input=record.input,
+        execution = Execution(
+            region_name=self._region,
+            account_id=self._account_id,
+            state_machine_name=state_machine.name,
+            execution_name=record.name,
+            state_machine_arn=state_machine.arn,
+            execution_input=record.input,
+        )
+        execution.start_date = datetime.fromtimestamp(record.startDate, UTC)
+        execution.stop_date = datetime.fromtimestamp(record.stopDate or time.time(), UTC)
+        execution.status = record.status if record.status != "RUNNING" else "FAILED"
+        return execution
+
+    def compact_finished_executions(self, keep: int = KEEP_FINISHED_HISTORIES) -> int:
+        """Keep the history of the newest `keep` finished executions only; older ones become records.
+
+        moto keeps every execution's history and interpreter state forever (~200 KiB a run); a record keeps what
+        the stack reads of an old execution: its name (a replayed delivery still finds it taken), input, status
+        and dates, as a restart from the data folder does. Returns how many were compacted.
+        """
+        from moto.stepfunctions.models import Execution
+
+        executions = self._state_machine().executions
+        finished = [
+            (index, execution)
+            for index, execution in enumerate(list(executions))
+            if execution.stop_date is not None and str(execution.status) != "RUNNING"
+        ]
+        finished.sort(key=lambda pair: pair[1].stop_date)
+        compacted = 0
+        for index, execution in finished[: max(0, len(finished) - keep)]:
+            if type(execution) is Execution:
+                continue  # a record already
+            record = ExecutionRecord(
+                name=execution.name,
+                input=execution.execution_input or "{}",
+                status=str(execution.status),
+                startDate=execution.start_date.timestamp(),
+                stopDate=execution.stop_date.timestamp(),
             )
-            execution.start_date = datetime.fromtimestamp(record.startDate, UTC)
-            stopped = record.stopDate or time.time()
-            execution.stop_date = datetime.fromtimestamp(stopped, UTC)
-            execution.status = record.status if record.status != "RUNNING" else "FAILED"
-            state_machine.executions.append(execution)
+            if executions[index] is execution:  # the list only grows; an index stays that execution's
+                executions[index] = self._record_execution(self._state_machine(), record)
+                compacted += 1
+        return compacted
 
 
 class Snapshots:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -163,3 +164,26 @@ def test_a_later_capture_reads_what_was_written_since_as_a_full_read_would(captu
 
     assert sorted(map(json.dumps, later)) == sorted(map(json.dumps, full))
     assert len(full) == 2 * 3 - 1 + 3
+
+
+def test_finished_executions_beyond_the_newest_keep_only_a_record_and_their_names_stay_taken() -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        _, stepfunctions, arn = new_stack()
+        names = [f"run-{n}" for n in range(3)]
+        for name in names:
+            stepfunctions.start_execution(stateMachineArn=arn, name=name, input=execution_input(run_request(name)))
+        for _ in range(200):  # each fails at once: its functions are not deployed
+            statuses = [e["status"] for e in stepfunctions.list_executions(stateMachineArn=arn)["executions"]]
+            if "RUNNING" not in statuses:
+                break
+            time.sleep(0.05)
+        state = moto_state(arn)
+
+        assert state.compact_finished_executions(keep=1) == 2
+        assert state.compact_finished_executions(keep=1) == 0  # records stay records
+
+        for name in names:
+            with pytest.raises(stepfunctions.exceptions.ExecutionAlreadyExists):
+                stepfunctions.start_execution(stateMachineArn=arn, name=name, input=json.dumps({"other": 1}))
+        listed = stepfunctions.list_executions(stateMachineArn=arn)["executions"]
+        assert sorted(e["name"] for e in listed) == names
