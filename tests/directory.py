@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 from adapters import keys
 from adapters.aws_errors import unavailable_on_outage
-from adapters.dynamodb import Item, grant_to_item, pipeline_to_item, trigger_to_item, user_to_item
+from adapters.dynamodb import (
+    Item,
+    grant_to_item,
+    pipeline_to_item,
+    secret_defaults_item,
+    trigger_to_item,
+    user_to_item,
+)
 from domain.models import Grant, Pipeline, Trigger, User
 
 if TYPE_CHECKING:
@@ -26,6 +33,8 @@ class DynamoDirectory:
 
     def save_pipeline(self, pipeline: Pipeline, token_hash: str | None = None) -> None:
         self._put(pipeline_to_item(pipeline, token_hash))
+        if (secrets := secret_defaults_item(pipeline)) is not None:
+            self._put(secrets)
 
     def save_user(self, user: User) -> None:
         self._put(user_to_item(user))

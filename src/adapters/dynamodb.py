@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from domain.errors import Unavailable
 from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
 from domain.ports import Access
+from domain.variables import SECRET_MASK
 
 from . import keys
 from .aws_errors import error_code, unavailable_on_outage
@@ -53,15 +54,56 @@ def trigger_to_item(trigger: Trigger) -> Item:
     return item
 
 
-def pipeline_from_item(item: Item) -> Pipeline:
-    return Pipeline.model_validate_json(item["definition"]["S"])
+def pipeline_from_item(item: Item, secret_defaults: Item | None = None) -> Pipeline:
+    """The pipeline; its secret variables' defaults from `secret_defaults` if given, else the mask."""
+    pipeline = Pipeline.model_validate_json(item["definition"]["S"])
+    names = item.get("secretDefaults", {}).get("SS", [])
+    if not names:
+        return pipeline
+    values = json.loads(secret_defaults["values"]["S"]) if secret_defaults else {}
+    variables = {
+        name: declaration.model_copy(update={"default": values.get(name, SECRET_MASK)})
+        if name in names
+        else declaration
+        for name, declaration in pipeline.variables.items()
+    }
+    return pipeline.model_copy(update={"variables": variables})
+
+
+def _secret_defaults(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        name: declaration.default
+        for name, declaration in pipeline.variables.items()
+        if declaration.secret and declaration.default is not None
+    }
+
+
+def secret_defaults_item(pipeline: Pipeline) -> Item | None:
+    """The item that keeps the pipeline's secret defaults out of its definition; None if it has none."""
+    values = _secret_defaults(pipeline)
+    if not values:
+        return None
+    return {
+        **keys.secret_defaults_key(pipeline.id),
+        "type": {"S": "secretDefaults"},
+        "values": {"S": json.dumps(values)},
+    }
+
+
+def definition_json(pipeline: Pipeline) -> str:
+    """The definition as stored: the defaults of secret variables left out (they are in their own item)."""
+    stripped = {
+        name: declaration.model_copy(update={"default": None}) if name in _secret_defaults(pipeline) else declaration
+        for name, declaration in pipeline.variables.items()
+    }
+    return pipeline.model_copy(update={"variables": stripped}).model_dump_json(by_alias=True)
 
 
 def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "", incarnation: str = "") -> Item:
     item: Item = {
         **keys.pipeline_key(pipeline.id),
         "type": {"S": "pipeline"},
-        "definition": {"S": pipeline.model_dump_json(by_alias=True)},
+        "definition": {"S": definition_json(pipeline)},
         "gsi1pk": {"S": keys.ALL_PIPELINES},
         "gsi1sk": {"S": pipeline.id},
         "createdAt": {"S": at},
@@ -72,6 +114,8 @@ def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str 
     if incarnation:
         item["incarnation"] = {"S": incarnation}
         item["version"] = {"N": "1"}
+    if names := sorted(_secret_defaults(pipeline)):
+        item["secretDefaults"] = {"SS": names}
     return item
 
 
@@ -130,16 +174,21 @@ class DynamoAccessReader:
         self._table = table_name
 
     def get_access(self, pipeline_id: str, user_id: str) -> Access:
-        wanted = [keys.pipeline_key(pipeline_id), keys.grant_key(pipeline_id, user_id), keys.user_key(user_id)]
+        wanted = [
+            keys.pipeline_key(pipeline_id),
+            keys.grant_key(pipeline_id, user_id),
+            keys.user_key(user_id),
+            keys.secret_defaults_key(pipeline_id),  # in the same batch: no call more on the hot path
+        ]
         items = self._batch_get(wanted)
         by_key = {(item["pk"]["S"], item["sk"]["S"]): item for item in items}
 
         def find(k: keys.Key) -> Item | None:
             return by_key.get((k["pk"]["S"], k["sk"]["S"]))
 
-        pipeline_item, grant_item, user_item = (find(k) for k in wanted)
+        pipeline_item, grant_item, user_item, secret_defaults = (find(k) for k in wanted)
         return Access(
-            pipeline=pipeline_from_item(pipeline_item) if pipeline_item else None,
+            pipeline=pipeline_from_item(pipeline_item, secret_defaults) if pipeline_item else None,
             grant=grant_from_item(grant_item) if grant_item else None,
             user=user_from_item(user_item) if user_item else None,
             incarnation=pipeline_item.get("incarnation", {}).get("S", "") if pipeline_item else "",

@@ -54,6 +54,11 @@ def pipeline_key(pipeline_id: str) -> Key:
     return key(pipeline_pk(pipeline_id), "PIPELINE")
 
 
+def secret_defaults_key(pipeline_id: str) -> Key:
+    """The defaults of a pipeline's secret variables, kept apart from its definition (as a run's secrets are)."""
+    return key(f"PIPELINE#{pipeline_id}", "SECRET_DEFAULTS")
+
+
 def grant_key(pipeline_id: str, user_id: str) -> Key:
     return key(pipeline_pk(pipeline_id), GRANT + user_id)
 

@@ -15,10 +15,12 @@ from domain.ports import StoredPipeline
 from . import keys
 from .aws_errors import error_code, unavailable_on_outage
 from .dynamodb import (
+    definition_json,
     grant_from_item,
     grant_to_item,
     pipeline_from_item,
     pipeline_to_item,
+    secret_defaults_item,
     trigger_from_item,
     trigger_to_item,
     user_from_item,
@@ -193,28 +195,35 @@ class DynamoManagement:
         return {"Delete": {"TableName": self._table, "Key": key}}
 
     def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry, incarnation: str) -> bool:
-        failed = self._transact(
-            [
-                self._put(pipeline_to_item(pipeline, at=audit.at, incarnation=incarnation), "attribute_not_exists(pk)"),
-                self._put(grant_to_item(owner)),
-            ],
-            audit,
-            incarnation,
-        )
+        actions = [
+            self._put(pipeline_to_item(pipeline, at=audit.at, incarnation=incarnation), "attribute_not_exists(pk)"),
+            self._put(grant_to_item(owner)),
+        ]
+        if (secrets := secret_defaults_item(pipeline)) is not None:
+            actions.append(self._put(secrets))
+        failed = self._transact(actions, audit, incarnation)
         return not failed
 
     def update_pipeline(self, stored: StoredPipeline, pipeline: Pipeline, audit: AuditEntry) -> None:
+        secrets = secret_defaults_item(pipeline)
+        names = sorted(name for name, d in pipeline.variables.items() if d.secret and d.default is not None)
+        values: dict[str, Any] = {":d": {"S": definition_json(pipeline)}, ":at": {"S": audit.at}}
+        if names:
+            values[":names"] = {"SS": names}
         update = self._next_version(
             stored,
-            "#definition = :d, updatedAt = :at",
-            **{":d": {"S": pipeline.model_dump_json(by_alias=True)}, ":at": {"S": audit.at}},
+            "#definition = :d, updatedAt = :at" + (", secretDefaults = :names" if names else ""),
+            **values,
         )
+        if not names:
+            update["Update"]["UpdateExpression"] += " REMOVE secretDefaults"
         update["Update"]["ExpressionAttributeNames"] = {"#definition": "definition"}
-        self._commit(stored, [update], audit)
+        kept = self._put(secrets) if secrets is not None else self._delete(keys.secret_defaults_key(pipeline.id))
+        self._commit(stored, [update, kept], audit)
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
         grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]
-        room = _MAX_TRANSACTION_ITEMS - 3
+        room = _MAX_TRANSACTION_ITEMS - 4
         condition, expected = _as_read(stored)
         expected.pop(":next")
         delete = {"Delete": {**self._delete(keys.pipeline_key(stored.pipeline.id))["Delete"]}}
@@ -227,7 +236,8 @@ class DynamoManagement:
                 self._client.batch_write_item(
                     RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in chunk]}
                 )
-        actions = [delete] + [self._delete(k) for k in grant_keys[:room]]
+        actions = [delete, self._delete(keys.secret_defaults_key(stored.pipeline.id))]
+        actions += [self._delete(k) for k in grant_keys[:room]]
         if stored.token_hash:
             actions.append(self._delete(keys.trigger_key(stored.token_hash)))
         self._commit(stored, actions, audit)

@@ -3,6 +3,7 @@ Manager, whose secrets the webhook's own reader reads back."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -65,3 +66,26 @@ def test_items_keep_the_webhook_hot_path_readable(dynamodb: Any, ports: Manageme
     assert trigger is not None and trigger.run_as == "alice"
     access = DynamoAccessReader(dynamodb, TABLE).get_access("demo", "alice")
     assert access.pipeline is not None and access.grant is not None and access.user is not None
+
+
+def test_secret_defaults_are_kept_out_of_the_pipeline_item_and_reach_the_webhook(
+    dynamodb: Any, ports: ManagementPorts
+) -> None:
+    from adapters import keys
+    from adapters.dynamodb import DynamoAccessReader
+    from domain.management import apply_pipeline, get_pipeline
+    from domain.policy import Caller
+    from tests.support import demo_pipeline
+
+    secret = "default-s3cret-value"
+    with_secret = demo_pipeline(variables={"API_KEY": {"secret": True, "default": secret}})
+    apply_pipeline(ports, Caller("owen"), with_secret)
+
+    item = dynamodb.get_item(TableName=TABLE, Key=keys.pipeline_key("demo"))["Item"]
+    assert secret not in json.dumps(item)
+    assert get_pipeline(ports, Caller("owen"), "demo").pipeline.variables["API_KEY"].default == "***"
+    access = DynamoAccessReader(dynamodb, TABLE).get_access("demo", "alice")
+    assert access.pipeline is not None and access.pipeline.variables["API_KEY"].default == secret
+
+    apply_pipeline(ports, Caller("owen"), demo_pipeline())  # the secret variable is gone: so is its default
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key=keys.secret_defaults_key("demo"))
