@@ -51,7 +51,8 @@ def show_run(ports: RunReadPorts, caller: Caller, run_id: str) -> RunView | Queu
         raise refusal(caller, ports.users.get_user(caller.user_id), ErrorCode.RUN_NOT_FOUND)
     access = ports.access.get_access(pipeline_id, caller.user_id)
     authorize(caller, access.user, access.grant, exists=True, needs=can_view, hidden=ErrorCode.RUN_NOT_FOUND)
-    if run is not None and run.incarnation != access.incarnation:  # a deleted pipeline's, not its namesake's
+    # a deleted pipeline's run is not its namesake's to see (admins see every run, as they see every pipeline)
+    if run is not None and run.incarnation != access.incarnation and not caller.is_admin:
         raise NotFound(ErrorCode.RUN_NOT_FOUND)
     return run if run is not None else QueuedRun(run_id, pipeline_id)
 
