@@ -175,7 +175,7 @@ CASES = [
     invalid_variables("string-variable-1e400", b'{"abc":1e400}'),
     invalid_variables("retries-10-pow-400", b'{"RETRIES":1' + b"0" * 400 + b"}"),
     invalid_variables("string-variable-minus-10-pow-400", b'{"abc":-1' + b"0" * 400 + b"}"),
-    invalid_json("retries-5000-digits", b'{"RETRIES":' + b"1" * 5000 + b"}"),
+    invalid_variables("retries-5000-digits", b'{"RETRIES":' + b"1" * 5000 + b"}"),  # out of range, as documented
     invalid_json("nan-literal", b'{"RETRIES":NaN}'),
     invalid_json("infinity-literal", b'{"RETRIES":Infinity}'),
     invalid_json("minus-infinity-literal", b'{"RETRIES":-Infinity}'),
