@@ -26,10 +26,11 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from domain.management import ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.management import ManagementPorts, apply_pipeline, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
 from domain.policy import Caller
 from domain.tokens import hash_token
+from domain.webhook_trigger import enable_webhook
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight

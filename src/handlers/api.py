@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import ErrorCode, HookrunError
 
-from . import api_manage, api_runs, api_webhook_test
+from . import api_manage, api_runs, api_webhook, api_webhook_test
 from .http import RequestRejected, error_response
 from .observability import logger, metrics
 
@@ -21,6 +21,7 @@ SWAGGER_PATH = "/swagger"
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(api_runs.router)
 app.include_router(api_manage.router)
+app.include_router(api_webhook.router)
 app.include_router(api_webhook_test.router)
 app.configure_openapi(
     title="hookrun API",

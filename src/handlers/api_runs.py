@@ -19,18 +19,8 @@ from domain.run_reads import list_runs as list_runs_of
 from domain.runs import JobView, RunView, StageView
 from domain.variables import SECRET_MASK
 
-from .api_schemas import (
-    BODY_ERRORS,
-    PipelineId,
-    RunAccepted,
-    RunBody,
-    RunId,
-    RunPage,
-    RunStart,
-    problems_of,
-    request_body,
-    responses,
-)
+from .api_run_schemas import RunAccepted, RunBody, RunPage, RunStart
+from .api_schemas import BODY_ERRORS, PipelineId, RunId, problems_of, request_body, responses
 from .composition import container
 from .http import (
     DEFAULT_LIMIT,

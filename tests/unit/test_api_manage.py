@@ -12,9 +12,10 @@ import pytest
 
 from domain.deliveries import Delivery, Outcome
 from domain.errors import Unavailable
-from domain.management import ManagementPorts, enable_webhook, put_user, set_signing_secret
+from domain.management import ManagementPorts, put_user
 from domain.models import AuditEntry, UserStatus
 from domain.tokens import hash_token
+from domain.webhook_trigger import enable_webhook, set_signing_secret
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from handlers.observability import logger
