@@ -30,6 +30,7 @@ from hookrun.cli_runs import runs_app
 from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
+from hookrun.template import TEMPLATE_PATH
 
 INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
 
@@ -74,6 +75,7 @@ def main(
 
 @app.command()
 def dev(
+    *,
     port: Annotated[int, typer.Option(help="Port of the local API Gateway; 0 picks a free one.")] = 3000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data: Annotated[
@@ -88,6 +90,16 @@ def dev(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
     ] = False,
+    template: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="The SAM template to run, e.g. with a policy changed; its CodeUri and DefinitionUri are relative to"
+            " its folder.",
+            show_default="template.yaml in the checkout",
+        ),
+    ] = TEMPLATE_PATH,
     functions: Annotated[
         Path | None,
         typer.Option(
@@ -111,7 +123,9 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh), more_functions=functions)
+    stack = LocalStack(
+        port=port, host=host, data=DataFolder(data, fresh=fresh), template=template.resolve(), more_functions=functions
+    )
     try:
         stack.start()
     except PortUnavailable as exc:

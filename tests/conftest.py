@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from handlers.composition import Container
-from hookrun.template import create_table, state_machine_definition
+from hookrun.template import create_table, state_machine_definition, substitution_names
 
 REGION = "eu-west-1"
 TABLE = "hookrun-test"
@@ -65,7 +65,7 @@ def stepfunctions(aws: None) -> Any:
 def state_machine_arn(stepfunctions: Any, dynamodb: Any) -> str:
     # functions that do not exist: these tests look at how runs are started, not at what they do
     missing = "arn:aws:lambda:eu-west-1:123456789012:function:not-deployed"
-    definition = state_machine_definition({"JobRunnerFunctionArn": missing, "RunStatusFunctionArn": missing})
+    definition = state_machine_definition(dict.fromkeys(substitution_names(), missing))
     response = stepfunctions.create_state_machine(
         name="hookrun-pipeline", definition=definition, roleArn="arn:aws:iam::123456789012:role/hookrun-sfn"
     )

@@ -32,6 +32,7 @@ def trigger_from_item(item: Item) -> Trigger:
         enabled_at=item["enabledAt"]["S"],
         token_hint=item["tokenHint"]["S"],
         signing_secret=item.get("signingSecret", {}).get("S"),
+        incarnation=item.get("incarnation", {}).get("S", ""),
     )
 
 
@@ -47,6 +48,8 @@ def trigger_to_item(trigger: Trigger) -> Item:
     }
     if trigger.signing_secret:
         item["signingSecret"] = {"S": trigger.signing_secret}
+    if trigger.incarnation:
+        item["incarnation"] = {"S": trigger.incarnation}
     return item
 
 
@@ -54,7 +57,7 @@ def pipeline_from_item(item: Item) -> Pipeline:
     return Pipeline.model_validate_json(item["definition"]["S"])
 
 
-def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "") -> Item:
+def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "", incarnation: str = "") -> Item:
     item: Item = {
         **keys.pipeline_key(pipeline.id),
         "type": {"S": "pipeline"},
@@ -66,6 +69,9 @@ def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str 
     }
     if token_hash:
         item["tokenHash"] = {"S": token_hash}
+    if incarnation:
+        item["incarnation"] = {"S": incarnation}
+        item["version"] = {"N": "1"}
     return item
 
 
@@ -136,6 +142,7 @@ class DynamoAccessReader:
             pipeline=pipeline_from_item(pipeline_item) if pipeline_item else None,
             grant=grant_from_item(grant_item) if grant_item else None,
             user=user_from_item(user_item) if user_item else None,
+            incarnation=pipeline_item.get("incarnation", {}).get("S", "") if pipeline_item else "",
         )
 
     def _batch_get(self, wanted: list[Item]) -> list[Item]:

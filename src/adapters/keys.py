@@ -16,6 +16,11 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
 | user of an IAM principal (API auth)  | pk=PRINCIPAL#<arn>           sk=PRINCIPAL                |
 | audit of a pipeline or user          | pk=PIPELINE#<id> or USER#<id>, sk=AUDIT#<at>#<n>         |
+
+A pipeline's history (runs, deliveries, audit) is kept under its id and its incarnation, a random id made when the
+pipeline is created: `PIPELINE#<id>#<incarnation>#RUNS`... A pipeline created again with a deleted one's id starts
+with no history, and whatever the old one's runs still write goes where no one reads it. Items from before
+incarnations (an empty one) keep the keys without it.
 """
 
 from __future__ import annotations
@@ -77,8 +82,12 @@ def job_sk(stage_index: int, job_name: str) -> str:
     return f"{JOB}{stage_index:02d}#{job_name}"
 
 
-def runs_of_pipeline_pk(pipeline_id: str) -> str:
-    return f"{pipeline_pk(pipeline_id)}#RUNS"
+def _history(pipeline_id: str, incarnation: str) -> str:
+    return f"{pipeline_pk(pipeline_id)}#{incarnation}" if incarnation else pipeline_pk(pipeline_id)
+
+
+def runs_of_pipeline_pk(pipeline_id: str, incarnation: str) -> str:
+    return f"{_history(pipeline_id, incarnation)}#RUNS"
 
 
 ALL_PIPELINES = "PIPELINES"
@@ -96,12 +105,12 @@ def audit_sk(at: str, suffix: str) -> str:
     return f"{AUDIT}{at}#{suffix}"
 
 
-def subject_pk(subject: str) -> str:
-    """`pipeline/<id>` -> PIPELINE#<id>; `user/<id>` -> USER#<id>: where a subject's audit entries live."""
+def subject_pk(subject: str, incarnation: str = "") -> str:
+    """`pipeline/<id>` -> PIPELINE#<id>[#<incarnation>]; `user/<id>` -> USER#<id>: where its audit entries live."""
     kind, _, name = subject.partition("/")
-    return f"{kind.upper()}#{name}"
+    return _history(name, incarnation) if kind == "pipeline" else f"{kind.upper()}#{name}"
 
 
-def deliveries_pk(pipeline_id: str) -> str:
-    """Deliveries of a pipeline: pk=PIPELINE#<id>#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 days)."""
-    return f"{pipeline_pk(pipeline_id)}#DELIVERIES"
+def deliveries_pk(pipeline_id: str, incarnation: str) -> str:
+    """Deliveries of a pipeline: pk=PIPELINE#<id>[#<inc>]#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 d)."""
+    return f"{_history(pipeline_id, incarnation)}#DELIVERIES"

@@ -1,6 +1,6 @@
 """Management use cases: pipelines, users, members and deliveries, with their permission rules.
 
-The webhook trigger's use cases are in webhook_trigger.py.
+The webhook trigger's use cases (and the pipeline's stored secrets) are in webhook_trigger.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .deliveries import Delivery
 from .errors import Conflict, ErrorCode, Forbidden, NotFound
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
 from .policy import Caller, Rule, authorize, can_own, can_run, can_view, is_suspended, refusal, suspended
-from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
+from .ports import DeliveryReader, ManagementStore, SigningSecretStore, SourceCredentialStore, StoredPipeline
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
 
@@ -24,6 +24,7 @@ class ManagementPorts:
     deliveries: DeliveryReader
     now: Callable[[], str]
     random_bytes: Callable[[int], bytes]
+    source_credentials: SourceCredentialStore | None = None
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,13 @@ def apply_pipeline(ports: ManagementPorts, caller: Caller, pipeline: Pipeline) -
     target = f"pipeline/{pipeline.id}"
     if ports.store.get_pipeline(pipeline.id) is None:
         owner = Grant(pipeline_id=pipeline.id, user_id=caller.user_id, role=Role.OWNER)
-        if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target)):
+        incarnation = ports.random_bytes(8).hex()  # a new life of this id: no history of a deleted namesake
+        if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target), incarnation):
             return stored_pipeline(ports, pipeline.id), True
     if not caller.is_admin and not can_view(session.user, session.grant_on(pipeline.id)):
         raise Conflict(ErrorCode.PIPELINE_EXISTS, f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
-    session.pipeline(pipeline.id, can_own)
-    ports.store.update_pipeline(pipeline, session.audit("pipeline.update", target))
+    stored = session.pipeline(pipeline.id, can_own)
+    ports.store.update_pipeline(stored, pipeline, session.audit("pipeline.update", target))
     return stored_pipeline(ports, pipeline.id), False
 
 
@@ -140,7 +142,7 @@ def describe_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) 
         stored=stored,
         webhook=webhook_state_of(ports, stored),
         members=_members(ports, pipeline_id),
-        audit=ports.store.list_audit(f"pipeline/{pipeline_id}"),
+        audit=ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation),
     )
 
 
@@ -231,26 +233,28 @@ def describe_user(ports: ManagementPorts, caller: Caller, user_id: str) -> UserD
 def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str, role: Role) -> Grant:
     """Owners and admins give a user a role on the pipeline; the last owner cannot be demoted."""
     session = Session(ports, caller)
-    session.pipeline(pipeline_id, can_own)
+    stored = session.pipeline(pipeline_id, can_own)
     if ports.store.get_user(user_id) is None:
         raise user_not_found()
     grants = ports.store.list_grants(pipeline_id)
     if role is not Role.OWNER:
         _keep_an_owner(grants, user_id)
     grant = Grant(pipeline_id=pipeline_id, user_id=user_id, role=role)
-    ports.store.put_grant(grant, session.audit("member.set", f"pipeline/{pipeline_id}", user=user_id, role=role))
+    audit = session.audit("member.set", f"pipeline/{pipeline_id}", user=user_id, role=role)
+    ports.store.put_grant(stored, grant, audit)
     return grant
 
 
 def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str) -> None:
     session = Session(ports, caller)
-    session.pipeline(pipeline_id, can_own)
+    stored = session.pipeline(pipeline_id, can_own)
     grants = ports.store.list_grants(pipeline_id)
     grant = next((g for g in grants if g.user_id == user_id), None)
     if grant is None:
         raise NotFound(ErrorCode.MEMBER_NOT_FOUND, f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
     _keep_an_owner(grants, user_id)
-    ports.store.delete_grant(grant, session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id))
+    audit = session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id)
+    ports.store.delete_grant(stored, grant, audit)
 
 
 def list_members(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> list[Grant]:
@@ -277,8 +281,8 @@ def list_deliveries(
     ports: ManagementPorts, caller: Caller, pipeline_id: str, limit: int, cursor: str | None
 ) -> DeliveryPage:
     """A page of what became of the requests to the pipeline's webhook, newest first; any role, admins."""
-    Session(ports, caller).pipeline(pipeline_id, can_view)
-    deliveries, next_cursor = ports.deliveries.list_deliveries(pipeline_id, limit, cursor)
+    stored = Session(ports, caller).pipeline(pipeline_id, can_view)
+    deliveries, next_cursor = ports.deliveries.list_deliveries(pipeline_id, limit, cursor, stored.incarnation)
     return DeliveryPage(deliveries, next_cursor)
 
 

@@ -5,168 +5,99 @@ Pure pydantic models: no AWS, no clock, no environment.
 
 from __future__ import annotations
 
-import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .base import MAX_VALUE_LENGTH, Model
+from .declarations import (
+    MAX_SAFE_NUMBER,
+    RESERVED_NAMES,
+    VARIABLE_NAME,
+    VariableDeclaration,
+    VariableType,
+    is_reserved_name,
+)
 from .sources import SourceSettings
 
-__all__ = ["MAX_VALUE_LENGTH", "Model", "SourceSettings"]  # re-exported: the domain's models live here
+# re-exported: the domain's models live here
+__all__ = [
+    "MAX_SAFE_NUMBER",
+    "MAX_VALUE_LENGTH",
+    "RESERVED_NAMES",
+    "VARIABLE_NAME",
+    "Model",
+    "SourceSettings",
+    "VariableDeclaration",
+    "VariableType",
+    "is_reserved_name",
+]
 
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
-MAX_SAFE_NUMBER = 2**53
-_NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
-
-
-# Names that change how bash or the dynamic loader behave before a job's first line runs (BASH_ENV is sourced,
-# PS4 is expanded, LD_PRELOAD is loaded...): no pipeline may declare them and no caller may send them.
-RESERVED_NAMES = frozenset(
-    {
-        "BASH_ENV",
-        "ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "PS4",
-        "IFS",
-        "PROMPT_COMMAND",
-        "CDPATH",
-        "GLOBIGNORE",
-        "BASH_XTRACEFD",
-        "EXECIGNORE",
-        "PATH",
-        "HOME",
-        "TMPDIR",
-        "SHELL",
-    }
-)
-RESERVED_PREFIXES = ("LD_", "BASH_FUNC_")
-
-
-def is_reserved_name(name: str) -> bool:
-    """True for names a job's environment must not take from a pipeline or a caller."""
-    return name.upper() in RESERVED_NAMES or name.upper().startswith(RESERVED_PREFIXES)
-
-
-class VariableType(StrEnum):
-    STRING = "string"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    CHOICE = "choice"
-
-
-Scalar = str | int | float | bool
-
-
-class VariableDeclaration(Model):
-    """A variable a pipeline declares: its type, default, and whether it is secret."""
-
-    type: VariableType = VariableType.STRING
-    default: Scalar | None = None
-    choices: tuple[str, ...] = ()
-    secret: bool = False
-    required: bool = False
-    description: str = ""
-
-    @model_validator(mode="after")
-    def _choices_and_default_fit_type(self) -> VariableDeclaration:
-        if self.type is VariableType.CHOICE and not self.choices:
-            raise ValueError("a choice variable needs a non-empty 'choices' list")
-        if self.type is not VariableType.CHOICE and self.choices:
-            raise ValueError("'choices' is only allowed on variables of type choice")
-        if self.default is not None:
-            self.render(self.default)
-        return self
-
-    def render(self, value: object) -> str:
-        """Coerce `value` to this variable's type and render it for a job's environment.
-
-        Raises ValueError with a reason a caller can read.
-        """
-        if value is None:
-            raise ValueError("null is not allowed; leave the variable out to use its default")
-        if isinstance(value, dict | list | tuple):
-            raise ValueError("nested values are not allowed; send a string, number or boolean")
-        if self.type is VariableType.NUMBER:
-            text = _render_number(value)
-        elif self.type is VariableType.BOOLEAN:
-            text = _render_boolean(value)
-        else:
-            text = _render_text(value)
-            if self.type is VariableType.CHOICE and text not in self.choices:
-                raise ValueError(f"must be one of: {', '.join(self.choices)}")
-        if len(text) > MAX_VALUE_LENGTH:
-            raise ValueError(f"longer than {MAX_VALUE_LENGTH} characters")
-        if "\x00" in text:
-            raise ValueError("contains a NUL character")
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("contains invalid Unicode (a lone surrogate)") from None
-        return text
-
-
-def _render_number(value: object) -> str:
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    if isinstance(value, str):
-        if not _NUMBER_TEXT.fullmatch(value.strip()):
-            raise ValueError("must be a number")
-        number: float = float(value.strip())
-    elif isinstance(value, int | float):
-        number = value
-    else:
-        raise ValueError("must be a number")
-    # compare before any float conversion: an int of 400 digits has no float and would overflow
-    if (isinstance(number, float) and not math.isfinite(number)) or abs(number) > MAX_SAFE_NUMBER:
-        raise ValueError(f"number out of range (at most {MAX_SAFE_NUMBER} in magnitude)")
-    if float(number).is_integer():
-        return str(int(number))
-    return repr(float(number))
-
-
-def _render_boolean(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower()
-    raise ValueError("must be a boolean: true or false")
-
-
-def _render_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _render_number(value)
-    if isinstance(value, str):
-        return value
-    raise ValueError("must be a string, number or boolean")
+MAX_BUILD_TIMEOUT_SECONDS = 28800  # CodeBuild's own limit is 36 hours; 8 hours is ours
+DEFAULT_BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
 
 
 class Runner(StrEnum):
-    """Where a job runs. Only the job runner Lambda exists yet; CodeBuild is planned (see README)."""
+    """Where a job runs: a shell in the job runner Lambda, or a CodeBuild build."""
 
     LAMBDA = "lambda"
+    CODEBUILD = "codebuild"
 
 
 class Job(Model):
+    """One job: its script and where it runs. `image`, `compute_type` and `privileged` are for codebuild jobs."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     script: Annotated[tuple[str, ...], Field(min_length=1)]
-    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_JOB_TIMEOUT_SECONDS)] = DEFAULT_JOB_TIMEOUT_SECONDS
-    runner: Runner = Runner.LAMBDA
+    runner: Runner = Runner.LAMBDA  # before timeout_seconds, whose limit depends on it
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_BUILD_TIMEOUT_SECONDS)] = DEFAULT_JOB_TIMEOUT_SECONDS
+    image: Annotated[str, Field(pattern=r"^[^\s]{1,255}$")] | None = None
+    compute_type: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")] | None = None
+    privileged: bool | None = None
+    checkout: bool | None = None  # None: check out when the pipeline names a repository (codebuild jobs)
 
     @field_validator("script", mode="before")
     @classmethod
     def _one_line_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _fits_a_lambda_job(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("runner", Runner.LAMBDA) is Runner.LAMBDA and value > MAX_JOB_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"job {info.data.get('name', '')!r} runs on lambda, where a job ends after at most "
+                f"{MAX_JOB_TIMEOUT_SECONDS} s; set 'runner: codebuild' for up to {MAX_BUILD_TIMEOUT_SECONDS} s"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fits_its_runner(self) -> Job:
+        if self.runner is Runner.CODEBUILD:
+            return self
+        settings = {"image": self.image, "computeType": self.compute_type, "privileged": self.privileged}
+        codebuild_only = [alias for alias, value in settings.items() if value is not None]
+        if codebuild_only:
+            raise ValueError(f"job {self.name!r}: {', '.join(codebuild_only)} only apply to 'runner: codebuild'")
+        if self.checkout:
+            raise ValueError(
+                f"job {self.name!r} runs on lambda, which has no git to check out the commit: "
+                "set 'runner: codebuild', or 'checkout: false'"
+            )
+        return self
+
+    def checks_out(self, repository: str | None) -> bool:
+        """True if the job starts in a checkout of the run's commit."""
+        if repository is None or self.runner is not Runner.CODEBUILD:
+            return False
+        return self.checkout is not False
 
 
 class Stage(Model):
@@ -223,6 +154,14 @@ class Pipeline(Model):
             raise ValueError("stage names must be unique")
         return self
 
+    @model_validator(mode="after")
+    def _checkout_has_a_repository(self) -> Pipeline:
+        if self.source.repository is None:
+            wanting = [job.name for stage in self.stages for job in stage.jobs if job.checkout]
+            if wanting:
+                raise ValueError(f"job {wanting[0]!r} asks for a checkout: set 'source.repository'")
+        return self
+
 
 class Role(StrEnum):
     OWNER = "owner"
@@ -259,6 +198,7 @@ class Trigger(Model):
     enabled_at: str
     token_hint: str
     signing_secret: str | None = None
+    incarnation: str = ""  # the pipeline's, when the trigger was made: where its deliveries are kept
 
 
 class AuditEntry(Model):
@@ -298,6 +238,21 @@ class DeliveryInfo(Model):
     request_id: str = ""
 
 
+class CheckoutSource(Model):
+    """Where a run's jobs check out from: the pipeline's repository, the branch of runs without a commit, and the
+    name of the stored token that reads it (never its value)."""
+
+    repository: str
+    default_branch: str = "main"
+    credentials: str | None = None
+
+    @classmethod
+    def of(cls, source: SourceSettings) -> CheckoutSource | None:
+        if source.repository is None:
+            return None
+        return cls(repository=source.repository, default_branch=source.default_branch, credentials=source.credentials)
+
+
 class RunRequest(Model):
     """What the workflow needs to run a pipeline once. Never carries secret values."""
 
@@ -306,6 +261,7 @@ class RunRequest(Model):
 
     run_id: str
     pipeline_id: str
+    incarnation: str = ""  # the pipeline's: a pipeline made again with the same id does not see this run
     pipeline_name: str
     stages: tuple[Stage, ...]
     variables: dict[str, str]
@@ -316,6 +272,7 @@ class RunRequest(Model):
     delivery: DeliveryInfo | None = None
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
+    checkout: CheckoutSource | None = None
 
 
 class AcceptedRun(Model):

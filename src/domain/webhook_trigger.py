@@ -1,19 +1,21 @@
-"""Management use cases of a pipeline's webhook trigger: its state, enable, disable, rotate and signing secret."""
+"""Management use cases of a pipeline's webhook trigger and stored secrets: its state, enable, disable, rotate,
+its signing secret, and the source credentials a checkout uses."""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
 
-from .errors import ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
+from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .management import ManagementPorts, Session, WebhookState, stored_pipeline, trigger_of, webhook_state_of
 from .models import AuditEntry, Trigger
 from .policy import Caller, can_own, can_run, can_view
-from .ports import StoredPipeline
+from .ports import SourceCredentialStore, StoredPipeline
 from .tokens import hash_token, new_token, token_hint
 
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
+MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ def webhook_state(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> W
 
 def describe_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookDetails:
     """The trigger's state with the webhook entries among the pipeline's newest audit entries."""
-    state = webhook_state(ports, caller, pipeline_id)
-    audit = ports.store.list_audit(f"pipeline/{pipeline_id}")
+    stored = Session(ports, caller).pipeline(pipeline_id, can_view)
+    state = webhook_state_of(ports, stored)
+    audit = ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation)
     return WebhookDetails(state, [entry for entry in audit if entry.action.startswith("webhook.")])
 
 
@@ -51,10 +54,13 @@ def enable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> 
     current = trigger_of(ports, stored)
     if current is None:
         token = new_token(ports.random_bytes)
-        ports.store.create_trigger(_trigger(pipeline_id, token, caller.user_id, session.now), audit)
+        trigger = _trigger(pipeline_id, token, caller.user_id, session.now, stored.incarnation)
+        ports.store.create_trigger(stored, trigger, audit)
         return webhook_state_of(ports, stored_pipeline(ports, pipeline_id), token)
     ports.store.update_trigger(
-        current.model_copy(update={"enabled": True, "run_as": caller.user_id, "enabled_at": session.now}), audit
+        stored,
+        current.model_copy(update={"enabled": True, "run_as": caller.user_id, "enabled_at": session.now}),
+        audit,
     )
     return webhook_state_of(ports, stored)
 
@@ -65,7 +71,7 @@ def disable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) ->
     stored = session.pipeline(pipeline_id, can_run)
     current = _existing_trigger(ports, stored)
     audit = session.audit("webhook.disable", f"pipeline/{pipeline_id}")
-    ports.store.update_trigger(current.model_copy(update={"enabled": False}), audit)
+    ports.store.update_trigger(stored, current.model_copy(update={"enabled": False}), audit)
     return webhook_state_of(ports, stored)
 
 
@@ -80,7 +86,7 @@ def rotate_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> 
     token = new_token(ports.random_bytes)
     replacement = current.model_copy(update={"token_hash": hash_token(token), "token_hint": token_hint(token)})
     ports.store.replace_trigger(
-        current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
+        stored, current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
     )
     return webhook_state_of(ports, stored_pipeline(ports, pipeline_id), token)
 
@@ -95,9 +101,16 @@ def set_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: str,
     stored = session.pipeline(pipeline_id, can_own)
     current = _existing_trigger(ports, stored)
     _check_secret(secret)
+    # a new secret each time, named afresh: a change that loses a race leaves the winner's secret as it was
     name = ports.signing_secrets.put_signing_secret(pipeline_id, secret)
     audit = session.audit("webhook.secret.set", f"pipeline/{pipeline_id}")
-    ports.store.update_trigger(current.model_copy(update={"signing_secret": name}), audit)
+    try:
+        ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": name}), audit)
+    except Conflict:
+        ports.signing_secrets.delete_signing_secret(name)
+        raise
+    if current.signing_secret and current.signing_secret != name:
+        ports.signing_secrets.delete_signing_secret(current.signing_secret)
     return webhook_state_of(ports, stored)
 
 
@@ -113,9 +126,35 @@ def remove_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: s
         return webhook_state_of(ports, stored)
     audit = session.audit("webhook.secret.remove", f"pipeline/{pipeline_id}")
     # the trigger lets go first: a secret left behind is harmless, a trigger naming a deleted one refuses all events
-    ports.store.update_trigger(current.model_copy(update={"signing_secret": None}), audit)  # nosec B105 # clears a name
+    ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": None}), audit)  # nosec B105
     ports.signing_secrets.delete_signing_secret(current.signing_secret)
     return webhook_state_of(ports, stored)
+
+
+def set_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str, token: str) -> None:
+    """Owners and admins store the https token that `source.credentials: <name>` names; it is never answered,
+    audited or logged, and reaches a codebuild job's build only while it checks out."""
+    Session(ports, caller).pipeline(pipeline_id, can_own)
+    reason = None
+    if not 1 <= len(token) <= MAX_TOKEN_LENGTH:
+        reason = f"must be 1 to {MAX_TOKEN_LENGTH} characters long"
+    elif any(unicodedata.category(ch) in {"Cc", "Cs"} or ch.isspace() for ch in token):
+        reason = "must not contain spaces, control characters or invalid Unicode"
+    if reason is not None:
+        raise InvalidRequest(f"The token {reason}.", [VariableProblem("token", reason)])
+    _credential_store(ports).put_source_token(pipeline_id, name, token)
+
+
+def remove_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str) -> None:
+    """Owners and admins remove a stored token; removing one that is not stored changes nothing."""
+    Session(ports, caller).pipeline(pipeline_id, can_own)
+    _credential_store(ports).delete_source_token(pipeline_id, name)
+
+
+def _credential_store(ports: ManagementPorts) -> SourceCredentialStore:
+    if ports.source_credentials is None:
+        raise RuntimeError("this function is not wired to store source credentials")
+    return ports.source_credentials
 
 
 def trigger_to_test(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> Trigger:
@@ -141,6 +180,10 @@ def _check_secret(secret: str) -> None:
 def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger:
     """The pipeline's trigger; WEBHOOK_NOT_FOUND if its webhook was never enabled."""
     trigger = trigger_of(ports, stored)
+    if trigger is None and stored.token_hash:  # rotated or deleted since the pipeline was read
+        raise Conflict(
+            ErrorCode.CONFLICT, f"The webhook of pipeline '{stored.pipeline.id}' changed meanwhile. Try again."
+        )
     if trigger is None:
         raise NotFound(
             ErrorCode.WEBHOOK_NOT_FOUND, f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
@@ -148,10 +191,11 @@ def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger
     return trigger
 
 
-def _trigger(pipeline_id: str, token: str, run_as: str, now: str) -> Trigger:
+def _trigger(pipeline_id: str, token: str, run_as: str, now: str, incarnation: str) -> Trigger:
     return Trigger(
         token_hash=hash_token(token),
         pipeline_id=pipeline_id,
+        incarnation=incarnation,
         enabled=True,
         run_as=run_as,
         enabled_at=now,

@@ -1,4 +1,7 @@
-"""The webhook trigger's routes: its state, enable, disable, rotate and signing secret. Doors, like api_manage's."""
+"""The webhook trigger's routes (state, enable, disable, rotate, signing secret) and the source credentials'.
+
+Doors like api_manage's: identify the caller, parse the request, call one use case, map its result.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from domain import webhook_trigger
+from domain.errors import InvalidRequest, VariableProblem
 from domain.management import WebhookState
+from domain.sources.filters import CREDENTIALS_NAME
 
 from .api_manage import WEBHOOK, _answer, _body, _caller, _no_content, _parsed, _pipeline_id, _ports
 from .api_schemas import (
     BODY_ERRORS,
+    CredentialsChange,
     PipelineId,
     SecretChange,
     WebhookStateBody,
@@ -122,3 +128,43 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     """Remove the webhook's signing secret: 204."""
     webhook_trigger.remove_signing_secret(_ports(), _caller(), _pipeline_id(pipeline_id))
     return _no_content()
+
+
+@router.put(
+    "/api/pipelines/<pipelineId>/credentials/<name>",
+    summary="Store source credentials",
+    description=(
+        "Owners and admins. Stores the https token that the pipeline's `source.credentials: <name>` names; "
+        "codebuild jobs check out with it. Storing it again replaces it. The token is never shown again."
+    ),
+    tags=WEBHOOK,
+    responses=responses({204: ("Stored.", None)}, 403, 404, *BODY_ERRORS),
+    openapi_extensions=request_body(CredentialsChange, "The token."),
+)
+def put_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
+    """Store the pipeline's https token `name`: 204."""
+    caller = _caller()
+    pipeline_id = _pipeline_id(pipeline_id)
+    change = _parsed(CredentialsChange, _body())
+    webhook_trigger.set_source_credentials(_ports(), caller, pipeline_id, _credentials_name(name), change.token)
+    return _no_content()
+
+
+@router.delete(
+    "/api/pipelines/<pipelineId>/credentials/<name>",
+    summary="Remove source credentials",
+    description="Owners and admins. Jobs then check out without a token.",
+    tags=WEBHOOK,
+    responses=responses({204: ("Removed, or there was none.", None)}, 403, 404),
+)
+def delete_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
+    """Remove the pipeline's https token `name`: 204."""
+    webhook_trigger.remove_source_credentials(_ports(), _caller(), _pipeline_id(pipeline_id), _credentials_name(name))
+    return _no_content()
+
+
+def _credentials_name(name: str) -> str:
+    if not CREDENTIALS_NAME.fullmatch(name):
+        reason = f"must match {CREDENTIALS_NAME.pattern}"
+        raise InvalidRequest(f"The credentials name {reason}.", [VariableProblem("name", reason)])
+    return name

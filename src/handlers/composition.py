@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from domain.workflow import WorkflowPorts
 
 
-AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions")  # every client the Container makes
+# every client the Container makes
+AWS_SERVICES = ("dynamodb", "secretsmanager", "stepfunctions", "codebuild", "logs", "lambda")
+JOB_RUNNER_READ_TIMEOUT_SECONDS = 910  # the job runner answers within its 900 s function timeout
 
 
 def utc_now() -> str:
@@ -50,6 +52,7 @@ class Settings:
     state_machine_arn: str | None = None  # the webhook and API functions: the run workflow
     secret_prefix: str = ""  # where the API function keeps webhook signing secrets: hookrun/<stack>/
     admin_principals: frozenset[str] = frozenset()  # the stack's AdminPrincipals
+    job_runner_function: str = ""  # the function that runs lambda jobs' scripts (job status function only)
 
     def __post_init__(self) -> None:
         if not self.table_name:
@@ -64,6 +67,7 @@ class Settings:
             admin_principals=frozenset(
                 filter(None, (a.strip() for a in environ.get("ADMIN_PRINCIPALS", "").split(",")))
             ),
+            job_runner_function=environ.get("JOB_RUNNER_FUNCTION", ""),
         )
 
     def workflow_arn(self) -> str:
@@ -111,6 +115,21 @@ class Container:
         return self._client("secretsmanager")
 
     @cached_property
+    def _codebuild(self) -> Any:
+        return self._client("codebuild")
+
+    @cached_property
+    def _logs(self) -> Any:
+        return self._client("logs")
+
+    @cached_property
+    def _job_runner_client(self) -> Any:
+        from botocore.config import Config
+
+        config = Config(retries={"total_max_attempts": 1}, read_timeout=JOB_RUNNER_READ_TIMEOUT_SECONDS)
+        return self._session.create_client("lambda", config=config)
+
+    @cached_property
     def runs(self) -> DynamoRuns:
         from adapters.runs import DynamoRuns
 
@@ -147,6 +166,7 @@ class Container:
 
     @cached_property
     def management_ports(self) -> ManagementPorts:
+        from adapters.builds import SecretsManagerSourceCredentials
         from domain.management import ManagementPorts
 
         return ManagementPorts(
@@ -155,6 +175,9 @@ class Container:
             deliveries=self.deliveries,
             now=utc_now,
             random_bytes=secrets.token_bytes,
+            source_credentials=SecretsManagerSourceCredentials(
+                _Deferred(lambda: self._secretsmanager), self.settings.secret_prefix
+            ),
         )
 
     @cached_property
@@ -165,16 +188,27 @@ class Container:
 
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:
+        from adapters.builds import CodeBuildReader, SecretsManagerBuildSecrets, SecretsManagerSourceCredentials
         from adapters.dynamodb import DynamoRunSecrets
-        from adapters.shell import ShellExecutor
-        from domain.workflow import WorkflowPorts
+        from adapters.job_runner import LambdaScriptExecutor
+        from domain.workflow import BuildPorts, WorkflowPorts
 
+        secrets = _Deferred(lambda: self._secretsmanager)
         return WorkflowPorts(
             runs=self.runs,
             secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
-            executor=ShellExecutor(),
+            executor=LambdaScriptExecutor(
+                # no retries: a second invocation would run the script twice
+                _Deferred(lambda: self._job_runner_client),
+                self.settings.job_runner_function,
+            ),
             deliveries=self.deliveries,
             now=utc_now,
+            builds=BuildPorts(
+                secrets=SecretsManagerBuildSecrets(secrets, self.settings.secret_prefix),
+                builds=CodeBuildReader(_Deferred(lambda: self._codebuild), _Deferred(lambda: self._logs)),
+                source_credentials=SecretsManagerSourceCredentials(secrets, self.settings.secret_prefix),
+            ),
         )
 
     @cached_property

@@ -146,9 +146,11 @@ def test_a_signing_secret_set_through_the_api_is_written_to_secrets_manager() ->
     request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
     status, state = request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
     secrets = boto3.client("secretsmanager", region_name=REGION)
-    name = f"{SECRET_PREFIX}pipelines/demo/webhook-signing-secret"
+    (listed,) = secrets.list_secrets(Filters=[{"Key": "name", "Values": [f"{SECRET_PREFIX}pipelines/demo/"]}])[
+        "SecretList"
+    ]
     assert (status, state["signed"]) == (200, True)
-    assert secrets.get_secret_value(SecretId=name)["SecretString"] == SECRET
+    assert secrets.get_secret_value(SecretId=listed["Name"])["SecretString"] == SECRET
 
 
 def test_the_webhook_accepts_an_event_signed_with_the_secret_set_through_the_api() -> None:

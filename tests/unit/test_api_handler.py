@@ -64,14 +64,14 @@ class FakeRuns:
         return self.runs.get(run_id)
 
     def list_runs(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[RunView], str | None]:
         self.reads += 1
         if cursor is not None and not cursor.isdigit():
             raise InvalidCursor()
         start = int(cursor or 0)
         newest_first = sorted(
-            (run for run in self.runs.values() if run.pipeline_id == pipeline_id),
+            (run for run in self.runs.values() if (run.pipeline_id, run.incarnation) == (pipeline_id, incarnation)),
             key=lambda run: run.created_at,
             reverse=True,
         )
