@@ -20,7 +20,7 @@ EXIT_MARKER = "[hookrun] exit code "
 CHECKOUT_FAILED = "CHECKOUT_FAILED"
 CHECKOUT_MARKER = f"[hookrun] {CHECKOUT_FAILED}: "
 TIMED_OUT_EXIT_CODE = 124  # coreutils' timeout
-GIT_TOKEN_VARIABLE = "HOOKRUN_GIT_TOKEN"  # noqa: S105 - the name of the variable, not a token
+GIT_TOKEN_VARIABLE = "HOOKRUN_GIT_TOKEN"  # noqa: S105  # nosec B105 # the name of the variable, not a token
 # CodeBuild's own timeout stops a job whose script outlives `timeout` (a process that ignores its signals)
 BUILD_TIMEOUT_MARGIN_MINUTES = 5
 MIN_BUILD_TIMEOUT_MINUTES = 5
