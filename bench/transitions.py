@@ -78,9 +78,9 @@ def measure(quick: bool) -> Section:
     import boto3
     from moto import mock_aws
 
-    from adapters.dynamodb import DynamoDirectory
     from handlers import composition
     from hookrun import lambda_bridge, local_codebuild
+    from tests.directory import DynamoDirectory
     from tests.workflow.conftest import Workflow
 
     with mock_aws(config=MOTO_CONFIG):

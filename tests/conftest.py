@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from handlers.composition import Container
 from hookrun.template import create_table, state_machine_definition, substitution_names
 
 REGION = "eu-west-1"
@@ -26,6 +27,14 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Hookrun")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture(autouse=True)
+def _admin_principals_as_configured() -> Iterator[None]:
+    """tests.support.admins() lasts one test: then AdminPrincipals come from each container's settings again."""
+    configured = Container.__dict__["admin_principals"]
+    yield
+    Container.admin_principals = configured  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

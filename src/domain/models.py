@@ -308,6 +308,7 @@ class Trigger(Model):
     enabled_at: str
     token_hint: str
     signing_secret: str | None = None
+    incarnation: str = ""  # the pipeline's, when the trigger was made: where its deliveries are kept
 
 
 class AuditEntry(Model):
@@ -370,6 +371,7 @@ class RunRequest(Model):
 
     run_id: str
     pipeline_id: str
+    incarnation: str = ""  # the pipeline's: a pipeline made again with the same id does not see this run
     pipeline_name: str
     stages: tuple[Stage, ...]
     variables: dict[str, str]

@@ -89,6 +89,7 @@ def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
         ports.deliveries.record(
             Delivery(
                 pipeline_id=run.pipeline_id,
+                incarnation=run.incarnation,
                 received_at=run.created_at,
                 source=run.delivery.source,
                 event=run.delivery.event,

@@ -69,7 +69,8 @@ WEBHOOK_PATH = "/pipeline/webhook/"
 
 
 def _caller() -> Caller:
-    return identify(router.current_event, container().management)
+    wiring = container()
+    return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
 def _ports() -> ManagementPorts:

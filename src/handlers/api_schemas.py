@@ -241,7 +241,7 @@ class DeliveryBody(Model):
 
     @classmethod
     def of(cls, delivery: Delivery) -> Self:
-        return cls(**delivery.model_dump(exclude={"pipeline_id"}))
+        return cls(**delivery.model_dump(exclude={"pipeline_id", "incarnation"}))
 
 
 class DeliveryList(Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -37,21 +37,44 @@ def new_run_id() -> str:
     return f"run-{int(time.time() * 1000):013x}{secrets.token_hex(8)}"
 
 
+class MissingSetting(RuntimeError):
+    """A variable template.yaml gives the function is missing or empty: the function cannot serve at all."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not set in this function's environment; template.yaml gives it.")
+
+
 @dataclass(frozen=True)
 class Settings:
+    """What template.yaml tells a function through its environment, read once, at its first invocation."""
+
     table_name: str
-    state_machine_arn: str
+    state_machine_arn: str | None = None  # the webhook and API functions: the run workflow
     secret_prefix: str = ""  # where the API function keeps webhook signing secrets: hookrun/<stack>/
+    admin_principals: frozenset[str] = frozenset()  # the stack's AdminPrincipals
     job_runner_function: str = ""  # the function that runs lambda jobs' scripts (job status function only)
 
+    def __post_init__(self) -> None:
+        if not self.table_name:
+            raise MissingSetting("TABLE_NAME")
+
     @classmethod
-    def from_environment(cls) -> Settings:
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         return cls(
-            table_name=os.environ["TABLE_NAME"],
-            state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
-            secret_prefix=os.environ.get("SECRET_PREFIX", ""),
-            job_runner_function=os.environ.get("JOB_RUNNER_FUNCTION", ""),
+            table_name=environ.get("TABLE_NAME", ""),
+            state_machine_arn=environ.get("STATE_MACHINE_ARN") or None,
+            secret_prefix=environ.get("SECRET_PREFIX", ""),
+            admin_principals=frozenset(
+                filter(None, (a.strip() for a in environ.get("ADMIN_PRINCIPALS", "").split(",")))
+            ),
+            job_runner_function=environ.get("JOB_RUNNER_FUNCTION", ""),
         )
+
+    def workflow_arn(self) -> str:
+        """The run workflow's ARN, for the functions that start or read its executions."""
+        if not self.state_machine_arn:
+            raise MissingSetting("STATE_MACHINE_ARN")
+        return self.state_machine_arn
 
 
 class Container:
@@ -59,6 +82,11 @@ class Container:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @property
+    def admin_principals(self) -> frozenset[str]:
+        """The principals that administer hookrun (the stack's AdminPrincipals)."""
+        return self.settings.admin_principals
 
     @cached_property
     def _session(self) -> Any:
@@ -120,7 +148,7 @@ class Container:
 
         accepted = StepFunctionsAcceptedRuns(
             _Deferred(lambda: self._stepfunctions),  # type: ignore[arg-type]  # an SFNClient on first use
-            self.settings.state_machine_arn,
+            self.settings.workflow_arn(),
         )
         return RunReadPorts(runs=self.runs, access=self.access, users=self.management, accepted=accepted)
 
@@ -190,7 +218,7 @@ class Container:
         from adapters.stepfunctions import StepFunctionsRunStarter
         from domain.trigger_pipeline import TriggerPorts
 
-        table = self.settings.table_name
+        table, workflow = self.settings.table_name, self.settings.workflow_arn()
         return TriggerPorts(
             triggers=DynamoTriggerReader(self._dynamodb, table),
             access=self.access,
@@ -198,7 +226,7 @@ class Container:
             # made at the first StartExecution: a rejected delivery never needs it
             runs=StepFunctionsRunStarter(
                 _Deferred(lambda: self._stepfunctions),  # type: ignore[arg-type]  # an SFNClient on first use
-                self.settings.state_machine_arn,
+                workflow,
             ),
             deliveries=self.deliveries,
             signing_secrets=SecretsManagerSigningSecrets(),

@@ -102,7 +102,7 @@ def test_hookrun_invoke_runs_a_function_with_an_event_file(local_stack: RunningS
 def test_hookrun_invoke_without_a_local_stack_says_so_and_fails() -> None:
     result = hookrun("invoke", "WebhookFunction", "--endpoint", f"http://127.0.0.1:{closed_port()}")
 
-    assert result.returncode == 1
+    assert result.returncode == 2  # the README's exit code for a connection problem
     assert "no local stack answers" in result.stderr
 
 

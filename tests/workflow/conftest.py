@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.dynamodb import DynamoDirectory
 from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
 from hookrun import lambda_bridge, local_codebuild
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
+from tests.directory import DynamoDirectory
 
 ROLE = "arn:aws:iam::123456789012:role/hookrun-test"
 SECRET_PREFIX = "hookrun/test/"
