@@ -164,7 +164,8 @@ def list_pipeline_summaries(ports: ManagementPorts, caller: Caller) -> list[Pipe
 
 
 def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> None:
-    """Owners and admins delete a pipeline; its webhook URL stops working at once, and its signing secret goes."""
+    """Owners and admins delete a pipeline; its webhook URL stops working at once, and its signing secret and
+    the source credentials it names go."""
     session = Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
     trigger = trigger_of(ports, stored)
@@ -172,6 +173,9 @@ def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) ->
     ports.store.delete_pipeline(stored, grants, session.audit("pipeline.delete", f"pipeline/{pipeline_id}"))
     if trigger is not None and trigger.signing_secret:
         ports.signing_secrets.delete_signing_secret(trigger.signing_secret)
+    credentials = stored.pipeline.source.credentials
+    if credentials and ports.source_credentials is not None:
+        ports.source_credentials.delete_source_token(pipeline_id, credentials)
 
 
 # Users

@@ -781,3 +781,16 @@ def test_a_token_with_spaces_is_refused_without_echoing_it(credentials: FakeSour
 def test_a_malformed_credentials_name_is_refused(credentials: FakeSourceCredentials) -> None:
     status, body = request("PUT", CREDENTIALS, {"token": TOKEN}, as_user="owen", pipelineId="demo", name="-x")
     assert (status, body["code"], credentials.tokens) == (422, "INVALID_REQUEST", {})
+
+
+def test_deleting_a_pipeline_deletes_the_credentials_it_names(
+    credentials: FakeSourceCredentials, store: FakeManagementStore
+) -> None:
+    status, _ = request(
+        "PUT", PIPELINE, pipeline_file(id="src", source={"credentials": "gh"}), as_user="owen", pipelineId="src"
+    )
+    assert status == 201
+    credentials.tokens["src", "gh"] = TOKEN
+    credentials.tokens["demo", "gh"] = TOKEN
+    status, _ = request("DELETE", PIPELINE, as_user="owen", pipelineId="src")
+    assert (status, credentials.tokens) == (204, {("demo", "gh"): TOKEN})
