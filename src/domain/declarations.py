@@ -90,7 +90,12 @@ class VariableDeclaration(Model):
         else:
             text = _render_text(value)
             if self.type is VariableType.CHOICE and text not in self.choices:
-                raise ValueError(f"must be one of: {', '.join(self.choices)}")
+                # a secret variable's choices are as secret as its value
+                raise ValueError(
+                    "must be one of the choices the pipeline declares"
+                    if self.secret
+                    else f"must be one of: {', '.join(self.choices)}"
+                )
         if len(text) > MAX_VALUE_LENGTH:
             raise ValueError(f"longer than {MAX_VALUE_LENGTH} characters")
         if "\x00" in text:

@@ -68,6 +68,13 @@ class Job(Model):
     def _one_line_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("script")
+    @classmethod
+    def _no_nul(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any("\x00" in line for line in value):
+            raise ValueError("a script line contains a NUL character, which no shell can run")
+        return value
+
     @field_validator("timeout_seconds")
     @classmethod
     def _fits_a_lambda_job(cls, value: int, info: ValidationInfo) -> int:

@@ -252,10 +252,15 @@ class ErrorBody(Model):
 
 
 def masked(pipeline: Pipeline) -> Pipeline:
-    """The pipeline with the defaults of its secret variables replaced by the mask."""
+    """The pipeline with the defaults and choices of its secret variables replaced by the mask."""
     variables = {
-        name: declaration.model_copy(update={"default": SECRET_MASK})
-        if declaration.secret and declaration.default is not None
+        name: declaration.model_copy(
+            update={
+                "default": None if declaration.default is None else SECRET_MASK,
+                "choices": (SECRET_MASK,) if declaration.choices else (),
+            }
+        )
+        if declaration.secret
         else declaration
         for name, declaration in pipeline.variables.items()
     }

@@ -155,6 +155,14 @@ def test_invalid_pipeline_is_422_naming_every_field() -> None:
     assert {e["name"] for e in body["errors"]} >= {"name", "stages.0.jobs.0.timeoutSeconds"}
 
 
+def test_a_script_with_a_nul_byte_is_refused_at_apply() -> None:
+    broken = pipeline_file(id="new")
+    broken["stages"][0]["jobs"][0]["script"] = ["echo one\u0000two"]
+    status, body = request("PUT", PIPELINE, broken, pipelineId="new")
+    assert (status, body["code"]) == (422, "INVALID_PIPELINE")
+    assert "stages.0.jobs.0.script" in [e["name"] for e in body["errors"]]
+
+
 def test_invalid_pipeline_answer_does_not_echo_the_input() -> None:
     broken = pipeline_file(id="new")
     broken["variables"]["RETRIES"]["default"] = "s3cr3t-not-a-number"
@@ -195,6 +203,15 @@ def test_secret_defaults_are_masked_in_the_answer() -> None:
     with_secret["variables"]["API_KEY"]["default"] = "s3cr3t-value"
     status, body = request("PUT", PIPELINE, with_secret, pipelineId="new")
     assert (status, body["pipeline"]["variables"]["API_KEY"]["default"]) == (201, "***")
+
+
+def test_a_secret_choice_variables_choices_are_masked_when_read() -> None:
+    with_choice = pipeline_file(id="new")
+    with_choice["variables"]["REGION_KEY"] = {"type": "choice", "choices": ["k-alpha", "k-beta"], "secret": True}
+    request("PUT", PIPELINE, with_choice, pipelineId="new")
+    status, body = request("GET", PIPELINE, as_user="alice", pipelineId="new")
+    assert (status, body["pipeline"]["variables"]["REGION_KEY"]["choices"]) == (200, ["***"])
+    assert "k-alpha" not in json.dumps(body)
 
 
 # GET /api/pipelines, GET and DELETE /api/pipelines/{pipelineId}
@@ -647,6 +664,15 @@ def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> 
     delivery_log.record(rejected)
     (shown,) = list_deliveries()[1]["deliveries"]
     assert (shown["outcome"], shown["reason"], shown["runId"]) == ("REJECTED", "INVALID_SIGNATURE", None)
+
+
+def test_a_limit_given_twice_is_invalid_parameter_in_the_apis_shape() -> None:
+    event = api_request("GET", DELIVERIES, {"pipelineId": "demo"}, user="bob")
+    event["queryStringParameters"] = {"limit": "500"}
+    event["multiValueQueryStringParameters"] = {"limit": ["1", "500"]}
+    status, body = call(event)
+    assert (status, set(body), body["code"]) == (400, {"code", "message"}, "INVALID_PARAMETER")
+    assert "limit" in body["message"] and "500" not in body["message"]
 
 
 def test_deliveries_default_to_pages_of_20(delivery_log: FakeDeliveryLog) -> None:

@@ -148,6 +148,7 @@ def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflo
     execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
     assert secret not in execution["input"] + execution.get("output", "")
     assert secret not in json.dumps(workflow.history(run_id), default=str)
+    assert secrets.get_run_secrets(run_id) == {}  # forgotten when the run ended, not kept until their TTL
 
 
 def test_a_codebuild_job_sees_its_secret_masked_in_output_and_its_builds_secret_is_gone_after(
@@ -220,6 +221,7 @@ def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
     view = recorded(dynamodb, run_id)
     assert view.status == "FAILED"
     assert "runner died mid-job" in (view.reason or "")
+    assert "stackTrace" not in (view.reason or "") and 'File "' not in (view.reason or "")
     assert [s.status for s in view.stages] == ["FAILED", "CANCELLED"]
     assert job(view, 0, "j").status == "FAILED"
     assert job(view, 1, "k").status == "CANCELLED"
