@@ -281,6 +281,7 @@ class LocalStack:
         self._create_resources()
         self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint)
         lambda_bridge.install(self._serve_invocation)
+        lambda_bridge.invoke_from_step_functions_directly()
         self._sandboxes.prewarm(self.function_names[logical_id] for logical_id in PREWARMED_FUNCTIONS)
         if state is not None:
             self._moto_state().restore(state)  # before the examples: a restored stack is not seeded again

@@ -2,28 +2,31 @@
 
 moto serves every AWS call of every sandbox in this process, under one GIL. Some of its habits cost more than the
 calls themselves (measured with py-spy under `make bench`):
-- its Step Functions interpreter parses the state machine's definition with ANTLR at every execution start (half
-  of the process's CPU under load); the parse tree of a definition is kept, and each execution still builds its
-  own evaluation components from it;
+- its Step Functions interpreter parses the state machine's definition with ANTLR and builds its evaluation
+  components at every execution start (half of the process's CPU under load); they are kept per definition, as
+  each execution keeps its state in an Environment of its own and the components of Map, Task and Fail states
+  (hookrun's) hold none;
 - it compiles each JSONPath (`InputPath`, `ResultPath`, ...) with a new yacc parser each time it evaluates one;
   compiled paths are kept (they hold no state of an evaluation);
 - its DynamoDB Query on a table's key sorts every item of the table and then keeps those of the one partition
   asked for, so each query grows slower with every run kept; it gets only that partition's items to sort;
 - its server finds the backend of each request by listing moto's package folder (a stat per service, ~250)
   and then matching ~250 URL patterns, under a lock; the answer depends only on the host it inferred, so it is
-  remembered per host;
-- its Step Functions interpreter builds a new boto3 Lambda client (a deep copy of botocore's event hooks) for
-  every Task that invokes a function; its clients differ only by region, and botocore clients are thread-safe,
-  so one per region is kept.
-Neither changes what moto answers.
+  remembered per host.
+(Its Step Functions interpreter also built a boto3 client for every Lambda Task and called moto's server over
+HTTP: hookrun.lambda_bridge.invoke_from_step_functions_directly answers those in this process.)
+None changes what moto answers. And the process hands the GIL over every millisecond rather than every 5: a thread
+serving a webhook's call waits less behind the interpreter's threads running executions.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from typing import Any
 
+SWITCH_INTERVAL_SECONDS = 0.001
 _lock = threading.Lock()
 _installed = False
 
@@ -34,28 +37,24 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        _keep_parse_trees()
+        _keep_programs()
         _keep_json_paths()
         _remember_backends()
-        _reuse_lambda_clients()
         _query_one_partition()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         _installed = True
 
 
-def _keep_parse_trees() -> None:
+def _keep_programs() -> None:
     from moto.stepfunctions.parser.asl.parse import asl_parser
-    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     original = asl_parser.AmazonStateLanguageParser.parse
-    trees: dict[str, Any] = {}
+    programs: dict[str, tuple[Any, Any]] = {}
 
     def parse(definition: str) -> tuple[Any, Any]:
-        tree = trees.get(definition)
-        if tree is None:
-            program, tree = original(definition)  # raises on a syntax error: only good trees are kept
-            trees[definition] = tree
-            return program, tree
-        return Preprocessor().visit(tree), tree
+        if definition not in programs:
+            programs[definition] = original(definition)  # raises on a syntax error: only good programs are kept
+        return programs[definition]
 
     asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
@@ -80,22 +79,6 @@ def _remember_backends() -> None:
         return known[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
-
-
-def _reuse_lambda_clients() -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-    original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - moto does not export it
-
-    @functools.cache
-    def client_for(region: str, service: str) -> Any:
-        return original(region=region, service=service)
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        # moto's own signs every call with the same fixed keys, whatever the state's credentials
-        return client_for(region, service)
-
-    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
 
 
 def _query_one_partition() -> None:

@@ -3,10 +3,12 @@
 A `Sandboxes` holds one `FunctionPool` per function. A pool starts sandboxes on demand (each a
 `python -P -m hookrun.sandbox_runtime` process in its own session, see that module), up to the function's limit,
 and reuses warm ones, one invocation at a time each. An invocation that finds every sandbox busy waits for the
-first one free, and if none is free within GROW_AFTER_SECONDS starts another, if the limit allows (Lambda starts
-one at once, and answers 429 at its limit: the local stack queues instead, as a cold Python start costs more than
-a short wait on a machine of 2 cores). The limit is the function's `ReservedConcurrentExecutions` if the template
-sets it, else DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
+first one free. It starts another, if the limit allows, only once it has waited GROW_AFTER_SECONDS and every busy
+sandbox has been on its invocation at least as long: long invocations (jobs) get sandboxes of their own, while a
+queue of short ones is served by the warm sandboxes in turn. Lambda starts one at once, and answers 429 at its
+limit; the local stack queues instead, as a cold Python start costs more CPU than many short invocations.
+The limit is the function's `ReservedConcurrentExecutions` if the template sets it, else
+DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
 
 A sandbox's environment is built from scratch, never inherited from the stack: PATH, HOME, LANG and TZ; the
 function's variables as template.yaml gives them; what Lambda sets (AWS_LAMBDA_FUNCTION_NAME, _HANDLER,
@@ -250,7 +252,7 @@ class FunctionPool:
         self._environment = environment
         self._condition = threading.Condition()
         self._idle: list[Sandbox] = []
-        self._busy: set[Sandbox] = set()
+        self._busy: dict[Sandbox, float] = {}  # -> when its invocation began (monotonic)
         self._starting = 0
         self._waiting = 0
         self._closed = False
@@ -298,12 +300,14 @@ class FunctionPool:
                 while True:
                     if self._closed:
                         raise PoolClosed(self.spec.name)
+                    now = time.monotonic()
                     if self._idle:
                         sandbox = self._idle.pop()
-                        self._busy.add(sandbox)
+                        self._busy[sandbox] = now
                         return sandbox
-                    patience = 0.0 if self.size == 0 else grow_at - time.monotonic()
                     if self._waiting > self._starting and self.size < self.spec.concurrency:
+                        youngest = max(self._busy.values(), default=now - GROW_AFTER_SECONDS)
+                        patience = 0.0 if self.size == 0 else max(grow_at, youngest + GROW_AFTER_SECONDS) - now
                         if patience <= 0:
                             self._start_one()
                         else:
@@ -330,7 +334,7 @@ class FunctionPool:
 
     def _release(self, sandbox: Sandbox, keep: bool) -> None:
         with self._condition:
-            self._busy.discard(sandbox)
+            self._busy.pop(sandbox, None)
             if keep and not self._closed:
                 self._idle.append(sandbox)
                 self._condition.notify()
