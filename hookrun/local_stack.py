@@ -59,8 +59,9 @@ API_FUNCTION = "ApiFunction"
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
 # variables only the local stack gives a function: the API function names its acting user by a header here
 LOCAL_ONLY_VARIABLES = {API_FUNCTION: {"HOOKRUN_LOCAL_STACK": "1"}}
-# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
-BACKGROUND_NICE = 10
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks, and wait
+# longer before a cold start: a queue of runs is served sooner by the warm sandboxes than by new ones
+BACKGROUND: dict[str, Any] = {"nice": 10, "grow_after": 1.0}
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -400,7 +401,7 @@ class LocalStack:
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
                     variables={**self._variables(logical_id), **LOCAL_ONLY_VARIABLES.get(logical_id, {})},
-                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
+                    **({} if logical_id in self._api_functions else BACKGROUND),
                 )
             )
         return specs

@@ -14,6 +14,8 @@ calls themselves (measured with py-spy under `make bench`):
   walks botocore's shape of the operation attribute by attribute (the costliest part of an UpdateItem); the items
   operations' answers are dumped as they are, which gives the same JSON (checked operation by operation), unless
   they hold what JSON cannot (binary values), which still take the serializer;
+- it lists a response class's methods with `inspect.getmembers` for every request; classes keep their methods, so
+  each class's list is kept;
 - its server finds the backend of each request by listing moto's package folder (a stat per service, ~250)
   and then matching ~250 URL patterns, under a lock; the answer depends only on the host it inferred, so it is
   remembered per host.
@@ -47,6 +49,7 @@ def install() -> None:
         _remember_backends()
         _query_one_partition()
         _dump_item_answers()
+        _keep_method_names()
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         _installed = True
 
@@ -134,3 +137,10 @@ def _dump_item_answers() -> None:
         return original(self, action_result)
 
     DynamoHandler.serialized = serialized  # type: ignore[method-assign, assignment]
+
+
+def _keep_method_names() -> None:
+    from moto.core import responses
+
+    original = getattr(responses, "method_names_from_class")  # noqa: B009 - moto does not export it
+    setattr(responses, "method_names_from_class", functools.cache(original))  # noqa: B010

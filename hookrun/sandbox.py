@@ -3,10 +3,12 @@
 A `Sandboxes` holds one `FunctionPool` per function. A pool starts sandboxes on demand (each a
 `python -P -m hookrun.sandbox_runtime` process in its own session, see that module), up to the function's limit,
 and reuses warm ones, one invocation at a time each. An invocation that finds every sandbox busy waits for the
-first one free. It starts another, if the limit allows, only once it has waited GROW_AFTER_SECONDS and every busy
-sandbox has been on its invocation at least as long: long invocations (jobs) get sandboxes of their own, while a
-queue of short ones is served by the warm sandboxes in turn. Lambda starts one at once, and answers 429 at its
-limit; the local stack queues instead, as a cold Python start costs more CPU than many short invocations.
+first one free. It starts another, if the limit allows and none is starting, once it has waited the function's
+`grow_after` (GROW_AFTER_SECONDS unless set) and every busy sandbox has been on its invocation at least as long:
+long invocations (jobs) soon get sandboxes of their own. A queue of short invocations is served by the warm
+sandboxes in turn, and the pool grows by one sandbox per IMPATIENT x `grow_after` while it lasts. Lambda starts
+one at once, and answers 429 at its limit; the local stack queues instead, as a cold Python start costs more CPU
+than many short invocations.
 The limit is the function's `ReservedConcurrentExecutions` if the template sets it, else
 DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
 
@@ -42,6 +44,7 @@ from typing import IO, Any
 
 DEFAULT_CONCURRENCY = 10
 GROW_AFTER_SECONDS = 0.1
+IMPATIENT = 5  # a queue of short invocations adds a sandbox every 5 x grow_after
 INIT_TIMEOUT_SECONDS = 60.0  # generous: a cold start on a busy 2-core machine takes seconds, not Lambda's 10
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -59,6 +62,7 @@ class FunctionSpec:
     concurrency: int = DEFAULT_CONCURRENCY
     variables: Mapping[str, str] = field(default_factory=dict)
     nice: int = 0  # added to the sandbox's niceness: background functions yield the CPU to the webhook's
+    grow_after: float = GROW_AFTER_SECONDS  # how long an invocation waits for a busy sandbox before starting one
 
 
 Credentials = Callable[[FunctionSpec], Mapping[str, str]]
@@ -254,6 +258,7 @@ class FunctionPool:
         self._idle: list[Sandbox] = []
         self._busy: dict[Sandbox, float] = {}  # -> when its invocation began (monotonic)
         self._starting = 0
+        self._last_start = 0.0
         self._waiting = 0
         self._closed = False
 
@@ -293,7 +298,7 @@ class FunctionPool:
                 self._start_one()
 
     def _acquire(self) -> Sandbox:
-        grow_at = time.monotonic() + GROW_AFTER_SECONDS
+        since = time.monotonic()
         with self._condition:
             self._waiting += 1
             try:
@@ -305,20 +310,33 @@ class FunctionPool:
                         sandbox = self._idle.pop()
                         self._busy[sandbox] = now
                         return sandbox
-                    if self._waiting > self._starting and self.size < self.spec.concurrency:
-                        youngest = max(self._busy.values(), default=now - GROW_AFTER_SECONDS)
-                        patience = 0.0 if self.size == 0 else max(grow_at, youngest + GROW_AFTER_SECONDS) - now
-                        if patience <= 0:
-                            self._start_one()
-                        else:
-                            self._condition.wait(patience)
-                            continue
-                    self._condition.wait()
+                    patience = self._patience(now, since)
+                    if patience is not None and patience <= 0:
+                        self._start_one()
+                        patience = None
+                    # woken by a sandbox freed or started, or in time to look again
+                    self._condition.wait(self.spec.grow_after if patience is None else patience)
             finally:
                 self._waiting -= 1
 
+    def _patience(self, now: float, since: float) -> float | None:
+        """Seconds until a waiter (waiting since `since`) may start a sandbox, <= 0 if now; None if it may not.
+
+        One sandbox starts at a time; a new one once the waiter has waited `grow_after` and every busy sandbox
+        has been on its invocation as long, or, whatever they do, once both this wait and the last start are
+        IMPATIENT times as long ago.
+        """
+        if self._starting or self.size >= self.spec.concurrency:
+            return None
+        if self.size == 0:
+            return 0.0
+        after = self.spec.grow_after
+        youngest = max(self._busy.values(), default=now - after)
+        return min(max(since, youngest) + after, max(since, self._last_start) + IMPATIENT * after) - now
+
     def _start_one(self) -> None:
         self._starting += 1
+        self._last_start = time.monotonic()
         threading.Thread(target=self._start, name=f"sandbox-start-{self.spec.name}", daemon=True).start()
 
     def _start(self) -> None:
@@ -330,7 +348,7 @@ class FunctionPool:
                 sandbox.close()
                 return
             self._idle.append(sandbox)
-            self._condition.notify()
+            self._condition.notify_all()  # every waiter looks again: one takes it, the others may start the next
 
     def _release(self, sandbox: Sandbox, keep: bool) -> None:
         with self._condition:
