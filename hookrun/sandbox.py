@@ -27,6 +27,7 @@ starts. Until IAM is enforced, `moto_credentials` gives every function moto's fa
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -248,37 +249,50 @@ class PoolClosed(Exception):
     """The stack is stopping: no new invocation starts."""
 
 
+class _Waiter:
+    """An invocation waiting for a sandbox: handed one (or None when the pool closes) in the order it came."""
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.ready = threading.Event()
+        self.sandbox: Sandbox | None = None
+
+
 class FunctionPool:
-    """The sandboxes of one function: warm ones reused (the last used first), new ones started on demand."""
+    """The sandboxes of one function: warm ones reused (the last used first), new ones started on demand.
+
+    Invocations that find none free wait in a queue, first come first served: under a backlog every one waits
+    about as long, so none waits past its caller's timeout (a Task's) while later ones go first.
+    """
 
     def __init__(self, spec: FunctionSpec, environment: Callable[[], Mapping[str, str]]) -> None:
         self.spec = spec
         self._environment = environment
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._idle: list[Sandbox] = []
         self._busy: dict[Sandbox, float] = {}  # -> when its invocation began (monotonic)
+        self._queue: collections.deque[_Waiter] = collections.deque()
         self._starting = 0
         self._last_start = 0.0
-        self._waiting = 0
         self._closed = False
 
     @property
     def size(self) -> int:
         """Sandboxes alive or starting."""
-        with self._condition:
-            return len(self._idle) + len(self._busy) + self._starting
+        with self._lock:
+            return self._size()
 
     @property
     def busy(self) -> int:
         """Sandboxes running an invocation."""
-        with self._condition:
+        with self._lock:
             return len(self._busy)
 
     @property
     def waiting(self) -> int:
         """Invocations waiting for a free sandbox."""
-        with self._condition:
-            return self._waiting
+        with self._lock:
+            return len(self._queue)
 
     def invoke(self, payload: bytes, request_id: str | None = None) -> Invocation:
         """One invocation in a free sandbox of this function, waiting for one if all are busy."""
@@ -293,46 +307,54 @@ class FunctionPool:
 
     def prewarm(self) -> None:
         """Start one sandbox now, in the background, so the first invocation does not pay for a cold process."""
-        with self._condition:
-            if not self._closed and self.size < self.spec.concurrency:
+        with self._lock:
+            if not self._closed and self._size() < self.spec.concurrency:
                 self._start_one()
 
+    def _size(self) -> int:
+        return len(self._idle) + len(self._busy) + self._starting
+
     def _acquire(self) -> Sandbox:
-        since = time.monotonic()
-        with self._condition:
-            self._waiting += 1
-            try:
-                while True:
-                    if self._closed:
-                        raise PoolClosed(self.spec.name)
-                    now = time.monotonic()
-                    if self._idle:
-                        sandbox = self._idle.pop()
-                        self._busy[sandbox] = now
-                        return sandbox
-                    patience = self._patience(now, since)
-                    if patience is not None and patience <= 0:
-                        self._start_one()
-                        patience = None
-                    # woken by a sandbox freed or started, or in time to look again
-                    self._condition.wait(self.spec.grow_after if patience is None else patience)
-            finally:
-                self._waiting -= 1
+        with self._lock:
+            if self._closed:
+                raise PoolClosed(self.spec.name)
+            if self._idle and not self._queue:
+                sandbox = self._idle.pop()
+                self._busy[sandbox] = time.monotonic()
+                return sandbox
+            waiter = _Waiter(time.monotonic())
+            self._queue.append(waiter)
+            patience = self._grow()
+        # woken when handed a sandbox, or in time to see whether the pool should grow
+        while not waiter.ready.wait(patience):
+            with self._lock:
+                patience = self._grow()
+        if waiter.sandbox is None:
+            raise PoolClosed(self.spec.name)
+        return waiter.sandbox
 
-    def _patience(self, now: float, since: float) -> float | None:
-        """Seconds until a waiter (waiting since `since`) may start a sandbox, <= 0 if now; None if it may not.
+    def _grow(self) -> float:
+        """Start a sandbox if the oldest waiter has waited long enough; the seconds until it is worth a look again.
 
-        One sandbox starts at a time; a new one once the waiter has waited `grow_after` and every busy sandbox
-        has been on its invocation as long, or, whatever they do, once both this wait and the last start are
+        One sandbox starts at a time: once the oldest waiter has waited `grow_after` and every busy sandbox has
+        been on its invocation as long, or, whatever they do, once both that wait and the last start are
         IMPATIENT times as long ago.
         """
-        if self._starting or self.size >= self.spec.concurrency:
-            return None
-        if self.size == 0:
-            return 0.0
         after = self.spec.grow_after
+        if not self._queue or self._starting or self._closed or self._size() >= self.spec.concurrency:
+            return after
+        now = time.monotonic()
+        since = self._queue[0].since
         youngest = max(self._busy.values(), default=now - after)
-        return min(max(since, youngest) + after, max(since, self._last_start) + IMPATIENT * after) - now
+        due = (
+            0.0
+            if self._size() == 0
+            else min(max(since, youngest) + after, max(since, self._last_start) + IMPATIENT * after) - now
+        )
+        if due > 0:
+            return due
+        self._start_one()
+        return after
 
     def _start_one(self) -> None:
         self._starting += 1
@@ -342,32 +364,42 @@ class FunctionPool:
     def _start(self) -> None:
         sandbox = Sandbox(self.spec)
         sandbox.start(self._environment())
-        with self._condition:
+        with self._lock:
             self._starting -= 1
-            if self._closed:
-                sandbox.close()
+            if not self._closed:
+                self._hand_over(sandbox)
                 return
+        sandbox.close()
+
+    def _hand_over(self, sandbox: Sandbox) -> None:
+        """To the oldest waiter, else among the idle ones (under the lock)."""
+        if self._queue:
+            waiter = self._queue.popleft()
+            waiter.sandbox = sandbox
+            self._busy[sandbox] = time.monotonic()
+            waiter.ready.set()
+        else:
             self._idle.append(sandbox)
-            self._condition.notify_all()  # every waiter looks again: one takes it, the others may start the next
 
     def _release(self, sandbox: Sandbox, keep: bool) -> None:
-        with self._condition:
+        with self._lock:
             self._busy.pop(sandbox, None)
             if keep and not self._closed:
-                self._idle.append(sandbox)
-                self._condition.notify()
+                self._hand_over(sandbox)
                 return
-            self._condition.notify()  # a waiter may start a sandbox in its place
+            self._grow()  # a waiter may need a sandbox in its place
         if sandbox.alive:
             sandbox.close()
 
     def close(self) -> None:
         """Refuse new invocations, end idle sandboxes, kill busy ones (their invocations answer Sandbox errors)."""
-        with self._condition:
+        with self._lock:
             self._closed = True
-            idle, busy = list(self._idle), list(self._busy)
+            idle, busy, waiters = list(self._idle), list(self._busy), list(self._queue)
             self._idle.clear()
-            self._condition.notify_all()
+            self._queue.clear()
+        for waiter in waiters:
+            waiter.ready.set()
         for sandbox in idle:
             sandbox.close()
         for sandbox in busy:
