@@ -61,7 +61,7 @@ PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
 LOCAL_ONLY_VARIABLES = {API_FUNCTION: {"HOOKRUN_LOCAL_STACK": "1"}}
 # the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks, and wait
 # longer before a cold start: a queue of runs is served sooner by the warm sandboxes than by new ones
-BACKGROUND: dict[str, Any] = {"nice": 10, "grow_after": 1.0}
+BACKGROUND: dict[str, Any] = {"nice": 5, "grow_after": 1.0}
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
