@@ -16,19 +16,18 @@ from rich.table import Table
 from rich.text import Text
 
 from hookrun.cli_common import (
-    DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
-    EndpointOption,
-    JsonOption,
-    StackOption,
-    UserOption,
+    Session,
+    api_command,
     ask,
-    client,
     console,
     err_console,
     fail_plainly,
     print_json,
+    print_table,
+    refused,
     unreachable,
+    when,
 )
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
 
@@ -60,11 +59,6 @@ def _run_path(run_id: str) -> str:
 
 def _status(status: str | None) -> Text:
     return Text(status or "", style=STATUS_STYLES.get(status or "", ""))
-
-
-def _when(timestamp: str | None) -> str:
-    """`2026-11-27T12:00:00.000Z` as `2026-11-27 12:00:00`: second precision reads better in a table."""
-    return timestamp.replace("T", " ")[:19] if timestamp else ""
 
 
 def _duration(milliseconds: int | None) -> str:
@@ -106,7 +100,7 @@ def _summary(run: dict[str, Any]) -> Text:
         text.append(f"\nTriggered by: {trigger.get('kind')}, runs as {trigger.get('runAs')}")
     if run.get("createdAt"):
         took = _took(run.get("startedAt"), run.get("finishedAt"))
-        text.append(f"\nCreated {_when(run['createdAt'])}" + (f", took {took}" if took else ""))
+        text.append(f"\nCreated {when(run['createdAt'])}" + (f", took {took}" if took else ""))
     if run.get("reason"):
         text.append(f"\nReason: {run['reason']}", style="red")
     return text
@@ -143,19 +137,14 @@ def _progress(run: dict[str, Any]) -> Group:
     return Group(_summary(run), _stages_table(run))
 
 
-@runs_app.command()
+@api_command(runs_app)
 def show(
+    session: Session,
     run_id: RunIdArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Show a run: its status, variables (secrets as ***), and each stage and job with exit code and duration."""
-    run = _call(client(endpoint, user, stack), _run_path(run_id))
-    if as_json:
-        print_json(run)
+    run = _call(session.api, _run_path(run_id))
+    if session.printed(run):
         return
     console.print(_summary(run))
     if run.get("variables"):
@@ -166,20 +155,17 @@ def show(
         console.print("No stages recorded yet: the run is queued.", style="dim")
 
 
-@runs_app.command()
+@api_command(runs_app)
 def logs(
+    session: Session,
     run_id: RunIdArgument,
     *,
     job: Annotated[
         str | None, typer.Option("--job", help="Only this job: its name, or STAGE/JOB when names repeat.")
     ] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Print the output of a run's jobs, in run order, each under a header; with --job, that job's output alone."""
-    run = _call(client(endpoint, user, stack), _run_path(run_id))
+    run = _call(session.api, _run_path(run_id))
     jobs = list(_jobs(run))
     if job is not None:
         wanted = [(s, j) for s, j in jobs if job in {j["name"], f"{s['name']}/{j['name']}"}]
@@ -187,19 +173,18 @@ def logs(
             names = ", ".join(f"{s['name']}/{j['name']}" for s, j in jobs) or "none yet"
             fail_plainly(f"run {run_id} has no job {job!r}; its jobs are: {names}.")
         jobs = wanted
-    if as_json:
-        print_json(
-            [
-                {
-                    "stage": s["name"],
-                    "job": j["name"],
-                    "status": j.get("status"),
-                    "exitCode": j.get("exitCode"),
-                    "output": j.get("output") or "",
-                }
-                for s, j in jobs
-            ]
-        )
+    if session.printed(
+        [
+            {
+                "stage": s["name"],
+                "job": j["name"],
+                "status": j.get("status"),
+                "exitCode": j.get("exitCode"),
+                "output": j.get("output") or "",
+            }
+            for s, j in jobs
+        ]
+    ):
         return
     if not jobs:
         err_console.print(f"Run {run_id} has no jobs yet (it is {run.get('status')}).", markup=False)
@@ -223,7 +208,7 @@ def _look(client: HookrunClient, run_id: str) -> dict[str, Any] | None:
     except ApiError as exc:
         if exc.code == "UNAVAILABLE":
             return None
-        fail_plainly(f"{exc.code}: {exc.message}", code=EXIT_TIMEOUT_OR_ERROR)
+        refused(exc)
 
 
 def _follow(
@@ -240,21 +225,26 @@ def _follow(
         time.sleep(interval)
 
 
-@runs_app.command()
+@api_command(runs_app)
 def watch(
+    session: Session,
     run_id: RunIdArgument,
     *,
     interval: Annotated[float, typer.Option(min=0, help="Seconds between two looks at the run.")] = 1.0,
     timeout: Annotated[float, typer.Option(min=0, help="Give up (exit 2) after this many seconds.")] = 600,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
-    """Follow a run's stages and jobs live until it ends. Exit 0 if it succeeded, 1 if not, 2 on timeout or error."""
+    """Follow a run's stages and jobs live until it ends.
+
+    Exit 0 if it succeeded, 1 if it failed or was cancelled (or the API refused), 2 if no API answers or the run
+    is still going after --timeout.
+    """
+    _watch(session.api, run_id, interval=interval, timeout=timeout, as_json=session.as_json)
+
+
+def _watch(api: HookrunClient, run_id: str, *, interval: float, timeout: float, as_json: bool) -> None:
     live = None if as_json else Live(console=console, auto_refresh=False)
     with live or nullcontext():
-        run = _follow(client(endpoint, user, stack), run_id, time.monotonic() + timeout, interval, live)
+        run = _follow(api, run_id, time.monotonic() + timeout, interval, live)
     if live is not None and not console.is_terminal:
         console.line()  # rich ends a live display with a newline only on a terminal
     if as_json and run is not None:
@@ -265,45 +255,154 @@ def watch(
     raise typer.Exit(0 if run.get("status") == "SUCCEEDED" else 1)
 
 
-@runs_app.command("list")
+def _trigger_text(run: dict[str, Any]) -> Text:
+    trigger = run.get("trigger") or {}
+    return Text(str(trigger.get("kind") or ""))
+
+
+def _ref(run: dict[str, Any]) -> Text:
+    """A push's branch, or a tag push's tag (`tag v1.0`); empty for other runs."""
+    trigger = run.get("trigger") or {}
+    if trigger.get("tag"):
+        return Text(f"tag {trigger['tag']}")
+    return Text(str(trigger.get("branch") or ""))
+
+
+def _matches(run: dict[str, Any], status: str | None, branch: str | None) -> bool:
+    trigger = run.get("trigger") or {}
+    return (status is None or run.get("status") == status.upper()) and (
+        branch is None or trigger.get("branch") == branch
+    )
+
+
+PAGES_READ_WHEN_FILTERING = 10  # at most this many pages of 100 runs are read for one filtered page
+
+
+def _filtered_page(
+    api: HookrunClient, path: str, limit: int, cursor: str | None, *, status: str | None, branch: str | None
+) -> dict[str, Any]:
+    """A page of runs that pass the filters, newest first: pages of the API are read until `limit` runs pass."""
+    found: list[dict[str, Any]] = []
+    for _ in range(PAGES_READ_WHEN_FILTERING):
+        page = _call(api, path, {"limit": 100, "cursor": cursor})
+        found.extend(run for run in page.get("runs") or [] if _matches(run, status, branch))
+        cursor = page.get("nextCursor")
+        if len(found) >= limit or not cursor:
+            break
+    return {"runs": found, "nextCursor": cursor}
+
+
+@api_command(runs_app, "list")
 def list_runs(
+    session: Session,
     pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
     *,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Runs per page.")] = 20,
     cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only runs in this status, e.g. FAILED or SUCCEEDED.")
+    ] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Only runs of pushes to this branch.")] = None,
 ) -> None:
-    """List a pipeline's runs, newest first, a page at a time."""
-    page = _call(
-        client(endpoint, user, stack),
-        f"/api/pipelines/{quote(pipeline, safe='')}/runs",
-        {"limit": limit, "cursor": cursor},
-    )
-    if as_json:
-        print_json(page)
+    """List a pipeline's runs, newest first, a page at a time: status, trigger, branch, commit, run-as, times.
+
+    With --status or --branch, the runs are read 100 at a time (up to 1,000) until --limit of them pass.
+    """
+    path = f"/api/pipelines/{quote(pipeline, safe='')}/runs"
+    if status is None and branch is None:
+        page = _call(session.api, path, {"limit": limit, "cursor": cursor})
+    else:
+        page = _filtered_page(session.api, path, limit, cursor, status=status, branch=branch)
+    if session.printed(page):
         return
     runs = page.get("runs") or []
+    filtered = " that pass the filters" if status is not None or branch is not None else ""
     if not runs:
-        console.print(f"No runs of {pipeline} yet." if cursor is None else "No more runs.", markup=False)
-        return
+        console.print(
+            f"No runs of {pipeline}{filtered} yet." if cursor is None else f"No more runs{filtered}.", markup=False
+        )
+    else:
+        print_table(_runs_table(runs))
+    if page.get("nextCursor"):
+        more = f"hookrun runs list {pipeline} --cursor {page['nextCursor']}"
+        more += f" --status {status}" if status else ""
+        more += f" --branch {branch}" if branch else ""
+        console.print(Text(f"More: {more}", style="dim"))
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     # run ids are copied from here, so they are never shortened; times and reasons wrap instead
     table.add_column("Run", no_wrap=True, min_width=max(len(str(run.get("runId", ""))) for run in runs))
     table.add_column("Status", no_wrap=True, min_width=len("SUCCEEDED"))
+    table.add_column("Trigger", no_wrap=True)
+    table.add_column("Branch")
+    table.add_column("Commit", no_wrap=True)
+    table.add_column("Run as", no_wrap=True)
     table.add_column("Created", min_width=len("2026-11-27"))
     table.add_column("Took", no_wrap=True)
     table.add_column("Reason")
     for run in runs:
+        trigger = run.get("trigger") or {}
         table.add_row(
             Text(run["runId"]),
             _status(run.get("status")),
-            _when(run.get("createdAt")),
+            _trigger_text(run),
+            _ref(run),
+            Text(str(trigger.get("commitSha") or "")[:7]),
+            Text(str(trigger.get("runAs") or "")),
+            when(run.get("createdAt")),
             _took(run.get("startedAt"), run.get("finishedAt")),
             Text(run.get("reason") or ""),
         )
-    console.print(table)
-    if page.get("nextCursor"):
-        console.print(Text(f"More: hookrun runs list {pipeline} --cursor {page['nextCursor']}", style="dim"))
+    return table
+
+
+def _variables_of(fields: list[str]) -> dict[str, str]:
+    """`-f NAME=VALUE` options as variables; exit 2 for one without `=`."""
+    variables: dict[str, str] = {}
+    for field in fields:
+        name, equals, value = field.partition("=")
+        if not equals or not name:
+            fail_plainly(f"-f {field!r}: write it as NAME=VALUE.", code=EXIT_USAGE_OR_CONNECTION)
+        variables[name] = value
+    return variables
+
+
+@api_command(runs_app, "start")
+def start(
+    session: Session,
+    pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
+    *,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field", "-f", metavar="NAME=VALUE", help="A variable for this run (repeatable); values are coerced."
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--watch", help="Follow the run until it ends; the exit code is then `runs watch`'s.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="With --watch: give up (exit 2) after this many seconds.")
+    ] = 600,
+) -> None:
+    """Start a run of a pipeline as you (owners and runners), like its webhook with these variables.
+
+    The variables follow the webhook's rules (declared names, types, choices, secrets masked in the answer).
+    """
+    variables = _variables_of(field or [])
+    accepted = ask(
+        lambda: session.api.post(f"/api/pipelines/{quote(pipeline, safe='')}/runs", {"variables": variables})
+    )
+    if not follow and session.printed(accepted):
+        return
+    if not session.as_json:
+        run_id = str(accepted["runId"])
+        console.print(Text.assemble("Started run ", (run_id, "bold"), f" of {accepted['pipelineId']}."))
+        if accepted.get("variables"):
+            console.print(_variables_table(accepted["variables"]))
+        if not follow:
+            console.print(Text(f"Follow it: hookrun runs watch {run_id}", style="dim"))
+            return
+    _watch(session.api, str(accepted["runId"]), interval=1.0, timeout=timeout, as_json=session.as_json)

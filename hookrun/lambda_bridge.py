@@ -7,16 +7,11 @@ replaces that backend's `invoke` with an `Invoker`: the local stack's runs each 
 function's `Timeout`, with this process's environment. Errors come back the way Lambda reports them:
 `FunctionError: Unhandled` and an `errorType`/`errorMessage` payload, which Step Functions turns into the state's
 error name.
-
-`invoke_from_step_functions_directly` spares the local stack an HTTP round trip per Task: moto's Step Functions
-interpreter, in this process, would sign and send each Lambda Invoke to moto's own server; it gets the same answer
-from the Invoker through moto's Lambda backend (the function looked up by name or ARN, as Invoke does).
 """
 
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import threading
 import time
@@ -100,44 +95,6 @@ def _bridged_invoke(  # noqa: PLR0917 - the signature moto calls
 
 
 _invoker: Invoker = invoke_in_process
-
-
-class DirectLambdaClient:
-    """The one call moto's Step Functions interpreter makes of a Lambda client, answered in this process."""
-
-    def __init__(self, region: str) -> None:
-        self.region = region
-
-    def invoke(self, FunctionName: str, Payload: Any = b"", Qualifier: str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        from moto.awslambda.utils import get_backend
-        from moto.core.models import DEFAULT_ACCOUNT_ID
-
-        arn = FunctionName.split(":")
-        account = arn[4] if FunctionName.startswith("arn:") and len(arn) > 4 else DEFAULT_ACCOUNT_ID
-        function = get_backend(account, self.region).get_function(FunctionName, Qualifier)
-        headers: dict[str, str] = {}
-        payload = _invoker(function, Payload, headers)
-        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(payload), "ExecutedVersion": "$LATEST"}
-        if "x-amz-function-error" in headers:
-            response["FunctionError"] = headers["x-amz-function-error"]
-        return response
-
-
-def invoke_from_step_functions_directly() -> None:
-    """moto's Step Functions Lambda Tasks call the Invoker without HTTP (other services' Tasks are unchanged)."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-    original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - moto does not export it
-    if getattr(original, "_hookrun_direct", False):
-        return
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        if service == "lambda":
-            return DirectLambdaClient(region)
-        return original(region=region, service=service, state_credentials=state_credentials)
-
-    boto_client_for._hookrun_direct = True  # type: ignore[attr-defined]
-    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
 
 
 def install(invoker: Invoker = invoke_in_process) -> None:

@@ -18,9 +18,10 @@ calls themselves (measured with py-spy under `make bench`):
   each class's list is kept;
 - its server finds the backend of each request by listing moto's package folder (a stat per service, ~250)
   and then matching ~250 URL patterns, under a lock; the answer depends only on the host it inferred, so it is
-  remembered per host.
-(Its Step Functions interpreter also built a boto3 client for every Lambda Task and called moto's server over
-HTTP: hookrun.lambda_bridge.invoke_from_step_functions_directly answers those in this process.)
+  remembered per host;
+- its Step Functions interpreter builds a new boto3 Lambda client (a deep copy of botocore's event hooks) for
+  every Task that invokes a function; they differ only by region (all sign as the state machine's role,
+  hookrun.local_iam), and botocore clients are thread-safe, so one per region is kept, made at the first Task.
 None changes what moto answers. And the process hands the GIL over every millisecond rather than every 5: a thread
 serving a webhook's call waits less behind the interpreter's threads running executions.
 """
@@ -47,6 +48,7 @@ def install() -> None:
         _keep_programs()
         _keep_json_paths()
         _remember_backends()
+        _reuse_lambda_clients()
         _query_one_partition()
         _dump_item_answers()
         _keep_method_names()
@@ -88,6 +90,22 @@ def _remember_backends() -> None:
         return known[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _reuse_lambda_clients() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - moto does not export it
+
+    @functools.cache
+    def client_for(region: str, service: str) -> Any:
+        return original(region=region, service=service)
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto signs every call of the interpreter with one set of keys, whatever the state's credentials
+        return client_for(region, service)
+
+    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
 
 
 def _query_one_partition() -> None:

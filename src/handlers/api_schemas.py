@@ -66,6 +66,16 @@ class SecretChange(Model):
     )
 
 
+class CredentialsChange(Model):
+    """PUT /api/pipelines/{pipelineId}/credentials/{name}: checked by the use case."""
+
+    token: str = Field(
+        description="An https token that reads the pipeline's source.repository (a GitHub or GitLab token). "
+        "It is never shown again.",
+        json_schema_extra={"minLength": 1, "maxLength": 4096},
+    )
+
+
 SampleProvider = Literal["webhook", "github", "gitea", "forgejo", "gitlab", "codeup", "gitee"]
 MAX_SAMPLE_HEADERS = 50
 
@@ -92,6 +102,16 @@ class WebhookTest(Model):
         if isinstance(self.body, str):
             return self.body.encode("utf-8", "surrogatepass")
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+class RunStart(Model):
+    """POST /api/pipelines/{pipelineId}/runs: the run's variables, checked as a variable webhook's body is."""
+
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Variable names to values (strings, numbers, booleans) over the pipeline's defaults; "
+        "undeclared names are refused unless the pipeline allows them.",
+    )
 
 
 def problems_of(error: ValidationError, root: str) -> list[VariableProblem]:
@@ -221,12 +241,75 @@ class DeliveryBody(Model):
 
     @classmethod
     def of(cls, delivery: Delivery) -> Self:
-        return cls(**delivery.model_dump(exclude={"pipeline_id"}))
+        return cls(**delivery.model_dump(exclude={"pipeline_id", "incarnation"}))
 
 
 class DeliveryList(Model):
     deliveries: list[DeliveryBody] = Field(description="Newest first; each is kept 30 days.")
     next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
+
+
+class RunTrigger(Model):
+    kind: str = Field(description="webhook, source (a Git push or tag event), manual (POST .../runs) or rerun.")
+    run_as: str = Field(description="The user the run executes as.")
+    branch: str | None = Field(description="A push's branch (HOOKRUN_BRANCH); null otherwise.")
+    tag: str | None = Field(description="A tag push's tag (HOOKRUN_TAG); null otherwise.")
+    commit_sha: str | None = Field(description="A push's commit (HOOKRUN_COMMIT_SHA); null otherwise.")
+
+
+class JobBody(Model):
+    name: str
+    status: str = Field(description="PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED or CANCELLED.")
+    exit_code: int | None
+    output: str = Field(description="The last 64 KiB of the job's output, secret values as ***.")
+    reason: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: int | None
+
+
+class StageBody(Model):
+    name: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    jobs: list[JobBody]
+
+
+class RunSummaryBody(Model):
+    run_id: str
+    status: str = Field(description="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED.")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    trigger: RunTrigger
+    reason: str | None = Field(description="Why the run failed or was cancelled.")
+
+
+class RunBody(RunSummaryBody):
+    """A recorded run; one only accepted so far answers `{"runId", "status": "QUEUED", "stages": []}`."""
+
+    pipeline_id: str
+    pipeline_name: str
+    variables: dict[str, str] = Field(description="The run's variables; secret ones as ***.")
+    stages: list[StageBody]
+
+
+class RunPage(Model):
+    runs: list[RunSummaryBody] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
+
+
+class RunAccepted(Model):
+    """A run that was accepted and will start (the webhook's 202 answer too)."""
+
+    triggered: bool
+    run_id: str
+    pipeline_id: str
+    status: str = Field(description="QUEUED: accepted; GET statusUrl follows it.")
+    variables: dict[str, str] = Field(description="The merged variables; secret ones as ***.")
+    replayed: bool
+    status_url: str
 
 
 class Problem(Model):
