@@ -14,10 +14,11 @@ from domain.errors import ErrorCode, HookrunError
 
 from . import api_manage, api_runs, api_webhook_test
 from .http import RequestRejected, error_response
-from .identity import is_local_stack
+from .identity import USER_HEADER, is_local_stack
 from .observability import logger, metrics
 
 SWAGGER_PATH = "/swagger"
+LOCAL_USER_SCHEME = "localUser"
 
 # validation maps the template's camelCase path parameters to the routes' arguments and documents them
 app = APIGatewayRestResolver(enable_validation=True)
@@ -46,7 +47,21 @@ def _local_stack_only(resolver: APIGatewayRestResolver, next_middleware: NextMid
     return response
 
 
-app.enable_swagger(path=SWAGGER_PATH, middlewares=[_local_stack_only])
+# Swagger UI is served on the local stack only, where the acting user is the X-Hookrun-User header: its schema
+# declares that header (Authorize, then "Try it out"), which the deployed API's schema does not know.
+app.enable_swagger(
+    path=SWAGGER_PATH,
+    middlewares=[_local_stack_only],
+    security_schemes={
+        LOCAL_USER_SCHEME: APIKey(
+            name=USER_HEADER,
+            in_=APIKeyIn.header,
+            description="The local stack only: the hookrun user to act as (admin, alice, bob).",
+        )
+    },
+    security=[{LOCAL_USER_SCHEME: []}],
+    persist_authorization=True,
+)
 
 
 @app.exception_handler(HookrunError)  # type: ignore[untyped-decorator]

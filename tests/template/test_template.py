@@ -26,7 +26,7 @@ def transformed() -> dict[str, Any]:
     # what `sam package` does before the transform: local code and definitions become S3 objects
     template["Globals"]["Function"]["CodeUri"] = "s3://hookrun-artifacts/src.zip"
     for resource in template["Resources"].values():
-        for prop in ("CodeUri", "DefinitionUri"):
+        for prop in ("CodeUri", "DefinitionUri", "ContentUri"):
             if prop in resource.get("Properties", {}):
                 resource["Properties"][prop] = f"s3://hookrun-artifacts/{prop}"
     result: dict[str, Any] = transform(template, {}, _NoManagedPolicies())  # type: ignore[arg-type]

@@ -1,0 +1,42 @@
+"""`make fuzz`'s time budgets: a spent budget skips a property's body, so a long pass ends on time."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.budget import Budget, bounded
+
+
+def test_a_budget_of_none_never_runs_out() -> None:
+    assert not Budget(None).spent()
+
+
+def test_a_zero_budget_is_spent_at_once() -> None:
+    assert Budget(0).spent()
+
+
+def test_a_bounded_property_runs_its_body_until_the_budget_is_spent() -> None:
+    calls: list[int] = []
+
+    @settings(max_examples=50, database=None)
+    @given(st.integers())
+    def prop(n: int) -> None:
+        calls.append(n)
+
+    prop.hypothesis.inner_test = bounded(prop.hypothesis.inner_test, Budget(0))  # type: ignore[attr-defined]
+    prop()
+    assert calls == []
+
+
+def test_an_unbounded_property_runs_every_example() -> None:
+    calls: list[int] = []
+
+    @settings(max_examples=20, database=None)
+    @given(st.integers())
+    def prop(n: int) -> None:
+        calls.append(n)
+
+    prop.hypothesis.inner_test = bounded(prop.hypothesis.inner_test, Budget(None))  # type: ignore[attr-defined]
+    prop()
+    assert len(calls) >= 20
