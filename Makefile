@@ -96,7 +96,7 @@ scan: $(UV)
 	$(UV) tool run --from bandit==$(BANDIT_VERSION) bandit -r src -q
 
 # The property tests with up to 2,000 fresh examples each (`make test` runs 200, derandomized), then schemathesis
-# against the API's OpenAPI schema on the local stack, up to 300 examples per operation (`make test` runs 10). Each
+# against the API's OpenAPI schema on the local stack, up to 100 examples per operation (`make test` runs 10). Each
 # property and each operation has a time budget, so it ends on time on a busy machine: about 12 minutes at most.
 FUZZ_PROPERTY_SECONDS ?= 30
 SCHEMATHESIS_OPERATION_SECONDS ?= 8
@@ -105,7 +105,7 @@ fuzz: .venv/.synced
 	  "$(SCHEMATHESIS_OPERATION_SECONDS) s per API operation); started $$(date +%T)"
 	HYPOTHESIS_PROFILE=fuzz FUZZ_PROPERTY_SECONDS=$(FUZZ_PROPERTY_SECONDS) \
 	  .venv/bin/pytest -n 2 -m fuzz tests/fuzz $(PYTEST_ARGS)
-	SCHEMATHESIS_EXAMPLES=300 SCHEMATHESIS_OPERATION_SECONDS=$(SCHEMATHESIS_OPERATION_SECONDS) \
+	SCHEMATHESIS_EXAMPLES=100 SCHEMATHESIS_OPERATION_SECONDS=$(SCHEMATHESIS_OPERATION_SECONDS) \
 	  .venv/bin/pytest -p no:xdist tests/e2e/test_schemathesis.py $(PYTEST_ARGS)
 	@echo "make fuzz: done at $$(date +%T)"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.budget import Budget, bounded, seconds_from
+from tests.budget import Budget, bounded, seconds_from, until_spent
 
 FUZZ = Path(__file__).resolve().parent
 
@@ -34,3 +34,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             given = getattr(getattr(item, "obj", None), "hypothesis", None)
             if given is not None and seconds is not None:
                 given.inner_test = bounded(given.inner_test, Budget(seconds))
+                item.obj = until_spent(item.obj)  # type: ignore[attr-defined]
