@@ -4,11 +4,13 @@ In one process: moto's server (DynamoDB, Step Functions with its interpreter, La
 table, functions and state machine created from template.yaml; a local API Gateway for the template's `Api` routes
 and the API's Swagger UI; the examples loaded and the demo webhook enabled. Lambda invocations (moto's Lambda API,
 through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes: worker processes of
-each function's own, with its own environment (hookrun.sandbox).
+each function's own, with its own environment (hookrun.sandbox) and its own role's credentials, with moto
+enforcing IAM (hookrun.local_iam).
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -25,15 +27,26 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from domain.management import Caller, ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.management import ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
+from domain.policy import Caller
 from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
+from hookrun.local_iam import (
+    LOCAL_ACCOUNT,
+    LocalIam,
+    LocalRoles,
+    create_local_iam,
+    enforce,
+    principal_of,
+    sign_state_machine_calls_as,
+)
 from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
+    TEMPLATE_PATH,
     ApiRoute,
     TemplateResolver,
     api_routes,
@@ -46,7 +59,7 @@ from hookrun.template import (
 )
 
 REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
+ACCOUNT_ID = LOCAL_ACCOUNT  # moto's default account
 STACK_NAME = "hookrun-local"
 EXAMPLES = ROOT / "examples"
 EXAMPLE_PIPELINE = "demo"
@@ -56,25 +69,14 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
-# variables only the local stack gives a function: the API function names its acting user by a header here
-LOCAL_ONLY_VARIABLES = {API_FUNCTION: {"HOOKRUN_LOCAL_STACK": "1"}}
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
+BACKGROUND_NICE = 10
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # the function properties that Lambda's CreateFunction takes under the same names
 _FUNCTION_SETTINGS = ("Description", "Handler", "Runtime", "Architectures", "Timeout", "MemorySize", "EphemeralStorage")
-_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
 log = logging.getLogger("local.stack")
 
 
@@ -163,6 +165,41 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def serialize_table_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as AWS's are: a condition is checked and its write made as one step.
+
+    moto checks a write's condition (a transaction's: every item's) and then writes without a lock, so two
+    conditional writes racing on one item could both pass, and a cancelled transaction restores a copy of the
+    whole table taken before it, undoing writes made meanwhile.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_hookrun_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        serialized._hookrun_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
+def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
+    """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
+
+    Only the local stack takes them: tests add functions that read what a sandbox sees (`hookrun dev --functions`).
+    """
+    extra = copy.deepcopy(resources_of_type(load_template(path), "AWS::Serverless::Function"))
+    for resource in extra.values():
+        properties = resource.setdefault("Properties", {})
+        properties["CodeUri"] = str(path.resolve().parent / properties.get("CodeUri", "."))
+    return {**template, "Resources": {**template["Resources"], **extra}}
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -175,7 +212,14 @@ class LocalStack:
     """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
 
     def __init__(
-        self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None, data: DataFolder | None = None
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        moto_port: int | None = None,
+        data: DataFolder | None = None,
+        *,
+        template: Path = TEMPLATE_PATH,
+        more_functions: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -188,10 +232,16 @@ class LocalStack:
         self._snapshots: Snapshots | None = None
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
-        self._template = load_template()
+        self._template_path = template
+        base = load_template(template)
+        self._template = with_functions_of(base, more_functions) if more_functions else base
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
-        self._resolver = TemplateResolver(self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME)
+        admins = {"AdminPrincipals": [principal_of(ADMIN_USER)]}  # the local `admin` is an admin as on AWS
+        self._resolver = TemplateResolver(
+            self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME, parameters=admins
+        )
         self._functions = function_properties(self._template)
+        self._api_functions = {route.function for route in api_routes(self._template)}
         self.function_names = {logical_id: self._resources[logical_id].ref for logical_id in self._functions}
         (table_id,) = resources_of_type(self._template, "AWS::DynamoDB::Table")
         (state_machine_id,) = resources_of_type(self._template, "AWS::Serverless::StateMachine")
@@ -201,6 +251,7 @@ class LocalStack:
         self._moto: Any = None
         self._api: LocalApiServer | None = None
         self._sandboxes: Sandboxes | None = None
+        self._roles = LocalRoles(role_arns={}, credentials={})
 
     @property
     def swagger_url(self) -> str:
@@ -234,12 +285,14 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge
+        from hookrun import lambda_bridge, local_codebuild, moto_speed
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
         # bind the API port next: a port in use is the likeliest failure and should be the cheapest
-        gateway = ApiGateway([*api_routes(self._template), *local_only_routes()], self._invoke, self.local_info)
+        iam = LocalIam(lambda: aws_client("dynamodb", self.moto_endpoint), self.table_name)
+        routes = [*api_routes(self._template), *local_only_routes()]
+        gateway = ApiGateway(routes, self._invoke, self.local_info, signer=iam.user_arn)
         try:
             self._api = LocalApiServer(gateway, self.host, self.port)
         except OSError as exc:
@@ -254,10 +307,14 @@ class LocalStack:
         self.moto_endpoint = f"http://{moto_host}:{moto_port}"
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
+        local_codebuild.install()
         serialize_execution_starts()
+        serialize_table_writes()
+        moto_speed.install()
 
         self._create_resources()
-        self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint)
+        enforce(self.moto_endpoint)  # from here on, every call to moto signs as a principal with a policy
+        self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint, self._role_credentials)
         lambda_bridge.install(self._serve_invocation)
         self._sandboxes.prewarm(self.function_names[logical_id] for logical_id in PREWARMED_FUNCTIONS)
         if state is not None:
@@ -335,28 +392,60 @@ class LocalStack:
 
     def _create_resources(self) -> None:
         create_table(aws_client("dynamodb", self.moto_endpoint), self.table_name, self._template)
-        iam = aws_client("iam", self.moto_endpoint)
-        role = iam.create_role(RoleName=f"{STACK_NAME}-execution", AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY))
-        role_arn = role["Role"]["Arn"]
+        self._roles = roles = create_local_iam(
+            aws_client("iam", self.moto_endpoint),
+            aws_client("sts", self.moto_endpoint),
+            stack_name=STACK_NAME,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            template=self._template,
+        )
+        sign_state_machine_calls_as(roles.credentials[self._state_machine_id])
         lambda_client = aws_client("lambda", self.moto_endpoint)
         code = _dummy_code()
         for logical_id, properties in self._functions.items():
             settings = {key: self._resolver.resolve(properties[key]) for key in _FUNCTION_SETTINGS if key in properties}
             lambda_client.create_function(
                 FunctionName=self.function_names[logical_id],
-                Role=role_arn,
+                Role=roles.role_arns[logical_id],
                 Code={"ZipFile": code},
                 Environment={"Variables": self._variables(logical_id)},
                 **settings,
             )
+        self._create_build_projects(roles.role_arns)
         state_machine = self._template["Resources"][self._state_machine_id]["Properties"]
         substitutions = self._resolver.resolve(state_machine.get("DefinitionSubstitutions", {}))
         aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
             name=self._resources[self._state_machine_id].attributes["Name"],
-            definition=state_machine_definition(substitutions, self._template),
-            roleArn=role_arn,
+            definition=state_machine_definition(substitutions, self._template, self._template_path.parent),
+            roleArn=roles.role_arns[self._state_machine_id],
             type=state_machine.get("Type", "STANDARD"),
         )
+
+    def _create_build_projects(self, role_arns: dict[str, str]) -> None:
+        """The CodeBuild projects of template.yaml in moto's CodeBuild, with their log groups, for local builds."""
+        codebuild = aws_client("codebuild", self.moto_endpoint)
+        for logical_id, resource in resources_of_type(self._template, "AWS::CodeBuild::Project").items():
+            properties = self._resolver.resolve(resource["Properties"])
+            logs = properties.get("LogsConfig", {}).get("CloudWatchLogs", {})
+            codebuild.create_project(
+                name=self._resources[logical_id].ref,
+                source={
+                    "type": properties["Source"]["Type"],
+                    "buildspec": properties["Source"].get("BuildSpec", ""),
+                    "location": "-",  # moto asks a location even of NO_SOURCE, AWS does not
+                },
+                artifacts={"type": properties["Artifacts"]["Type"]},
+                environment={
+                    "type": properties["Environment"]["Type"],
+                    "image": properties["Environment"]["Image"],
+                    "computeType": properties["Environment"]["ComputeType"],
+                    "privilegedMode": properties["Environment"].get("PrivilegedMode", False),
+                },
+                serviceRole=role_arns[logical_id],
+                timeoutInMinutes=properties.get("TimeoutInMinutes", 60),
+                logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": logs["GroupName"]}} if logs else {},
+            )
 
     def _variables(self, logical_id: str) -> dict[str, str]:
         variables = self._functions[logical_id].get("Environment", {}).get("Variables", {})
@@ -371,15 +460,21 @@ class LocalStack:
                 FunctionSpec(
                     name=self.function_names[logical_id],
                     handler=settings["Handler"],
-                    code_root=ROOT / settings.get("CodeUri", "."),
+                    code_root=self._template_path.parent / settings.get("CodeUri", "."),
                     arn=self._resources[logical_id].attributes["Arn"],
                     timeout=float(settings.get("Timeout", 3)),
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
-                    variables={**self._variables(logical_id), **LOCAL_ONLY_VARIABLES.get(logical_id, {})},
+                    variables=self._variables(logical_id),
+                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
                 )
             )
         return specs
+
+    def _role_credentials(self, spec: FunctionSpec) -> dict[str, str]:
+        """A sandbox's credentials, as Lambda gives them: those of its function's role."""
+        (logical_id,) = (logical_id for logical_id, name in self.function_names.items() if name == spec.name)
+        return self._roles.credentials[logical_id].environment()
 
     def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
         """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""
@@ -399,8 +494,7 @@ class LocalStack:
 
     def _seed(self, restored: State | None) -> None:
         # wired as the API function wires itself (AWS points at moto by now)
-        api = self._variables(API_FUNCTION)
-        wiring = Container(Settings(api["TABLE_NAME"], api.get("STATE_MACHINE_ARN", ""), api.get("SECRET_PREFIX", "")))
+        wiring = Container(Settings.from_environment(self._variables(API_FUNCTION)))
         if restored is None:
             seed_examples(wiring.management_ports)
             self.webhook_token = enable_example_webhook(wiring.management_ports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -83,14 +84,24 @@ def create_table(dynamodb: Any, table_name: str, template: dict[str, Any] | None
         )
 
 
-def state_machine_definition(substitutions: dict[str, str], template: dict[str, Any] | None = None) -> str:
-    """The state machine's ASL from its DefinitionUri, with DefinitionSubstitutions filled in from `substitutions`."""
+def state_machine_definition(
+    substitutions: dict[str, str], template: dict[str, Any] | None = None, base: Path = ROOT
+) -> str:
+    """The state machine's ASL from its DefinitionUri (relative to `base`, the template's folder), with
+    DefinitionSubstitutions filled in from `substitutions`."""
     template = template or load_template()
     (props,) = (res["Properties"] for res in resources_of_type(template, "AWS::Serverless::StateMachine").values())
-    definition: str = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
+    definition: str = (base / props["DefinitionUri"]).read_text(encoding="utf-8")
     for name in props.get("DefinitionSubstitutions", {}):
         definition = definition.replace("${" + name + "}", str(substitutions[name]))
     return definition
+
+
+def substitution_names(template: dict[str, Any] | None = None) -> list[str]:
+    """The names the state machine's DefinitionSubstitutions fill in."""
+    template = template or load_template()
+    (props,) = (res["Properties"] for res in resources_of_type(template, "AWS::Serverless::StateMachine").values())
+    return list(props.get("DefinitionSubstitutions", {}))
 
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -136,12 +147,18 @@ class ApiRoute:
     function: str
     path: str
     method: str
+    iam: bool = field(default=False, compare=False)  # AWS_IAM auth: API Gateway names the signing principal
 
 
 def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:
     """Every route that template.yaml declares as an `Api` event, in template order."""
     return [
-        ApiRoute(function=name, path=event["Properties"]["Path"], method=event["Properties"]["Method"].upper())
+        ApiRoute(
+            function=name,
+            path=event["Properties"]["Path"],
+            method=event["Properties"]["Method"].upper(),
+            iam=event["Properties"].get("Auth", {}).get("Authorizer") == "AWS_IAM",
+        )
         for name, props in function_properties(template).items()
         for event in props.get("Events", {}).values()
         if event["Type"] == "Api"
@@ -162,6 +179,8 @@ _ARN_FORMATS = {
     "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     _STATE_MACHINE: "arn:aws:states:{region}:{account}:stateMachine:{name}",
     "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    "AWS::CodeBuild::Project": "arn:aws:codebuild:{region}:{account}:project/{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
 }
 
 
@@ -202,6 +221,8 @@ class TemplateResolver:
         region: str,
         account_id: str,
         stack_name: str,
+        *,
+        parameters: Mapping[str, str | list[str]] | None = None,
     ) -> None:
         self._resources = resources
         self._values: dict[str, str | list[str]] = {
@@ -209,6 +230,7 @@ class TemplateResolver:
             for name, parameter in template.get("Parameters", {}).items()
             if "Default" in parameter
         }
+        self._values.update(parameters or {})  # as `sam deploy --parameter-overrides`
         self._values.update(
             {
                 "AWS::Region": region,

@@ -60,3 +60,14 @@ def execution_pipeline(client: SFNClient, state_machine_arn: str, run_id: str) -
     found = _execution_input(client, state_machine_arn, run_id)
     pipeline_id = json.loads(found or "{}").get("pipelineId")
     return str(pipeline_id) if pipeline_id else None
+
+
+class StepFunctionsAcceptedRuns:
+    """Runs the workflow accepted, found by execution name (the run id) before their record is written."""
+
+    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+        self._client = client
+        self._state_machine_arn = state_machine_arn
+
+    def accepted_pipeline(self, run_id: str) -> str | None:
+        return execution_pipeline(self._client, self._state_machine_arn, run_id)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import suppress
 
-from .errors import ErrorCode, Forbidden, NotFound, Unavailable
-from .management import Caller
-from .models import AcceptedRun, RunRequest, TriggerKind, UserStatus
-from .policy import can_run
+from .errors import Forbidden, Unavailable
+from .models import AcceptedRun, CheckoutSource, RunRequest, TriggerKind
+from .policy import Caller, authorize, can_run, refusal
 from .trigger_pipeline import TriggerPorts
 from .variables import merge_variables
 
@@ -23,16 +22,13 @@ def start_manual_run(
     """
     access = ports.access.get_access(pipeline_id, caller.user_id)
     pipeline = access.pipeline
-    if pipeline is None or (access.grant is None and not caller.is_admin):
-        # no oracle: a pipeline you hold no role on does not exist for you
-        raise NotFound(ErrorCode.PIPELINE_NOT_FOUND)
-    if not can_run(access.user, access.grant):
-        held = f"is {access.grant.role}" if access.grant is not None else "holds no role"
-        if access.user is None or access.user.status is not UserStatus.ACTIVE:
-            held = "is not an active hookrun user"
+    if pipeline is None:
+        raise refusal(caller, access.user)
+    authorize(caller, access.user, access.grant, exists=True, needs=can_run)
+    if not can_run(access.user, access.grant):  # only an admin gets here: a run executes as its caller
         raise Forbidden(
-            f"User '{caller.user_id}' may not run pipeline '{pipeline.id}': it takes the runner or owner role, and "
-            f"the user {held}. Act as a user who holds it, or ask a pipeline owner for the runner role."
+            f"User '{caller.user_id}' holds no runner or owner role on pipeline '{pipeline.id}', and a run executes"
+            " as the user who starts it. Grant the user the runner role first, or start it as a user who holds it."
         )
     merged = merge_variables(
         pipeline.variables, overrides, allow_undeclared=pipeline.webhook.allow_undeclared_variables
@@ -50,6 +46,7 @@ def start_manual_run(
         trigger_kind=TriggerKind.MANUAL,
         run_as=caller.user_id,
         created_at=ports.now(),
+        checkout=CheckoutSource.of(pipeline.source),
     )
     try:
         ports.runs.start_run(run)

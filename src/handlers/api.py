@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,11 +13,11 @@ from domain.errors import ErrorCode, HookrunError
 
 from . import api_manage, api_runs, api_webhook_test
 from .http import RequestRejected, error_response
-from .identity import USER_HEADER, is_local_stack
 from .observability import logger, metrics
 
 SWAGGER_PATH = "/swagger"
 LOCAL_USER_SCHEME = "localUser"
+LOCAL_USER_HEADER = "X-Hookrun-User"  # read by the local API Gateway (hookrun/local_api.py), never by this function
 
 # validation maps the template's camelCase path parameters to the routes' arguments and documents them
 app = APIGatewayRestResolver(enable_validation=True)
@@ -40,21 +39,14 @@ app.configure_openapi(
 )
 
 
-def _local_stack_only(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
-    if not is_local_stack():
-        return _no_such_route()
-    response: Response[str] = next_middleware(resolver)
-    return response
-
-
-# Swagger UI is served on the local stack only, where the acting user is the X-Hookrun-User header: its schema
-# declares that header (Authorize, then "Try it out"), which the deployed API's schema does not know.
+# The template has no such route: only the local API Gateway routes it here. There the acting user is the
+# X-Hookrun-User header (the gateway signs as that user's principal), so this schema declares it: Authorize, then
+# "Try it out" sends it. The deployed API's schema (configure_openapi above) knows no such header.
 app.enable_swagger(
     path=SWAGGER_PATH,
-    middlewares=[_local_stack_only],
     security_schemes={
         LOCAL_USER_SCHEME: APIKey(
-            name=USER_HEADER,
+            name=LOCAL_USER_HEADER,
             in_=APIKeyIn.header,
             description="The local stack only: the hookrun user to act as (admin, alice, bob).",
         )

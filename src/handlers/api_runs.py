@@ -1,8 +1,7 @@
-"""The run API: GET /api/runs/{runId} and GET /api/pipelines/{pipelineId}/runs. A door: identify, authorize, answer."""
+"""The run API: GET /api/runs/{runId} and GET /api/pipelines/{pipelineId}/runs. A door: identify, call, answer."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -12,11 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from domain.errors import ErrorCode
-from domain.management import Caller
 from domain.manual_runs import start_manual_run
-from domain.models import PIPELINE_ID, RunStatus, UserStatus
-from domain.policy import can_view
-from domain.ports import Access
+from domain.models import PIPELINE_ID, RunStatus
+from domain.policy import Caller
+from domain.run_reads import RUN_ID, QueuedRun, show_run
+from domain.run_reads import list_runs as list_runs_of
 from domain.runs import JobView, RunView, StageView
 from domain.variables import SECRET_MASK
 
@@ -49,33 +48,13 @@ from .observability import metrics
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
 RUNS = ["runs"]
+JSON_OBJECT = {"type": "object"}
 MAX_RUN_BODY_BYTES = 64 * 1024  # as the webhook's body of variables
-RUN_ID = re.compile(r"^run-[0-9a-f]{29}$")
-
-
-def _run_not_found() -> RequestRejected:
-    # one answer for "no such run" and "not yours to see", so run ids are no oracle
-    return RequestRejected(ErrorCode.RUN_NOT_FOUND)
 
 
 def _caller() -> Caller:
-    return identify(router.current_event, container().management)
-
-
-def _access(pipeline_id: str, caller: Caller) -> Access:
-    return container().access.get_access(pipeline_id, caller.user_id)
-
-
-def _can_view(access: Access) -> bool:
-    return can_view(access.user, access.grant)
-
-
-def _suspended(access: Access) -> RequestRejected | None:
-    if access.user is not None and access.user.status is UserStatus.SUSPENDED:
-        return RequestRejected(
-            ErrorCode.FORBIDDEN, f"User '{access.user.id}' is suspended. Ask a hookrun admin to reactivate the user."
-        )
-    return None
+    wiring = container()
+    return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
 def _job_body(job: JobView) -> dict[str, Any]:
@@ -147,24 +126,11 @@ def run_body(run: RunView) -> dict[str, Any]:
 def get_run(run_id: RunId) -> Response[str]:
     """A run with its stages and jobs, for a caller who may see its pipeline; QUEUED while only accepted."""
     if not RUN_ID.fullmatch(run_id):
-        raise _run_not_found()
-    caller = _caller()
-    wiring = container()
-    run = wiring.runs.get_run(run_id)
-    if run is None:
-        # accepted by the webhook, but the workflow has not written the record yet
-        pipeline_id = wiring.execution_pipeline(run_id)
-        if pipeline_id is None or not (caller.is_admin or _can_view(_access(pipeline_id, caller))):
-            raise _run_not_found()
-        metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
-        return json_response(200, {"runId": run_id, "status": RunStatus.QUEUED, "stages": []})
-    if not caller.is_admin:
-        access = _access(run.pipeline_id, caller)
-        if suspended := _suspended(access):
-            raise suspended
-        if not can_view(access.user, access.grant):
-            raise _run_not_found()
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)  # names no run: answered before any call, even to identify
+    run = show_run(container().run_read_ports, _caller(), run_id)
     metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
+    if isinstance(run, QueuedRun):
+        return json_response(200, {"runId": run.run_id, "status": RunStatus.QUEUED, "stages": []})
     return json_response(200, run_body(run))
 
 
@@ -188,22 +154,9 @@ def list_runs(
     if not PIPELINE_ID.fullmatch(pipeline_id):
         raise no_such_pipeline()
     caller = _caller()
-    page_size = page_limit(limit)
-    access = _access(pipeline_id, caller)
-    if access.pipeline is None:
-        raise no_such_pipeline()
-    if not caller.is_admin:
-        if suspended := _suspended(access):
-            raise suspended
-        if not can_view(access.user, access.grant):
-            raise RequestRejected(
-                ErrorCode.FORBIDDEN,
-                f"User '{caller.user_id}' has no role on pipeline '{access.pipeline.id}'. "
-                "Ask a pipeline owner for the viewer role.",
-            )
-    runs, next_cursor = container().runs.list_runs(pipeline_id, limit=page_size, cursor=cursor)
+    page = list_runs_of(container().run_read_ports, caller, pipeline_id, page_limit(limit), cursor)
     metrics.add_metric(name="RunsListed", unit=MetricUnit.Count, value=1)
-    return json_response(200, {"runs": [_summary_body(run) for run in runs], "nextCursor": next_cursor})
+    return json_response(200, {"runs": [_summary_body(run) for run in page.runs], "nextCursor": page.next_cursor})
 
 
 @router.post(

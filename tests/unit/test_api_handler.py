@@ -11,12 +11,13 @@ import pytest
 
 from domain.errors import InvalidCursor, Unavailable
 from domain.models import Role, RunStatus, User, UserStatus
+from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers import api, composition
 from handlers.api_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, api_event, demo_pipeline
+from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -63,14 +64,14 @@ class FakeRuns:
         return self.runs.get(run_id)
 
     def list_runs(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[RunView], str | None]:
         self.reads += 1
         if cursor is not None and not cursor.isdigit():
             raise InvalidCursor()
         start = int(cursor or 0)
         newest_first = sorted(
-            (run for run in self.runs.values() if run.pipeline_id == pipeline_id),
+            (run for run in self.runs.values() if (run.pipeline_id, run.incarnation) == (pipeline_id, incarnation)),
             key=lambda run: run.created_at,
             reverse=True,
         )
@@ -85,17 +86,24 @@ class FakePrincipalTable:
     users_by_arn: dict[str, str] = field(default_factory=dict)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.users_by_arn.get(principal_arn)
+        return self.users_by_arn.get(principal_arn) or local_user(principal_arn)
+
+
+@dataclass
+class FakeAcceptedRuns:
+    """Executions the workflow accepted (by run id), all of pipeline demo."""
+
+    executions: set[str]
+
+    def accepted_pipeline(self, run_id: str) -> str | None:
+        return "demo" if run_id in self.executions else None
 
 
 class FakeContainer(Container):
     def __init__(self, store: FakeStore, runs: FakeRuns, principals: FakePrincipalTable, executions: set[str]) -> None:
         super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
-        self.__dict__.update(access=store, runs=runs, management=principals)
-        self.executions = executions
-
-    def execution_pipeline(self, run_id: str) -> str | None:
-        return "demo" if run_id in self.executions else None
+        read_ports = RunReadPorts(runs=runs, access=store, users=store, accepted=FakeAcceptedRuns(executions))
+        self.__dict__.update(access=store, runs=runs, management=principals, run_read_ports=read_ports)
 
 
 @pytest.fixture
@@ -246,9 +254,9 @@ def test_iam_principal_reads_as_its_mapped_user(on_aws: None, principals: FakePr
 
 
 def test_iam_principal_listed_in_admin_principals_may_read_any_run(
-    on_aws: None, monkeypatch: pytest.MonkeyPatch
+    on_aws: None,
 ) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", f"arn:aws:iam::123456789012:role/other, {ALICE_ARN}")
+    admins("arn:aws:iam::123456789012:role/other", ALICE_ARN)
     status, body, _ = get_run(user=None, user_arn=ALICE_ARN)
     assert (status, body["runId"]) == (200, RUN_ID)
 
@@ -328,9 +336,10 @@ def test_viewer_may_list_runs() -> None:
     assert (status, [run["runId"] for run in body["runs"]]) == (200, [RUN_ID])
 
 
-def test_user_without_a_role_gets_403_for_the_list() -> None:
+def test_user_without_a_role_gets_404_for_the_list_as_for_no_pipeline() -> None:
     status, body, _ = list_runs(user="carol")
-    assert (status, body["code"]) == (403, "FORBIDDEN")
+    assert (status, body) == call(api_event("api-list-runs.json", {"pipelineId": "nothing"}, query={}))[:2]
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
 def test_suspended_user_gets_403_for_the_list(store: FakeStore) -> None:

@@ -15,7 +15,7 @@ from domain.models import Role, TriggerKind, User, UserStatus
 from handlers import api, composition
 from handlers.api_schemas import RunAccepted
 from handlers.composition import Container, Settings
-from tests.fakes import FakeRunStarter, FakeStore, fake_ports
+from tests.fakes import FakeManagementStore, FakeRunStarter, FakeStore, fake_ports
 from tests.support import FakeLambdaContext, api_request, demo_pipeline
 
 ROUTE = "/api/pipelines/{pipelineId}/runs"
@@ -95,7 +95,8 @@ def test_a_run_that_could_not_start_keeps_no_secret_values(people: FakeStore) ->
 class FakeContainer(Container):
     def __init__(self, store: FakeStore, runs: FakeRunStarter) -> None:
         super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
-        self.__dict__.update(access=store, management=store, trigger_ports=fake_ports(store, runs))
+        # management answers identity's one lookup (principal -> user); the route itself reads the store
+        self.__dict__.update(access=store, management=FakeManagementStore(), trigger_ports=fake_ports(store, runs))
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.dynamodb import DynamoDirectory
-from domain.models import Pipeline, RunRequest
+from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
 from hookrun import lambda_bridge
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
+from tests.directory import DynamoDirectory
 
 ROLE = "arn:aws:iam::123456789012:role/hookrun-test"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -46,8 +46,8 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
             }
         ),
     )["Role"]["Arn"]
-    arns = {}
-    for logical_id in ("JobRunnerFunction", "RunStatusFunction"):
+    arns = {"BuildProjectName": "hookrun-build"}  # codebuild jobs run on the local stack (tests/e2e)
+    for logical_id in ("JobRunnerFunction", "JobStatusFunction", "RunStatusFunction"):
         props = template["Resources"][logical_id]["Properties"]
         arns[f"{logical_id}Arn"] = lambda_client.create_function(
             FunctionName=f"hookrun-{logical_id}",
@@ -61,6 +61,7 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
         name="hookrun-pipeline", definition=state_machine_definition(arns), roleArn=ROLE
     )["stateMachineArn"]
     monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("JOB_RUNNER_FUNCTION", "hookrun-JobRunnerFunction")
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     composition.use_container(None)
     yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))
@@ -75,7 +76,11 @@ class Workflow:
         self._count = 0
 
     def start(
-        self, pipeline: Pipeline, variables: dict[str, str] | None = None, secret_names: tuple[str, ...] = ()
+        self,
+        pipeline: Pipeline,
+        variables: dict[str, str] | None = None,
+        secret_names: tuple[str, ...] = (),
+        delivery: DeliveryInfo | None = None,
     ) -> str:
         self._count += 1
         run_id = f"run-{time.time_ns():029x}"
@@ -88,6 +93,7 @@ class Workflow:
             secret_names=secret_names,
             run_as="alice",
             created_at=f"2026-11-27T12:00:{self._count:02d}.000Z",
+            delivery=delivery,
         )
         self.stepfunctions.start_execution(
             stateMachineArn=self.arn, name=run_id, input=run.model_dump_json(by_alias=True)
