@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 CHECKOV_VERSION := 3.3.30
 SAM_VERSION := 1.170.0
-SAM := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
+SAM = $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 CONFIG_ENV ?= default
 BANDIT_VERSION := 1.9.4
 UV := .tools/bin/uv
