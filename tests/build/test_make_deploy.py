@@ -33,4 +33,4 @@ def test_make_deploy_without_credentials_builds_then_stops_with_the_credentials_
     assert result.returncode != 0
     assert "Build Succeeded" in output, output
     assert "No AWS credentials" in output and "aws configure" in output, output
-    assert "sam deploy --" not in output  # it never got to deploying
+    assert "--config-env" not in output  # it never got to `sam deploy --config-env ...`
