@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -240,6 +241,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -263,7 +265,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
     """
     view = _recorded(ports, run_id)
     now = ports.now()
-    reason = f"{error}: {cause}"[:1000]
+    reason = failure_reason(error, cause)
     for stage in view.stages:
         for job in stage.jobs:
             if job.status is RunStatus.RUNNING:
@@ -276,7 +278,27 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
     return RunStatus.FAILED
+
+
+def failure_reason(error: str, cause: str) -> str:
+    """`error: cause` as viewers read it: a Lambda error's type and message, never its stack trace."""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        cause = f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
+    # a cause that is not Lambda's JSON may still carry a trace: keep what comes before it
+    cause = cause.split("Traceback (most recent call last)", 1)[0].strip()
+    return f"{error}: {cause}"[:1000]
+
+
+def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
+    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+    if view.secret_names:
+        ports.secrets.delete_run_secrets(view.run_id)
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:
