@@ -13,6 +13,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
+CHECKOUT_PARTS = ("template.yaml", "statemachine", "src/handlers", "examples")  # what the local stack is made of
+
+
+def checkout_problem(root: Path = ROOT) -> str | None:
+    """What the local stack misses beside the hookrun package (an install outside a checkout), or None."""
+    missing = [part for part in CHECKOUT_PARTS if not (root / part).exists()]
+    if not missing:
+        return None
+    return (
+        f"hookrun dev runs the local stack from a hookrun checkout: template.yaml, statemachine/, src/ (the Lambda "
+        f"code) and examples/ beside the hookrun package. {root} has no {', '.join(missing)}: this hookrun is "
+        "installed outside a checkout. Clone the repository and run `make run` (or `./hookrun dev`) in it."
+    )
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -39,6 +39,7 @@ def start_manual_run(
     run = RunRequest(
         run_id=run_id,
         pipeline_id=pipeline.id,
+        incarnation=access.incarnation,
         pipeline_name=pipeline.name,
         stages=pipeline.stages,
         variables=merged.public(),
