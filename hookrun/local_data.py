@@ -374,8 +374,12 @@ class MotoState:
                 description=secret.description,
             )
 
+    def executions(self) -> list[Any]:
+        """The state machine's executions as moto holds them (running, ended and restored)."""
+        return list(self._state_machine().executions)
+
     def _executions(self) -> Iterator[ExecutionRecord]:
-        for execution in list(self._state_machine().executions):
+        for execution in self.executions():
             yield ExecutionRecord(
                 name=execution.name,
                 input=execution.execution_input or "{}",
@@ -483,7 +487,7 @@ def fail_runs_in_flight(ports: WorkflowPorts, state: State, table_name: str) -> 
     from adapters.runs import run_view_from_items
     from domain.models import RunRequest
     from domain.runs import TERMINAL
-    from domain.workflow import fail_recorded_run, record_run_started
+    from domain.workflow import PipelineRevisionGone, fail_recorded_run, record_run_failure, record_run_started
 
     recorded = {
         view.run_id: view.status for item in state.tables.get(table_name, []) if (view := run_view_from_items([item]))
@@ -495,7 +499,10 @@ def fail_runs_in_flight(ports: WorkflowPorts, state: State, table_name: str) -> 
         if execution.status == "RUNNING" and execution.name not in recorded
     ]
     for run in unrecorded:
-        record_run_started(ports, run)
+        try:
+            record_run_started(ports, run)
+        except PipelineRevisionGone:  # recorded without stages below
+            record_run_failure(ports, run, STOPPED_ERROR, STOPPED_CAUSE)
         unfinished.append(run.run_id)
     for run_id in unfinished:
         fail_recorded_run(ports, run_id, STOPPED_ERROR, STOPPED_CAUSE)

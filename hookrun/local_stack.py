@@ -30,12 +30,14 @@ from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
+from hookrun.local_events import ExecutionEvents, status_change_event
 from hookrun.template import (
     ROOT,
     ApiRoute,
     TemplateResolver,
     api_routes,
     create_table,
+    execution_rules,
     function_properties,
     load_template,
     local_resources,
@@ -152,6 +154,34 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def stop_executions_at_once() -> None:
+    """Make moto's StopExecution end the execution ABORTED at once, as AWS's does.
+
+    moto marks it only when its running tasks have returned (a job may sleep for minutes), and its Map states then
+    fail on the abort, so the execution would end FAILED. What the interpreter does after a stop is discarded.
+    """
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_stop = Execution.stop
+    if getattr(original_stop, "_hookrun_at_once", False):
+        return
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status, self.stop_date = ExecutionStatus.ABORTED, stop_date
+
+    def reflect(self: Any) -> None:
+        if self.execution.exec_status != ExecutionStatus.ABORTED:
+            original_reflect(self)  # type: ignore[no-untyped-call]
+
+    stop._hookrun_at_once = True  # type: ignore[attr-defined]
+    Execution.stop = stop  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -190,6 +220,7 @@ class LocalStack:
         self._moto: Any = None
         self._lambda: Any = None
         self._api: LocalApiServer | None = None
+        self._events: ExecutionEvents | None = None
 
     @property
     def swagger_url(self) -> str:
@@ -245,6 +276,7 @@ class LocalStack:
         self._configure_moto()
         lambda_bridge.install()
         serialize_execution_starts()
+        stop_executions_at_once()
 
         self._create_resources()
         if state is not None:
@@ -253,6 +285,13 @@ class LocalStack:
         os.environ["HOOKRUN_LOCAL_STACK"] = "1"
         self._lambda = aws_client("lambda", self.moto_endpoint)
         self._seed(state)
+        self._events = ExecutionEvents(
+            lambda: self._moto_state().executions(),
+            execution_rules(self._template),
+            self._invoke,
+            lambda execution: status_change_event(execution, self.state_machine_arn, REGION, ACCOUNT_ID),
+        )
+        self._events.start()
         if self._data is not None:
             self._snapshots = Snapshots(self._data, lambda: self._moto_state().capture(self.webhook_token))
             self._snapshots.start()
@@ -264,6 +303,9 @@ class LocalStack:
         if self._api is not None:
             self._api.stop()
             self._api = None
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
         if self._snapshots is not None:
             self._snapshots.stop()
             self._snapshots = None

@@ -7,8 +7,21 @@ from dataclasses import dataclass, field
 
 from domain.deliveries import Delivery
 from domain.errors import Conflict, InvalidCursor, RunAlreadyStarted
-from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
+from domain.models import (
+    AuditEntry,
+    Grant,
+    Pipeline,
+    Role,
+    RunRequest,
+    RunStatus,
+    Stage,
+    Trigger,
+    User,
+    UserStatus,
+    pipeline_revision,
+)
 from domain.ports import Access, StoredPipeline
+from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
 
@@ -30,10 +43,12 @@ class FakeStore:
 
     def get_access(self, pipeline_id: str, user_id: str) -> Access:
         self.reads += 1
+        pipeline = self.pipelines.get(pipeline_id)
         return Access(
-            pipeline=self.pipelines.get(pipeline_id),
+            pipeline=pipeline,
             grant=self.grants.get((pipeline_id, user_id)),
             user=self.users.get(user_id),
+            pipeline_revision=pipeline_revision(pipeline.model_dump_json(by_alias=True)) if pipeline else "",
         )
 
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
@@ -220,3 +235,89 @@ class FakeManagementStore:
 
     def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
         return [a for a in reversed(self.audit) if a.target == subject][:limit]
+
+
+@dataclass
+class FakeRunRecorder:
+    """RunRecorder in memory, with the adapter's guarded moves (never backwards)."""
+
+    runs: dict[str, dict[str, object]] = field(default_factory=dict)
+    stages: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
+    jobs: dict[tuple[str, int, str], dict[str, object]] = field(default_factory=dict)
+
+    def create_run(self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str) -> bool:
+        if run.run_id in self.runs:
+            return False
+        self.runs[run.run_id] = {"request": run, "status": status, "startedAt": at}
+        for index, stage in enumerate(stages):
+            self.stages[(run.run_id, index)] = {"name": stage.name, "status": RunStatus.PENDING}
+            for job in stage.jobs:
+                self.jobs[(run.run_id, index, job.name)] = {"status": RunStatus.PENDING, "spec": job}
+        return True
+
+    def get_run(self, run_id: str) -> RunView | None:
+        run = self.runs.get(run_id)
+        if run is None:
+            return None
+        request = run["request"]
+        assert isinstance(request, RunRequest)
+        stages = tuple(
+            StageView(
+                index=index,
+                name=str(stage["name"]),
+                status=RunStatus(str(stage["status"])),
+                jobs=tuple(
+                    JobView(
+                        name=name,
+                        status=RunStatus(str(job["status"])),
+                        reason=job.get("reason"),  # type: ignore[arg-type]
+                        started_at=job.get("startedAt"),  # type: ignore[arg-type]
+                        spec=job["spec"],  # type: ignore[arg-type]
+                    )
+                    for (rid, i, name), job in self.jobs.items()
+                    if rid == run_id and i == index
+                ),
+            )
+            for (rid, index), stage in sorted(self.stages.items())
+            if rid == run_id
+        )
+        return RunView(
+            run_id=run_id,
+            pipeline_id=request.pipeline_id,
+            status=RunStatus(str(run["status"])),
+            variables=request.variables,
+            secret_names=request.secret_names,
+            trigger_kind=request.trigger_kind,
+            run_as=request.run_as,
+            created_at=request.created_at,
+            reason=run.get("reason"),  # type: ignore[arg-type]
+            finished_at=run.get("finishedAt"),  # type: ignore[arg-type]
+            cancelled_by=run.get("cancelledBy"),  # type: ignore[arg-type]
+            cancelled_at=run.get("cancelledAt"),  # type: ignore[arg-type]
+            pipeline_revision=request.pipeline_revision,
+            stages=stages,
+        )
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        run = self.runs.get(run_id)
+        return RunStatus(str(run["status"])) if run else None
+
+    @staticmethod
+    def _move(record: dict[str, object] | None, to: RunStatus, changes: Mapping[str, object] | None) -> bool:
+        if record is None or RunStatus(str(record["status"])) not in statuses_that_may_move_to(to):
+            return False
+        record.update({k: v for k, v in (changes or {}).items() if v is not None}, status=to)
+        return True
+
+    def move_run(self, run_id: str, to: RunStatus, changes: Mapping[str, object] | None = None) -> bool:
+        return self._move(self.runs.get(run_id), to, changes)
+
+    def move_stage(
+        self, run_id: str, stage_index: int, to: RunStatus, changes: Mapping[str, object] | None = None
+    ) -> bool:
+        return self._move(self.stages.get((run_id, stage_index)), to, changes)
+
+    def move_job(
+        self, run_id: str, stage_index: int, job_name: str, to: RunStatus, changes: Mapping[str, object] | None = None
+    ) -> bool:
+        return self._move(self.jobs.get((run_id, stage_index, job_name)), to, changes)

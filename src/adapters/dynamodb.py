@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import Unavailable
-from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
+from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus, pipeline_revision
 from domain.ports import Access
 
 from . import keys
@@ -52,11 +52,29 @@ def pipeline_from_item(item: Item) -> Pipeline:
     return Pipeline.model_validate_json(item["definition"]["S"])
 
 
+def revision_of_item(item: Item) -> str:
+    """The revision the pipeline item holds (computed from its definition for items written before revisions)."""
+    stored = item.get("revision", {}).get("S")
+    return str(stored) if stored else pipeline_revision(item["definition"]["S"])
+
+
+def revision_to_item(pipeline: Pipeline) -> Item:
+    """The immutable copy of a pipeline's definition that runs name by its revision."""
+    definition = pipeline.model_dump_json(by_alias=True)
+    return {
+        **keys.revision_key(pipeline.id, pipeline_revision(definition)),
+        "type": {"S": "pipeline-revision"},
+        "definition": {"S": definition},
+    }
+
+
 def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "") -> Item:
+    definition = pipeline.model_dump_json(by_alias=True)
     item: Item = {
         **keys.pipeline_key(pipeline.id),
         "type": {"S": "pipeline"},
-        "definition": {"S": pipeline.model_dump_json(by_alias=True)},
+        "definition": {"S": definition},
+        "revision": {"S": pipeline_revision(definition)},
         "gsi1pk": {"S": keys.ALL_PIPELINES},
         "gsi1sk": {"S": pipeline.id},
         "createdAt": {"S": at},
@@ -134,6 +152,7 @@ class DynamoAccessReader:
             pipeline=pipeline_from_item(pipeline_item) if pipeline_item else None,
             grant=grant_from_item(grant_item) if grant_item else None,
             user=user_from_item(user_item) if user_item else None,
+            pipeline_revision=revision_of_item(pipeline_item) if pipeline_item else "",
         )
 
     def _batch_get(self, wanted: list[Item]) -> list[Item]:
@@ -150,6 +169,22 @@ class DynamoAccessReader:
             if not pending:
                 return found
         raise Unavailable()
+
+
+class DynamoPipelineRevisions:
+    """PipelineRevisions: the revision item, or the pipeline item while it still holds that revision."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get_revision(self, pipeline_id: str, revision: str) -> Pipeline | None:
+        for key in (keys.revision_key(pipeline_id, revision), keys.pipeline_key(pipeline_id)):
+            with unavailable_on_outage():
+                item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+            if item is not None and pipeline_revision(item["definition"]["S"]) == revision:
+                return pipeline_from_item(item)
+        return None
 
 
 class DynamoRunSecrets:
@@ -195,6 +230,7 @@ class DynamoDirectory:
             self._client.put_item(TableName=self._table, Item=item)
 
     def save_pipeline(self, pipeline: Pipeline, token_hash: str | None = None) -> None:
+        self._put(revision_to_item(pipeline))
         self._put(pipeline_to_item(pipeline, token_hash))
 
     def save_user(self, user: User) -> None:

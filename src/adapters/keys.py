@@ -6,6 +6,7 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 |--------------------------------------|----------------------------------------------------------|
 | trigger by token hash (hot path)     | pk=TRIGGER#<sha256>          sk=TRIGGER                  |
 | pipeline                             | pk=PIPELINE#<id>             sk=PIPELINE                 |
+| a stored revision of it (runs read)  | pk=PIPELINE#<id>             sk=REVISION#<revision>      |
 | grant by (pipeline, user)            | pk=PIPELINE#<id>             sk=GRANT#<user>             |
 | members of a pipeline                | query pk=PIPELINE#<id>, sk begins_with GRANT#            |
 | user                                 | pk=USER#<id>                 sk=USER                     |
@@ -39,6 +40,10 @@ def trigger_key(token_hash: str) -> Key:
 
 def pipeline_key(pipeline_id: str) -> Key:
     return key(f"PIPELINE#{pipeline_id}", "PIPELINE")
+
+
+def revision_key(pipeline_id: str, revision: str) -> Key:
+    return key(f"PIPELINE#{pipeline_id}", f"REVISION#{revision}")
 
 
 def grant_key(pipeline_id: str, user_id: str) -> Key:

@@ -19,6 +19,7 @@ from .dynamodb import (
     grant_to_item,
     pipeline_from_item,
     pipeline_to_item,
+    revision_to_item,
     trigger_from_item,
     trigger_to_item,
     user_from_item,
@@ -154,6 +155,7 @@ class DynamoManagement:
         failed = self._transact(
             [
                 self._put(pipeline_to_item(pipeline, at=audit.at), "attribute_not_exists(pk)"),
+                self._put(revision_to_item(pipeline)),
                 self._put(grant_to_item(owner)),
             ],
             audit,
@@ -161,20 +163,22 @@ class DynamoManagement:
         return not failed
 
     def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None:
+        revision = revision_to_item(pipeline)
         update = {
             "Update": {
                 "TableName": self._table,
                 "Key": keys.pipeline_key(pipeline.id),
-                "UpdateExpression": "SET #definition = :d, updatedAt = :at",
+                "UpdateExpression": "SET #definition = :d, revision = :r, updatedAt = :at",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {"#definition": "definition"},
                 "ExpressionAttributeValues": {
-                    ":d": {"S": pipeline.model_dump_json(by_alias=True)},
+                    ":d": revision["definition"],
+                    ":r": {"S": revision["sk"]["S"].removeprefix("REVISION#")},
                     ":at": {"S": audit.at},
                 },
             }
         }
-        if self._transact([update], audit):
+        if self._transact([update, self._put(revision)], audit):
             raise Conflict("CONFLICT", f"Pipeline '{pipeline.id}' was deleted meanwhile.")
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from domain.models import RunRequest, RunStatus
+from domain.models import Job, RunRequest, RunStatus, Stage
 from domain.ports import Field
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
@@ -42,6 +42,7 @@ def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
         "runId": {"S": run.run_id},
         "pipelineId": {"S": run.pipeline_id},
         "pipelineName": {"S": run.pipeline_name},
+        "pipelineRevision": {"S": run.pipeline_revision},
         "status": {"S": status},
         "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
         "secretNames": {"L": [{"S": name} for name in run.secret_names]},
@@ -54,10 +55,10 @@ def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
     }
 
 
-def _child_items(run: RunRequest) -> list[Item]:
+def _child_items(run: RunRequest, stages: Sequence[Stage]) -> list[Item]:
     items: list[Item] = []
     pk = {"S": keys.run_pk(run.run_id)}
-    for index, stage in enumerate(run.stages):
+    for index, stage in enumerate(stages):
         items.append(
             {
                 "pk": pk,
@@ -76,6 +77,7 @@ def _child_items(run: RunRequest) -> list[Item]:
                 "stageIndex": {"N": str(index)},
                 "name": {"S": job.name},
                 "status": {"S": RunStatus.PENDING},
+                "definition": {"S": job.model_dump_json(by_alias=True)},
             }
             for job in stage.jobs
         )
@@ -92,6 +94,7 @@ def _job_view(item: Item) -> JobView:
         started_at=_text(item, "startedAt"),
         finished_at=_text(item, "finishedAt"),
         duration_ms=_number(item, "durationMs"),
+        spec=Job.model_validate_json(item["definition"]["S"]) if "definition" in item else None,
     )
 
 
@@ -130,6 +133,9 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
         finished_at=_text(run, "finishedAt"),
         reason=_text(run, "reason"),
         stages=stages,
+        pipeline_revision=_text(run, "pipelineRevision") or "",
+        cancelled_by=_text(run, "cancelledBy"),
+        cancelled_at=_text(run, "cancelledAt"),
     )
 
 
@@ -140,10 +146,10 @@ class DynamoRuns:
         self._client = client
         self._table = table_name
 
-    def create_run(self, run: RunRequest, status: RunStatus, at: str) -> bool:
+    def create_run(self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str) -> bool:
         if self.get_run(run.run_id) is not None:
             return False
-        children = _child_items(run)
+        children = _child_items(run, stages)
         with unavailable_on_outage():
             for start in range(0, len(children), 25):
                 pending: Any = {self._table: [{"PutRequest": {"Item": i}} for i in children[start : start + 25]]}
@@ -178,6 +184,17 @@ class DynamoRuns:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return run_view_from_items([item for item in items if item["sk"]["S"] != "SECRETS"])
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        with unavailable_on_outage():
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=keys.run_key(run_id),
+                ConsistentRead=True,
+                ProjectionExpression="#status",
+                ExpressionAttributeNames={"#status": "status"},
+            ).get("Item")
+        return RunStatus(item["status"]["S"]) if item else None
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None

@@ -9,7 +9,7 @@ import subprocess  # nosec B404 # runs the job's script: the job runner's purpos
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, cast
 
 from domain.models import is_reserved_name
@@ -19,6 +19,7 @@ from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult
 _KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
 _DEFAULT_LOCALE = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _PATH = "/usr/local/bin:/usr/bin:/bin"
+STOP_CHECK_SECONDS = 1.0  # how often a running job asks whether its run was cancelled
 
 
 class _TailBuffer:
@@ -50,7 +51,13 @@ class ShellExecutor:
     def __init__(self, shell: str | None = None) -> None:
         self._shell = shell or shutil.which("bash") or "/bin/sh"
 
-    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
         workdir = tempfile.mkdtemp(prefix="hookrun-job-")
         # the domain refuses reserved names; dropping them here too keeps the shell safe whatever the caller
         env = {name: value for name, value in environment.items() if not is_reserved_name(name)}
@@ -70,14 +77,7 @@ class ShellExecutor:
                 start_new_session=True,  # its own process group, so a timeout kills everything it started
             )
             tail = _TailBuffer(cast(IO[bytes], process.stdout))  # stdout=PIPE always sets it
-            timed_out = False
-            try:
-                exit_code: int | None = process.wait(timeout=timeout_seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                exit_code = None
+            exit_code, timed_out, cancelled = _wait(process, started + timeout_seconds, should_stop)
             tail.join(timeout=5)
             return ExecutionResult(
                 exit_code=exit_code,
@@ -85,6 +85,25 @@ class ShellExecutor:
                 duration_ms=int((time.monotonic() - started) * 1000),
                 timed_out=timed_out,
                 dropped_bytes=tail.dropped,
+                cancelled=cancelled,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait(
+    process: subprocess.Popen[bytes], deadline: float, should_stop: Callable[[], bool] | None
+) -> tuple[int | None, bool, bool]:
+    """Wait for the script: (exit code, timed out, cancelled). Its process group is killed at the deadline or
+    as soon as `should_stop` says so."""
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return process.wait(timeout=max(0.0, min(remaining, STOP_CHECK_SECONDS))), False, False
+        except subprocess.TimeoutExpired:
+            pass
+        timed_out = time.monotonic() >= deadline
+        if timed_out or (should_stop is not None and should_stop()):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return None, timed_out, not timed_out

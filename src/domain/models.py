@@ -5,6 +5,7 @@ Pure pydantic models: no AWS, no clock, no environment.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from enum import StrEnum
@@ -23,6 +24,8 @@ USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
 MAX_SAFE_NUMBER = 2**53
+# a run's start carries its variables: the defaults plus a 64 KiB body must stay well below Step Functions' 256 KiB
+MAX_DEFAULTS_BYTES = 64 * 1024
 _NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
 
 
@@ -214,6 +217,12 @@ class Pipeline(Model):
                 raise ValueError(f"variable name {name!r} must match {VARIABLE_NAME.pattern}")
             if is_reserved_name(name):
                 raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
+        size = sum(len(n) + len(d.render(d.default).encode()) for n, d in value.items() if d.default is not None)
+        if size > MAX_DEFAULTS_BYTES:
+            raise ValueError(
+                f"the variables' names and defaults take {size} bytes; at most {MAX_DEFAULTS_BYTES} fit in a run's "
+                "start: shorten the defaults or keep large values in the job's script"
+            )
         return value
 
     @model_validator(mode="after")
@@ -286,6 +295,7 @@ class RunStatus(StrEnum):
 class TriggerKind(StrEnum):
     WEBHOOK = "webhook"
     SOURCE = "source"
+    RERUN = "rerun"
 
 
 class DeliveryInfo(Model):
@@ -297,8 +307,16 @@ class DeliveryInfo(Model):
     request_id: str = ""
 
 
+def pipeline_revision(definition_json: str) -> str:
+    """The id of a pipeline's stored definition: runs name the revision they run, not carry it."""
+    return hashlib.sha256(definition_json.encode("utf-8")).hexdigest()[:24]
+
+
 class RunRequest(Model):
-    """What the workflow needs to run a pipeline once. Never carries secret values."""
+    """What the workflow needs to run a pipeline once: small whatever the pipeline's size, no secret values.
+
+    The stages are not carried: the workflow reads them from the stored pipeline revision.
+    """
 
     # the workflow adds its own keys (e.g. a caught error) beside the execution input
     model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
@@ -306,7 +324,7 @@ class RunRequest(Model):
     run_id: str
     pipeline_id: str
     pipeline_name: str
-    stages: tuple[Stage, ...]
+    pipeline_revision: str = ""  # empty only in the input of a run accepted before revisions were kept
     variables: dict[str, str]
     secret_names: tuple[str, ...] = ()
     trigger_kind: TriggerKind = TriggerKind.WEBHOOK

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from .deliveries import Delivery
-from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
+from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Stage, Trigger, User
 
 if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import the run rules
     from .runs import ExecutionResult, RunView
@@ -23,6 +23,7 @@ class Access:
     pipeline: Pipeline | None
     grant: Grant | None
     user: User | None
+    pipeline_revision: str = ""  # the stored revision of `pipeline`, which a run names
 
 
 class TriggerReader(Protocol):
@@ -62,8 +63,12 @@ class RunSecretsReader(Protocol):
 class RunRecorder(Protocol):
     """The run record: a run with its stages and jobs, moved by guarded transitions only."""
 
-    def create_run(self, run: RunRequest, status: RunStatus, at: str) -> bool:
+    def create_run(self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str) -> bool:
         """Record the run in `status` with every stage and job PENDING; False if it was recorded before."""
+        ...
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        """The run's status alone (a cheap read, polled while a job runs), or None if it is not recorded."""
         ...
 
     def get_run(self, run_id: str) -> RunView | None:
@@ -87,9 +92,28 @@ class RunRecorder(Protocol):
         ...
 
 
+class PipelineRevisions(Protocol):
+    def get_revision(self, pipeline_id: str, revision: str) -> Pipeline | None:
+        """The pipeline as it was stored under `revision`, or None if that revision is gone."""
+        ...
+
+
+class ExecutionControl(Protocol):
+    def stop_execution(self, run_id: str, cause: str) -> None:
+        """Stop the run's workflow execution (and the builds it waits for); one already ended is fine."""
+        ...
+
+
 class ScriptExecutor(Protocol):
-    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
-        """Run the script's lines in a shell, stopping at the first failing line or at the timeout."""
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
+        """Run the script's lines in a shell, stopping at the first failing line, at the timeout, or (checked
+        every second or so) as soon as `should_stop` says so, killing everything the script started."""
         ...
 
 

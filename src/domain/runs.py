@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .models import RunStatus
+from .models import Job, RunStatus
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
 MAX_OUTPUT_BYTES = 64 * 1024
@@ -84,6 +84,7 @@ class ExecutionResult:
     duration_ms: int
     timed_out: bool = False
     dropped_bytes: int = 0
+    cancelled: bool = False  # stopped because its run was cancelled meanwhile
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class JobView:
     started_at: str | None = None
     finished_at: str | None = None
     duration_ms: int | None = None
+    spec: Job | None = None  # what the job runs, from the pipeline revision the run was recorded with
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,16 @@ class RunView:
     finished_at: str | None = None
     reason: str | None = None
     stages: tuple[StageView, ...] = field(default=())
+    pipeline_revision: str = ""
+    cancelled_by: str | None = None
+    cancelled_at: str | None = None
 
     def stage(self, index: int) -> StageView | None:
         return next((stage for stage in self.stages if stage.index == index), None)
+
+    def job(self, stage_index: int, name: str) -> JobView | None:
+        stage = self.stage(stage_index)
+        return next((job for job in stage.jobs if job.name == name), None) if stage else None
 
     def has_failed_before(self, index: int) -> bool:
         """True if an earlier stage failed or the run already ended: later stages must not run."""

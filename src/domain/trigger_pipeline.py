@@ -173,6 +173,7 @@ class _Prepared:
     """A delivery that passed every check: what it would run with, or why a source event starts nothing."""
 
     pipeline: Pipeline
+    revision: str
     trigger: Trigger
     provider: Provider | None
     key: str | None
@@ -203,7 +204,7 @@ def _prepare(
     if provider is None:
         overrides = json_object(request.body, request.header("content-type"), MAX_VARIABLES_BODY_BYTES)
         merged = merge_variables(pipeline.variables, overrides, allow_undeclared=allow_undeclared)
-        return _Prepared(pipeline, trigger, None, key, None, {}, merged)
+        return _Prepared(pipeline, access.pipeline_revision, trigger, None, key, None, {}, merged)
     check_size(request.body, MAX_SOURCE_BODY_BYTES)
     secret = None  # not checked
     if check_signature and trigger.signing_secret:
@@ -218,9 +219,13 @@ def _prepare(
     )
     journal.learn(source.key)
     if source.decision.outcome == "skip":
-        return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, None)
+        return _Prepared(
+            pipeline, access.pipeline_revision, trigger, provider, source.key, source.decision, source.built_ins, None
+        )
     merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=source.built_ins)
-    return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, merged)
+    return _Prepared(
+        pipeline, access.pipeline_revision, trigger, provider, source.key, source.decision, source.built_ins, merged
+    )
 
 
 def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_id: str) -> AcceptedRun | Skipped:
@@ -237,6 +242,7 @@ def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_
         ports.secrets.put_run_secrets(run_id, secrets)
     run = _run_request(
         pipeline,
+        prepared.revision,
         prepared.trigger,
         run_id=run_id,
         variables=merged.public(),
@@ -281,6 +287,7 @@ def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:
 
 def _run_request(
     pipeline: Pipeline,
+    revision: str,
     trigger: Trigger,
     *,
     run_id: str,
@@ -294,7 +301,7 @@ def _run_request(
         run_id=run_id,
         pipeline_id=pipeline.id,
         pipeline_name=pipeline.name,
-        stages=pipeline.stages,
+        pipeline_revision=revision,
         variables=variables,
         secret_names=tuple(sorted(secret_names)),
         trigger_kind=TriggerKind.SOURCE if from_source else TriggerKind.WEBHOOK,

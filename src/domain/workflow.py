@@ -1,14 +1,16 @@
-"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure."""
+"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure, reconcile."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ConfigDict
+
 from .deliveries import Delivery, Outcome
 from .errors import HookrunError
-from .models import Job, Model, RunRequest, RunStatus
-from .ports import DeliveryLog, RunRecorder, RunSecretsReader, ScriptExecutor
+from .models import Model, Runner, RunRequest, RunStatus, Stage
+from .ports import DeliveryLog, PipelineRevisions, RunRecorder, RunSecretsReader, ScriptExecutor
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -22,16 +24,43 @@ class RunNotRecorded(HookrunError):
     code = "RUN_NOT_RECORDED"
 
 
+class PipelineRevisionGone(HookrunError):
+    code = "PIPELINE_REVISION_GONE"
+
+
+class JobRef(Model):
+    """A job as the workflow knows it: its name and runner. Its script is read from the run's record."""
+
+    name: str
+    runner: Runner = Runner.LAMBDA
+
+
 class JobTask(Model):
-    """One job of one stage of a run: what the workflow hands the job runner. No secret values."""
+    """One job of one stage of a run: what the workflow hands the job runner. No secret values, no script."""
+
+    # the workflow may add keys of its own beside these
+    model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
 
     run_id: str
     pipeline_id: str
     stage_index: int
     stage_name: str
-    job: Job
-    variables: dict[str, str]
-    secret_names: tuple[str, ...] = ()
+    job: JobRef
+
+
+class StagePlan(Model):
+    index: int
+    name: str
+    jobs: tuple[JobRef, ...]
+
+
+class RunPlan(Model):
+    """What the workflow iterates over once a run is recorded: names only, small whatever the pipeline's size."""
+
+    run_id: str
+    pipeline_id: str
+    status: RunStatus
+    stages: tuple[StagePlan, ...]
 
 
 @dataclass(frozen=True)
@@ -40,18 +69,59 @@ class WorkflowPorts:
     secrets: RunSecretsReader
     executor: ScriptExecutor
     deliveries: DeliveryLog
+    pipelines: PipelineRevisions
     now: Callable[[], str]
 
 
-def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
+def _stages_of(ports: WorkflowPorts, run: RunRequest) -> tuple[Stage, ...]:
+    pipeline = ports.pipelines.get_revision(run.pipeline_id, run.pipeline_revision)
+    if pipeline is None:
+        raise PipelineRevisionGone(
+            f"Pipeline '{run.pipeline_id}' revision {run.pipeline_revision} is gone (the pipeline was deleted)."
+        )
+    return pipeline.stages
+
+
+def _plan(run_id: str, pipeline_id: str, status: RunStatus, stages: tuple[Stage, ...]) -> RunPlan:
+    return RunPlan(
+        run_id=run_id,
+        pipeline_id=pipeline_id,
+        status=status,
+        stages=tuple(
+            StagePlan(index=i, name=s.name, jobs=tuple(JobRef(name=j.name, runner=j.runner) for j in s.jobs))
+            for i, s in enumerate(stages)
+        ),
+    )
+
+
+def _plan_of(view: RunView) -> RunPlan:
+    return RunPlan(
+        run_id=view.run_id,
+        pipeline_id=view.pipeline_id,
+        status=view.status,
+        stages=tuple(
+            StagePlan(
+                index=stage.index,
+                name=stage.name,
+                jobs=tuple(JobRef(name=j.name, runner=j.spec.runner if j.spec else Runner.LAMBDA) for j in stage.jobs),
+            )
+            for stage in view.stages
+        ),
+    )
+
+
+def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
     """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
 
-    The delivery is logged here rather than by the webhook, to keep the webhook's hot path short.
-    A repeat (retry, redrive) changes nothing.
+    The stages come from the pipeline revision the run names. The delivery is logged here rather than by the
+    webhook, to keep the webhook's hot path short. A repeat (retry, redrive) changes nothing.
+    Raises PipelineRevisionGone if the pipeline was deleted since the run was accepted.
     """
-    if not ports.runs.create_run(run, RunStatus.RUNNING, ports.now()):
+    if ports.runs.get_run(run.run_id) is not None or not ports.runs.create_run(
+        run, stages := _stages_of(ports, run), RunStatus.RUNNING, ports.now()
+    ):
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
-        return RunStatus.RUNNING
+        return _plan_of(_recorded(ports, run.run_id))
     if run.delivery is not None:
         ports.deliveries.record(
             Delivery(
@@ -65,34 +135,52 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
                 run_as=run.run_as,
             )
         )
-    return RunStatus.RUNNING
+    return _plan(run.run_id, run.pipeline_id, RunStatus.RUNNING, stages)
 
 
 def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
-    """Run one job unless an earlier stage failed; record its status, exit code and output."""
+    """Run one job unless an earlier stage failed or the run ended; record its status, exit code and output.
+
+    The job's script, the run's variables and secret names come from the run's record. While the script runs,
+    the run's status is polled: once the run is cancelled, the script and all it started are killed and its
+    result is discarded (the job was recorded CANCELLED by the cancel).
+    """
     view = _recorded(ports, task.run_id)
     if view.has_failed_before(task.stage_index):
         ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
         ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
         return RunStatus.SKIPPED
+    recorded_job = view.job(task.stage_index, task.job.name)
+    spec = recorded_job.spec if recorded_job else None
+    if spec is None:
+        raise RunNotRecorded(f"Run {task.run_id} has no job '{task.job.name}' in stage {task.stage_index}.")
     started_at = ports.now()
     if not ports.runs.move_job(
         task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
     ):
         return _job_status(view, task)  # already finished: a retried invocation does not run it twice
     ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
-    secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
+    secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in view.secret_names}
     environment = job_environment(
-        task.variables,
+        view.variables,
         secrets,
         run_id=task.run_id,
         pipeline_id=task.pipeline_id,
         stage=task.stage_name,
         job=task.job.name,
     )
-    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds)
+
+    def run_ended() -> bool:
+        try:
+            return ports.runs.run_status(task.run_id) in TERMINAL
+        except HookrunError:  # a failed look keeps the job going; the next one may see the cancel
+            return False
+
+    result = ports.executor.execute(spec.script, environment, spec.timeout_seconds, should_stop=run_ended)
+    if result.cancelled:
+        return _job_status(_recorded(ports, task.run_id), task)
     if result.timed_out:
-        status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
+        status, reason = RunStatus.FAILED, f"timed out after {spec.timeout_seconds} s"
     elif result.exit_code == 0:
         status, reason = RunStatus.SUCCEEDED, None
     else:
@@ -139,8 +227,33 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
 def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause: str) -> RunStatus:
     """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why."""
     if ports.runs.get_run(run.run_id) is None:
-        ports.runs.create_run(run, RunStatus.RUNNING, ports.now())
+        try:
+            stages = _stages_of(ports, run)
+        except PipelineRevisionGone:
+            stages = ()
+        ports.runs.create_run(run, stages, RunStatus.RUNNING, ports.now())
     return fail_recorded_run(ports, run.run_id, error, cause)
+
+
+# How an execution that ended without recording its run's end is told in the run's reason.
+_EXECUTION_ENDS = {
+    "FAILED": ("EXECUTION_FAILED", "the run's workflow execution failed"),
+    "TIMED_OUT": ("EXECUTION_TIMED_OUT", "the run's workflow execution ran out of time"),
+    "ABORTED": ("EXECUTION_ABORTED", "the run's workflow execution was stopped outside hookrun"),
+}
+
+
+def reconcile_execution(ports: WorkflowPorts, run: RunRequest, status: str, error: str, cause: str) -> RunStatus:
+    """An execution ended (failed, timed out, aborted): leave its run, stages and jobs terminal, with a reason.
+
+    A run already ended keeps its status and reason; one never recorded is recorded first.
+    """
+    view = ports.runs.get_run(run.run_id)
+    if view is not None and view.status in TERMINAL:
+        return view.status
+    code, default_cause = _EXECUTION_ENDS.get(status, ("EXECUTION_ENDED", f"the execution ended {status}"))
+    details = ": ".join(part for part in (error, cause) if part) or default_cause
+    return record_run_failure(ports, run, code, details)
 
 
 def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str) -> RunStatus:

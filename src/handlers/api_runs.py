@@ -1,4 +1,4 @@
-"""The run API: GET /api/runs/{runId} and GET /api/pipelines/{pipelineId}/runs. A door: identify, authorize, answer."""
+"""The run API: read runs, list a pipeline's runs, cancel and re-run. A door: identify, authorize, answer."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from domain.management import Caller
 from domain.models import PIPELINE_ID, RunStatus, UserStatus
 from domain.policy import can_view
 from domain.ports import Access
+from domain.run_control import cancel_run
 from domain.runs import JobView, RunView, StageView
 from domain.variables import SECRET_MASK
 
@@ -87,6 +88,8 @@ def _summary_body(run: RunView) -> dict[str, Any]:
         "finishedAt": run.finished_at,
         "trigger": {"kind": run.trigger_kind, "runAs": run.run_as},
         "reason": run.reason,
+        "cancelledBy": run.cancelled_by,
+        "cancelledAt": run.cancelled_at,
     }
 
 
@@ -169,3 +172,23 @@ def list_runs(
     runs, next_cursor = container().runs.list_runs(pipeline_id, limit=page_size, cursor=cursor)
     metrics.add_metric(name="RunsListed", unit=MetricUnit.Count, value=1)
     return json_response(200, {"runs": [_summary_body(run) for run in runs], "nextCursor": next_cursor})
+
+
+@router.post(
+    "/api/runs/<runId>/cancel",
+    summary="Cancel a run",
+    description=(
+        "Stops a run that has not ended: its execution stops, its running jobs are killed (their result discarded),"
+        " and the run, its running jobs and its waiting stages end CANCELLED. Owners, runners and admins; "
+        "cancelling a cancelled run changes nothing (202), one that ended otherwise is 409 RUN_FINISHED."
+    ),
+    tags=RUNS,
+    responses=responses({202: ("The run as it is after the cancel.", JSON_OBJECT)}, 403, 404, 409),
+)
+def post_cancel(run_id: RunId) -> Response[str]:
+    """Cancel a run for an owner, runner or admin of its pipeline."""
+    if not RUN_ID.fullmatch(run_id):
+        raise _run_not_found()
+    run = cancel_run(container().run_control_ports, _caller(), run_id)
+    metrics.add_metric(name="RunCancelled", unit=MetricUnit.Count, value=1)
+    return json_response(202, _summary_body(run))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from adapters.runs import DynamoRuns
     from adapters.secrets import SecretsManagerSigningSecretStore
     from domain.management import ManagementPorts
+    from domain.run_control import RunControlPorts
     from domain.trigger_pipeline import TriggerPorts
     from domain.workflow import WorkflowPorts
 
@@ -131,7 +132,7 @@ class Container:
 
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:
-        from adapters.dynamodb import DynamoRunSecrets
+        from adapters.dynamodb import DynamoPipelineRevisions, DynamoRunSecrets
         from adapters.shell import ShellExecutor
         from domain.workflow import WorkflowPorts
 
@@ -140,6 +141,19 @@ class Container:
             secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
             executor=ShellExecutor(),
             deliveries=self.deliveries,
+            pipelines=DynamoPipelineRevisions(self._dynamodb, self.settings.table_name),
+            now=utc_now,
+        )
+
+    @cached_property
+    def run_control_ports(self) -> RunControlPorts:
+        from adapters.stepfunctions import StepFunctionsExecutions
+        from domain.run_control import RunControlPorts
+
+        return RunControlPorts(
+            runs=self.runs,
+            access=self.access,
+            executions=StepFunctionsExecutions(self._stepfunctions, self.settings.state_machine_arn),
             now=utc_now,
         )
 

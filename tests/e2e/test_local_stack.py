@@ -145,7 +145,8 @@ def test_the_workflow_functions_run_their_events_like_sam_local_invoke(local_sta
             ("RunStatusFunction", "run-status-finish.json"),
         ]
     ]
-    assert outcomes == [{"status": "RUNNING"}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
+    assert [outcome["status"] for outcome in outcomes] == ["RUNNING", "SUCCEEDED", "SUCCEEDED"]
+    assert outcomes[0]["stages"] == [{"index": 0, "name": "build", "jobs": [{"name": "print", "runner": "lambda"}]}]
     run_id = json.loads((ROOT / "events" / "job-runner.json").read_text())["runId"]
     run = wait_for_run(local_stack.endpoint, run_id)
     assert run["stages"][0]["jobs"][0]["output"] == "abc is 456\n"

@@ -49,13 +49,12 @@ def record_run(runs: DynamoRuns, rid: str, created_at: str, pipeline_id: str = "
         run_id=rid,
         pipeline_id=pipeline_id,
         pipeline_name=pipeline.name,
-        stages=pipeline.stages,
         variables={"abc": "456", "DEPLOY_ENV": "staging"},
         secret_names=("API_KEY",),
         run_as="alice",
         created_at=created_at,
     )
-    assert runs.create_run(request, RunStatus.RUNNING, created_at)
+    assert runs.create_run(request, pipeline.stages, RunStatus.RUNNING, created_at)
     assert runs.move_stage(rid, 0, RunStatus.RUNNING, {"startedAt": created_at})
     assert runs.move_job(rid, 0, "print", RunStatus.RUNNING, {"startedAt": created_at})
     finished = {"finishedAt": created_at, "exitCode": 0, "output": "abc is 456\n", "durationMs": 12}

@@ -267,7 +267,17 @@ def test_runs_are_listed_newest_first_a_page_at_a_time(runs: FakeRuns) -> None:
 
 def test_listed_run_is_a_summary_without_variables_or_stages() -> None:
     _, body, _ = list_runs()
-    assert set(body["runs"][0]) == {"runId", "status", "createdAt", "startedAt", "finishedAt", "trigger", "reason"}
+    assert set(body["runs"][0]) == {
+        "runId",
+        "status",
+        "createdAt",
+        "startedAt",
+        "finishedAt",
+        "trigger",
+        "reason",
+        "cancelledBy",
+        "cancelledAt",
+    }
 
 
 def test_limit_defaults_to_20(runs: FakeRuns) -> None:

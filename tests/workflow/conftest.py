@@ -13,9 +13,10 @@ import boto3
 import pytest
 
 from adapters.dynamodb import DynamoDirectory
-from domain.models import Pipeline, RunRequest
+from domain.models import Pipeline, RunRequest, pipeline_revision
 from handlers import composition
 from hookrun import lambda_bridge
+from hookrun.local_stack import stop_executions_at_once
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
 
@@ -33,6 +34,7 @@ def _zip() -> bytes:
 @pytest.fixture
 def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     lambda_bridge.install()
+    stop_executions_at_once()  # as the local stack runs moto
     template = load_template()
     lambda_client = boto3.client("lambda", region_name=REGION)
     role = boto3.client("iam", region_name=REGION).create_role(
@@ -79,11 +81,12 @@ class Workflow:
     ) -> str:
         self._count += 1
         run_id = f"run-{time.time_ns():029x}"
+        self.directory.save_pipeline(pipeline)
         run = RunRequest(
             run_id=run_id,
             pipeline_id=pipeline.id,
             pipeline_name=pipeline.name,
-            stages=pipeline.stages,
+            pipeline_revision=pipeline_revision(pipeline.model_dump_json(by_alias=True)),
             variables=variables or {},
             secret_names=secret_names,
             run_as="alice",

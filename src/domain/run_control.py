@@ -1,0 +1,97 @@
+"""Run control: cancel a run, re-run it, and the rules that decide who may."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .errors import Conflict, Forbidden, NotFound
+from .management import Caller
+from .models import RunStatus, UserStatus
+from .policy import can_run, can_view
+from .ports import AccessReader, ExecutionControl, Field, RunRecorder
+from .runs import TERMINAL, RunView
+
+CANCELLED = "CANCELLED"
+SUPERSEDED = "SUPERSEDED"
+
+
+@dataclass(frozen=True)
+class RunControlPorts:
+    runs: RunRecorder
+    access: AccessReader
+    executions: ExecutionControl
+    now: Callable[[], str]
+
+
+def run_not_found() -> NotFound:
+    # one answer for "no such run" and "not yours to see", so run ids are no oracle
+    return NotFound("RUN_NOT_FOUND", "No run with this id that you may see. Check the run id.")
+
+
+def run_finished(run: RunView) -> Conflict:
+    return Conflict(
+        "RUN_FINISHED",
+        f"Run {run.run_id} has already ended {run.status}; there is nothing to cancel. Re-run it to run it again.",
+    )
+
+
+def controllable_run(ports: RunControlPorts, caller: Caller, run_id: str) -> RunView:
+    """The run, if the caller may cancel or re-run it: owners, runners and admins.
+
+    Raises RUN_NOT_FOUND (no such run, or none the caller may see) or FORBIDDEN (suspended, or a viewer).
+    """
+    run = ports.runs.get_run(run_id)
+    if run is None:
+        raise run_not_found()
+    if caller.is_admin:
+        return run
+    access = ports.access.get_access(run.pipeline_id, caller.user_id)
+    if access.user is not None and access.user.status is UserStatus.SUSPENDED:
+        raise Forbidden(f"User '{caller.user_id}' is suspended. Ask a hookrun admin to reactivate the user.")
+    if not can_view(access.user, access.grant):
+        raise run_not_found()
+    if not can_run(access.user, access.grant):
+        raise Forbidden(
+            f"User '{caller.user_id}' may only view pipeline '{run.pipeline_id}'. "
+            "Cancelling and re-running need the runner or owner role: ask a pipeline owner for it."
+        )
+    return run
+
+
+def cancel_run(ports: RunControlPorts, caller: Caller, run_id: str) -> RunView:
+    """Cancel a run that has not ended: it, its running jobs and waiting stages end CANCELLED, its execution stops.
+
+    Cancelling a cancelled run changes nothing. Raises RUN_FINISHED (409) for a run that ended otherwise.
+    """
+    run = controllable_run(ports, caller, run_id)
+    if run.status is RunStatus.CANCELLED:
+        return run
+    if run.status in TERMINAL:
+        raise run_finished(run)
+    now = ports.now()
+    end_run_cancelled(
+        ports.runs,
+        run,
+        f"{CANCELLED}: cancelled by {caller.user_id}",
+        {"cancelledBy": caller.user_id, "cancelledAt": now},
+        now,
+    )
+    ports.executions.stop_execution(run_id, f"cancelled by {caller.user_id}")
+    return ports.runs.get_run(run_id) or run
+
+
+def end_run_cancelled(runs: RunRecorder, run: RunView, reason: str, changes: Mapping[str, Field], now: str) -> bool:
+    """End a run CANCELLED with `reason`: the run first (its running jobs see it and stop), then its jobs and
+    stages that had not ended. False if the run had ended meanwhile (nothing is changed then)."""
+    if not runs.move_run(run.run_id, RunStatus.CANCELLED, {**changes, "reason": reason, "finishedAt": now}):
+        return False
+    for stage in run.stages:
+        for job in stage.jobs:
+            if job.status not in TERMINAL:
+                runs.move_job(
+                    run.run_id, stage.index, job.name, RunStatus.CANCELLED, {"reason": reason, "finishedAt": now}
+                )
+        if stage.status not in TERMINAL:
+            runs.move_stage(run.run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
+    return True

@@ -1,0 +1,299 @@
+"""Cancel, reconcile and runs recorded from a pipeline revision, on fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from pydantic import ValidationError
+
+from domain.errors import Conflict, Forbidden, NotFound
+from domain.management import Caller
+from domain.models import MAX_DEFAULTS_BYTES, Pipeline, Role, RunRequest, RunStatus, pipeline_revision
+from domain.run_control import RunControlPorts, cancel_run
+from domain.runs import ExecutionResult
+from domain.workflow import (
+    JobRef,
+    JobTask,
+    PipelineRevisionGone,
+    WorkflowPorts,
+    reconcile_execution,
+    record_run_started,
+    run_job,
+)
+from tests.fakes import NOW, FakeDeliveryLog, FakeRunRecorder, FakeStore
+from tests.support import demo_pipeline
+
+RUN = "run-0195f2a3b4c5d0123456789abcdef"
+
+
+def two_stages() -> Pipeline:
+    return demo_pipeline(
+        stages=[
+            {"name": "build", "jobs": [{"name": "print", "script": ["echo $abc"]}]},
+            {"name": "deploy", "jobs": [{"name": "ship", "script": ["echo shipped"]}]},
+        ]
+    )
+
+
+@dataclass
+class FakeRevisions:
+    pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
+
+    def add(self, pipeline: Pipeline) -> str:
+        revision = pipeline_revision(pipeline.model_dump_json(by_alias=True))
+        self.pipelines[(pipeline.id, revision)] = pipeline
+        return revision
+
+    def get_revision(self, pipeline_id: str, revision: str) -> Pipeline | None:
+        return self.pipelines.get((pipeline_id, revision))
+
+
+@dataclass
+class FakeExecutions:
+    stopped: list[str] = field(default_factory=list)
+
+    def stop_execution(self, run_id: str, cause: str) -> None:
+        self.stopped.append(run_id)
+
+
+@dataclass
+class FakeExecutor:
+    """Runs nothing: asks `should_stop` once, as the shell would while the script runs, and answers `result`."""
+
+    result: ExecutionResult = field(default_factory=lambda: ExecutionResult(exit_code=0, output="ok\n", duration_ms=5))
+    scripts: list[Sequence[str]] = field(default_factory=list)
+    environments: list[Mapping[str, str]] = field(default_factory=list)
+    before_stop_check: Callable[[], None] = lambda: None
+
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
+        self.scripts.append(script)
+        self.environments.append(environment)
+        self.before_stop_check()
+        if should_stop is not None and should_stop():
+            return ExecutionResult(exit_code=None, output="", duration_ms=5, cancelled=True)
+        return self.result
+
+
+@dataclass
+class World:
+    runs: FakeRunRecorder = field(default_factory=FakeRunRecorder)
+    revisions: FakeRevisions = field(default_factory=FakeRevisions)
+    executions: FakeExecutions = field(default_factory=FakeExecutions)
+    executor: FakeExecutor = field(default_factory=FakeExecutor)
+    store: FakeStore = field(default_factory=FakeStore)
+    deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
+
+    def workflow(self) -> WorkflowPorts:
+        return WorkflowPorts(
+            runs=self.runs,
+            secrets=_NoSecrets(),
+            executor=self.executor,
+            deliveries=self.deliveries,
+            pipelines=self.revisions,
+            now=lambda: NOW,
+        )
+
+    def control(self) -> RunControlPorts:
+        return RunControlPorts(runs=self.runs, access=self.store, executions=self.executions, now=lambda: NOW)
+
+    def request(self, pipeline: Pipeline | None = None, run_id: str = RUN) -> RunRequest:
+        pipeline = pipeline or two_stages()
+        return RunRequest(
+            run_id=run_id,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            pipeline_revision=self.revisions.add(pipeline),
+            variables={"abc": "456"},
+            run_as="alice",
+            created_at=NOW,
+        )
+
+    def started(self) -> RunRequest:
+        request = self.request()
+        record_run_started(self.workflow(), request)
+        return request
+
+
+class _NoSecrets:
+    def get_run_secrets(self, run_id: str) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture
+def world() -> World:
+    world = World()
+    world.store.add_pipeline(two_stages())
+    world.store.add_user("alice", Role.RUNNER)
+    world.store.add_user("olga", Role.OWNER)
+    world.store.add_user("bob", Role.VIEWER)
+    world.store.add_user("carol", None)
+    return world
+
+
+def task(stage: int = 0, name: str = "print") -> JobTask:
+    return JobTask(run_id=RUN, pipeline_id="demo", stage_index=stage, stage_name="build", job=JobRef(name=name))
+
+
+# Recording a run from its pipeline revision
+
+
+def test_a_run_is_recorded_with_the_stages_of_the_revision_it_names(world: World) -> None:
+    plan = record_run_started(world.workflow(), world.request())
+
+    assert [(s.name, [j.name for j in s.jobs]) for s in plan.stages] == [("build", ["print"]), ("deploy", ["ship"])]
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.job(1, "ship") is not None
+
+
+def test_a_run_whose_revision_is_gone_is_not_recorded(world: World) -> None:
+    request = world.request().model_copy(update={"pipeline_revision": "0" * 24})
+
+    with pytest.raises(PipelineRevisionGone):
+        record_run_started(world.workflow(), request)
+    assert world.runs.get_run(RUN) is None
+
+
+def test_a_job_runs_the_script_and_variables_its_run_recorded(world: World) -> None:
+    world.started()
+
+    assert run_job(world.workflow(), task()) is RunStatus.SUCCEEDED
+    assert world.executor.scripts == [("echo $abc",)]
+    assert world.executor.environments[0]["abc"] == "456"
+
+
+def test_pipeline_defaults_too_large_for_a_runs_start_are_refused_at_apply() -> None:
+    defaults = {f"V{n}": "x" * 4000 for n in range(MAX_DEFAULTS_BYTES // 4000 + 1)}
+
+    with pytest.raises(ValidationError, match="fit in a run's start"):
+        demo_pipeline(variables=defaults)
+
+
+# Cancel
+
+
+def test_cancel_ends_the_run_its_jobs_and_stages_cancelled_and_stops_the_execution(world: World) -> None:
+    world.started()
+    world.runs.move_job(RUN, 0, "print", RunStatus.RUNNING)
+    world.runs.move_stage(RUN, 0, RunStatus.RUNNING)
+
+    cancel_run(world.control(), Caller("alice"), RUN)
+
+    view = world.runs.get_run(RUN)
+    assert view is not None
+    assert (view.status, view.cancelled_by, view.cancelled_at) == (RunStatus.CANCELLED, "alice", NOW)
+    assert view.reason == "CANCELLED: cancelled by alice"
+    assert [s.status for s in view.stages] == [RunStatus.CANCELLED, RunStatus.CANCELLED]
+    assert [s.jobs[0].status for s in view.stages] == [RunStatus.CANCELLED, RunStatus.CANCELLED]
+    assert world.executions.stopped == [RUN]
+
+
+def test_owners_and_admins_may_cancel(world: World) -> None:
+    world.started()
+    cancel_run(world.control(), Caller("olga"), RUN)
+    world.runs.runs.clear()
+    world.started()
+    cancel_run(world.control(), Caller("root", is_admin=True), RUN)
+    assert world.executions.stopped == [RUN, RUN]
+
+
+def test_a_viewer_may_not_cancel(world: World) -> None:
+    world.started()
+
+    with pytest.raises(Forbidden, match="runner or owner"):
+        cancel_run(world.control(), Caller("bob"), RUN)
+    assert world.runs.run_status(RUN) is RunStatus.RUNNING and world.executions.stopped == []
+
+
+def test_a_user_without_a_role_is_told_there_is_no_such_run(world: World) -> None:
+    world.started()
+
+    with pytest.raises(NotFound) as raised:
+        cancel_run(world.control(), Caller("carol"), RUN)
+    assert raised.value.code == "RUN_NOT_FOUND"
+
+
+def test_cancelling_a_finished_run_is_run_finished(world: World) -> None:
+    world.started()
+    world.runs.move_run(RUN, RunStatus.SUCCEEDED)
+
+    with pytest.raises(Conflict) as raised:
+        cancel_run(world.control(), Caller("alice"), RUN)
+    assert raised.value.code == "RUN_FINISHED"
+    assert world.executions.stopped == []
+
+
+def test_cancelling_twice_changes_nothing_the_second_time(world: World) -> None:
+    world.started()
+    cancel_run(world.control(), Caller("alice"), RUN)
+    first = world.runs.get_run(RUN)
+
+    again = cancel_run(world.control(), Caller("olga"), RUN)
+
+    assert again == first and world.executions.stopped == [RUN]
+
+
+def test_a_job_whose_run_is_cancelled_while_it_runs_is_stopped_and_its_result_discarded(world: World) -> None:
+    world.started()
+    world.executor.before_stop_check = lambda: cancel_run(world.control(), Caller("alice"), RUN) and None
+
+    assert run_job(world.workflow(), task()) is RunStatus.CANCELLED
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.stages[0].jobs[0].status is RunStatus.CANCELLED
+
+
+def test_a_later_stage_of_a_cancelled_run_never_runs(world: World) -> None:
+    world.started()
+    cancel_run(world.control(), Caller("alice"), RUN)
+
+    run_job(world.workflow(), task(stage=1, name="ship"))
+
+    assert world.executor.scripts == []
+
+
+# Reconcile
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("ABORTED", "EXECUTION_ABORTED"), ("TIMED_OUT", "EXECUTION_TIMED_OUT"), ("FAILED", "EXECUTION_FAILED")],
+)
+def test_an_execution_that_ended_leaves_its_run_failed_with_the_reason(world: World, status: str, code: str) -> None:
+    request = world.started()
+    world.runs.move_job(RUN, 0, "print", RunStatus.RUNNING)
+    world.runs.move_stage(RUN, 0, RunStatus.RUNNING)
+
+    assert reconcile_execution(world.workflow(), request, status, "", "") is RunStatus.FAILED
+
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.reason is not None and view.reason.startswith(code)
+    assert [(s.status, s.jobs[0].status) for s in view.stages] == [
+        (RunStatus.FAILED, RunStatus.FAILED),
+        (RunStatus.CANCELLED, RunStatus.CANCELLED),
+    ]
+
+
+def test_an_execution_that_failed_before_recording_its_run_leaves_it_recorded_failed(world: World) -> None:
+    request = world.request()
+
+    reconcile_execution(world.workflow(), request, "FAILED", "States.DataLimitExceeded", "too big")
+
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.status is RunStatus.FAILED
+    assert view.reason == "EXECUTION_FAILED: States.DataLimitExceeded: too big"
+
+
+def test_a_run_that_had_ended_keeps_its_status_and_reason(world: World) -> None:
+    request = world.started()
+    cancel_run(world.control(), Caller("alice"), RUN)
+
+    assert reconcile_execution(world.workflow(), request, "ABORTED", "", "") is RunStatus.CANCELLED
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.reason == "CANCELLED: cancelled by alice"
