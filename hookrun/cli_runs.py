@@ -58,6 +58,13 @@ def _run_path(run_id: str) -> str:
     return f"/api/runs/{quote(run_id, safe='')}"
 
 
+def _run_status(run: dict[str, Any]) -> Text:
+    """A run's status, with SUPERSEDED told apart from other cancels."""
+    if run.get("status") == "CANCELLED" and run.get("reason") == "SUPERSEDED":
+        return Text("CANCELLED · SUPERSEDED", style=STATUS_STYLES["CANCELLED"])
+    return _status(run.get("status"))
+
+
 def _status(status: str | None) -> Text:
     return Text(status or "", style=STATUS_STYLES.get(status or "", ""))
 
@@ -98,7 +105,7 @@ def _jobs(run: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]
 
 def _summary(run: dict[str, Any]) -> Text:
     """Who ran what, when, and how it ended, in a few lines."""
-    text = Text.assemble(("Run ", "bold"), (run["runId"], "bold"), "  ", _status(run.get("status")))
+    text = Text.assemble(("Run ", "bold"), (run["runId"], "bold"), "  ", _run_status(run))
     if run.get("pipelineId"):
         text.append(f"\nPipeline: {run.get('pipelineName') or run['pipelineId']} ({run['pipelineId']})")
     trigger = run.get("trigger") or {}
@@ -107,6 +114,8 @@ def _summary(run: dict[str, Any]) -> Text:
     if run.get("createdAt"):
         took = _took(run.get("startedAt"), run.get("finishedAt"))
         text.append(f"\nCreated {_when(run['createdAt'])}" + (f", took {took}" if took else ""))
+    if run.get("cancelledBy"):
+        text.append(f"\nCancelled by {run['cancelledBy']} {_when(run.get('cancelledAt'))}")
     if run.get("reason"):
         text.append(f"\nReason: {run['reason']}", style="red")
     return text
@@ -299,7 +308,7 @@ def list_runs(
     for run in runs:
         table.add_row(
             Text(run["runId"]),
-            _status(run.get("status")),
+            _run_status(run),
             _when(run.get("createdAt")),
             _took(run.get("startedAt"), run.get("finishedAt")),
             Text(run.get("reason") or ""),
@@ -307,3 +316,20 @@ def list_runs(
     console.print(table)
     if page.get("nextCursor"):
         console.print(Text(f"More: hookrun runs list {pipeline} --cursor {page['nextCursor']}", style="dim"))
+
+
+@runs_app.command()
+def cancel(
+    run_id: RunIdArgument,
+    *,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Cancel a run: its execution stops, its running jobs are killed, it ends CANCELLED (owners and runners)."""
+    run = ask(lambda: client(endpoint, user, stack).post(f"{_run_path(run_id)}/cancel"))
+    if as_json:
+        print_json(run)
+        return
+    console.print(Text.assemble("Run ", (run_id, "bold"), " ", _run_status(run)))

@@ -73,7 +73,7 @@ def cancel_run(ports: RunControlPorts, caller: Caller, run_id: str) -> RunView:
     end_run_cancelled(
         ports.runs,
         run,
-        f"{CANCELLED}: cancelled by {caller.user_id}",
+        CANCELLED,
         {"cancelledBy": caller.user_id, "cancelledAt": now},
         now,
     )

@@ -1,0 +1,171 @@
+"""Run control on the local stack: cancel, executions that end outside the workflow, large pipelines."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from hookrun.local_events import RECONCILE_BOUND_SECONDS
+from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
+from tests.e2e.test_runs import ADMIN, new_pipeline, post
+
+CANCEL_BOUND_SECONDS = 10
+
+
+def run_of(stack: RunningStack, run_id: str, user: str = "admin") -> dict[str, Any]:
+    response = requests.get(f"{stack.endpoint}/api/runs/{run_id}", headers={"X-Hookrun-User": user}, timeout=10)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def cancel(stack: RunningStack, run_id: str, user: str = "admin") -> requests.Response:
+    return requests.post(f"{stack.endpoint}/api/runs/{run_id}/cancel", headers={"X-Hookrun-User": user}, timeout=30)
+
+
+def until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.2)
+
+
+def process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def sleeping_run(stack: RunningStack, pid_file: Path) -> tuple[str, int]:
+    """A run whose first job sleeps 60 s (its shell's pid written to `pid_file`) and whose second stage prints."""
+    url = new_pipeline(
+        stack,
+        [
+            {"name": "long", "jobs": [{"name": "sleep", "script": [f"echo $$ > {pid_file}", "sleep 60"]}]},
+            {"name": "later", "jobs": [{"name": "never", "script": [f"touch {pid_file}.later"]}]},
+        ],
+    )
+    run_id = post(url).json()["runId"]
+    until(lambda: pid_file.exists() and pid_file.read_text().strip(), 30, "the job started")
+    return run_id, int(pid_file.read_text())
+
+
+def test_a_cancelled_run_ends_cancelled_its_job_process_gone_and_later_stages_never_start(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    run_id, pgid = sleeping_run(local_stack, pid_file)
+
+    started = time.monotonic()
+    response = cancel(local_stack, run_id)
+    assert response.status_code == 202, response.text
+    run = until(
+        lambda: (r := run_of(local_stack, run_id))["status"] == "CANCELLED" and r, CANCEL_BOUND_SECONDS, "CANCELLED"
+    )
+    until(lambda: not process_group_alive(pgid), CANCEL_BOUND_SECONDS - (time.monotonic() - started), "job killed")
+
+    assert (run["cancelledBy"], run["reason"]) == ("admin", "CANCELLED")
+    assert [s["status"] for s in run["stages"]] == ["CANCELLED", "CANCELLED"]
+    later = run["stages"][1]["jobs"][0]
+    assert (later["status"], later["startedAt"]) == ("CANCELLED", None)
+    time.sleep(2)  # a later stage that were to start would have done so by now
+    assert not Path(f"{pid_file}.later").exists()
+
+
+def test_cancelling_a_cancelled_run_again_is_accepted_and_changes_nothing(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
+    run_id, _ = sleeping_run(local_stack, tmp_path / "pid")
+    assert cancel(local_stack, run_id).status_code == 202
+    first = run_of(local_stack, run_id)
+
+    again = cancel(local_stack, run_id, user="admin")
+
+    assert again.status_code == 202
+    assert run_of(local_stack, run_id)["cancelledAt"] == first["cancelledAt"]
+
+
+def test_a_viewer_may_not_cancel(local_stack: RunningStack) -> None:
+    run_id = post(local_stack.webhook_url).json()["runId"]
+    wait_for_run(local_stack.endpoint, run_id)
+
+    response = cancel(local_stack, run_id, user="bob")
+
+    assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
+
+
+def test_cancelling_a_finished_run_is_409_run_finished(local_stack: RunningStack) -> None:
+    run_id = post(local_stack.webhook_url).json()["runId"]
+    assert wait_for_run(local_stack.endpoint, run_id)["status"] == "SUCCEEDED"
+
+    response = cancel(local_stack, run_id, user="alice")
+
+    assert (response.status_code, response.json()["code"]) == (409, "RUN_FINISHED")
+    assert run_of(local_stack, run_id, user="alice")["status"] == "SUCCEEDED"
+
+
+def test_an_execution_stopped_outside_hookrun_leaves_its_run_terminal_within_the_bound(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
+    run_id, pgid = sleeping_run(local_stack, tmp_path / "pid")
+    stepfunctions, info = moto_client(local_stack, "stepfunctions")
+    arn = info["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+    stepfunctions.stop_execution(executionArn=arn, cause="stopped in the console")
+
+    run = until(
+        lambda: (r := run_of(local_stack, run_id))["status"] == "FAILED" and r,
+        RECONCILE_BOUND_SECONDS,
+        "the run reads terminal",
+    )
+    assert run["reason"].startswith("EXECUTION_ABORTED")
+    assert [(s["status"], s["jobs"][0]["status"]) for s in run["stages"]] == [
+        ("FAILED", "FAILED"),
+        ("CANCELLED", "CANCELLED"),
+    ]
+    until(lambda: not process_group_alive(pgid), 5, "the job's process ended")
+
+
+def test_a_240_kb_pipeline_with_a_60_kb_body_starts_and_succeeds(local_stack: RunningStack) -> None:
+    filler = "x" * 4000
+    stages = [
+        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": [f": {filler}"] * 3} for j in range(4)]}
+        for s in range(5)
+    ]
+    stages[-1]["jobs"][0]["script"].append('echo "${#V0} ${#V19}"')
+    variables = {f"V{n}": {"type": "string"} for n in range(20)}
+    url = new_pipeline(local_stack, stages, variables=variables)
+    body = {f"V{n}": "v" * 3000 for n in range(20)}
+
+    response = post(url, body)
+
+    assert response.status_code == 202, response.text
+    run = wait_for_run(local_stack.endpoint, response.json()["runId"], user="admin", timeout=180)
+    assert run["status"] == "SUCCEEDED", run.get("reason")
+    assert run["stages"][-1]["jobs"][0]["output"] == "3000 3000\n"
+
+
+def test_a_pipeline_whose_defaults_cannot_fit_a_runs_start_is_refused_at_apply(local_stack: RunningStack) -> None:
+    variables = {f"V{n}": "d" * 4000 for n in range(20)}
+    definition = {
+        "id": "e2e-too-big",
+        "name": "e2e",
+        "variables": variables,
+        "stages": [{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}],
+    }
+
+    response = requests.put(
+        f"{local_stack.endpoint}/api/pipelines/e2e-too-big", json=definition, headers=ADMIN, timeout=30
+    )
+
+    assert (response.status_code, response.json()["code"]) == (422, "INVALID_PIPELINE")
+    assert any("fit in a run's start" in error["reason"] for error in response.json()["errors"])
