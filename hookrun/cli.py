@@ -58,7 +58,6 @@ def dev(
     ] = False,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
-    from hookrun import lambda_bridge
     from hookrun.local_data import DataFolder, DataFolderError
     from hookrun.local_stack import EXAMPLE_PIPELINE, EXAMPLE_RUN_AS, LocalStack, PortUnavailable
 
@@ -126,11 +125,6 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     console.print("hookrun local stack stopped.")
-    if running := lambda_bridge.running_invocations():
-        # the process exits only when they return: say so, and let a second Ctrl-C end it now
-        console.print(
-            f"Waiting for {running} running function call(s), e.g. jobs, to finish; Ctrl-C again to quit now."
-        )
 
 
 def _print_data_folder(stack: Any, data: Path) -> None:

@@ -1,12 +1,12 @@
-"""Serve moto's Lambda invocations in-process with our real handlers, as AWS would run them.
+"""Serve moto's Lambda invocations with our real handlers, as AWS would run them.
 
 moto runs Lambda code only in Docker; its Docker-free backend answers with canned payloads. This bridge
-replaces that backend's `invoke` so that the function's configured `Handler` (e.g. `handlers.webhook.handler`)
-is imported from src/ and called with the event and a Lambda context, within the function's `Timeout`.
-Errors come back the way Lambda reports them: `FunctionError: Unhandled` and an `errorType`/`errorMessage`
-payload, which Step Functions turns into the state's error name.
-
-The functions share this process's environment: the local stack sets the union of their variables once.
+replaces that backend's `invoke` with an `Invoker`: the local stack's runs each function in sandboxes of its own
+(hookrun.sandbox); the default, for tests of the workflow on moto in-process, imports the function's configured
+`Handler` (e.g. `handlers.webhook.handler`) from src/ and calls it in a thread of this process, within the
+function's `Timeout`, with this process's environment. Errors come back the way Lambda reports them:
+`FunctionError: Unhandled` and an `errorType`/`errorMessage` payload, which Step Functions turns into the state's
+error name.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 Handler = Callable[[Any, Any], Any]
+Invoker = Callable[[Any, Any, dict[str, str]], bytes]
+"""(moto's function, the request body, the response headers to mark an error in) -> the payload."""
 _installed = False
 _lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
-_running: set[Future[Any]] = set()
 
 
 class LocalLambdaContext:
@@ -70,8 +71,6 @@ def invoke_in_process(function: Any, body: Any, response_headers: dict[str, str]
         module = function.handler.rpartition(".")[0]
         return _error_payload("Runtime.ImportModuleError", f"Unable to import module '{module}': {exc}")
     future = _pool.submit(handler, event, context)
-    _running.add(future)
-    future.add_done_callback(_running.discard)
     try:
         result = future.result(timeout=float(function.timeout or 3))
     except FutureTimeout:
@@ -92,18 +91,17 @@ def _bridged_invoke(  # noqa: PLR0917 - the signature moto calls
     response_headers: dict[str, str],
 ) -> bytes:
     function = self.get_function(function_name, qualifier)
-    return invoke_in_process(function, body, response_headers)
+    return _invoker(function, body, response_headers)
 
 
-def running_invocations() -> int:
-    """How many handler calls are still running; one that timed out runs on until its handler returns."""
-    return len(_running)
+_invoker: Invoker = invoke_in_process
 
 
-def install() -> None:
-    """Route every invocation of moto's Docker-free Lambda backend to the in-process handlers."""
-    global _installed
+def install(invoker: Invoker = invoke_in_process) -> None:
+    """Route every invocation of moto's Docker-free Lambda backend to `invoker` (default: the in-process handlers)."""
+    global _installed, _invoker
     with _lock:
+        _invoker = invoker
         if not _installed:
             LambdaSimpleBackend.invoke = _bridged_invoke  # type: ignore[method-assign]
             _installed = True

@@ -1,9 +1,10 @@
 """The local stack: hookrun for real on one machine, without AWS or Docker.
 
 In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM, Secrets Manager); the
-table, functions and state machine created from template.yaml; Lambda invocations served in-process by the real
-handlers (hookrun.lambda_bridge); a local API Gateway for the template's `Api` routes and the API's Swagger UI;
-the examples loaded and the demo webhook enabled.
+table, functions and state machine created from template.yaml; a local API Gateway for the template's `Api` routes
+and the API's Swagger UI; the examples loaded and the demo webhook enabled. Lambda invocations (moto's Lambda API,
+through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes: worker processes of
+each function's own, with its own environment (hookrun.sandbox).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
 from hookrun.local_events import ExecutionEvents, status_change_event
+from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
     ApiRoute,
@@ -54,6 +56,10 @@ EXAMPLE_RUN_AS = "alice"
 ADMIN_USER = "admin"
 WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
+# started with the stack, so the first request does not wait for a cold Python process
+PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
+# variables only the local stack gives a function: the API function names its acting user by a header here
+LOCAL_ONLY_VARIABLES = {API_FUNCTION: {"HOOKRUN_LOCAL_STACK": "1"}}
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -100,8 +106,13 @@ def invoke_function(lambda_client: Any, function_name: str, event: Any) -> Any:
         payload = response["Payload"].read()
     except (BotoCoreError, ClientError) as exc:
         raise FunctionFailed(f"the invocation failed: {exc}") from exc
+    return function_result(payload, response.get("FunctionError"))
+
+
+def function_result(payload: bytes, function_error: str | None) -> Any:
+    """The decoded result of an invocation; FunctionFailed with Lambda's `errorType: errorMessage` if it failed."""
     result = json.loads(payload) if payload else None
-    if response.get("FunctionError"):
+    if function_error:
         error = result if isinstance(result, dict) else {}
         raise FunctionFailed(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}")
     return result
@@ -218,9 +229,9 @@ class LocalStack:
         self._state_machine_id = state_machine_id
         self.state_machine_arn = self._resources[state_machine_id].ref
         self._moto: Any = None
-        self._lambda: Any = None
         self._api: LocalApiServer | None = None
         self._events: ExecutionEvents | None = None
+        self._sandboxes: Sandboxes | None = None
 
     @property
     def swagger_url(self) -> str:
@@ -274,16 +285,15 @@ class LocalStack:
         self.moto_endpoint = f"http://{moto_host}:{moto_port}"
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
-        lambda_bridge.install()
         serialize_execution_starts()
         stop_executions_at_once()
 
         self._create_resources()
+        self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint)
+        lambda_bridge.install(self._serve_invocation)
+        self._sandboxes.prewarm(self.function_names[logical_id] for logical_id in PREWARMED_FUNCTIONS)
         if state is not None:
             self._moto_state().restore(state)  # before the examples: a restored stack is not seeded again
-        os.environ.update(self._function_environment())
-        os.environ["HOOKRUN_LOCAL_STACK"] = "1"
-        self._lambda = aws_client("lambda", self.moto_endpoint)
         self._seed(state)
         self._events = ExecutionEvents(
             lambda: self._moto_state().executions(),
@@ -309,6 +319,9 @@ class LocalStack:
         if self._snapshots is not None:
             self._snapshots.stop()
             self._snapshots = None
+        if self._sandboxes is not None:
+            self._sandboxes.close()  # after the last snapshot: the runs it ends are in flight, not failed
+            self._sandboxes = None
         if self._moto_reader is not None:
             self._moto_reader.close()
             self._moto_reader = None
@@ -391,18 +404,45 @@ class LocalStack:
         variables = self._functions[logical_id].get("Environment", {}).get("Variables", {})
         return {name: str(value) for name, value in self._resolver.resolve(variables).items()}
 
-    def _function_environment(self) -> dict[str, str]:
-        """The union of the functions' variables: they share this process, so they must agree."""
-        union: dict[str, str] = {}
-        for logical_id in self._functions:
-            for name, value in self._variables(logical_id).items():
-                if union.setdefault(name, value) != value:
-                    raise ValueError(f"functions disagree on {name}; the local stack runs them in one process")
-        return union
+    def _function_specs(self) -> list[FunctionSpec]:
+        """What each function's sandboxes run, from template.yaml (CodeUri, Handler, Timeout, MemorySize, ...)."""
+        specs = []
+        for logical_id, properties in self._functions.items():
+            settings = self._resolver.resolve(properties)
+            specs.append(
+                FunctionSpec(
+                    name=self.function_names[logical_id],
+                    handler=settings["Handler"],
+                    code_root=ROOT / settings.get("CodeUri", "."),
+                    arn=self._resources[logical_id].attributes["Arn"],
+                    timeout=float(settings.get("Timeout", 3)),
+                    memory_size=int(settings.get("MemorySize", 128)),
+                    concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
+                    variables={**self._variables(logical_id), **LOCAL_ONLY_VARIABLES.get(logical_id, {})},
+                )
+            )
+        return specs
+
+    def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
+        """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""
+        answer = self._run(function.function_name, body.encode() if isinstance(body, str) else body or b"")
+        if answer.function_error:
+            response_headers["x-amz-function-error"] = answer.function_error
+        return answer.payload
+
+    def _run(self, function_name: str, payload: bytes) -> Invocation:
+        sandboxes = self._sandboxes
+        if sandboxes is None or function_name not in sandboxes.pools:
+            return Invocation.failed("Runtime.Unavailable", f"the local stack does not run {function_name} now")
+        try:
+            return sandboxes.invoke(function_name, payload)
+        except PoolClosed:
+            return Invocation.failed("Runtime.Unavailable", "the local stack is stopping")
 
     def _seed(self, restored: State | None) -> None:
-        # wired as the API function wires itself (its environment is set and AWS points at moto by now)
-        wiring = Container(Settings.from_environment())
+        # wired as the API function wires itself (AWS points at moto by now)
+        api = self._variables(API_FUNCTION)
+        wiring = Container(Settings(api["TABLE_NAME"], api.get("STATE_MACHINE_ARN", ""), api.get("SECRET_PREFIX", "")))
         if restored is None:
             seed_examples(wiring.management_ports)
             self.webhook_token = enable_example_webhook(wiring.management_ports)
@@ -420,4 +460,6 @@ class LocalStack:
         return self._moto_reader
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        return invoke_function(self._lambda, self.function_names[logical_id], event)
+        """The API Gateway's invocation: straight to the function's sandboxes, as API Gateway calls Lambda."""
+        answer = self._run(self.function_names[logical_id], json.dumps(event).encode())
+        return function_result(answer.payload, answer.function_error)

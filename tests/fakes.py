@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from domain.deliveries import Delivery
-from domain.errors import Conflict, InvalidCursor, RunAlreadyStarted
+from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted
 from domain.models import (
     AuditEntry,
     Grant,
@@ -195,7 +195,7 @@ class FakeManagementStore:
 
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         if any(self.principals.get(p, user.id) != user.id for p in user.principals):
-            raise Conflict("PRINCIPAL_TAKEN", "taken")
+            raise Conflict(ErrorCode.PRINCIPAL_TAKEN)
         for p in previous.principals if previous else ():
             self.principals.pop(p, None)
         self.principals.update({p: user.id for p in user.principals})

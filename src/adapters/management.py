@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from domain.errors import Conflict
+from domain.errors import Conflict, ErrorCode
 from domain.models import AuditEntry, Grant, Pipeline, Trigger, User
 from domain.ports import StoredPipeline
 
@@ -137,7 +137,7 @@ class DynamoManagement:
             reasons = exc.response.get("CancellationReasons") or []
             codes = [str(r.get("Code", "None")) for r in reasons] or ["ConditionalCheckFailed"]
             if "TransactionConflict" in codes:
-                raise Conflict("CONFLICT", "Another change to the same resource happened at once. Try again.") from exc
+                raise Conflict(ErrorCode.CONFLICT) from exc
             return codes
         return []
 
@@ -179,7 +179,7 @@ class DynamoManagement:
             }
         }
         if self._transact([update, self._put(revision)], audit):
-            raise Conflict("CONFLICT", f"Pipeline '{pipeline.id}' was deleted meanwhile.")
+            raise Conflict(ErrorCode.CONFLICT, f"Pipeline '{pipeline.id}' was deleted meanwhile.")
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
         grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]
@@ -208,7 +208,7 @@ class DynamoManagement:
         ]
         actions += [self._delete(keys.principal_key(p)) for p in sorted(gone)]
         if self._transact(actions, audit):
-            raise Conflict("PRINCIPAL_TAKEN", "One of these principals already acts as another hookrun user.")
+            raise Conflict(ErrorCode.PRINCIPAL_TAKEN)
 
     def put_grant(self, grant: Grant, audit: AuditEntry) -> None:
         self._transact([self._put(grant_to_item(grant))], audit)
@@ -227,11 +227,11 @@ class DynamoManagement:
             }
         }
         if self._transact([self._put(trigger_to_item(trigger), "attribute_not_exists(pk)"), point], audit):
-            raise Conflict("CONFLICT", "The webhook was enabled by someone else at the same moment. Try again.")
+            raise Conflict(ErrorCode.CONFLICT, "The webhook was enabled by someone else at the same moment. Try again.")
 
     def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
         if self._transact([self._put(trigger_to_item(trigger), "attribute_exists(pk)")], audit):
-            raise Conflict("CONFLICT", "The webhook's token changed meanwhile. Try again.")
+            raise Conflict(ErrorCode.CONFLICT, "The webhook's token changed meanwhile. Try again.")
 
     def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
         point = {
@@ -254,4 +254,4 @@ class DynamoManagement:
             point,
         ]
         if self._transact(actions, audit):
-            raise Conflict("CONFLICT", "The webhook's token changed meanwhile. Try again.")
+            raise Conflict(ErrorCode.CONFLICT, "The webhook's token changed meanwhile. Try again.")

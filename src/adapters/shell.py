@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess  # nosec B404 # runs the job's script: the job runner's purpose
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, cast
 
 from domain.models import is_reserved_name
@@ -19,7 +23,10 @@ from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult
 _KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
 _DEFAULT_LOCALE = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _PATH = "/usr/local/bin:/usr/bin:/bin"
+_SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+_SUPERVISOR_GRACE_SECONDS = 10
 STOP_CHECK_SECONDS = 1.0  # how often a running job asks whether its run was cancelled
+_STOPPED_NOTE = "[hookrun: the script ended with {count} process(es) of its own still running; they were stopped]\n"
 
 
 class _TailBuffer:
@@ -45,11 +52,25 @@ class _TailBuffer:
         self._thread.join(timeout)
 
 
-class ShellExecutor:
-    """ScriptExecutor: bash with `-e -o pipefail`, in a fresh working directory, own process group."""
+@dataclass(frozen=True)
+class JobLimits:
+    """What one process of a job may use (rlimits); `processes` applies when jobs run as their own user."""
 
-    def __init__(self, shell: str | None = None) -> None:
+    memory_bytes: int = 2 * 1024**3
+    file_bytes: int = 1024**3
+    processes: int = 256
+
+
+class ShellExecutor:
+    """ScriptExecutor: bash with `-e -o pipefail`, in a fresh working directory, under the job supervisor.
+
+    The supervisor (adapters/supervisor.py) kills whatever the script left running when it ends: a job's output is
+    what it printed until then, and a line says how many processes were stopped.
+    """
+
+    def __init__(self, shell: str | None = None, limits: JobLimits | None = None) -> None:
         self._shell = shell or shutil.which("bash") or "/bin/sh"
+        self._limits = limits or JobLimits()
 
     def execute(
         self,
@@ -63,27 +84,55 @@ class ShellExecutor:
         env = {name: value for name, value in environment.items() if not is_reserved_name(name)}
         env = {**_DEFAULT_LOCALE, **env, "PATH": _PATH, "HOME": workdir, "TMPDIR": workdir}
         flags = ["-e", "-o", "pipefail"] if self._shell.endswith("bash") else ["-e"]
+        shell = [self._shell, "--noprofile", "--norc"] if self._shell.endswith("bash") else [self._shell]
+        result_read, result_write = os.pipe()
+        config = {
+            "workdir": workdir,
+            "timeoutSeconds": timeout_seconds,
+            "resultFd": result_write,
+            "limits": {
+                "memoryBytes": self._limits.memory_bytes,
+                "fileBytes": self._limits.file_bytes,
+                "processes": self._limits.processes,
+            },
+        }
         started = time.monotonic()
         try:
             process = subprocess.Popen(  # nosec B603 # argv list, no shell=True; the script is the pipeline's own
-                [self._shell, "--noprofile", "--norc", *flags, "-c", "\n".join(script)]
-                if self._shell.endswith("bash")
-                else [self._shell, *flags, "-c", "\n".join(script)],
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    _SUPERVISOR,
+                    json.dumps(config),
+                    "--",
+                    *shell,
+                    *flags,
+                    "-c",
+                    "\n".join(script),
+                ],
                 cwd=workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so a timeout kills everything it started
+                pass_fds=(result_write,),
+                start_new_session=True,
             )
+            os.close(result_write)
             tail = _TailBuffer(cast(IO[bytes], process.stdout))  # stdout=PIPE always sets it
-            exit_code, timed_out, cancelled = _wait(process, started + timeout_seconds, should_stop)
+            outcome = _Outcome(result_read)
+            cancelled = _wait(process, started + timeout_seconds + _SUPERVISOR_GRACE_SECONDS, should_stop)
+            outcome.join(_SUPERVISOR_GRACE_SECONDS)
             tail.join(timeout=5)
+            output = bytes(tail.data).decode("utf-8", errors="replace")
+            if outcome.stopped:
+                output += _STOPPED_NOTE.format(count=outcome.stopped)
             return ExecutionResult(
-                exit_code=exit_code,
-                output=bytes(tail.data).decode("utf-8", errors="replace"),
+                exit_code=None if outcome.timed_out else outcome.exit_code,
+                output=output,
                 duration_ms=int((time.monotonic() - started) * 1000),
-                timed_out=timed_out,
+                timed_out=outcome.timed_out and not cancelled,
                 dropped_bytes=tail.dropped,
                 cancelled=cancelled,
             )
@@ -91,19 +140,50 @@ class ShellExecutor:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait(
-    process: subprocess.Popen[bytes], deadline: float, should_stop: Callable[[], bool] | None
-) -> tuple[int | None, bool, bool]:
-    """Wait for the script: (exit code, timed out, cancelled). Its process group is killed at the deadline or
-    as soon as `should_stop` says so."""
+class _Outcome:
+    """The supervisor's verdict, read from its result pipe: exit code, timeout, processes stopped."""
+
+    def __init__(self, fd: int) -> None:
+        self.exit_code: int | None = None
+        self.timed_out = True  # until the supervisor says otherwise: no verdict means it was stopped from outside
+        self.stopped = 0
+        self._file = os.fdopen(fd, "rb")
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with self._file:
+            data = self._file.read()
+        if data:
+            verdict = json.loads(data)
+            self.exit_code, self.timed_out, self.stopped = verdict["exitCode"], verdict["timedOut"], verdict["stopped"]
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def _wait(process: subprocess.Popen[bytes], deadline: float, should_stop: Callable[[], bool] | None) -> bool:
+    """Wait for the supervisor until `deadline`, asking `should_stop` every second; True if the job was stopped
+    because it said so."""
     while True:
-        remaining = deadline - time.monotonic()
         try:
-            return process.wait(timeout=max(0.0, min(remaining, STOP_CHECK_SECONDS))), False, False
+            process.wait(timeout=max(0.0, min(deadline - time.monotonic(), STOP_CHECK_SECONDS)))
+            return False
         except subprocess.TimeoutExpired:
             pass
-        timed_out = time.monotonic() >= deadline
-        if timed_out or (should_stop is not None and should_stop()):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return None, timed_out, not timed_out
+        if time.monotonic() >= deadline:
+            _stop(process)
+            return False
+        if should_stop is not None and should_stop():
+            _stop(process)
+            return True
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the supervisor to stop the job (its timeout passed, or its run was cancelled), then stop it."""
+    process.terminate()
+    try:
+        process.wait(timeout=_SUPERVISOR_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

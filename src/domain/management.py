@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .deliveries import Delivery
-from .errors import Conflict, Forbidden, InvalidRequest, NotFound, VariableProblem
+from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
 from .policy import can_own, can_run, can_view
 from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
@@ -85,12 +85,12 @@ class DeliveryPage:
     next_cursor: str | None
 
 
-def pipeline_not_found(pipeline_id: str) -> NotFound:
-    return NotFound("PIPELINE_NOT_FOUND", f"No pipeline '{pipeline_id}', or you hold no role on it.")
+def pipeline_not_found() -> NotFound:
+    return NotFound(ErrorCode.PIPELINE_NOT_FOUND)
 
 
-def user_not_found(user_id: str) -> NotFound:
-    return NotFound("USER_NOT_FOUND", f"No user '{user_id}'. An admin adds users with PUT /api/users/{{userId}}.")
+def user_not_found() -> NotFound:
+    return NotFound(ErrorCode.USER_NOT_FOUND)
 
 
 class _Session:
@@ -113,12 +113,12 @@ class _Session:
         """The pipeline if the caller passes `allowed` (admins always do); otherwise 404 or 403."""
         stored = self.store.get_pipeline(pipeline_id)
         if stored is None:
-            raise pipeline_not_found(pipeline_id)
+            raise pipeline_not_found()
         if self.caller.is_admin:
             return stored
         grant = self.grant_on(pipeline_id)
         if not can_view(self.user, grant):
-            raise pipeline_not_found(pipeline_id)  # no oracle: a pipeline you cannot see does not exist for you
+            raise pipeline_not_found()  # no oracle: a pipeline you cannot see does not exist for you
         if not allowed(self.user, grant):
             raise Forbidden(f"User '{self.caller.user_id}' may not do this on pipeline '{pipeline_id}'.")
         return stored
@@ -141,7 +141,7 @@ def apply_pipeline(ports: ManagementPorts, caller: Caller, pipeline: Pipeline) -
         if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target)):
             return _stored(ports, pipeline.id), True
     if not caller.is_admin and not can_view(session.user, session.grant_on(pipeline.id)):
-        raise Conflict("PIPELINE_EXISTS", f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
+        raise Conflict(ErrorCode.PIPELINE_EXISTS, f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
     session.pipeline(pipeline.id, can_own)
     ports.store.update_pipeline(pipeline, session.audit("pipeline.update", target))
     return _stored(ports, pipeline.id), False
@@ -232,7 +232,7 @@ def get_user(ports: ManagementPorts, caller: Caller, user_id: str) -> User:
         raise Forbidden("Only hookrun admins see other users.")
     user = ports.store.get_user(user_id)
     if user is None:
-        raise user_not_found(user_id)
+        raise user_not_found()
     return user
 
 
@@ -249,7 +249,7 @@ def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id
     session = _Session(ports, caller)
     session.pipeline(pipeline_id, can_own)
     if ports.store.get_user(user_id) is None:
-        raise user_not_found(user_id)
+        raise user_not_found()
     grants = ports.store.list_grants(pipeline_id)
     if role is not Role.OWNER:
         _keep_an_owner(grants, user_id)
@@ -264,7 +264,7 @@ def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user
     grants = ports.store.list_grants(pipeline_id)
     grant = next((g for g in grants if g.user_id == user_id), None)
     if grant is None:
-        raise NotFound("MEMBER_NOT_FOUND", f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
+        raise NotFound(ErrorCode.MEMBER_NOT_FOUND, f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
     _keep_an_owner(grants, user_id)
     ports.store.delete_grant(grant, session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id))
 
@@ -281,7 +281,9 @@ def _members(ports: ManagementPorts, pipeline_id: str) -> list[Grant]:
 def _keep_an_owner(grants: list[Grant], leaving_user: str) -> None:
     owners = {g.user_id for g in grants if g.role is Role.OWNER}
     if owners == {leaving_user}:
-        raise Conflict("LAST_OWNER", f"'{leaving_user}' is the pipeline's last owner. Make another owner first.")
+        raise Conflict(
+            ErrorCode.LAST_OWNER, f"'{leaving_user}' is the pipeline's last owner. Make another owner first."
+        )
 
 
 # The webhook trigger
@@ -424,7 +426,7 @@ def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger
     trigger = _trigger_of(ports, stored)
     if trigger is None:
         raise NotFound(
-            "WEBHOOK_NOT_FOUND", f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
+            ErrorCode.WEBHOOK_NOT_FOUND, f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
         )
     return trigger
 
@@ -443,7 +445,7 @@ def _trigger(pipeline_id: str, token: str, run_as: str, now: str) -> Trigger:
 def _stored(ports: ManagementPorts, pipeline_id: str) -> StoredPipeline:
     stored = ports.store.get_pipeline(pipeline_id)
     if stored is None:
-        raise pipeline_not_found(pipeline_id)
+        raise pipeline_not_found()
     return stored
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import BadRequest
+from .errors import BadRequest, ErrorCode
 
 MAX_JSON_DEPTH = 32
 
@@ -55,7 +55,7 @@ def _depth(text: str) -> int:
 
 def check_size(body: bytes, max_bytes: int) -> None:
     if len(body) > max_bytes:
-        raise BadRequest("PAYLOAD_TOO_LARGE", f"The request body is larger than {max_bytes} bytes.")
+        raise BadRequest(ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {max_bytes} bytes.")
 
 
 def parse_json(text: bytes | str) -> Any:
@@ -66,9 +66,7 @@ def parse_json(text: bytes | str) -> Any:
             raise ValueError("too deeply nested")
         return json.loads(decoded, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BadRequest(
-            "INVALID_JSON", "The request body is not valid JSON (UTF-8, no duplicate keys, no NaN or Infinity)."
-        ) from None
+        raise BadRequest(ErrorCode.INVALID_JSON) from None
 
 
 def json_object(
@@ -82,10 +80,8 @@ def json_object(
     if not body.strip():
         return {}
     if not is_json_media_type(content_type):
-        raise BadRequest(
-            "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON with the header 'Content-Type: application/json'."
-        )
+        raise BadRequest(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     parsed = parse_json(body)
     if not isinstance(parsed, dict):
-        raise BadRequest("INVALID_JSON", f"The request body must be {expected}.")
+        raise BadRequest(ErrorCode.INVALID_JSON, f"The request body must be {expected}.")
     return parsed

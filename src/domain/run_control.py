@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .errors import Conflict, Forbidden, NotFound
+from .errors import Conflict, ErrorCode, Forbidden, NotFound
 from .management import Caller
 from .models import RunStatus, UserStatus
 from .policy import can_run, can_view
@@ -26,12 +26,12 @@ class RunControlPorts:
 
 def run_not_found() -> NotFound:
     # one answer for "no such run" and "not yours to see", so run ids are no oracle
-    return NotFound("RUN_NOT_FOUND", "No run with this id that you may see. Check the run id.")
+    return NotFound(ErrorCode.RUN_NOT_FOUND)
 
 
 def run_finished(run: RunView) -> Conflict:
     return Conflict(
-        "RUN_FINISHED",
+        ErrorCode.RUN_FINISHED,
         f"Run {run.run_id} has already ended {run.status}; there is nothing to cancel. Re-run it to run it again.",
     )
 

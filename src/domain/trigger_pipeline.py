@@ -10,6 +10,7 @@ from typing import Literal
 from .deliveries import Delivery, Outcome, run_id_for_delivery
 from .errors import (
     BadRequest,
+    ErrorCode,
     HookrunError,
     InsufficientPermissions,
     RunAlreadyStarted,
@@ -89,7 +90,7 @@ def is_dry_run(query: Mapping[str, str]) -> bool:
     """
     value = query.get("dryRun")
     if value not in (None, "true", "false"):
-        raise BadRequest("INVALID_PARAMETER", "The query parameter 'dryRun' must be 'true' or 'false'.")
+        raise BadRequest(ErrorCode.INVALID_PARAMETER, "The query parameter 'dryRun' must be 'true' or 'false'.")
     return value == "true"
 
 

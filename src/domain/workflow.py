@@ -14,18 +14,16 @@ from .ports import DeliveryLog, PipelineRevisions, RunRecorder, RunSecretsReader
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
-class RunFailed(HookrunError):
-    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED."""
-
-    code = "RUN_FAILED"
+class RunFailed(Exception):
+    """Raised at the end of a run whose stage failed, so the execution itself ends FAILED (a workflow error)."""
 
 
-class RunNotRecorded(HookrunError):
-    code = "RUN_NOT_RECORDED"
+class RunNotRecorded(Exception):
+    """The workflow's record of a run is missing (a workflow error, never an API answer)."""
 
 
-class PipelineRevisionGone(HookrunError):
-    code = "PIPELINE_REVISION_GONE"
+class PipelineRevisionGone(Exception):
+    """The pipeline revision a run names is gone: its pipeline was deleted (a workflow error, never an API answer)."""
 
 
 class JobRef(Model):

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from domain.errors import HookrunError
+from domain.errors import ErrorCode, HookrunError
 
 from . import api_manage, api_runs, api_webhook_test
 from .http import RequestRejected, error_response
@@ -60,7 +60,7 @@ def rejected(error: HookrunError) -> Response[str]:
 def _no_such_route() -> Response[str]:
     metrics.add_metric(name="NOT_FOUND", unit=MetricUnit.Count, value=1)
     return error_response(
-        RequestRejected("NOT_FOUND", "No such route. The README's 'Management API' section lists the routes.")
+        RequestRejected(ErrorCode.NOT_FOUND, "No such route. The README's 'Management API' section lists the routes.")
     )
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ValidationError
 
 from domain import management
-from domain.errors import VariableProblem
+from domain.errors import ErrorCode, VariableProblem
 from domain.management import Caller, ManagementPorts, WebhookState
 from domain.models import PIPELINE_ID, USER_ID, Pipeline
 
@@ -91,7 +91,7 @@ def _pipeline_id(pipeline_id: str) -> str:
 def _user_id(user_id: str) -> str:
     """The id, if it could name a user; a malformed one names none."""
     if not USER_ID.fullmatch(user_id):
-        raise RequestRejected("USER_NOT_FOUND", "No user with this id. Check the user id.")
+        raise RequestRejected(ErrorCode.USER_NOT_FOUND)
     return user_id
 
 
@@ -99,8 +99,10 @@ def _body() -> dict[str, Any]:
     return json_object_body(router.current_event, MAX_BODY_BYTES, expected="a JSON object")
 
 
-def _parsed(model: type[Body], data: dict[str, Any], code: str = "INVALID_REQUEST", what: str = "body") -> Body:
-    """`data` as `model`; raises `code` (422) naming every field that is wrong."""
+def _parsed(
+    model: type[Body], data: dict[str, Any], code: ErrorCode = ErrorCode.INVALID_REQUEST, what: str = "body"
+) -> Body:
+    """`data` as `model`; raises `code` naming every field that is wrong."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -112,10 +114,11 @@ def _parsed(model: type[Body], data: dict[str, Any], code: str = "INVALID_REQUES
 def _pipeline_from_body(pipeline_id: str) -> Pipeline:
     data = _body()
     if data.setdefault("id", pipeline_id) != pipeline_id:
+        problem = VariableProblem("id", "must equal the pipeline id in the path, or be left out")
         raise RequestRejected(
-            "INVALID_REQUEST", "The body's 'id' must equal the pipeline id in the path, or be left out.", status=400
+            ErrorCode.INVALID_PIPELINE, "The pipeline has 1 problem(s); see 'errors'.", problems=[problem]
         )
-    return _parsed(Pipeline, data, "INVALID_PIPELINE", "pipeline")
+    return _parsed(Pipeline, data, ErrorCode.INVALID_PIPELINE, "pipeline")
 
 
 def _webhook_answer(status_with_url: int, state: WebhookState) -> Response[str]:
@@ -218,7 +221,9 @@ def put_user(user_id: UserId) -> Response[str]:
     caller = _caller()
     if not USER_ID.fullmatch(user_id):
         problems = [VariableProblem("userId", f"must match {USER_ID.pattern}")]
-        raise RequestRejected("INVALID_REQUEST", "The user id in the path is not a valid user id.", problems=problems)
+        raise RequestRejected(
+            ErrorCode.INVALID_REQUEST, "The user id in the path is not a valid user id.", problems=problems
+        )
     change = _parsed(UserChange, _body())
     user, created = management.put_user(_ports(), caller, user_id, change.status, change.principals)
     return _answer(201 if created else 200, UserBody.of(user))

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
+from domain.errors import ErrorCode
 from domain.management import Caller
 from domain.models import PIPELINE_ID, RunStatus, UserStatus
 from domain.policy import can_view
@@ -33,7 +34,7 @@ RUN_ID = re.compile(r"^run-[0-9a-f]{29}$")
 
 def _run_not_found() -> RequestRejected:
     # one answer for "no such run" and "not yours to see", so run ids are no oracle
-    return RequestRejected("RUN_NOT_FOUND", "No run with this id that you may see. Check the run id.")
+    return RequestRejected(ErrorCode.RUN_NOT_FOUND)
 
 
 def _caller() -> Caller:
@@ -51,7 +52,7 @@ def _can_view(access: Access) -> bool:
 def _suspended(access: Access) -> RequestRejected | None:
     if access.user is not None and access.user.status is UserStatus.SUSPENDED:
         return RequestRejected(
-            "FORBIDDEN", f"User '{access.user.id}' is suspended. Ask a hookrun admin to reactivate the user."
+            ErrorCode.FORBIDDEN, f"User '{access.user.id}' is suspended. Ask a hookrun admin to reactivate the user."
         )
     return None
 
@@ -165,7 +166,7 @@ def list_runs(
             raise suspended
         if not can_view(access.user, access.grant):
             raise RequestRejected(
-                "FORBIDDEN",
+                ErrorCode.FORBIDDEN,
                 f"User '{caller.user_id}' has no role on pipeline '{access.pipeline.id}'. "
                 "Ask a pipeline owner for the viewer role.",
             )

@@ -255,7 +255,7 @@ def masked(pipeline: Pipeline) -> Pipeline:
 
 ERROR_DESCRIPTIONS = {
     400: (
-        "INVALID_JSON: the body is not a JSON object; INVALID_REQUEST: the body contradicts the path; "
+        "INVALID_JSON: the body is not a JSON object; "
         "INVALID_PARAMETER or INVALID_CURSOR: a `limit` or `cursor` this list does not take."
     ),
     401: "UNAUTHENTICATED: the request names no hookrun user.",
@@ -264,7 +264,7 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict (PIPELINE_EXISTS, LAST_OWNER, PRINCIPAL_TAKEN, CONFLICT, RUN_FINISHED or SECRETS_EXPIRED).",
     413: "PAYLOAD_TOO_LARGE: the body is over 256 KiB.",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body with Content-Type: application/json.",
-    422: "INVALID_PIPELINE or INVALID_REQUEST: `errors` lists every field that is wrong.",
+    422: "INVALID_PIPELINE (also a body `id` other than the path's) or INVALID_REQUEST: `errors` lists every field.",
     503: "UNAVAILABLE: a backing service is busy; retry after Retry-After seconds.",
 }
 ALWAYS = (401, 503)

@@ -13,14 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 if TYPE_CHECKING:  # the webhook answers without the event handler: its imports are a good part of a cold start
     from aws_lambda_powertools.event_handler import Response
 
-from domain.errors import (
-    HookrunError,
-    InsufficientPermissions,
-    InvalidRequest,
-    InvalidVariables,
-    Unavailable,
-    VariableProblem,
-)
+from domain.errors import ErrorCode, HookrunError, InsufficientPermissions, Unavailable, VariableProblem
 from domain.requests import json_object
 
 MAX_BODY_BYTES = 64 * 1024
@@ -28,58 +21,19 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _LIMIT = re.compile(r"^[0-9]{1,3}$")
 
-STATUS_BY_CODE = {
-    "WEBHOOK_NOT_FOUND": 404,
-    "WEBHOOK_DISABLED": 403,
-    "INSUFFICIENT_PERMISSIONS": 403,
-    "INVALID_JSON": 400,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "PAYLOAD_TOO_LARGE": 413,
-    "INVALID_VARIABLES": 422,
-    "INVALID_SIGNATURE": 401,
-    "INVALID_SOURCE_EVENT": 400,
-    "INVALID_DELIVERY_ID": 400,
-    "INVALID_IDEMPOTENCY_KEY": 400,
-    "UNAVAILABLE": 503,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "UNAUTHENTICATED": 401,
-    "FORBIDDEN": 403,
-    "RUN_NOT_FOUND": 404,
-    "PIPELINE_NOT_FOUND": 404,
-    "INVALID_PARAMETER": 400,
-    "INVALID_CURSOR": 400,
-    "USER_NOT_FOUND": 404,
-    "MEMBER_NOT_FOUND": 404,
-    "PIPELINE_EXISTS": 409,
-    "LAST_OWNER": 409,
-    "PRINCIPAL_TAKEN": 409,
-    "CONFLICT": 409,
-    "RUN_FINISHED": 409,
-    "SECRETS_EXPIRED": 409,
-    "INVALID_PIPELINE": 422,
-    "INVALID_REQUEST": 422,
-}
-
 
 class RequestRejected(HookrunError):
-    """A request that fails at the HTTP edge, before any use case runs.
-
-    `status` overrides the code's usual status; `problems` name each field of the body that is wrong.
-    """
+    """A request that fails at the HTTP edge, before any use case runs; `problems` name each wrong field."""
 
     def __init__(
-        self, code: str, message: str, *, status: int | None = None, problems: list[VariableProblem] | None = None
+        self, error: ErrorCode, message: str | None = None, *, problems: list[VariableProblem] | None = None
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.problems = problems or []
+        super().__init__(error, message, problems)
 
 
 def no_such_pipeline() -> RequestRejected:
     """The answer for a pipeline id that names nothing the caller may know of; it never repeats the id."""
-    return RequestRejected("PIPELINE_NOT_FOUND", "No pipeline with this id. Check the pipeline id.")
+    return RequestRejected(ErrorCode.PIPELINE_NOT_FOUND)
 
 
 def page_limit(text: str | None) -> int:
@@ -87,7 +41,7 @@ def page_limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
     if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
-        raise RequestRejected("INVALID_PARAMETER", f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
+        raise RequestRejected(ErrorCode.INVALID_PARAMETER, f"'limit' must be a whole number from 1 to {MAX_LIMIT}.")
     return int(text)
 
 
@@ -120,12 +74,11 @@ def error_answer(error: HookrunError) -> tuple[int, dict[str, Any], dict[str, st
     headers: dict[str, str] = {}
     if isinstance(error, InsufficientPermissions):
         body["runAs"] = error.run_as
-    if isinstance(error, InvalidVariables | InvalidRequest | RequestRejected) and error.problems:
+    if error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
     if isinstance(error, Unavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)
-    status = error.status if isinstance(error, RequestRejected) and error.status else None
-    return status or STATUS_BY_CODE.get(error.code, 400), body, headers
+    return error.status, body, headers
 
 
 def error_response(error: HookrunError) -> Response[str]:
@@ -140,7 +93,7 @@ def raw_body(event: BaseProxyEvent) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise RequestRejected("INVALID_JSON", "The request body could not be decoded.") from None
+            raise RequestRejected(ErrorCode.INVALID_JSON, "The request body could not be decoded.") from None
     return body.encode("utf-8", errors="surrogatepass")
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from domain.errors import ErrorCode
 from domain.management import Caller
 from domain.models import USER_ID
 
@@ -67,5 +68,5 @@ def identify(event: APIGatewayProxyEvent, principals: PrincipalReader) -> Caller
             if is_local_stack()
             else "Sign the request with an IAM principal that is mapped to a hookrun user."
         )
-        raise RequestRejected("UNAUTHENTICATED", f"The request names no hookrun user. {how}")
+        raise RequestRejected(ErrorCode.UNAUTHENTICATED, f"The request names no hookrun user. {how}")
     return Caller(user_id=user_id, is_admin=admin)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from domain.errors import HookrunError, InsufficientPermissions, InvalidVariables
+from domain.errors import ErrorCode, HookrunError, InsufficientPermissions, InvalidVariables
 from domain.models import AcceptedRun
 from domain.trigger_pipeline import DryRun, WebhookRequest, receive_webhook
 
@@ -75,7 +75,9 @@ def rejected(error: HookrunError) -> dict[str, Any]:
 
 def not_found() -> dict[str, Any]:
     metrics.add_metric(name="NOT_FOUND", unit=MetricUnit.Count, value=1)
-    return proxy_result(*error_answer(RequestRejected("NOT_FOUND", f"No such route. Webhooks are POST {ROUTE}.")))
+    return proxy_result(
+        *error_answer(RequestRejected(ErrorCode.NOT_FOUND, f"No such route. Webhooks are POST {ROUTE}."))
+    )
 
 
 def is_webhook_route(event: APIGatewayProxyEvent) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
+import uuid
 from typing import Any
 
 import requests
@@ -12,6 +11,7 @@ import requests
 from hookrun.local_events import RECONCILE_BOUND_SECONDS
 from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
 from tests.e2e.test_runs import ADMIN, new_pipeline, post
+from tests.support import processes_running
 
 CANCEL_BOUND_SECONDS = 10
 
@@ -37,33 +37,25 @@ def until(check: Any, timeout: float, what: str) -> Any:
         time.sleep(0.2)
 
 
-def process_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def sleeping_run(stack: RunningStack, pid_file: Path) -> tuple[str, int]:
-    """A run whose first job sleeps 60 s (its shell's pid written to `pid_file`) and whose second stage prints."""
+def sleeping_run(stack: RunningStack) -> tuple[str, str]:
+    """A run whose first job sleeps 60 s (its process found by the token returned) and whose second stage prints."""
+    token = str(uuid.uuid4().int)[:12]
     url = new_pipeline(
         stack,
         [
-            {"name": "long", "jobs": [{"name": "sleep", "script": [f"echo $$ > {pid_file}", "sleep 60"]}]},
-            {"name": "later", "jobs": [{"name": "never", "script": [f"touch {pid_file}.later"]}]},
+            {"name": "long", "jobs": [{"name": "sleep", "script": [f"sleep 60.{token}"]}]},
+            {"name": "later", "jobs": [{"name": "never", "script": ["echo never"]}]},
         ],
     )
     run_id = post(url).json()["runId"]
-    until(lambda: pid_file.exists() and pid_file.read_text().strip(), 30, "the job started")
-    return run_id, int(pid_file.read_text())
+    until(lambda: processes_running(token), 30, "the job started")
+    return run_id, token
 
 
 def test_a_cancelled_run_ends_cancelled_its_job_process_gone_and_later_stages_never_start(
-    local_stack: RunningStack, tmp_path: Path
+    local_stack: RunningStack,
 ) -> None:
-    pid_file = tmp_path / "pid"
-    run_id, pgid = sleeping_run(local_stack, pid_file)
+    run_id, token = sleeping_run(local_stack)
 
     started = time.monotonic()
     response = cancel(local_stack, run_id)
@@ -71,20 +63,18 @@ def test_a_cancelled_run_ends_cancelled_its_job_process_gone_and_later_stages_ne
     run = until(
         lambda: (r := run_of(local_stack, run_id))["status"] == "CANCELLED" and r, CANCEL_BOUND_SECONDS, "CANCELLED"
     )
-    until(lambda: not process_group_alive(pgid), CANCEL_BOUND_SECONDS - (time.monotonic() - started), "job killed")
+    until(lambda: not processes_running(token), CANCEL_BOUND_SECONDS - (time.monotonic() - started), "job killed")
 
     assert (run["cancelledBy"], run["reason"]) == ("admin", "CANCELLED")
     assert [s["status"] for s in run["stages"]] == ["CANCELLED", "CANCELLED"]
     later = run["stages"][1]["jobs"][0]
     assert (later["status"], later["startedAt"]) == ("CANCELLED", None)
     time.sleep(2)  # a later stage that were to start would have done so by now
-    assert not Path(f"{pid_file}.later").exists()
+    assert run_of(local_stack, run_id)["stages"][1]["jobs"][0]["startedAt"] is None
 
 
-def test_cancelling_a_cancelled_run_again_is_accepted_and_changes_nothing(
-    local_stack: RunningStack, tmp_path: Path
-) -> None:
-    run_id, _ = sleeping_run(local_stack, tmp_path / "pid")
+def test_cancelling_a_cancelled_run_again_is_accepted_and_changes_nothing(local_stack: RunningStack) -> None:
+    run_id, _ = sleeping_run(local_stack)
     assert cancel(local_stack, run_id).status_code == 202
     first = run_of(local_stack, run_id)
 
@@ -114,9 +104,9 @@ def test_cancelling_a_finished_run_is_409_run_finished(local_stack: RunningStack
 
 
 def test_an_execution_stopped_outside_hookrun_leaves_its_run_terminal_within_the_bound(
-    local_stack: RunningStack, tmp_path: Path
+    local_stack: RunningStack,
 ) -> None:
-    run_id, pgid = sleeping_run(local_stack, tmp_path / "pid")
+    run_id, token = sleeping_run(local_stack)
     stepfunctions, info = moto_client(local_stack, "stepfunctions")
     arn = info["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{run_id}"
 
@@ -132,7 +122,7 @@ def test_an_execution_stopped_outside_hookrun_leaves_its_run_terminal_within_the
         ("FAILED", "FAILED"),
         ("CANCELLED", "CANCELLED"),
     ]
-    until(lambda: not process_group_alive(pgid), 5, "the job's process ended")
+    until(lambda: not processes_running(token), 5, "the job's process ended")
 
 
 def test_a_240_kb_pipeline_with_a_60_kb_body_starts_and_succeeds(local_stack: RunningStack) -> None:

@@ -139,9 +139,9 @@ def test_suspended_user_may_not_create_a_pipeline(ports: ManagementPorts) -> Non
     assert (status, body["code"]) == (403, "FORBIDDEN")
 
 
-def test_body_id_other_than_the_path_is_400() -> None:
+def test_body_id_other_than_the_path_is_422_naming_the_id() -> None:
     status, body = request("PUT", PIPELINE, pipeline_file(id="other"), pipelineId="new")
-    assert (status, body["code"]) == (400, "INVALID_REQUEST")
+    assert (status, body["code"], [e["name"] for e in body["errors"]]) == (422, "INVALID_PIPELINE", ["id"])
 
 
 def test_invalid_pipeline_is_422_naming_every_field() -> None:

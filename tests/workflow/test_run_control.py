@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import time
+import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +20,7 @@ from hookrun.local_events import ExecutionEvents, status_change_event
 from hookrun.local_stack import invoke_function
 from hookrun.template import execution_rules
 from tests.conftest import REGION, TABLE
+from tests.support import processes_running
 from tests.workflow.conftest import Workflow, pipeline
 
 ACCOUNT = "123456789012"
@@ -40,35 +40,29 @@ def recorded(dynamodb: Any, run_id: str) -> RunView:
     return view
 
 
-def process_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def sleeping_pipeline(pid_file: Path) -> Any:
+def sleeping_pipeline(token: str) -> Any:
+    """A job that sleeps 60 s (its process known by `token`), then a stage that must never start."""
     return pipeline(
         [
-            {"name": "long", "jobs": [{"name": "sleep", "script": [f"echo $$ > {pid_file}", "sleep 60"]}]},
+            {"name": "long", "jobs": [{"name": "sleep", "script": [f"sleep 60.{token}"]}]},
             {"name": "later", "jobs": [{"name": "never", "script": ["echo never"]}]},
         ]
     )
 
 
-def test_cancel_kills_the_running_job_and_later_stages_never_start(
-    workflow: Workflow, dynamodb: Any, tmp_path: Path
-) -> None:
-    pid_file = tmp_path / "pid"
-    run_id = workflow.start(sleeping_pipeline(pid_file))
-    eventually(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
-    pgid = int(pid_file.read_text())
+def a_token() -> str:
+    return str(uuid.uuid4().int)[:12]
+
+
+def test_cancel_kills_the_running_job_and_later_stages_never_start(workflow: Workflow, dynamodb: Any) -> None:
+    token = a_token()
+    run_id = workflow.start(sleeping_pipeline(token))
+    eventually(lambda: bool(processes_running(token)))
 
     cancel_run(container().run_control_ports, Caller("admin", is_admin=True), run_id)
 
     assert workflow.wait(run_id)["status"] == "ABORTED"
-    eventually(lambda: not process_group_alive(pgid), timeout=5)
+    eventually(lambda: not processes_running(token), timeout=5)
     view = recorded(dynamodb, run_id)
     assert (view.status, view.cancelled_by) == ("CANCELLED", "admin")
     assert [s.status for s in view.stages] == ["CANCELLED", "CANCELLED"]
@@ -90,14 +84,14 @@ def deliver_ended_executions(workflow: Workflow) -> ExecutionEvents:
 
 
 def test_an_execution_stopped_outside_hookrun_leaves_its_run_failed_with_the_reason(
-    workflow: Workflow, dynamodb: Any, tmp_path: Path
+    workflow: Workflow, dynamodb: Any
 ) -> None:
-    pid_file = tmp_path / "pid"
+    token = a_token()
     events = deliver_ended_executions(workflow)
     events.start()
     try:
-        run_id = workflow.start(sleeping_pipeline(pid_file))
-        eventually(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+        run_id = workflow.start(sleeping_pipeline(token))
+        eventually(lambda: bool(processes_running(token)))
         workflow.stepfunctions.stop_execution(executionArn=workflow.execution_arn(run_id), cause="operator")
         eventually(lambda: recorded(dynamodb, run_id).status == "FAILED", timeout=10)
     finally:
@@ -106,7 +100,7 @@ def test_an_execution_stopped_outside_hookrun_leaves_its_run_failed_with_the_rea
     assert view.reason is not None and view.reason.startswith("EXECUTION_ABORTED")
     assert [s.status for s in view.stages] == ["FAILED", "CANCELLED"]
     assert [s.jobs[0].status for s in view.stages] == ["FAILED", "CANCELLED"]
-    eventually(lambda: not process_group_alive(int(pid_file.read_text())), timeout=5)
+    eventually(lambda: not processes_running(token), timeout=5)
 
 
 def test_a_run_that_ended_on_its_own_is_left_as_it_was_by_the_reconciler(workflow: Workflow, dynamodb: Any) -> None:

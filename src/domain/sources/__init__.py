@@ -8,15 +8,7 @@ headers and the raw body come in, values and decisions go out.
 """
 
 from .built_ins import built_in_variables
-from .events import (
-    INVALID_DELIVERY_ID,
-    INVALID_IDEMPOTENCY_KEY,
-    INVALID_JSON,
-    INVALID_SOURCE_EVENT,
-    UNSUPPORTED_MEDIA_TYPE,
-    InvalidSourceEvent,
-    SourceEvent,
-)
+from .events import InvalidSourceEvent, SourceEvent
 from .filters import Decision, SkipReason, SourceSettings, decide, glob_to_regex
 from .headers import delivery_id, detect_source, event_name, idempotency_key
 from .inbound import Inbound, SourceRun, read_inbound, read_source_event
@@ -26,11 +18,6 @@ from .signatures import signature_checked, verify_signature
 
 __all__ = [
     "DERIVED_KEY_PREFIX",
-    "INVALID_DELIVERY_ID",
-    "INVALID_IDEMPOTENCY_KEY",
-    "INVALID_JSON",
-    "INVALID_SOURCE_EVENT",
-    "UNSUPPORTED_MEDIA_TYPE",
     "Decision",
     "EventKind",
     "Inbound",

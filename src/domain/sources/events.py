@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from ..base import Model
-from ..errors import HookrunError
+from ..errors import ErrorCode, HookrunError
 from .providers import EventKind, Provider
-
-INVALID_DELIVERY_ID = "INVALID_DELIVERY_ID"
-
-INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
-
-UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-
-INVALID_JSON = "INVALID_JSON"
-
-INVALID_SOURCE_EVENT = "INVALID_SOURCE_EVENT"
 
 
 class InvalidSourceEvent(HookrunError):
-    """A source delivery hookrun cannot read. `code` is one of the module's error codes."""
+    """A source delivery hookrun cannot read, with the code of the rule it broke."""
 
-    code = INVALID_SOURCE_EVENT
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(error, message)
 
 
 class SourceEvent(Model):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .events import INVALID_DELIVERY_ID, INVALID_IDEMPOTENCY_KEY, InvalidSourceEvent
+from ..errors import ErrorCode
+from .events import InvalidSourceEvent
 from .providers import PROFILES, Provider
 
 MAX_KEY_LENGTH = 200
@@ -45,7 +46,7 @@ def delivery_id(provider: Provider, headers: Mapping[str, str]) -> str | None:
         if name in lowered:
             return _checked_key(
                 lowered[name],
-                INVALID_DELIVERY_ID,
+                ErrorCode.INVALID_DELIVERY_ID,
                 f"The delivery id header from {PROFILES[provider].display_name} must be at most {MAX_KEY_LENGTH} "
                 "printable ASCII characters. Check what sits between the provider and hookrun.",
             )
@@ -62,12 +63,12 @@ def idempotency_key(headers: Mapping[str, str]) -> str | None:
         return None
     return _checked_key(
         value,
-        INVALID_IDEMPOTENCY_KEY,
+        ErrorCode.INVALID_IDEMPOTENCY_KEY,
         f"The Idempotency-Key header must be at most {MAX_KEY_LENGTH} printable ASCII characters, for example a UUID.",
     )
 
 
-def _checked_key(value: str, code: str, message: str) -> str | None:
+def _checked_key(value: str, code: ErrorCode, message: str) -> str | None:
     key = value.strip()
     if not key:
         return None

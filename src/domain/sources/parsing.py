@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import BadRequest
+from ..errors import BadRequest, ErrorCode
 from ..requests import is_json_media_type, media_type_of, parse_json
-from .events import INVALID_JSON, INVALID_SOURCE_EVENT, UNSUPPORTED_MEDIA_TYPE, InvalidSourceEvent, SourceEvent
+from .events import InvalidSourceEvent, SourceEvent
 from .headers import delivery_id, event_name
 from .providers import FORM, PROFILES, EventKind, Provider
 
@@ -67,7 +67,7 @@ def _payload(provider: Provider, body: bytes, content_type: str | None) -> dict[
     if not (is_json or is_form):
         accepted = f"'application/json' or '{FORM}'" if PROFILES[provider].reads_forms else "'application/json'"
         raise InvalidSourceEvent(
-            UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             f"hookrun reads {PROFILES[provider].display_name} events sent as {accepted}. "
             "Set the webhook's content type to one of these in the provider's webhook settings.",
         )
@@ -82,13 +82,13 @@ def _payload(provider: Provider, body: bytes, content_type: str | None) -> dict[
         parsed = parse_json(text)
     except (UnicodeDecodeError, ValueError, BadRequest):
         raise InvalidSourceEvent(
-            INVALID_JSON,
+            ErrorCode.INVALID_JSON,
             "The event body is not valid UTF-8 JSON (no duplicate keys, no NaN or Infinity, at most 32 levels deep)"
             + (" in a single form field named 'payload'." if is_form else ".")
             + " Redeliver it from the provider's webhook settings, or check what sits between them and hookrun.",
         ) from None
     if not isinstance(parsed, dict):
-        raise InvalidSourceEvent(INVALID_JSON, "The event body must be a JSON object, as providers send it.")
+        raise InvalidSourceEvent(ErrorCode.INVALID_JSON, "The event body must be a JSON object, as providers send it.")
     return parsed
 
 
@@ -106,14 +106,14 @@ def _push_event(provider: Provider, event_name: str, payload: dict[str, Any], de
     after = _text(payload, "after")
     if ref is None or after is None:
         raise InvalidSourceEvent(
-            INVALID_SOURCE_EVENT,
+            ErrorCode.INVALID_SOURCE_EVENT,
             f"The {source} push event lacks 'ref' or 'after', so hookrun cannot tell what was pushed. "
             "Redeliver it from the provider's webhook settings.",
         )
     repository = _repository(payload)
     if repository is None:
         raise InvalidSourceEvent(
-            INVALID_SOURCE_EVENT,
+            ErrorCode.INVALID_SOURCE_EVENT,
             f"The {source} push event does not name its repository. Redeliver it from the provider's webhook settings.",
         )
     head_field = payload.get("head_commit")
@@ -121,7 +121,7 @@ def _push_event(provider: Provider, event_name: str, payload: dict[str, Any], de
     sha = _text(payload, "checkout_sha") or _text(head_commit, "id") or after
     if not _SHA_SHAPE.fullmatch(sha):
         raise InvalidSourceEvent(
-            INVALID_SOURCE_EVENT,
+            ErrorCode.INVALID_SOURCE_EVENT,
             f"The {source} push event names a commit that is not a 40- or 64-digit hexadecimal SHA. "
             "Redeliver it from the provider's webhook settings.",
         )
