@@ -333,3 +333,29 @@ def cancel(
         print_json(run)
         return
     console.print(Text.assemble("Run ", (run_id, "bold"), " ", _run_status(run)))
+
+
+@runs_app.command()
+def rerun(
+    run_id: RunIdArgument,
+    *,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Run again from the first stage that did not succeed; reuse the others.")
+    ] = False,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Re-run a run: a new run with the same variables and commit, as you (owners and runners)."""
+    api = client(endpoint, user, stack)
+    started = ask(
+        lambda: api.request("POST", f"{_run_path(run_id)}/rerun", params={"from": "failed" if failed else None})
+    )
+    if as_json:
+        print_json(started)
+        return
+    console.print(Text.assemble("Started ", (started["runId"], "bold"), f", a re-run of {run_id}"))
+    if started.get("reusedStages"):
+        console.print(f"The first {started['reusedStages']} stage(s) are reused from {run_id}.", markup=False)
+    console.print(Text(f"hookrun runs watch {started['runId']}", style="dim"))

@@ -57,6 +57,9 @@ class FakeStore:
     def delete_run_secrets(self, run_id: str) -> None:
         self.run_secrets.pop(run_id, None)
 
+    def get_run_secrets(self, run_id: str) -> dict[str, str]:
+        return dict(self.run_secrets.get(run_id, {}))
+
     def add_pipeline(self, pipeline: Pipeline) -> None:
         self.pipelines[pipeline.id] = pipeline
 
@@ -266,6 +269,7 @@ class FakeRunRecorder:
                 index=index,
                 name=str(stage["name"]),
                 status=RunStatus(str(stage["status"])),
+                reused_from=stage.get("reusedFrom"),  # type: ignore[arg-type]
                 jobs=tuple(
                     JobView(
                         name=name,
@@ -295,6 +299,8 @@ class FakeRunRecorder:
             cancelled_by=run.get("cancelledBy"),  # type: ignore[arg-type]
             cancelled_at=run.get("cancelledAt"),  # type: ignore[arg-type]
             pipeline_revision=request.pipeline_revision,
+            rerun_of=request.rerun_of,
+            superseded_by=run.get("supersededBy"),  # type: ignore[arg-type]
             stages=stages,
         )
 

@@ -52,7 +52,7 @@ def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
         "startedAt": {"S": at},
         "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id)},
         "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
-    }
+    } | ({"rerunOf": {"S": run.rerun_of}} if run.rerun_of else {})
 
 
 def _child_items(run: RunRequest, stages: Sequence[Stage]) -> list[Item]:
@@ -115,6 +115,7 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
             jobs=tuple(jobs.get(int(item["stageIndex"]["N"]), [])),
             started_at=_text(item, "startedAt"),
             finished_at=_text(item, "finishedAt"),
+            reused_from=_text(item, "reusedFrom"),
         )
         for item in sorted(items, key=lambda i: i["sk"]["S"])
         if item["sk"]["S"].startswith("STAGE#")
@@ -136,6 +137,8 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
         pipeline_revision=_text(run, "pipelineRevision") or "",
         cancelled_by=_text(run, "cancelledBy"),
         cancelled_at=_text(run, "cancelledAt"),
+        rerun_of=_text(run, "rerunOf"),
+        superseded_by=_text(run, "supersededBy"),
     )
 
 

@@ -331,6 +331,8 @@ class RunRequest(Model):
     run_as: str
     created_at: str
     delivery: DeliveryInfo | None = None
+    rerun_of: str | None = None  # the run this one re-runs
+    reuse_stages: int = 0  # how many leading stages are taken from `rerun_of` instead of run again
 
 
 class AcceptedRun(Model):

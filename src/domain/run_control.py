@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import Conflict, ErrorCode, Forbidden, NotFound
 from .management import Caller
-from .models import RunStatus, UserStatus
+from .models import RunRequest, RunStatus, TriggerKind, UserStatus
 from .policy import can_run, can_view
-from .ports import AccessReader, ExecutionControl, Field, RunRecorder
+from .ports import AccessReader, ExecutionControl, Field, RunRecorder, RunSecrets, RunSecretsReader, RunStarter
 from .runs import TERMINAL, RunView
 
 CANCELLED = "CANCELLED"
 SUPERSEDED = "SUPERSEDED"
+
+
+class RunSecretStore(RunSecrets, RunSecretsReader, Protocol):
+    """A run's secret values: kept, read and forgotten."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,10 @@ class RunControlPorts:
     runs: RunRecorder
     access: AccessReader
     executions: ExecutionControl
+    starter: RunStarter
+    secrets: RunSecretStore
     now: Callable[[], str]
+    new_run_id: Callable[[], str]
 
 
 def run_not_found() -> NotFound:
@@ -95,3 +103,42 @@ def end_run_cancelled(runs: RunRecorder, run: RunView, reason: str, changes: Map
         if stage.status not in TERMINAL:
             runs.move_stage(run.run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     return True
+
+
+def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: bool = False) -> RunRequest:
+    """Start a new run of the run's pipeline revision with its variables (and so its commit), as the caller.
+
+    With `from_failed`, the stages before the first one that did not succeed are shown SUCCEEDED, `reusedFrom` the
+    run, and are not run again. Raises SECRETS_EXPIRED (409) when the run's secret values are no longer kept.
+    """
+    run = controllable_run(ports, caller, run_id)
+    secrets = ports.secrets.get_run_secrets(run_id) if run.secret_names else {}
+    if set(run.secret_names) - secrets.keys():
+        raise Conflict(ErrorCode.SECRETS_EXPIRED)
+    reuse = 0
+    if from_failed:
+        reuse = next((s.index for s in run.stages if s.status is not RunStatus.SUCCEEDED), len(run.stages))
+        reuse = 0 if reuse == len(run.stages) else reuse  # nothing failed: everything runs again
+    request = RunRequest(
+        run_id=ports.new_run_id(),
+        pipeline_id=run.pipeline_id,
+        pipeline_name=run.pipeline_name,
+        pipeline_revision=run.pipeline_revision,
+        variables=run.variables,
+        secret_names=run.secret_names,
+        trigger_kind=TriggerKind.RERUN,
+        run_as=caller.user_id,
+        created_at=ports.now(),
+        rerun_of=run_id,
+        reuse_stages=reuse,
+    )
+    kept = {name: secrets[name] for name in run.secret_names}
+    if kept:
+        ports.secrets.put_run_secrets(request.run_id, kept)
+    try:
+        ports.starter.start_run(request)
+    except Exception:
+        if kept:  # a run that never started keeps no secrets
+            ports.secrets.delete_run_secrets(request.run_id)
+        raise
+    return request

@@ -108,6 +108,7 @@ class StageView:
     jobs: tuple[JobView, ...] = ()
     started_at: str | None = None
     finished_at: str | None = None
+    reused_from: str | None = None  # the run whose result this stage shows: it was not run again
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class RunView:
     pipeline_revision: str = ""
     cancelled_by: str | None = None
     cancelled_at: str | None = None
+    rerun_of: str | None = None
+    superseded_by: str | None = None
 
     def stage(self, index: int) -> StageView | None:
         return next((stage for stage in self.stages if stage.index == index), None)

@@ -80,18 +80,6 @@ def _stages_of(ports: WorkflowPorts, run: RunRequest) -> tuple[Stage, ...]:
     return pipeline.stages
 
 
-def _plan(run_id: str, pipeline_id: str, status: RunStatus, stages: tuple[Stage, ...]) -> RunPlan:
-    return RunPlan(
-        run_id=run_id,
-        pipeline_id=pipeline_id,
-        status=status,
-        stages=tuple(
-            StagePlan(index=i, name=s.name, jobs=tuple(JobRef(name=j.name, runner=j.runner) for j in s.jobs))
-            for i, s in enumerate(stages)
-        ),
-    )
-
-
 def _plan_of(view: RunView) -> RunPlan:
     return RunPlan(
         run_id=view.run_id,
@@ -104,6 +92,7 @@ def _plan_of(view: RunView) -> RunPlan:
                 jobs=tuple(JobRef(name=j.name, runner=j.spec.runner if j.spec else Runner.LAMBDA) for j in stage.jobs),
             )
             for stage in view.stages
+            if stage.status not in TERMINAL  # a stage taken from an earlier run is not run again
         ),
     )
 
@@ -116,7 +105,7 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
     Raises PipelineRevisionGone if the pipeline was deleted since the run was accepted.
     """
     if ports.runs.get_run(run.run_id) is not None or not ports.runs.create_run(
-        run, stages := _stages_of(ports, run), RunStatus.RUNNING, ports.now()
+        run, _stages_of(ports, run), RunStatus.RUNNING, ports.now()
     ):
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
         return _plan_of(_recorded(ports, run.run_id))
@@ -133,7 +122,29 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
                 run_as=run.run_as,
             )
         )
-    return _plan(run.run_id, run.pipeline_id, RunStatus.RUNNING, stages)
+    if run.rerun_of and run.reuse_stages:
+        _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
+    return _plan_of(_recorded(ports, run.run_id))
+
+
+def _reuse_stages(ports: WorkflowPorts, run: RunRequest, earlier_run_id: str, count: int) -> None:
+    """Show the first `count` stages SUCCEEDED as the earlier run ended them, `reusedFrom` it: they do not run."""
+    earlier = _recorded(ports, earlier_run_id)
+    for stage in earlier.stages[:count]:
+        for job in stage.jobs:
+            result = {
+                "reusedFrom": earlier_run_id,
+                "exitCode": job.exit_code,
+                "output": job.output,
+                "startedAt": job.started_at,
+                "finishedAt": job.finished_at,
+                "durationMs": job.duration_ms,
+            }
+            ports.runs.move_job(run.run_id, stage.index, job.name, RunStatus.RUNNING)
+            ports.runs.move_job(run.run_id, stage.index, job.name, RunStatus.SUCCEEDED, result)
+        ports.runs.move_stage(run.run_id, stage.index, RunStatus.RUNNING)
+        changes = {"reusedFrom": earlier_run_id, "startedAt": stage.started_at, "finishedAt": stage.finished_at}
+        ports.runs.move_stage(run.run_id, stage.index, RunStatus.SUCCEEDED, changes)
 
 
 def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:

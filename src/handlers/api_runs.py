@@ -15,13 +15,21 @@ from domain.management import Caller
 from domain.models import PIPELINE_ID, RunStatus, UserStatus
 from domain.policy import can_view
 from domain.ports import Access
-from domain.run_control import cancel_run
+from domain.run_control import cancel_run, rerun
 from domain.runs import JobView, RunView, StageView
 from domain.variables import SECRET_MASK
 
 from .api_schemas import PipelineId, RunId, responses
 from .composition import container
-from .http import DEFAULT_LIMIT, MAX_LIMIT, RequestRejected, json_response, no_such_pipeline, page_limit
+from .http import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    RequestRejected,
+    json_response,
+    no_such_pipeline,
+    page_limit,
+    public_base_url,
+)
 from .identity import identify
 from .observability import metrics
 
@@ -76,6 +84,7 @@ def _stage_body(stage: StageView) -> dict[str, Any]:
         "status": stage.status,
         "startedAt": stage.started_at,
         "finishedAt": stage.finished_at,
+        "reusedFrom": stage.reused_from,
         "jobs": [_job_body(job) for job in stage.jobs],
     }
 
@@ -87,10 +96,13 @@ def _summary_body(run: RunView) -> dict[str, Any]:
         "createdAt": run.created_at,
         "startedAt": run.started_at,
         "finishedAt": run.finished_at,
-        "trigger": {"kind": run.trigger_kind, "runAs": run.run_as},
+        "trigger": {"kind": run.trigger_kind, "runAs": run.run_as}
+        | ({"rerunOf": run.rerun_of} if run.rerun_of else {}),
         "reason": run.reason,
         "cancelledBy": run.cancelled_by,
         "cancelledAt": run.cancelled_at,
+        "rerunOf": run.rerun_of,
+        "supersededBy": run.superseded_by,
     }
 
 
@@ -193,3 +205,46 @@ def post_cancel(run_id: RunId) -> Response[str]:
     run = cancel_run(container().run_control_ports, _caller(), run_id)
     metrics.add_metric(name="RunCancelled", unit=MetricUnit.Count, value=1)
     return json_response(202, _summary_body(run))
+
+
+@router.post(
+    "/api/runs/<runId>/rerun",
+    summary="Re-run a run",
+    description=(
+        "Starts a new run of the same pipeline revision with the same variables and commit, as the caller "
+        "(`trigger.kind: rerun`, `rerunOf`). `?from=failed` shows the stages before the first that did not succeed "
+        "SUCCEEDED with `reusedFrom` and runs the rest. Owners, runners and admins; 409 SECRETS_EXPIRED when the "
+        "run's secret values are no longer kept."
+    ),
+    tags=RUNS,
+    responses=responses(
+        {202: ("The new run, as the webhook answers an accepted call.", JSON_OBJECT)}, 400, 403, 404, 409
+    ),
+)
+def post_rerun(
+    run_id: RunId,
+    from_: Annotated[
+        str | None, Query(alias="from", description="'failed': run again from the first stage that did not succeed.")
+    ] = None,
+) -> Response[str]:
+    """Re-run a run for an owner, runner or admin of its pipeline."""
+    if not RUN_ID.fullmatch(run_id):
+        raise _run_not_found()
+    if from_ not in (None, "failed"):
+        raise RequestRejected(ErrorCode.INVALID_PARAMETER, "The query parameter 'from' takes only 'failed'.")
+    started = rerun(container().run_control_ports, _caller(), run_id, from_failed=from_ == "failed")
+    metrics.add_metric(name="RunRerun", unit=MetricUnit.Count, value=1)
+    masked = {name: SECRET_MASK for name in started.secret_names}
+    return json_response(
+        202,
+        {
+            "triggered": True,
+            "runId": started.run_id,
+            "pipelineId": started.pipeline_id,
+            "status": RunStatus.QUEUED,
+            "variables": {**started.variables, **masked},
+            "rerunOf": run_id,
+            "reusedStages": started.reuse_stages,
+            "statusUrl": f"{public_base_url(router.current_event)}/api/runs/{started.run_id}",
+        },
+    )

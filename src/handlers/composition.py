@@ -147,14 +147,18 @@ class Container:
 
     @cached_property
     def run_control_ports(self) -> RunControlPorts:
-        from adapters.stepfunctions import StepFunctionsExecutions
+        from adapters.dynamodb import DynamoRunSecrets
+        from adapters.stepfunctions import StepFunctionsExecutions, StepFunctionsRunStarter
         from domain.run_control import RunControlPorts
 
         return RunControlPorts(
             runs=self.runs,
             access=self.access,
             executions=StepFunctionsExecutions(self._stepfunctions, self.settings.state_machine_arn),
+            starter=StepFunctionsRunStarter(self._stepfunctions, self.settings.state_machine_arn),
+            secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
             now=utc_now,
+            new_run_id=new_run_id,
         )
 
     @cached_property

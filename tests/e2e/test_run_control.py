@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 import requests
 
 from hookrun.local_events import RECONCILE_BOUND_SECONDS
-from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
+from tests.e2e.conftest import HOOKRUN, RunningStack, moto_client, wait_for_run
 from tests.e2e.test_runs import ADMIN, new_pipeline, post
 from tests.support import processes_running
 
@@ -159,3 +165,113 @@ def test_a_pipeline_whose_defaults_cannot_fit_a_runs_start_is_refused_at_apply(l
 
     assert (response.status_code, response.json()["code"]) == (422, "INVALID_PIPELINE")
     assert any("fit in a run's start" in error["reason"] for error in response.json()["errors"])
+
+
+@pytest.fixture
+def side_effects() -> Iterator[tuple[int, list[str]]]:
+    """A little HTTP server on this machine that jobs call: the paths it was asked for prove what ran."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], seen
+    server.shutdown()
+
+
+def call_home(port: int, path: str) -> str:
+    """A script line that GETs `path` from the side-effects server, with bash alone."""
+    return f"printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' > /dev/tcp/127.0.0.1/{port}"
+
+
+def rerun(stack: RunningStack, run_id: str, *options: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(HOOKRUN), "runs", "rerun", run_id, *options, "--json", "--endpoint", stack.endpoint, "--as", "admin"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    started: dict[str, Any] = json.loads(done.stdout)
+    return started
+
+
+def test_a_rerun_of_a_succeeded_run_runs_again_with_the_same_variables(
+    local_stack: RunningStack, side_effects: tuple[int, list[str]]
+) -> None:
+    port, seen = side_effects
+    url = new_pipeline(
+        local_stack,
+        [{"name": "build", "jobs": [{"name": "print", "script": ['echo "abc is $abc"', call_home(port, "/build")]}]}],
+        variables={"abc": "123"},
+    )
+    original = wait_for_run(local_stack.endpoint, post(url, {"abc": "789"}).json()["runId"], user="admin")
+    assert original["status"] == "SUCCEEDED"
+
+    started = rerun(local_stack, original["runId"])
+
+    assert (started["rerunOf"], started["status"]) == (original["runId"], "QUEUED")
+    run = wait_for_run(local_stack.endpoint, started["runId"], user="admin")
+    assert run["status"] == "SUCCEEDED"
+    assert run["variables"] == original["variables"]
+    assert run["stages"][0]["jobs"][0]["output"] == "abc is 789\n"
+    assert run["trigger"] == {"kind": "rerun", "runAs": "admin", "rerunOf": original["runId"]}
+    assert seen == ["/build", "/build"]
+
+
+def test_a_rerun_from_failed_runs_only_the_failed_stage_onward(
+    local_stack: RunningStack, side_effects: tuple[int, list[str]]
+) -> None:
+    port, seen = side_effects
+    url = new_pipeline(
+        local_stack,
+        [
+            {"name": "first", "jobs": [{"name": "one", "script": [call_home(port, "/first")]}]},
+            {"name": "second", "jobs": [{"name": "two", "script": [call_home(port, "/second"), "exit 3"]}]},
+            {"name": "third", "jobs": [{"name": "three", "script": [call_home(port, "/third")]}]},
+        ],
+    )
+    original = wait_for_run(local_stack.endpoint, post(url).json()["runId"], user="admin")
+    assert [s["status"] for s in original["stages"]] == ["SUCCEEDED", "FAILED", "SKIPPED"]
+
+    started = rerun(local_stack, original["runId"], "--failed")
+
+    run = wait_for_run(local_stack.endpoint, started["runId"], user="admin")
+    assert [s["status"] for s in run["stages"]] == ["SUCCEEDED", "FAILED", "SKIPPED"]
+    assert run["stages"][0]["reusedFrom"] == original["runId"]
+    assert seen == ["/first", "/second", "/second"]  # the first stage's job did not run again
+
+
+def test_a_viewer_may_not_rerun(local_stack: RunningStack) -> None:
+    run_id = post(local_stack.webhook_url).json()["runId"]
+    wait_for_run(local_stack.endpoint, run_id)
+
+    response = requests.post(
+        f"{local_stack.endpoint}/api/runs/{run_id}/rerun", headers={"X-Hookrun-User": "bob"}, timeout=30
+    )
+
+    assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
+
+
+def test_a_rerun_of_a_run_whose_secrets_are_gone_is_409_secrets_expired(local_stack: RunningStack) -> None:
+    url = new_pipeline(
+        local_stack,
+        [{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}],
+        variables={"TOKEN": {"secret": True, "default": "s3cret-value"}},
+    )
+    run_id = wait_for_run(local_stack.endpoint, post(url).json()["runId"], user="admin")["runId"]
+    dynamodb, info = moto_client(local_stack, "dynamodb")
+    dynamodb.delete_item(TableName=info["tableName"], Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "SECRETS"}})
+
+    response = requests.post(f"{local_stack.endpoint}/api/runs/{run_id}/rerun", headers=ADMIN, timeout=30)
+
+    assert (response.status_code, response.json()["code"]) == (409, "SECRETS_EXPIRED")

@@ -155,6 +155,7 @@ def test_run_shows_its_stages_and_jobs() -> None:
             "status": "SUCCEEDED",
             "startedAt": None,
             "finishedAt": None,
+            "reusedFrom": None,
             "jobs": [
                 {
                     "name": "print",
@@ -277,6 +278,8 @@ def test_listed_run_is_a_summary_without_variables_or_stages() -> None:
         "reason",
         "cancelledBy",
         "cancelledAt",
+        "rerunOf",
+        "supersededBy",
     }
 
 

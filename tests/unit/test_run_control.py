@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.management import Caller
 from domain.models import MAX_DEFAULTS_BYTES, Pipeline, Role, RunRequest, RunStatus, pipeline_revision
-from domain.run_control import RunControlPorts, cancel_run
+from domain.run_control import RunControlPorts, cancel_run, rerun
 from domain.runs import ExecutionResult
 from domain.workflow import (
     JobRef,
@@ -22,7 +22,7 @@ from domain.workflow import (
     record_run_started,
     run_job,
 )
-from tests.fakes import NOW, FakeDeliveryLog, FakeRunRecorder, FakeStore
+from tests.fakes import NOW, FakeDeliveryLog, FakeRunRecorder, FakeRunStarter, FakeStore
 from tests.support import demo_pipeline
 
 RUN = "run-0195f2a3b4c5d0123456789abcdef"
@@ -90,11 +90,12 @@ class World:
     executor: FakeExecutor = field(default_factory=FakeExecutor)
     store: FakeStore = field(default_factory=FakeStore)
     deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
+    starter: FakeRunStarter = field(default_factory=FakeRunStarter)
 
     def workflow(self) -> WorkflowPorts:
         return WorkflowPorts(
             runs=self.runs,
-            secrets=_NoSecrets(),
+            secrets=self.store,
             executor=self.executor,
             deliveries=self.deliveries,
             pipelines=self.revisions,
@@ -102,9 +103,17 @@ class World:
         )
 
     def control(self) -> RunControlPorts:
-        return RunControlPorts(runs=self.runs, access=self.store, executions=self.executions, now=lambda: NOW)
+        return RunControlPorts(
+            runs=self.runs,
+            access=self.store,
+            executions=self.executions,
+            starter=self.starter,
+            secrets=self.store,
+            now=lambda: NOW,
+            new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
+        )
 
-    def request(self, pipeline: Pipeline | None = None, run_id: str = RUN) -> RunRequest:
+    def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
         pipeline = pipeline or two_stages()
         return RunRequest(
             run_id=run_id,
@@ -114,17 +123,12 @@ class World:
             variables={"abc": "456"},
             run_as="alice",
             created_at=NOW,
-        )
+        ).model_copy(update=changes)
 
     def started(self) -> RunRequest:
         request = self.request()
         record_run_started(self.workflow(), request)
         return request
-
-
-class _NoSecrets:
-    def get_run_secrets(self, run_id: str) -> dict[str, str]:
-        return {}
 
 
 @pytest.fixture
@@ -306,3 +310,79 @@ def test_the_run_status_events_name_the_example_pipelines_revision() -> None:
     revision = pipeline_revision(demo_pipeline().model_dump_json(by_alias=True))
     for name in ("run-status-start.json", "run-status-finish.json"):
         assert load_event(name)["run"]["pipelineRevision"] == revision
+
+
+# Re-run
+
+
+def finished(world: World, statuses: tuple[RunStatus, RunStatus], secrets: dict[str, str] | None = None) -> None:
+    """The run recorded and ended: each stage (and its one job) in the given status."""
+    world.runs.create_run(world.request(secret_names=tuple(secrets or {})), two_stages().stages, RunStatus.RUNNING, NOW)
+    if secrets:
+        world.store.put_run_secrets(RUN, secrets)
+    for index, (status, name) in enumerate(zip(statuses, ("print", "ship"), strict=True)):
+        world.runs.move_job(RUN, index, name, RunStatus.RUNNING)
+        world.runs.move_job(RUN, index, name, status, {"output": f"{name} output"})
+        world.runs.move_stage(RUN, index, RunStatus.RUNNING)
+        world.runs.move_stage(RUN, index, status)
+    world.runs.move_run(RUN, RunStatus.FAILED if RunStatus.FAILED in statuses else RunStatus.SUCCEEDED)
+
+
+def test_a_rerun_starts_a_new_run_of_the_same_revision_and_variables_as_the_caller(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    started = rerun(world.control(), Caller("olga"), RUN)
+
+    assert world.starter.started == [started]
+    assert (started.rerun_of, started.trigger_kind, started.run_as, started.reuse_stages) == (RUN, "rerun", "olga", 0)
+    original = world.runs.get_run(RUN)
+    assert original is not None
+    assert (started.variables, started.pipeline_revision) == (original.variables, original.pipeline_revision)
+
+
+def test_a_rerun_from_failed_reuses_the_stages_before_the_failed_one(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.FAILED))
+
+    started = rerun(world.control(), Caller("alice"), RUN, from_failed=True)
+    plan = record_run_started(world.workflow(), started)
+
+    assert started.reuse_stages == 1
+    assert [stage.name for stage in plan.stages] == ["deploy"]
+    view = world.runs.get_run(started.run_id)
+    assert view is not None
+    assert (view.stages[0].status, view.stages[0].jobs[0].status) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED)
+    assert view.stages[0].reused_from == RUN
+    assert view.stages[1].status is RunStatus.PENDING
+
+
+def test_a_rerun_from_failed_of_a_run_that_succeeded_runs_everything(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    assert rerun(world.control(), Caller("alice"), RUN, from_failed=True).reuse_stages == 0
+
+
+def test_a_rerun_copies_the_runs_secret_values_to_the_new_run(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED), secrets={"API_KEY": "hunter22"})
+
+    started = rerun(world.control(), Caller("alice"), RUN)
+
+    assert world.store.get_run_secrets(started.run_id) == {"API_KEY": "hunter22"}
+    assert "hunter22" not in started.model_dump_json()
+
+
+def test_a_rerun_of_a_run_whose_secrets_are_gone_is_secrets_expired(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED), secrets={"API_KEY": "hunter22"})
+    world.store.delete_run_secrets(RUN)
+
+    with pytest.raises(Conflict) as raised:
+        rerun(world.control(), Caller("alice"), RUN)
+    assert raised.value.code == "SECRETS_EXPIRED"
+    assert world.starter.started == []
+
+
+def test_a_viewer_may_not_rerun(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    with pytest.raises(Forbidden):
+        rerun(world.control(), Caller("bob"), RUN)
+    assert world.starter.started == []
