@@ -51,6 +51,10 @@ def at_most(value: float | None, limit: float, unit: str = "") -> tuple[str, boo
     return f"<= {limit:g}{unit}", None if value is None else value <= limit
 
 
+def at_least(value: float | None, limit: float, unit: str = "") -> tuple[str, bool | None]:
+    return f">= {limit:g}{unit}", None if value is None else value >= limit
+
+
 def exactly(value: float | None, expected: float) -> tuple[str, bool | None]:
     return f"= {expected:g}", None if value is None else value == expected
 

@@ -15,7 +15,16 @@ import typer
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from hookrun.cli_common import DEFAULT_ENDPOINT, EndpointOption, console, err_console, fail
+from hookrun.cli_common import (
+    DEFAULT_ENDPOINT,
+    EXIT_USAGE_OR_CONNECTION,
+    EndpointOption,
+    configured,
+    console,
+    err_console,
+    fail,
+)
+from hookrun.cli_config import config_app
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
 from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
@@ -36,8 +45,36 @@ app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(users_app, name="users")
 app.add_typer(members_app, name="members")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(config_app, name="config")
 app.command()(deliveries)
 app.command()(ui)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hookrun {version()}")
+        raise typer.Exit(0)
+
+
+def version() -> str:
+    """The installed hookrun's version (pyproject.toml's)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("hookrun")
+    except PackageNotFoundError:
+        return "unknown (not installed: run `make .venv/.synced` in the checkout)"
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print hookrun's version and exit."),
+    ] = False,
+) -> None:
+    """Start CI/CD pipeline runs from a webhook. Exit codes: 0 done, 1 the API refused, 2 bad usage or no API."""
 
 
 @app.command()
@@ -56,6 +93,15 @@ def dev(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
     ] = False,
+    functions: Annotated[
+        Path | None,
+        typer.Option(
+            "--functions",
+            exists=True,
+            dir_okay=False,
+            help="Another SAM template whose functions run beside template.yaml's (the tests' probe functions).",
+        ),
+    ] = None,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
     from hookrun.local_data import DataFolder, DataFolderError
@@ -70,7 +116,7 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh))
+    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh), more_functions=functions)
     try:
         stack.start()
     except PortUnavailable as exc:
@@ -153,7 +199,7 @@ def invoke(
     from hookrun.local_api import FunctionFailed
     from hookrun.local_stack import aws_client, invoke_function
 
-    info = _local_stack_info(endpoint)
+    info = _local_stack_info(configured(endpoint, None)[0])
     names: dict[str, str] = info["functions"]
     if function not in names:
         fail(escape(f"no function {function!r} in template.yaml; choose one of: {', '.join(sorted(names))}."), code=2)
@@ -174,13 +220,18 @@ def _local_stack_info(endpoint: str) -> dict[str, Any]:
     try:
         response = requests.get(endpoint.rstrip("/") + LOCAL_INFO_PATH, timeout=5)
     except requests.RequestException:
-        fail(f"no local stack answers at {endpoint}. Start one with `make run` (or `hookrun dev`), or pass --endpoint.")
+        fail(
+            f"no local stack answers at {endpoint}. Start one with `make run` (or `hookrun dev`), or pass --endpoint.",
+            code=EXIT_USAGE_OR_CONNECTION,
+        )
     try:
         info = response.json()
     except ValueError:
         info = None
     if response.status_code != 200 or not isinstance(info, dict) or not {"motoEndpoint", "functions"} <= info.keys():
         fail(
-            f"{endpoint} answers, but is not a hookrun local stack (GET {LOCAL_INFO_PATH} gave {response.status_code})."
+            f"{endpoint} answers, but is not a hookrun local stack"
+            f" (GET {LOCAL_INFO_PATH} gave {response.status_code}).",
+            code=EXIT_USAGE_OR_CONNECTION,
         )
     return info

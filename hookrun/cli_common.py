@@ -9,8 +9,11 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
+from hookrun.config import ConfigError, read_config
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:3000"
 EXIT_API_ERROR = 1
@@ -19,11 +22,22 @@ EXIT_USAGE_OR_CONNECTION = 2
 console = Console(soft_wrap=True, highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
+_endpoint_given = False  # --endpoint or HOOKRUN_ENDPOINT named one: it wins over the config file's
+
+
+def _remember_endpoint(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    global _endpoint_given
+    source = ctx.get_parameter_source(param.name or "endpoint")
+    _endpoint_given = source is not None and source.name != "DEFAULT"
+    return value
+
+
 EndpointOption = Annotated[
     str,
     typer.Option(
         "--endpoint",
         envvar="HOOKRUN_ENDPOINT",
+        callback=_remember_endpoint,
         help="The hookrun API: the local stack's URL, or a deployed stack's (requests to it are signed with SigV4).",
     ),
 ]
@@ -43,7 +57,30 @@ UserOption = Annotated[
         help="The hookrun user to act as; the local stack reads it from the X-Hookrun-User header.",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
+_printing_json = False  # a command's --json: its refusals print the API's whole error body too
+
+
+def _remember_json(value: bool) -> bool:
+    global _printing_json
+    _printing_json = value
+    return value
+
+
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print the API's JSON instead of tables (a refusal's whole body too).", callback=_remember_json
+    ),
+]
+
+# What to do on the command line about a refusal, beyond the API's own message
+REMEDIES = {
+    "UNAUTHENTICATED": "Name the acting user: --as USER, HOOKRUN_USER, or once with `hookrun config set user USER`.",
+    "PIPELINE_NOT_FOUND": "`hookrun pipelines list` shows the pipelines you may see.",
+    "RUN_NOT_FOUND": "`hookrun runs list PIPELINE` shows the runs you may see.",
+    "INVALID_CURSOR": "List again without --cursor.",
+    "INVALID_VARIABLES": "`hookrun pipelines show PIPELINE` lists its variables, their types and defaults.",
+}
 
 
 def fail(message: str, code: int = EXIT_API_ERROR) -> NoReturn:
@@ -67,6 +104,26 @@ def unreachable(exc: ApiUnreachable) -> NoReturn:
 Answer = TypeVar("Answer")
 
 
+def refused(exc: ApiError) -> NoReturn:
+    """End the command on an API refusal (exit 1): its code, message, every listed problem and what to do.
+
+    With --json, the API's whole error body goes to standard output as well, for scripts.
+    """
+    if _printing_json:
+        print_json(exc.body)
+    err_console.print(Text.assemble(("Error: ", "bold red"), f"{exc.code}: {exc.message}"))
+    if exc.errors:
+        table = Table(show_edge=False, pad_edge=False, box=None)
+        table.add_column("Name", style="bold", overflow="fold")
+        table.add_column("Problem", overflow="fold")
+        for problem in exc.errors:
+            table.add_row(Text(str(problem.get("name", ""))), Text(str(problem.get("reason", ""))))
+        err_console.print(table)
+    if exc.code in REMEDIES:
+        err_console.print(REMEDIES[exc.code], markup=False)
+    raise typer.Exit(EXIT_API_ERROR)
+
+
 def ask(request: Callable[[], Answer]) -> Answer:
     """What `request()` answers; an API error ends the command (exit 1), an API out of reach too (exit 2)."""
     try:
@@ -76,7 +133,7 @@ def ask(request: Callable[[], Answer]) -> Answer:
     except CannotSign as exc:
         fail_plainly(str(exc), code=EXIT_USAGE_OR_CONNECTION)
     except ApiError as exc:
-        fail_plainly(f"{exc.code}: {exc.message}")
+        refused(exc)
 
 
 def stack_endpoint(stack: str) -> str:
@@ -95,10 +152,35 @@ def stack_endpoint(stack: str) -> str:
     return str(outputs["ApiUrl"]).removesuffix("/").removesuffix("/api")
 
 
+def configured(endpoint: str, user: str | None) -> tuple[str, str | None]:
+    """The endpoint and user a command acts with: its options (or their environment variables), else the config file's.
+
+    An endpoint counts as given when --endpoint or HOOKRUN_ENDPOINT named it, even if it names the default.
+    """
+    endpoint_given = _endpoint_given
+    if user is not None and endpoint_given:
+        return endpoint, user
+    try:
+        settings = read_config()
+    except ConfigError as exc:
+        fail_plainly(str(exc), code=EXIT_USAGE_OR_CONNECTION)
+    return (endpoint if endpoint_given else settings.get("endpoint", endpoint)), user or settings.get("user")
+
+
 def client(endpoint: str, user: str | None, stack: str | None = None) -> HookrunClient:
-    """The API client for a command's options: --stack's API if given, else --endpoint."""
+    """The API client for a command's options: --stack's API if given, else --endpoint (or the config file's)."""
+    endpoint, user = configured(endpoint, user)
     return HookrunClient(stack_endpoint(stack) if stack else endpoint, user)
 
 
 def print_json(body: Any) -> None:
     typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+
+
+def print_table(table: Table) -> None:
+    """Print a table; piped or redirected, at its natural width, so nothing is cut short for grep or a file."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    Console(width=max(console.width, natural), soft_wrap=True, highlight=False).print(table)

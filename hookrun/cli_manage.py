@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +27,7 @@ from hookrun.cli_common import (
     console,
     fail_plainly,
     print_json,
+    print_table,
 )
 from hookrun.client import HookrunClient
 
@@ -630,15 +630,6 @@ def test_delivery(
 # deliveries
 
 
-def _print_whole(table: Table) -> None:
-    """Print a table; piped or redirected, at its natural width, so nothing is cut short for grep or a file."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-    Console(width=max(console.width, natural), soft_wrap=True, highlight=False).print(table)
-
-
 def _deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     # run ids and codes are copied or searched for, so they are never broken; times, events and delivery ids wrap
@@ -686,6 +677,6 @@ def deliveries(
             markup=False,
         )
         return
-    _print_whole(_deliveries_table(found))
+    print_table(_deliveries_table(found))
     if page.get("nextCursor"):
         console.print(Text(f"More: hookrun deliveries {pipeline_id} --cursor {page['nextCursor']}", style="dim"))

@@ -28,6 +28,8 @@ from hookrun.cli_common import (
     err_console,
     fail_plainly,
     print_json,
+    print_table,
+    refused,
     unreachable,
 )
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
@@ -232,7 +234,7 @@ def _look(client: HookrunClient, run_id: str) -> dict[str, Any] | None:
     except ApiError as exc:
         if exc.code == "UNAVAILABLE":
             return None
-        fail_plainly(f"{exc.code}: {exc.message}", code=EXIT_TIMEOUT_OR_ERROR)
+        refused(exc)
 
 
 def _follow(
@@ -260,10 +262,18 @@ def watch(
     stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
-    """Follow a run's stages and jobs live until it ends. Exit 0 if it succeeded, 1 if not, 2 on timeout or error."""
+    """Follow a run's stages and jobs live until it ends.
+
+    Exit 0 if it succeeded, 1 if it failed or was cancelled (or the API refused), 2 if no API answers or the run
+    is still going after --timeout.
+    """
+    _watch(client(endpoint, user, stack), run_id, interval=interval, timeout=timeout, as_json=as_json)
+
+
+def _watch(api: HookrunClient, run_id: str, *, interval: float, timeout: float, as_json: bool) -> None:
     live = None if as_json else Live(console=console, auto_refresh=False)
     with live or nullcontext():
-        run = _follow(client(endpoint, user, stack), run_id, time.monotonic() + timeout, interval, live)
+        run = _follow(api, run_id, time.monotonic() + timeout, interval, live)
     if live is not None and not console.is_terminal:
         console.line()  # rich ends a live display with a newline only on a terminal
     if as_json and run is not None:
@@ -274,48 +284,165 @@ def watch(
     raise typer.Exit(0 if run.get("status") == "SUCCEEDED" else 1)
 
 
+def _trigger_text(run: dict[str, Any]) -> Text:
+    trigger = run.get("trigger") or {}
+    return Text(str(trigger.get("kind") or ""))
+
+
+def _ref(run: dict[str, Any]) -> Text:
+    """A push's branch, or a tag push's tag (`tag v1.0`); empty for other runs."""
+    trigger = run.get("trigger") or {}
+    if trigger.get("tag"):
+        return Text(f"tag {trigger['tag']}")
+    return Text(str(trigger.get("branch") or ""))
+
+
+def _matches(run: dict[str, Any], status: str | None, branch: str | None) -> bool:
+    trigger = run.get("trigger") or {}
+    return (status is None or run.get("status") == status.upper()) and (
+        branch is None or trigger.get("branch") == branch
+    )
+
+
+PAGES_READ_WHEN_FILTERING = 10  # at most this many pages of 100 runs are read for one filtered page
+
+
+def _filtered_page(
+    api: HookrunClient, path: str, limit: int, cursor: str | None, *, status: str | None, branch: str | None
+) -> dict[str, Any]:
+    """A page of runs that pass the filters, newest first: pages of the API are read until `limit` runs pass."""
+    found: list[dict[str, Any]] = []
+    for _ in range(PAGES_READ_WHEN_FILTERING):
+        page = _call(api, path, {"limit": 100, "cursor": cursor})
+        found.extend(run for run in page.get("runs") or [] if _matches(run, status, branch))
+        cursor = page.get("nextCursor")
+        if len(found) >= limit or not cursor:
+            break
+    return {"runs": found, "nextCursor": cursor}
+
+
 @runs_app.command("list")
 def list_runs(
     pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
     *,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Runs per page.")] = 20,
     cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only runs in this status, e.g. FAILED or SUCCEEDED.")
+    ] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Only runs of pushes to this branch.")] = None,
     as_json: JsonOption = False,
     endpoint: EndpointOption = DEFAULT_ENDPOINT,
     stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
-    """List a pipeline's runs, newest first, a page at a time."""
-    page = _call(
-        client(endpoint, user, stack),
-        f"/api/pipelines/{quote(pipeline, safe='')}/runs",
-        {"limit": limit, "cursor": cursor},
-    )
+    """List a pipeline's runs, newest first, a page at a time: status, trigger, branch, commit, run-as, times.
+
+    With --status or --branch, the runs are read 100 at a time (up to 1,000) until --limit of them pass.
+    """
+    api = client(endpoint, user, stack)
+    path = f"/api/pipelines/{quote(pipeline, safe='')}/runs"
+    if status is None and branch is None:
+        page = _call(api, path, {"limit": limit, "cursor": cursor})
+    else:
+        page = _filtered_page(api, path, limit, cursor, status=status, branch=branch)
     if as_json:
         print_json(page)
         return
     runs = page.get("runs") or []
+    filtered = " that pass the filters" if status is not None or branch is not None else ""
     if not runs:
-        console.print(f"No runs of {pipeline} yet." if cursor is None else "No more runs.", markup=False)
-        return
+        console.print(
+            f"No runs of {pipeline}{filtered} yet." if cursor is None else f"No more runs{filtered}.", markup=False
+        )
+    else:
+        print_table(_runs_table(runs))
+    if page.get("nextCursor"):
+        more = f"hookrun runs list {pipeline} --cursor {page['nextCursor']}"
+        more += f" --status {status}" if status else ""
+        more += f" --branch {branch}" if branch else ""
+        console.print(Text(f"More: {more}", style="dim"))
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     # run ids are copied from here, so they are never shortened; times and reasons wrap instead
     table.add_column("Run", no_wrap=True, min_width=max(len(str(run.get("runId", ""))) for run in runs))
     table.add_column("Status", no_wrap=True, min_width=len("SUCCEEDED"))
+    table.add_column("Trigger", no_wrap=True)
+    table.add_column("Branch")
+    table.add_column("Commit", no_wrap=True)
+    table.add_column("Run as", no_wrap=True)
     table.add_column("Created", min_width=len("2026-11-27"))
     table.add_column("Took", no_wrap=True)
     table.add_column("Reason")
     for run in runs:
+        trigger = run.get("trigger") or {}
         table.add_row(
             Text(run["runId"]),
             _run_status(run),
+            _trigger_text(run),
+            _ref(run),
+            Text(str(trigger.get("commitSha") or "")[:7]),
+            Text(str(trigger.get("runAs") or "")),
             _when(run.get("createdAt")),
             _took(run.get("startedAt"), run.get("finishedAt")),
             Text(run.get("reason") or ""),
         )
-    console.print(table)
-    if page.get("nextCursor"):
-        console.print(Text(f"More: hookrun runs list {pipeline} --cursor {page['nextCursor']}", style="dim"))
+    return table
+
+
+def _variables_of(fields: list[str]) -> dict[str, str]:
+    """`-f NAME=VALUE` options as variables; exit 2 for one without `=`."""
+    variables: dict[str, str] = {}
+    for field in fields:
+        name, equals, value = field.partition("=")
+        if not equals or not name:
+            fail_plainly(f"-f {field!r}: write it as NAME=VALUE.", code=EXIT_USAGE_OR_CONNECTION)
+        variables[name] = value
+    return variables
+
+
+@runs_app.command("start")
+def start(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
+    *,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field", "-f", metavar="NAME=VALUE", help="A variable for this run (repeatable); values are coerced."
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--watch", help="Follow the run until it ends; the exit code is then `runs watch`'s.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="With --watch: give up (exit 2) after this many seconds.")
+    ] = 600,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack: StackOption = None,
+    user: UserOption = None,
+) -> None:
+    """Start a run of a pipeline as you (owners and runners), like its webhook with these variables.
+
+    The variables follow the webhook's rules (declared names, types, choices, secrets masked in the answer).
+    """
+    variables = _variables_of(field or [])
+    api = client(endpoint, user, stack)
+    accepted = ask(lambda: api.post(f"/api/pipelines/{quote(pipeline, safe='')}/runs", {"variables": variables}))
+    if as_json and not follow:
+        print_json(accepted)
+        return
+    if not as_json:
+        run_id = str(accepted["runId"])
+        console.print(Text.assemble("Started run ", (run_id, "bold"), f" of {accepted['pipelineId']}."))
+        if accepted.get("variables"):
+            console.print(_variables_table(accepted["variables"]))
+        if not follow:
+            console.print(Text(f"Follow it: hookrun runs watch {run_id}", style="dim"))
+            return
+    _watch(api, str(accepted["runId"]), interval=1.0, timeout=timeout, as_json=as_json)
 
 
 @runs_app.command()

@@ -25,11 +25,18 @@ _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)
 class ApiError(Exception):
     """The API answered with an error: its HTTP status and the `code` and `message` of its body."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.body = body if body is not None else {"code": code, "message": message}
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """The `errors` the API listed (each field or variable that is wrong), if any."""
+        found = self.body.get("errors")
+        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 class ApiUnreachable(Exception):
@@ -166,6 +173,7 @@ def answer_body(response: requests.Response) -> dict[str, Any]:
             response.status_code,
             str(found.get("code") or f"HTTP_{response.status_code}"),
             str(found.get("message") or response.reason or "The API answered with an error."),
+            found or None,
         )
     if not isinstance(body, dict):
         raise ApiError(response.status_code, "INVALID_RESPONSE", "The API answered with something other than JSON.")

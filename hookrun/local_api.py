@@ -165,8 +165,9 @@ def proxy_event(
     request_id: str,
     api_id: str = "local",
     account_id: str = "123456789012",
+    user_arn: str | None = None,
 ) -> dict[str, Any]:
-    """The API Gateway REST proxy event (payload format 1.0) for `request` on `route`.
+    """The API Gateway REST proxy event (payload format 1.0) for `request` on `route`, signed by `user_arn`.
 
     The path carries no stage prefix (as with a custom domain), so the functions' absolute URLs are the local ones.
     Bodies are text when they are UTF-8, otherwise base64 with `isBase64Encoded`.
@@ -216,7 +217,7 @@ def proxy_event(
                 "accessKey": None,
                 "cognitoAuthenticationType": None,
                 "cognitoAuthenticationProvider": None,
-                "userArn": None,
+                "userArn": user_arn,
                 "userAgent": user_agent,
                 "user": None,
             },
@@ -264,6 +265,7 @@ class ApiGateway:
         invoke: Invoke,
         local_info: Callable[[], Mapping[str, Any]] = dict,
         stage: str = "local",
+        signer: Callable[[str | None], str | None] | None = None,
     ) -> None:
         self._router = Router(routes)
         # a 404 names the known routes, never the requested path: it may hold a webhook token
@@ -271,6 +273,7 @@ class ApiGateway:
         self._invoke = invoke
         self._local_info = local_info
         self._stage = stage
+        self._signer = signer  # plays AWS_IAM: the principal an `X-Hookrun-User` header signs as
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request: the function's response, or the gateway's 404, 405 or 502."""
@@ -299,13 +302,24 @@ class ApiGateway:
         else:
             resource = route.path
             event = proxy_event(
-                route, parameters, request, stage=self._stage, request_time=time.time(), request_id=request_id
+                route,
+                parameters,
+                request,
+                stage=self._stage,
+                request_time=time.time(),
+                request_id=request_id,
+                user_arn=self._user_arn(route, request),
             )
             response = self._call(route.function, event)
         response.headers.append(("x-amzn-RequestId", request_id))
         elapsed_ms = (time.monotonic() - started) * 1000
         log.info("%s %s -> %d (%.0f ms)", request.method, resource, response.status, elapsed_ms)
         return response
+
+    def _user_arn(self, route: ApiRoute, request: HttpRequest) -> str | None:
+        if not route.iam or self._signer is None:
+            return None
+        return self._signer(next((v for n, v in request.headers if n.lower() == "x-hookrun-user"), None))
 
     def _call(self, function: str, event: dict[str, Any]) -> HttpResponse:
         try:

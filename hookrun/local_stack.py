@@ -9,6 +9,7 @@ each function's own, with its own environment (hookrun.sandbox).
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -25,13 +26,15 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from domain.management import Caller, ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.management import ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
+from domain.policy import Caller
 from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
 from hookrun.local_events import ExecutionEvents, status_change_event
+from hookrun.local_iam import LOCAL_ACCOUNT, LocalIam, principal_of
 from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
@@ -48,7 +51,7 @@ from hookrun.template import (
 )
 
 REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
+ACCOUNT_ID = LOCAL_ACCOUNT  # moto's default account
 STACK_NAME = "hookrun-local"
 EXAMPLES = ROOT / "examples"
 EXAMPLE_PIPELINE = "demo"
@@ -58,8 +61,8 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
-# variables only the local stack gives a function: the API function names its acting user by a header here
-LOCAL_ONLY_VARIABLES = {API_FUNCTION: {"HOOKRUN_LOCAL_STACK": "1"}}
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
+BACKGROUND_NICE = 10
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -193,6 +196,18 @@ def stop_executions_at_once() -> None:
     BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
 
 
+def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
+    """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
+
+    Only the local stack takes them: tests add functions that read what a sandbox sees (`hookrun dev --functions`).
+    """
+    extra = copy.deepcopy(resources_of_type(load_template(path), "AWS::Serverless::Function"))
+    for resource in extra.values():
+        properties = resource.setdefault("Properties", {})
+        properties["CodeUri"] = str(path.resolve().parent / properties.get("CodeUri", "."))
+    return {**template, "Resources": {**template["Resources"], **extra}}
+
+
 def _dummy_code() -> bytes:
     """A zip for create_function: the bridge imports handlers from src/, so the code is never read."""
     buffer = io.BytesIO()
@@ -205,7 +220,12 @@ class LocalStack:
     """hookrun on one machine: moto, the resources of template.yaml, the real handlers, a local API Gateway."""
 
     def __init__(
-        self, port: int = 3000, host: str = "127.0.0.1", moto_port: int | None = None, data: DataFolder | None = None
+        self,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        moto_port: int | None = None,
+        data: DataFolder | None = None,
+        more_functions: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -218,10 +238,14 @@ class LocalStack:
         self._snapshots: Snapshots | None = None
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
-        self._template = load_template()
+        self._template = with_functions_of(load_template(), more_functions) if more_functions else load_template()
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
-        self._resolver = TemplateResolver(self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME)
+        admins = {"AdminPrincipals": [principal_of(ADMIN_USER)]}  # the local `admin` is an admin as on AWS
+        self._resolver = TemplateResolver(
+            self._template, self._resources, REGION, ACCOUNT_ID, STACK_NAME, parameters=admins
+        )
         self._functions = function_properties(self._template)
+        self._api_functions = {route.function for route in api_routes(self._template)}
         self.function_names = {logical_id: self._resources[logical_id].ref for logical_id in self._functions}
         (table_id,) = resources_of_type(self._template, "AWS::DynamoDB::Table")
         (state_machine_id,) = resources_of_type(self._template, "AWS::Serverless::StateMachine")
@@ -265,12 +289,14 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge
+        from hookrun import lambda_bridge, moto_speed
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
         # bind the API port next: a port in use is the likeliest failure and should be the cheapest
-        gateway = ApiGateway([*api_routes(self._template), *local_only_routes()], self._invoke, self.local_info)
+        iam = LocalIam(lambda: aws_client("dynamodb", self.moto_endpoint), self.table_name)
+        routes = [*api_routes(self._template), *local_only_routes()]
+        gateway = ApiGateway(routes, self._invoke, self.local_info, signer=iam.user_arn)
         try:
             self._api = LocalApiServer(gateway, self.host, self.port)
         except OSError as exc:
@@ -287,6 +313,7 @@ class LocalStack:
         self._configure_moto()
         serialize_execution_starts()
         stop_executions_at_once()
+        moto_speed.install()
 
         self._create_resources()
         self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint)
@@ -418,7 +445,8 @@ class LocalStack:
                     timeout=float(settings.get("Timeout", 3)),
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
-                    variables={**self._variables(logical_id), **LOCAL_ONLY_VARIABLES.get(logical_id, {})},
+                    variables=self._variables(logical_id),
+                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
                 )
             )
         return specs

@@ -3,9 +3,10 @@
 A `Sandboxes` holds one `FunctionPool` per function. A pool starts sandboxes on demand (each a
 `python -P -m hookrun.sandbox_runtime` process in its own session, see that module), up to the function's limit,
 and reuses warm ones, one invocation at a time each. An invocation that finds every sandbox busy waits for the
-first one free, and starts another meanwhile if the limit allows (Lambda would answer 429 at its limit: the local
-stack queues instead). The limit is the function's `ReservedConcurrentExecutions` if the template sets it, else
-DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
+first one free, and if none is free within GROW_AFTER_SECONDS starts another, if the limit allows (Lambda starts
+one at once, and answers 429 at its limit: the local stack queues instead, as a cold Python start costs more than
+a short wait on a machine of 2 cores). The limit is the function's `ReservedConcurrentExecutions` if the template
+sets it, else DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
 
 A sandbox's environment is built from scratch, never inherited from the stack: PATH, HOME, LANG and TZ; the
 function's variables as template.yaml gives them; what Lambda sets (AWS_LAMBDA_FUNCTION_NAME, _HANDLER,
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 DEFAULT_CONCURRENCY = 10
+GROW_AFTER_SECONDS = 0.1
 INIT_TIMEOUT_SECONDS = 60.0  # generous: a cold start on a busy 2-core machine takes seconds, not Lambda's 10
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -54,6 +56,7 @@ class FunctionSpec:
     memory_size: int = 128
     concurrency: int = DEFAULT_CONCURRENCY
     variables: Mapping[str, str] = field(default_factory=dict)
+    nice: int = 0  # added to the sandbox's niceness: background functions yield the CPU to the webhook's
 
 
 Credentials = Callable[[FunctionSpec], Mapping[str, str]]
@@ -158,7 +161,7 @@ class Sandbox:
             raise RuntimeError("a sandbox starts once")
         try:
             self.process = subprocess.Popen(  # nosec B603 # our runtime, by module name
-                [sys.executable, "-P", "-m", "hookrun.sandbox_runtime", str(theirs.fileno())],
+                [sys.executable, "-P", "-m", "hookrun.sandbox_runtime", str(theirs.fileno()), str(self.spec.nice)],
                 cwd=self.spec.code_root,
                 env=dict(environment),
                 stdin=subprocess.DEVNULL,
@@ -260,8 +263,15 @@ class FunctionPool:
 
     @property
     def busy(self) -> int:
+        """Sandboxes running an invocation."""
         with self._condition:
             return len(self._busy)
+
+    @property
+    def waiting(self) -> int:
+        """Invocations waiting for a free sandbox."""
+        with self._condition:
+            return self._waiting
 
     def invoke(self, payload: bytes, request_id: str | None = None) -> Invocation:
         """One invocation in a free sandbox of this function, waiting for one if all are busy."""
@@ -281,6 +291,7 @@ class FunctionPool:
                 self._start_one()
 
     def _acquire(self) -> Sandbox:
+        grow_at = time.monotonic() + GROW_AFTER_SECONDS
         with self._condition:
             self._waiting += 1
             try:
@@ -291,8 +302,13 @@ class FunctionPool:
                         sandbox = self._idle.pop()
                         self._busy.add(sandbox)
                         return sandbox
+                    patience = 0.0 if self.size == 0 else grow_at - time.monotonic()
                     if self._waiting > self._starting and self.size < self.spec.concurrency:
-                        self._start_one()
+                        if patience <= 0:
+                            self._start_one()
+                        else:
+                            self._condition.wait(patience)
+                            continue
                     self._condition.wait()
             finally:
                 self._waiting -= 1
@@ -324,14 +340,14 @@ class FunctionPool:
             sandbox.close()
 
     def close(self) -> None:
-        """Refuse new invocations, end idle sandboxes, kill busy ones (their invocations answer Sandbox errors)."""
+        """Refuse new invocations and kill every sandbox (a busy one's invocation answers a Sandbox error)."""
         with self._condition:
             self._closed = True
             idle, busy = list(self._idle), list(self._busy)
             self._idle.clear()
             self._condition.notify_all()
         for sandbox in idle:
-            sandbox.close()
+            sandbox.kill()  # as Lambda ends an environment: no grace, so a stop never waits on a slow exit
         for sandbox in busy:
             if sandbox.process is not None:
                 kill_tree(sandbox.process.pid)  # its invocation answers, and the invoking thread reaps it

@@ -1,4 +1,4 @@
-"""The runtime loop inside one sandbox: `python -P -m hookrun.sandbox_runtime FD`, started by hookrun.sandbox.
+"""The runtime loop inside one sandbox: `python -P -m hookrun.sandbox_runtime FD NICE`, started by hookrun.sandbox.
 
 Like Lambda's Python runtime, it reads what to run from its environment (`LAMBDA_TASK_ROOT` goes first on sys.path,
 `_HANDLER` names `module.function`), imports the handler once (the init phase), then serves one invocation at a
@@ -100,6 +100,7 @@ def end_with_the_stack(parent: int) -> None:
 
 def main(argv: list[str]) -> None:
     channel = socket.socket(fileno=int(argv[1]))
+    os.nice(int(argv[2]))
     threading.Thread(target=end_with_the_stack, args=(os.getppid(),), daemon=True).start()
     reader, writer = channel.makefile("rb"), channel.makefile("wb")
     handler, init_error = init()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -123,12 +124,18 @@ class ApiRoute:
     function: str
     path: str
     method: str
+    iam: bool = field(default=False, compare=False)  # AWS_IAM auth: API Gateway names the signing principal
 
 
 def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:
     """Every route that template.yaml declares as an `Api` event, in template order."""
     return [
-        ApiRoute(function=name, path=event["Properties"]["Path"], method=event["Properties"]["Method"].upper())
+        ApiRoute(
+            function=name,
+            path=event["Properties"]["Path"],
+            method=event["Properties"]["Method"].upper(),
+            iam=event["Properties"].get("Auth", {}).get("Authorizer") == "AWS_IAM",
+        )
         for name, props in function_properties(template).items()
         for event in props.get("Events", {}).values()
         if event["Type"] == "Api"
@@ -211,6 +218,8 @@ class TemplateResolver:
         region: str,
         account_id: str,
         stack_name: str,
+        *,
+        parameters: Mapping[str, str | list[str]] | None = None,
     ) -> None:
         self._resources = resources
         self._values: dict[str, str | list[str]] = {
@@ -218,6 +227,7 @@ class TemplateResolver:
             for name, parameter in template.get("Parameters", {}).items()
             if "Default" in parameter
         }
+        self._values.update(parameters or {})  # as `sam deploy --parameter-overrides`
         self._values.update(
             {
                 "AWS::Region": region,

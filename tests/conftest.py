@@ -28,6 +28,12 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
 
 
+@pytest.fixture(autouse=True)
+def _no_cli_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI's config file of the machine's user never leaks into a test: each test gets none."""
+    monkeypatch.setenv("HOOKRUN_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws(config=MOTO_CONFIG):

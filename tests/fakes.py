@@ -24,6 +24,7 @@ from domain.ports import Access, StoredPipeline
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
+from tests.support import local_user
 
 NOW = "2026-11-27T12:00:00.000Z"
 
@@ -51,8 +52,15 @@ class FakeStore:
             pipeline_revision=pipeline_revision(pipeline.model_dump_json(by_alias=True)) if pipeline else "",
         )
 
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
+    def get_user(self, user_id: str) -> User | None:
+        self.reads += 1
+        return self.users.get(user_id)
+
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
+        if run_id in self.run_secrets:
+            return False
         self.run_secrets[run_id] = dict(values)
+        return True
 
     def delete_run_secrets(self, run_id: str) -> None:
         self.run_secrets.pop(run_id, None)
@@ -93,6 +101,9 @@ class FakeRunStarter:
         if any(r.run_id == run.run_id for r in self.started):
             raise RunAlreadyStarted(run.run_id)
         self.started.append(run)
+
+    def get_started_run(self, run_id: str) -> RunRequest | None:
+        return next((r for r in self.started if r.run_id == run_id), None)
 
 
 @dataclass
@@ -167,6 +178,14 @@ class FakeManagementStore:
     def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
         return self.pipelines.get(pipeline_id)
 
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        stored = self.pipelines.get(pipeline_id)
+        return Access(
+            pipeline=stored.pipeline if stored else None,
+            grant=self.grants.get((pipeline_id, user_id)),
+            user=self.users.get(user_id),
+        )
+
     def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
         return [p for i, p in sorted(self.pipelines.items()) if user_id is None or (i, user_id) in self.grants]
 
@@ -194,7 +213,8 @@ class FakeManagementStore:
         return self.users.get(user_id)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.principals.get(principal_arn)
+        """The mapped user; a local principal maps to its user, as the local API Gateway keeps it mapped."""
+        return self.principals.get(principal_arn) or local_user(principal_arn)
 
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         if any(self.principals.get(p, user.id) != user.id for p in user.principals):

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from domain.models import Pipeline
+from hookrun.local_iam import principal_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -70,14 +71,30 @@ class FakeLambdaContext:
         return 10_000
 
 
+AS_THE_LOCAL_GATEWAY_SIGNS = "<the local principal of the X-Hookrun-User header>"
+
+
+def _signer(user: str | None, user_arn: str | None) -> str | None:
+    if user_arn == AS_THE_LOCAL_GATEWAY_SIGNS:
+        return principal_of(user) if user is not None else None
+    return user_arn
+
+
+def local_user(principal_arn: str) -> str | None:
+    """The user a local principal is mapped to, as the local API Gateway maps it in the table (hookrun.local_iam)."""
+    user_id = principal_arn.removeprefix(principal_of(""))
+    return user_id if user_id != principal_arn else None
+
+
 def api_event(
     name: str,
     path_parameters: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     user: str | None = "alice",
-    user_arn: str | None = "arn:aws:iam::123456789012:user/alice",
+    user_arn: str | None = AS_THE_LOCAL_GATEWAY_SIGNS,
 ) -> dict[str, Any]:
-    """events/api-*.json with other path parameters, query, `X-Hookrun-User` header (None: left out) or IAM ARN."""
+    """events/api-*.json with other path parameters, query, `X-Hookrun-User` header (None: left out) and the
+    IAM principal that signed it (by default the user's, as the local API Gateway names it; None: unsigned)."""
     event = load_event(name)
     event["pathParameters"].update(path_parameters or {})
     path = event["resource"]
@@ -92,7 +109,7 @@ def api_event(
     if user is not None:
         event["headers"]["X-Hookrun-User"] = user
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-    event["requestContext"]["identity"]["userArn"] = user_arn
+    event["requestContext"]["identity"]["userArn"] = _signer(user, user_arn)
     return event
 
 
@@ -102,7 +119,7 @@ def api_request(
     path_parameters: dict[str, str] | None = None,
     body: str | None = None,
     user: str | None = "alice",
-    user_arn: str | None = "arn:aws:iam::123456789012:user/alice",
+    user_arn: str | None = AS_THE_LOCAL_GATEWAY_SIGNS,
     content_type: str | None = "application/json",
 ) -> dict[str, Any]:
     """An event for any API route (`resource` as in template.yaml), shaped like events/api-get-run.json."""
@@ -112,7 +129,7 @@ def api_request(
         path = path.replace("{" + key + "}", value)
     event.update(resource=resource, path=path, httpMethod=method, pathParameters=path_parameters or None, body=body)
     event["requestContext"].update(resourcePath=resource, httpMethod=method, path=f"/v1{path}")
-    event["requestContext"]["identity"]["userArn"] = user_arn
+    event["requestContext"]["identity"]["userArn"] = _signer(user, user_arn)
     event["headers"].pop("X-Hookrun-User")
     if user is not None:
         event["headers"]["X-Hookrun-User"] = user

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from domain.deliveries import DELIVERY_RETENTION_DAYS, Delivery
+from domain.deliveries import DELIVERY_RETENTION_DAYS, Delivery, Outcome
 
 from . import keys
 from .aws_errors import unavailable_on_outage
@@ -29,7 +29,7 @@ class DynamoDeliveryLog:
                 TableName=self._table,
                 Item={
                     "pk": {"S": keys.deliveries_pk(delivery.pipeline_id)},
-                    "sk": {"S": f"{delivery.received_at}#{uuid.uuid4().hex[:8]}"},
+                    "sk": {"S": f"{delivery.received_at}#{_suffix(delivery)}"},
                     "type": {"S": "delivery"},
                     "delivery": {"S": delivery.model_dump_json(by_alias=True, exclude_none=True)},
                     keys.TTL_ATTRIBUTE: {"N": str(expires)},
@@ -42,3 +42,8 @@ class DynamoDeliveryLog:
         partition = ("pk", keys.deliveries_pk(pipeline_id))
         items, next_cursor = newest_first_page(self._client, self._table, partition, limit, cursor)
         return [Delivery.model_validate_json(item["delivery"]["S"]) for item in items], next_cursor
+
+
+def _suffix(delivery: Delivery) -> str:
+    # the workflow may write a run's start more than once (retries, its failure path): they are one item
+    return delivery.run_id if delivery.outcome is Outcome.RUN_STARTED and delivery.run_id else uuid.uuid4().hex[:8]

@@ -200,7 +200,7 @@ class DynamoManagement:
         actions = [self._put(user_to_item(user))]
         actions += [
             self._put(
-                {**keys.principal_key(p), "type": {"S": "principal"}, "userId": {"S": user.id}},
+                principal_item(p, user.id),
                 "attribute_not_exists(pk) OR userId = :me",
                 ExpressionAttributeValues={":me": {"S": user.id}},
             )
@@ -255,3 +255,8 @@ class DynamoManagement:
         ]
         if self._transact(actions, audit):
             raise Conflict(ErrorCode.CONFLICT, "The webhook's token changed meanwhile. Try again.")
+
+
+def principal_item(principal_arn: str, user_id: str) -> Item:
+    """The item that maps an IAM principal to the hookrun user it acts as."""
+    return {**keys.principal_key(principal_arn), "type": {"S": "principal"}, "userId": {"S": user_id}}

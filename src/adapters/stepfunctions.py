@@ -36,6 +36,11 @@ class StepFunctionsRunStarter:
                 raise RunAlreadyStarted(run.run_id) from exc
             raise
 
+    def get_started_run(self, run_id: str) -> RunRequest | None:
+        """The input of the execution named `run_id`: the run as its first request started it."""
+        found = _execution_input(self._client, self._arn, run_id)
+        return None if found is None else RunRequest.model_validate_json(found)
+
 
 def execution_arn(state_machine_arn: str, run_id: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
@@ -57,8 +62,8 @@ class StepFunctionsExecutions:
                 raise
 
 
-def execution_pipeline(client: SFNClient, state_machine_arn: str, run_id: str) -> str | None:
-    """The pipeline id in the input of the execution named `run_id`, or None if there is no such execution."""
+def _execution_input(client: SFNClient, state_machine_arn: str, run_id: str) -> str | None:
+    """The input of the execution named `run_id`, or None if there is no such execution."""
     arn = execution_arn(state_machine_arn, run_id)
     try:
         with unavailable_on_outage():
@@ -67,5 +72,22 @@ def execution_pipeline(client: SFNClient, state_machine_arn: str, run_id: str) -
         if error_code(exc) in {"ExecutionDoesNotExist", "InvalidArn"}:
             return None
         raise
-    pipeline_id = json.loads(execution.get("input") or "{}").get("pipelineId")
+    return str(execution.get("input") or "{}")
+
+
+def execution_pipeline(client: SFNClient, state_machine_arn: str, run_id: str) -> str | None:
+    """The pipeline id in the input of the execution named `run_id`, or None if there is no such execution."""
+    found = _execution_input(client, state_machine_arn, run_id)
+    pipeline_id = json.loads(found or "{}").get("pipelineId")
     return str(pipeline_id) if pipeline_id else None
+
+
+class StepFunctionsAcceptedRuns:
+    """Runs the workflow accepted, found by execution name (the run id) before their record is written."""
+
+    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+        self._client = client
+        self._state_machine_arn = state_machine_arn
+
+    def accepted_pipeline(self, run_id: str) -> str | None:
+        return execution_pipeline(self._client, self._state_machine_arn, run_id)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+from collections.abc import Mapping
 from enum import StrEnum
 
 from .models import Model
@@ -38,3 +41,11 @@ def run_id_for_delivery(pipeline_id: str, delivery_id: str) -> str:
     """The run id a delivery decides: the same delivery to the same pipeline always names the same run."""
     digest = hashlib.sha256(f"{pipeline_id}\n{delivery_id}".encode()).hexdigest()
     return f"run-{digest[:29]}"
+
+
+def request_digest(token: str, source: str, values: Mapping[str, object]) -> str:
+    """What a delivery asks for (its source, and its variables or its push's built-ins), as an HMAC keyed by the
+    webhook's token: equal for a replay of the same request, and useless to whoever reads execution history.
+    """
+    canonical = json.dumps({"source": source, "values": values}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(token.encode(), canonical.encode(), hashlib.sha256).hexdigest()

@@ -33,6 +33,8 @@ class ErrorCode(Enum):
     INVALID_DELIVERY_ID = 400, "The delivery id header must be at most 200 printable ASCII characters."
     INVALID_IDEMPOTENCY_KEY = 400, "The Idempotency-Key header must be at most 200 printable ASCII characters."
     INVALID_PARAMETER = 400, "A query parameter has a value this route does not take."
+    IDEMPOTENCY_KEY_REUSED = 409, "This key already started a run with a different request. Send a new key."
+    UNSUPPORTED_QUERY = 400, "The webhook takes no query parameter but dryRun. Send variables in the JSON body."
     UNAVAILABLE = 503, "hookrun is busy or a backing service is unavailable. Retry after the given delay."
     NOT_FOUND = 404, "No such route. The README lists the routes."
     METHOD_NOT_ALLOWED = 405, "This route does not take this method; the 'Allow' header lists those it takes."
@@ -123,6 +125,19 @@ class RunAlreadyStarted(Exception):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"Run {run_id} was already started.")
+        self.run_id = run_id
+
+
+class IdempotencyKeyReused(HookrunError):
+    """A delivery id or Idempotency-Key that already named a run started by a different request."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            f"This delivery id or Idempotency-Key already started run {run_id} with a different request (another "
+            "body, or through a URL since rotated), so nothing was started. Send a new Idempotency-Key for a new run; "
+            "repeat the original request to replay it.",
+        )
         self.run_id = run_id
 
 

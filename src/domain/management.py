@@ -9,21 +9,13 @@ from dataclasses import dataclass
 from .deliveries import Delivery
 from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
-from .policy import can_own, can_run, can_view
+from .policy import Caller, Rule, authorize, can_own, can_run, can_view, is_suspended, refusal, suspended
 from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
 from .tokens import hash_token, new_token, token_hint
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a hookrun user id (the user may not exist yet) and whether they administer hookrun."""
-
-    user_id: str
-    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,23 +101,20 @@ class _Session:
     def grant_on(self, pipeline_id: str) -> Grant | None:
         return next((g for g in self.store.list_grants(pipeline_id) if g.user_id == self.caller.user_id), None)
 
-    def pipeline(self, pipeline_id: str, allowed: Callable[[User | None, Grant | None], bool]) -> StoredPipeline:
-        """The pipeline if the caller passes `allowed` (admins always do); otherwise 404 or 403."""
+    def pipeline(self, pipeline_id: str, needs: Rule) -> StoredPipeline:
+        """The pipeline if the policy lets the caller do what `needs` their role; its answer otherwise."""
         stored = self.store.get_pipeline(pipeline_id)
         if stored is None:
-            raise pipeline_not_found()
-        if self.caller.is_admin:
-            return stored
-        grant = self.grant_on(pipeline_id)
-        if not can_view(self.user, grant):
-            raise pipeline_not_found()  # no oracle: a pipeline you cannot see does not exist for you
-        if not allowed(self.user, grant):
-            raise Forbidden(f"User '{self.caller.user_id}' may not do this on pipeline '{pipeline_id}'.")
+            raise refusal(self.caller, self.user)
+        grant = None if self.caller.is_admin else self.grant_on(pipeline_id)
+        authorize(self.caller, self.user, grant, exists=True, needs=needs)
         return stored
 
     def require_active(self) -> None:
-        if not self.caller.is_admin and (self.user is None or self.user.status is not UserStatus.ACTIVE):
-            raise Forbidden(f"User '{self.caller.user_id}' is not an active hookrun user.")
+        if is_suspended(self.caller, self.user):
+            raise suspended(self.caller.user_id)
+        if not self.caller.is_admin and self.user is None:
+            raise Forbidden(f"User '{self.caller.user_id}' is not a hookrun user. Ask a hookrun admin to add you.")
 
 
 # Pipelines
@@ -167,7 +156,9 @@ def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipelin
     session = _Session(ports, caller)
     if caller.is_admin:
         return ports.store.list_pipelines(None)
-    if session.user is None or session.user.status is not UserStatus.ACTIVE:
+    if is_suspended(caller, session.user):
+        raise suspended(caller.user_id)
+    if session.user is None:
         return []
     return ports.store.list_pipelines(caller.user_id)
 

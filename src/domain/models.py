@@ -296,6 +296,7 @@ class TriggerKind(StrEnum):
     WEBHOOK = "webhook"
     SOURCE = "source"
     RERUN = "rerun"
+    MANUAL = "manual"
 
 
 class DeliveryInfo(Model):
@@ -333,6 +334,8 @@ class RunRequest(Model):
     delivery: DeliveryInfo | None = None
     rerun_of: str | None = None  # the run this one re-runs
     reuse_stages: int = 0  # how many leading stages are taken from `rerun_of` instead of run again
+    # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
+    request_digest: str | None = None
 
 
 class AcceptedRun(Model):

@@ -38,9 +38,37 @@ class AccessReader(Protocol):
         ...
 
 
+class UserReader(Protocol):
+    def get_user(self, user_id: str) -> User | None:
+        """The hookrun user with this id, if there is one."""
+        ...
+
+
+class RunReader(Protocol):
+    def get_run(self, run_id: str) -> RunView | None:
+        """The run with its stages and jobs, read strongly consistent."""
+        ...
+
+    def list_runs(self, pipeline_id: str, limit: int, cursor: str | None) -> tuple[list[RunView], str | None]:
+        """A page of the pipeline's runs, newest first (stages not included), and the next page's cursor.
+
+        Raises InvalidCursor for a cursor this list did not hand out.
+        """
+        ...
+
+
+class AcceptedRuns(Protocol):
+    def accepted_pipeline(self, run_id: str) -> str | None:
+        """The pipeline of a run the workflow accepted but may not have recorded yet; None if there is none."""
+        ...
+
+
 class RunSecrets(Protocol):
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> None:
-        """Keep a run's secret values where only its job runner reads them."""
+    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
+        """Keep a run's secret values where only its job runner reads them.
+
+        False if the run has them already (a repeat of its delivery): those are kept as they are.
+        """
         ...
 
     def delete_run_secrets(self, run_id: str) -> None:
@@ -51,6 +79,10 @@ class RunSecrets(Protocol):
 class RunStarter(Protocol):
     def start_run(self, run: RunRequest) -> None:
         """Start the workflow for `run`; raises RunAlreadyStarted if the run id was used before."""
+        ...
+
+    def get_started_run(self, run_id: str) -> RunRequest | None:
+        """The run as it was started under `run_id` (its execution input), or None if there is none."""
         ...
 
 

@@ -6,11 +6,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Conflict, ErrorCode, Forbidden, NotFound
-from .management import Caller
-from .models import RunRequest, RunStatus, TriggerKind, UserStatus
-from .policy import can_run, can_view
-from .ports import AccessReader, ExecutionControl, Field, RunRecorder, RunSecrets, RunSecretsReader, RunStarter
+from .errors import Conflict, ErrorCode
+from .models import RunRequest, RunStatus, TriggerKind
+from .policy import Caller, authorize, can_run, refusal
+from .ports import (
+    AccessReader,
+    ExecutionControl,
+    Field,
+    RunRecorder,
+    RunSecrets,
+    RunSecretsReader,
+    RunStarter,
+    UserReader,
+)
 from .runs import TERMINAL, RunView
 
 CANCELLED = "CANCELLED"
@@ -28,13 +36,9 @@ class RunControlPorts:
     executions: ExecutionControl
     starter: RunStarter
     secrets: RunSecretStore
+    users: UserReader
     now: Callable[[], str]
     new_run_id: Callable[[], str]
-
-
-def run_not_found() -> NotFound:
-    # one answer for "no such run" and "not yours to see", so run ids are no oracle
-    return NotFound(ErrorCode.RUN_NOT_FOUND)
 
 
 def run_finished(run: RunView) -> Conflict:
@@ -45,25 +49,15 @@ def run_finished(run: RunView) -> Conflict:
 
 
 def controllable_run(ports: RunControlPorts, caller: Caller, run_id: str) -> RunView:
-    """The run, if the caller may cancel or re-run it: owners, runners and admins.
+    """The run, if the caller may cancel or re-run it: owners, runners and admins (the run routes' one policy).
 
     Raises RUN_NOT_FOUND (no such run, or none the caller may see) or FORBIDDEN (suspended, or a viewer).
     """
     run = ports.runs.get_run(run_id)
     if run is None:
-        raise run_not_found()
-    if caller.is_admin:
-        return run
+        raise refusal(caller, ports.users.get_user(caller.user_id), ErrorCode.RUN_NOT_FOUND)
     access = ports.access.get_access(run.pipeline_id, caller.user_id)
-    if access.user is not None and access.user.status is UserStatus.SUSPENDED:
-        raise Forbidden(f"User '{caller.user_id}' is suspended. Ask a hookrun admin to reactivate the user.")
-    if not can_view(access.user, access.grant):
-        raise run_not_found()
-    if not can_run(access.user, access.grant):
-        raise Forbidden(
-            f"User '{caller.user_id}' may only view pipeline '{run.pipeline_id}'. "
-            "Cancelling and re-running need the runner or owner role: ask a pipeline owner for it."
-        )
+    authorize(caller, access.user, access.grant, exists=True, needs=can_run, hidden=ErrorCode.RUN_NOT_FOUND)
     return run
 
 

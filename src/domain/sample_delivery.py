@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .management import Caller, ManagementPorts, trigger_to_test
+from .management import ManagementPorts, trigger_to_test
+from .policy import Caller
 from .trigger_pipeline import DryRun, TriggerPorts, WebhookRequest, dry_run_delivery
 
 # The header that names each sender's event, and the event a sample is unless its headers say otherwise.

@@ -7,11 +7,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .deliveries import Delivery, Outcome, run_id_for_delivery
+from .deliveries import Delivery, Outcome, request_digest, run_id_for_delivery
 from .errors import (
     BadRequest,
     ErrorCode,
     HookrunError,
+    IdempotencyKeyReused,
     InsufficientPermissions,
     RunAlreadyStarted,
     Unavailable,
@@ -23,12 +24,14 @@ from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
 from .sources import Decision, Inbound, Provider, SkipReason, read_inbound, read_source_event
+from .sources.events import printable
 from .tokens import hash_token, is_well_formed
-from .variables import MergedVariables, merge_variables
+from .variables import SECRET_MASK, MergedVariables, merge_variables
 
 MAX_VARIABLES_BODY_BYTES = 64 * 1024
 MAX_SOURCE_BODY_BYTES = 5 * 1024 * 1024
 WOULD_RUN = "WOULD_RUN"
+QUERY_PARAMETERS = frozenset({"dryRun"})  # the only query parameters the webhook takes
 _IGNORED = frozenset({SkipReason.PING, SkipReason.IGNORED_EVENT})
 
 
@@ -86,8 +89,17 @@ class DryRun(Model):
 def is_dry_run(query: Mapping[str, str]) -> bool:
     """`?dryRun=true` asks for a dry run, `false` (or no parameter) for a real delivery.
 
-    Raises BadRequest (INVALID_PARAMETER) for any other value.
+    Raises BadRequest: UNSUPPORTED_QUERY for any other parameter (variables are never read from the query, so
+    they are refused rather than dropped), INVALID_PARAMETER for another value of dryRun.
     """
+    unsupported = sorted(printable(name) for name in query if name not in QUERY_PARAMETERS)
+    if unsupported:
+        names = ", ".join(f"'{name}'" for name in unsupported)
+        raise BadRequest(
+            ErrorCode.UNSUPPORTED_QUERY,
+            f"The webhook takes no query parameter {names}; its only one is 'dryRun'. Variables go in the JSON "
+            """body, e.g. --data '{"abc":"456"}' with Content-Type: application/json.""",
+        )
     value = query.get("dryRun")
     if value not in (None, "true", "false"):
         raise BadRequest(ErrorCode.INVALID_PARAMETER, "The query parameter 'dryRun' must be 'true' or 'false'.")
@@ -118,7 +130,7 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
         prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=True)
         if journal.dry_run:
             return _dry_run_answer(prepared, journal)
-        return _start(ports, prepared, journal, request.request_id)
+        return _start(ports, prepared, journal, request)
 
 
 def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequest) -> DryRun:
@@ -165,7 +177,8 @@ class _Journal:
             yield
         except HookrunError as error:
             if not isinstance(error, WebhookNotFound):
-                self.write(Outcome.DRY_RUN if self.dry_run else Outcome.REJECTED, error.code)
+                run_id = error.run_id if isinstance(error, IdempotencyKeyReused) else None
+                self.write(Outcome.DRY_RUN if self.dry_run else Outcome.REJECTED, error.code, run_id)
             raise
 
 
@@ -181,6 +194,7 @@ class _Prepared:
     decision: Decision | None  # source events only
     built_ins: dict[str, str]
     merged: MergedVariables | None  # None when the source event starts nothing
+    asked: Mapping[str, object]  # what the request asked for: its variables, or its push's built-ins
 
 
 def _prepare(
@@ -205,7 +219,7 @@ def _prepare(
     if provider is None:
         overrides = json_object(request.body, request.header("content-type"), MAX_VARIABLES_BODY_BYTES)
         merged = merge_variables(pipeline.variables, overrides, allow_undeclared=allow_undeclared)
-        return _Prepared(pipeline, access.pipeline_revision, trigger, None, key, None, {}, merged)
+        return _Prepared(pipeline, access.pipeline_revision, trigger, None, key, None, {}, merged, overrides)
     check_size(request.body, MAX_SOURCE_BODY_BYTES)
     secret = None  # not checked
     if check_signature and trigger.signing_secret:
@@ -221,15 +235,33 @@ def _prepare(
     journal.learn(source.key)
     if source.decision.outcome == "skip":
         return _Prepared(
-            pipeline, access.pipeline_revision, trigger, provider, source.key, source.decision, source.built_ins, None
+            pipeline,
+            access.pipeline_revision,
+            trigger,
+            provider,
+            source.key,
+            source.decision,
+            source.built_ins,
+            None,
+            {},
         )
     merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=source.built_ins)
     return _Prepared(
-        pipeline, access.pipeline_revision, trigger, provider, source.key, source.decision, source.built_ins, merged
+        pipeline,
+        access.pipeline_revision,
+        trigger,
+        provider,
+        source.key,
+        source.decision,
+        source.built_ins,
+        merged,
+        source.built_ins,
     )
 
 
-def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_id: str) -> AcceptedRun | Skipped:
+def _start(
+    ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request: WebhookRequest
+) -> AcceptedRun | Skipped:
     pipeline, merged, key = prepared.pipeline, prepared.merged, prepared.key
     if merged is None:
         decision = prepared.decision
@@ -239,8 +271,8 @@ def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_
         return Skipped(pipeline.id, outcome, str(reason), decision.message if decision else "")
     run_id = run_id_for_delivery(pipeline.id, key) if key else ports.new_run_id()
     secrets = merged.secrets()
-    if secrets:
-        ports.secrets.put_run_secrets(run_id, secrets)
+    kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
+    digest = request_digest(request.token, journal.delivery.source, prepared.asked)
     run = _run_request(
         pipeline,
         prepared.revision,
@@ -250,19 +282,34 @@ def _start(ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request_
         secret_names=merged.secret_names,
         from_source=prepared.provider is not None,
         delivery=journal.delivery,
-        request_id=request_id,
-    )
+        request_id=request.request_id,
+    ).model_copy(update={"request_digest": digest})
     try:
         ports.runs.start_run(run)
     except Unavailable:
-        if secrets:
+        if kept_secrets:
             with suppress(Unavailable):  # nothing half-done: a run that never started keeps no secrets
                 ports.secrets.delete_run_secrets(run_id)
         raise
     except RunAlreadyStarted:
-        journal.write(Outcome.REPLAYED, run_id=run_id)
-        return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked(), replayed=True)
+        return _replay(ports, run, journal, merged)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
+
+
+def _replay(ports: TriggerPorts, run: RunRequest, journal: _Journal, merged: MergedVariables) -> AcceptedRun:
+    """A repeat of a delivery: answered with the run it started then, or refused if it asked for something else."""
+    original = ports.runs.get_started_run(run.run_id)
+    if original is not None and original.request_digest is not None and original.request_digest != run.request_digest:
+        raise IdempotencyKeyReused(run.run_id)
+    # the first request's run, as it runs: its variables, even if the pipeline's defaults changed since
+    variables = merged.masked() if original is None else masked_variables(original)
+    journal.write(Outcome.REPLAYED, run_id=run.run_id)
+    return AcceptedRun(run_id=run.run_id, pipeline_id=run.pipeline_id, variables=variables, replayed=True)
+
+
+def masked_variables(run: RunRequest) -> dict[str, str]:
+    """A started run's variables as they may be shown: its secret ones by name, masked."""
+    return {**run.variables, **dict.fromkeys(run.secret_names, SECRET_MASK)}
 
 
 def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:

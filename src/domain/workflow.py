@@ -100,15 +100,24 @@ def _plan_of(view: RunView) -> RunPlan:
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
     """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
 
-    The stages come from the pipeline revision the run names. The delivery is logged here rather than by the
-    webhook, to keep the webhook's hot path short. A repeat (retry, redrive) changes nothing.
-    Raises PipelineRevisionGone if the pipeline was deleted since the run was accepted.
+    The stages come from the pipeline revision the run names; a re-run from a failed stage shows the stages before
+    it as the earlier run ended them. The delivery is logged here rather than by the webhook, to keep the webhook's
+    hot path short. A repeat (retry, redrive) changes nothing: the run is kept, the delivery written again over
+    itself. Raises PipelineRevisionGone if the pipeline was deleted since the run was accepted.
     """
-    if ports.runs.get_run(run.run_id) is not None or not ports.runs.create_run(
+    if ports.runs.get_run(run.run_id) is None and ports.runs.create_run(
         run, _stages_of(ports, run), RunStatus.RUNNING, ports.now()
     ):
+        if run.rerun_of and run.reuse_stages:
+            _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
+    else:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
-        return _plan_of(_recorded(ports, run.run_id))
+    _record_delivery(ports, run)
+    return _plan_of(_recorded(ports, run.run_id))
+
+
+def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
+    """The delivery of an accepted run, RUN_STARTED: one record per run however often it is written."""
     if run.delivery is not None:
         ports.deliveries.record(
             Delivery(
@@ -122,9 +131,6 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
                 run_as=run.run_as,
             )
         )
-    if run.rerun_of and run.reuse_stages:
-        _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
-    return _plan_of(_recorded(ports, run.run_id))
 
 
 def _reuse_stages(ports: WorkflowPorts, run: RunRequest, earlier_run_id: str, count: int) -> None:
@@ -234,13 +240,17 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
 
 
 def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause: str) -> RunStatus:
-    """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why."""
+    """The workflow broke (a task crashed, timed out or could not be called): end the run FAILED, with why.
+
+    The delivery is recorded too: the first state, which records it, may be the one that broke.
+    """
     if ports.runs.get_run(run.run_id) is None:
         try:
             stages = _stages_of(ports, run)
         except PipelineRevisionGone:
             stages = ()
         ports.runs.create_run(run, stages, RunStatus.RUNNING, ports.now())
+    _record_delivery(ports, run)
     return fail_recorded_run(ports, run.run_id, error, cause)
 
 

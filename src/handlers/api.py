@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,7 +13,6 @@ from domain.errors import ErrorCode, HookrunError
 
 from . import api_manage, api_runs, api_webhook_test
 from .http import RequestRejected, error_response
-from .identity import is_local_stack
 from .observability import logger, metrics
 
 SWAGGER_PATH = "/swagger"
@@ -39,14 +37,7 @@ app.configure_openapi(
 )
 
 
-def _local_stack_only(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
-    if not is_local_stack():
-        return _no_such_route()
-    response: Response[str] = next_middleware(resolver)
-    return response
-
-
-app.enable_swagger(path=SWAGGER_PATH, middlewares=[_local_stack_only])
+app.enable_swagger(path=SWAGGER_PATH)  # the template has no such route: only the local API Gateway routes it here
 
 
 @app.exception_handler(HookrunError)  # type: ignore[untyped-decorator]

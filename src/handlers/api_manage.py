@@ -15,8 +15,9 @@ from pydantic import BaseModel, ValidationError
 
 from domain import management
 from domain.errors import ErrorCode, VariableProblem
-from domain.management import Caller, ManagementPorts, WebhookState
+from domain.management import ManagementPorts, WebhookState
 from domain.models import PIPELINE_ID, USER_ID, Pipeline
+from domain.policy import Caller
 
 from .api_schemas import (
     BODY_ERRORS,

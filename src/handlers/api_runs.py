@@ -1,30 +1,43 @@
-"""The run API: read runs, list a pipeline's runs, cancel and re-run. A door: identify, authorize, answer."""
+"""The run API: read, list, start, cancel and re-run runs. A door: identify, call, answer."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
 
 from domain.errors import ErrorCode
-from domain.management import Caller
-from domain.models import PIPELINE_ID, RunStatus, UserStatus
-from domain.policy import can_view
-from domain.ports import Access
+from domain.manual_runs import start_manual_run
+from domain.models import PIPELINE_ID, RunStatus
+from domain.policy import Caller
 from domain.run_control import cancel_run, rerun
+from domain.run_reads import RUN_ID, QueuedRun, show_run
+from domain.run_reads import list_runs as list_runs_of
 from domain.runs import JobView, RunView, StageView
 from domain.variables import SECRET_MASK
 
-from .api_schemas import PipelineId, RunId, responses
+from .api_schemas import (
+    BODY_ERRORS,
+    PipelineId,
+    RunAccepted,
+    RunBody,
+    RunId,
+    RunPage,
+    RunStart,
+    problems_of,
+    request_body,
+    responses,
+)
 from .composition import container
 from .http import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     RequestRejected,
+    json_object_body,
     json_response,
     no_such_pipeline,
     page_limit,
@@ -37,32 +50,11 @@ router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
 RUNS = ["runs"]
 JSON_OBJECT = {"type": "object"}
-RUN_ID = re.compile(r"^run-[0-9a-f]{29}$")
-
-
-def _run_not_found() -> RequestRejected:
-    # one answer for "no such run" and "not yours to see", so run ids are no oracle
-    return RequestRejected(ErrorCode.RUN_NOT_FOUND)
+MAX_RUN_BODY_BYTES = 64 * 1024  # as the webhook's body of variables
 
 
 def _caller() -> Caller:
     return identify(router.current_event, container().management)
-
-
-def _access(pipeline_id: str, caller: Caller) -> Access:
-    return container().access.get_access(pipeline_id, caller.user_id)
-
-
-def _can_view(access: Access) -> bool:
-    return can_view(access.user, access.grant)
-
-
-def _suspended(access: Access) -> RequestRejected | None:
-    if access.user is not None and access.user.status is UserStatus.SUSPENDED:
-        return RequestRejected(
-            ErrorCode.FORBIDDEN, f"User '{access.user.id}' is suspended. Ask a hookrun admin to reactivate the user."
-        )
-    return None
 
 
 def _job_body(job: JobView) -> dict[str, Any]:
@@ -89,6 +81,18 @@ def _stage_body(stage: StageView) -> dict[str, Any]:
     }
 
 
+def _trigger_body(run: RunView) -> dict[str, Any]:
+    """Who started the run and, for a push or tag event, what it ran on (from its built-in variables)."""
+    built_in = run.variables
+    return {
+        "kind": run.trigger_kind,
+        "runAs": run.run_as,
+        "branch": built_in.get("HOOKRUN_BRANCH"),
+        "tag": built_in.get("HOOKRUN_TAG"),
+        "commitSha": built_in.get("HOOKRUN_COMMIT_SHA"),
+    } | ({"rerunOf": run.rerun_of} if run.rerun_of else {})
+
+
 def _summary_body(run: RunView) -> dict[str, Any]:
     return {
         "runId": run.run_id,
@@ -96,8 +100,7 @@ def _summary_body(run: RunView) -> dict[str, Any]:
         "createdAt": run.created_at,
         "startedAt": run.started_at,
         "finishedAt": run.finished_at,
-        "trigger": {"kind": run.trigger_kind, "runAs": run.run_as}
-        | ({"rerunOf": run.rerun_of} if run.rerun_of else {}),
+        "trigger": _trigger_body(run),
         "reason": run.reason,
         "cancelledBy": run.cancelled_by,
         "cancelledAt": run.cancelled_at,
@@ -123,29 +126,16 @@ def run_body(run: RunView) -> dict[str, Any]:
     summary="Show a run",
     description="A run with its stages, jobs and job output, for a caller with any role on its pipeline.",
     tags=RUNS,
-    responses=responses({200: ("The run; QUEUED with no stages while only accepted.", JSON_OBJECT)}, 403, 404),
+    responses=responses({200: ("The run; QUEUED with no stages while only accepted.", RunBody)}, 403, 404),
 )
 def get_run(run_id: RunId) -> Response[str]:
     """A run with its stages and jobs, for a caller who may see its pipeline; QUEUED while only accepted."""
     if not RUN_ID.fullmatch(run_id):
-        raise _run_not_found()
-    caller = _caller()
-    wiring = container()
-    run = wiring.runs.get_run(run_id)
-    if run is None:
-        # accepted by the webhook, but the workflow has not written the record yet
-        pipeline_id = wiring.execution_pipeline(run_id)
-        if pipeline_id is None or not (caller.is_admin or _can_view(_access(pipeline_id, caller))):
-            raise _run_not_found()
-        metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
-        return json_response(200, {"runId": run_id, "status": RunStatus.QUEUED, "stages": []})
-    if not caller.is_admin:
-        access = _access(run.pipeline_id, caller)
-        if suspended := _suspended(access):
-            raise suspended
-        if not can_view(access.user, access.grant):
-            raise _run_not_found()
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)  # names no run: answered before any call, even to identify
+    run = show_run(container().run_read_ports, _caller(), run_id)
     metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
+    if isinstance(run, QueuedRun):
+        return json_response(200, {"runId": run.run_id, "status": RunStatus.QUEUED, "stages": []})
     return json_response(200, run_body(run))
 
 
@@ -155,7 +145,7 @@ def get_run(run_id: RunId) -> Response[str]:
     description="A page of runs, newest first (`limit` 1 to 100, `cursor` from the previous page); any role.",
     tags=RUNS,
     responses=responses(
-        {200: ("A page of runs and the next page's cursor (null at the end).", JSON_OBJECT)}, 400, 403, 404
+        {200: ("A page of runs and the next page's cursor (null at the end).", RunPage)}, 400, 403, 404
     ),
 )
 def list_runs(
@@ -169,22 +159,38 @@ def list_runs(
     if not PIPELINE_ID.fullmatch(pipeline_id):
         raise no_such_pipeline()
     caller = _caller()
-    page_size = page_limit(limit)
-    access = _access(pipeline_id, caller)
-    if access.pipeline is None:
-        raise no_such_pipeline()
-    if not caller.is_admin:
-        if suspended := _suspended(access):
-            raise suspended
-        if not can_view(access.user, access.grant):
-            raise RequestRejected(
-                ErrorCode.FORBIDDEN,
-                f"User '{caller.user_id}' has no role on pipeline '{access.pipeline.id}'. "
-                "Ask a pipeline owner for the viewer role.",
-            )
-    runs, next_cursor = container().runs.list_runs(pipeline_id, limit=page_size, cursor=cursor)
+    page = list_runs_of(container().run_read_ports, caller, pipeline_id, page_limit(limit), cursor)
     metrics.add_metric(name="RunsListed", unit=MetricUnit.Count, value=1)
-    return json_response(200, {"runs": [_summary_body(run) for run in runs], "nextCursor": next_cursor})
+    return json_response(200, {"runs": [_summary_body(run) for run in page.runs], "nextCursor": page.next_cursor})
+
+
+@router.post(
+    "/api/pipelines/<pipelineId>/runs",
+    summary="Start a run",
+    description="Start a run of the pipeline as the caller (owners and runners), with `variables` over its defaults: "
+    "the webhook's variable rules, errors and answer, with the trigger kind `manual`.",
+    tags=RUNS,
+    responses=responses({202: ("The run was accepted; statusUrl follows it.", RunAccepted)}, 403, 404, *BODY_ERRORS),
+    openapi_extensions=request_body(RunStart, "The run's variables; an empty body runs with the defaults."),
+)
+def start_run(pipeline_id: PipelineId) -> Response[str]:
+    """Start a run as the caller; 202 with the run id, its masked variables and where to follow it."""
+    if not PIPELINE_ID.fullmatch(pipeline_id):
+        raise no_such_pipeline()
+    caller = _caller()
+    data = json_object_body(router.current_event, MAX_RUN_BODY_BYTES, expected='a JSON object: {"variables": {...}}')
+    try:
+        body = RunStart.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_of(exc, root="body")
+        raise RequestRejected(
+            ErrorCode.INVALID_REQUEST, f"The body has {len(problems)} problem(s); see 'errors'.", problems=problems
+        ) from None
+    accepted = start_manual_run(container().trigger_ports, caller, pipeline_id, body.variables)
+    metrics.add_metric(name="ManualRunStarted", unit=MetricUnit.Count, value=1)
+    answer = {"triggered": True, **accepted.model_dump(by_alias=True, mode="json")}
+    answer["statusUrl"] = f"{public_base_url(router.current_event)}/api/runs/{accepted.run_id}"
+    return json_response(202, answer)
 
 
 @router.post(
@@ -201,7 +207,7 @@ def list_runs(
 def post_cancel(run_id: RunId) -> Response[str]:
     """Cancel a run for an owner, runner or admin of its pipeline."""
     if not RUN_ID.fullmatch(run_id):
-        raise _run_not_found()
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
     run = cancel_run(container().run_control_ports, _caller(), run_id)
     metrics.add_metric(name="RunCancelled", unit=MetricUnit.Count, value=1)
     return json_response(202, _summary_body(run))
@@ -229,7 +235,7 @@ def post_rerun(
 ) -> Response[str]:
     """Re-run a run for an owner, runner or admin of its pipeline."""
     if not RUN_ID.fullmatch(run_id):
-        raise _run_not_found()
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
     if from_ not in (None, "failed"):
         raise RequestRejected(ErrorCode.INVALID_PARAMETER, "The query parameter 'from' takes only 'failed'.")
     started = rerun(container().run_control_ports, _caller(), run_id, from_failed=from_ == "failed")

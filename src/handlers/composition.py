@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from adapters.secrets import SecretsManagerSigningSecretStore
     from domain.management import ManagementPorts
     from domain.run_control import RunControlPorts
+    from domain.run_reads import RunReadPorts
     from domain.trigger_pipeline import TriggerPorts
     from domain.workflow import WorkflowPorts
 
@@ -94,11 +95,16 @@ class Container:
 
         return DynamoAccessReader(self._dynamodb, self.settings.table_name)
 
-    def execution_pipeline(self, run_id: str) -> str | None:
-        """The pipeline of a run that Step Functions accepted but whose record is not written yet, if any."""
-        from adapters.stepfunctions import execution_pipeline
+    @cached_property
+    def run_read_ports(self) -> RunReadPorts:
+        from adapters.stepfunctions import StepFunctionsAcceptedRuns
+        from domain.run_reads import RunReadPorts
 
-        return execution_pipeline(self._stepfunctions, self.settings.state_machine_arn, run_id)
+        accepted = StepFunctionsAcceptedRuns(
+            _Deferred(lambda: self._stepfunctions),  # type: ignore[arg-type]  # an SFNClient on first use
+            self.settings.state_machine_arn,
+        )
+        return RunReadPorts(runs=self.runs, access=self.access, users=self.management, accepted=accepted)
 
     @cached_property
     def management(self) -> DynamoManagement:
@@ -157,6 +163,7 @@ class Container:
             executions=StepFunctionsExecutions(self._stepfunctions, self.settings.state_machine_arn),
             starter=StepFunctionsRunStarter(self._stepfunctions, self.settings.state_machine_arn),
             secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
+            users=self.management,
             now=utc_now,
             new_run_id=new_run_id,
         )

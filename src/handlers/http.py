@@ -13,7 +13,14 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 if TYPE_CHECKING:  # the webhook answers without the event handler: its imports are a good part of a cold start
     from aws_lambda_powertools.event_handler import Response
 
-from domain.errors import ErrorCode, HookrunError, InsufficientPermissions, Unavailable, VariableProblem
+from domain.errors import (
+    ErrorCode,
+    HookrunError,
+    IdempotencyKeyReused,
+    InsufficientPermissions,
+    Unavailable,
+    VariableProblem,
+)
 from domain.requests import json_object
 
 MAX_BODY_BYTES = 64 * 1024
@@ -74,6 +81,8 @@ def error_answer(error: HookrunError) -> tuple[int, dict[str, Any], dict[str, st
     headers: dict[str, str] = {}
     if isinstance(error, InsufficientPermissions):
         body["runAs"] = error.run_as
+    if isinstance(error, IdempotencyKeyReused):
+        body["runId"] = error.run_id
     if error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
     if isinstance(error, Unavailable):

@@ -51,7 +51,10 @@ class Case:
     @property
     def reaches_trigger(self) -> bool:
         """True if the request reaches the demo's trigger, which must then record its rejection, with the code."""
-        return self.token == TOKEN and self.expected not in {(405, "METHOD_NOT_ALLOWED"), (404, "NOT_FOUND")}
+        return self.token.partition("?")[0] == TOKEN and self.expected not in {
+            (405, "METHOD_NOT_ALLOWED"),
+            (404, "NOT_FOUND"),
+        }
 
 
 def invalid_json(name: str, body: bytes, **kwargs: Any) -> Case:
@@ -244,6 +247,10 @@ CASES = [
     Case("idempotency-key-non-ascii", b"{}", (400, "INVALID_IDEMPOTENCY_KEY"), {**JSON, "Idempotency-Key": "é"}),
     Case("idempotency-key-tab", b"{}", (400, "INVALID_IDEMPOTENCY_KEY"), {**JSON, "Idempotency-Key": "a\tb"}),
     Case("idempotency-key-del", b"{}", (400, "INVALID_IDEMPOTENCY_KEY"), {**JSON, "Idempotency-Key": "a\x7fb"}),
+    Case("idempotency-key-empty", b"{}", (400, "INVALID_IDEMPOTENCY_KEY"), {**JSON, "Idempotency-Key": ""}),
+    # variables in the query string are refused by name, never dropped
+    Case("query-variable", b"{}", (400, "UNSUPPORTED_QUERY"), token=TOKEN + "?abc=456"),
+    Case("query-variable-beside-dry-run", b"{}", (400, "UNSUPPORTED_QUERY"), token=TOKEN + "?dryRun=true&x=1"),
     # source headers with broken payloads
     source("github-broken-json", GITHUB_PUSH, b"{nope", (400, "INVALID_JSON")),
     source("github-array", GITHUB_PUSH, b"[]", (400, "INVALID_JSON")),

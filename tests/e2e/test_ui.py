@@ -216,8 +216,8 @@ def test_a_page_the_user_may_not_see_names_the_role_it_needs(local_stack: Runnin
     act_as(page, "dave")  # no role on it
     page.goto(f"{local_stack.endpoint}/ui/pipelines/{pipeline_id}")
     panel = page.locator(".error-panel")
-    expect(panel).to_contain_text("403 FORBIDDEN")
-    expect(panel).to_contain_text("This needs a role on the pipeline (viewer, runner or owner)")
+    expect(panel).to_contain_text("404 PIPELINE_NOT_FOUND")
+    expect(panel).to_contain_text("no role on it: seeing it needs a role on the pipeline (viewer, runner or owner)")
 
 
 def test_a_source_run_shows_its_branch_and_commit_and_its_delivery(

@@ -155,6 +155,11 @@ def calls(draw: st.DrawFn) -> Call:
     headers = {**draw(source_headers), **draw(other_headers)}
     event = webhook_event(body=body, token=token, headers=headers, content_type=draw(content_types))
     event["isBase64Encoded"] = is_base64
+    event["queryStringParameters"] = draw(
+        mostly(
+            st.none(), st.dictionaries(st.sampled_from(["dryRun", "abc", "token"]), st.text(max_size=10), max_size=2)
+        )
+    )
     event["httpMethod"] = draw(mostly(st.just("POST"), st.sampled_from(["GET", "PUT", "DELETE", "PATCH"])))
     return Call(draw(mostly(st.just("enabled"), st.sampled_from(STATES))), draw(st.booleans()), event)
 

@@ -13,6 +13,7 @@ from adapters.runs import DynamoRuns
 from domain.models import Grant, Role, RunRequest, RunStatus, User, UserStatus
 from handlers import api, composition
 from handlers.composition import Container, Settings
+from hookrun.local_iam import LocalIam, principal_of
 from tests.conftest import TABLE
 from tests.support import FakeLambdaContext, api_event, demo_pipeline
 
@@ -91,9 +92,12 @@ def wired(one_state_machine_arn: str, directory: DynamoDirectory, recorded: list
 
 
 @pytest.fixture(autouse=True)
-def local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+def local_stack(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> None:
+    """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
+    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
+    iam = LocalIam(lambda: dynamodb, TABLE)
+    for user in ("admin", "owen", "alice", "bob", "carol"):
+        iam.user_arn(user)
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -120,7 +124,7 @@ def test_recorded_run_shows_stages_jobs_and_masked_secret_names(wired: Container
     assert (body["runId"], body["pipelineId"], body["pipelineName"]) == (recorded[0], "demo", "Demo pipeline")
     assert body["status"] == "SUCCEEDED"
     assert body["variables"] == {"abc": "456", "DEPLOY_ENV": "staging", "API_KEY": "***"}
-    assert body["trigger"] == {"kind": "webhook", "runAs": "alice"}
+    assert body["trigger"] == {"kind": "webhook", "runAs": "alice", "branch": None, "tag": None, "commitSha": None}
     (stage,) = body["stages"]
     assert (stage["name"], stage["status"]) == ("build", "SUCCEEDED")
     (job,) = stage["jobs"]
@@ -200,9 +204,9 @@ def test_user_without_a_grant_gets_404_for_a_run(wired: Container, recorded: lis
     assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
 
 
-def test_user_without_a_grant_gets_403_for_the_list(wired: Container) -> None:
+def test_user_without_a_grant_gets_404_for_the_list(wired: Container) -> None:
     status, body, _ = list_runs(user="carol")
-    assert (status, body["code"]) == (403, "FORBIDDEN")
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
 def test_run_of_another_pipeline_is_404_for_its_non_member(wired: Container) -> None:
@@ -221,10 +225,8 @@ def test_request_without_identity_is_401(wired: Container, recorded: list[str]) 
     assert (status, body["code"]) == (401, "UNAUTHENTICATED")
 
 
-def test_header_is_ignored_outside_the_local_stack(
-    wired: Container, recorded: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
+def test_the_user_header_is_never_read(wired: Container, recorded: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ADMIN_PRINCIPALS")
     status, body, _ = get_run(recorded[0], user="alice", user_arn=ALICE_ARN)
     assert (status, body["code"]) == (401, "UNAUTHENTICATED")
 
@@ -232,7 +234,7 @@ def test_header_is_ignored_outside_the_local_stack(
 def test_iam_principal_mapped_to_a_user_may_read(
     wired: Container, dynamodb: Any, recorded: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
+    monkeypatch.delenv("ADMIN_PRINCIPALS")
     dynamodb.put_item(
         TableName=TABLE,
         Item={"pk": {"S": f"PRINCIPAL#{ALICE_ARN}"}, "sk": {"S": "PRINCIPAL"}, "userId": {"S": "bob"}},
@@ -247,7 +249,7 @@ def test_local_admin_may_read_any_run(wired: Container) -> None:
 
 
 def test_admin_principal_may_list_any_pipeline(wired: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
+    monkeypatch.delenv("ADMIN_PRINCIPALS")
     monkeypatch.setenv("ADMIN_PRINCIPALS", ALICE_ARN)
     status, body, _ = list_runs("other", user=None, user_arn=ALICE_ARN)
     assert (status, [run["runId"] for run in body["runs"]]) == (200, [run_id(9)])

@@ -12,10 +12,12 @@ import boto3
 import pytest
 
 from adapters.management import DynamoManagement
-from domain.management import Caller, ManagementPorts, put_user
+from domain.management import ManagementPorts, put_user
 from domain.models import UserStatus
+from domain.policy import Caller
 from handlers import api, composition, webhook
 from handlers.composition import Container, Settings
+from hookrun.local_iam import LocalIam, principal_of
 from tests.conftest import REGION, TABLE
 from tests.support import FakeLambdaContext, api_request, demo_pipeline, load_event, webhook_event
 from tests.unit.test_management import SECRET, seeded
@@ -43,9 +45,12 @@ def wired(state_machine_arn: str, ports: ManagementPorts) -> Iterator[Container]
 
 
 @pytest.fixture(autouse=True)
-def local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+def local_stack(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> None:
+    """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
+    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
+    iam = LocalIam(lambda: dynamodb, TABLE)
+    for user in ("admin", "owen", "alice", "bob", "carol"):
+        iam.user_arn(user)
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -121,7 +126,7 @@ def test_the_last_owner_stays() -> None:
 
 
 def test_a_principal_mapped_by_an_admin_acts_as_its_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK")
+    monkeypatch.delenv("ADMIN_PRINCIPALS")
     monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
     change = json.dumps({"principals": [CAROL_ARN]})
     put = api_request("PUT", "/api/users/{userId}", {"userId": "carol"}, change, user=None, user_arn=ADMIN_ARN)

@@ -42,8 +42,9 @@ def ports(
 
 
 def test_principals_map_to_their_user_and_move_with_it(dynamodb: Any, ports: ManagementPorts) -> None:
-    from domain.management import Caller, put_user
+    from domain.management import put_user
     from domain.models import UserStatus
+    from domain.policy import Caller
 
     store = DynamoManagement(dynamodb, TABLE)
     admin = Caller("admin", is_admin=True)
@@ -55,7 +56,8 @@ def test_principals_map_to_their_user_and_move_with_it(dynamodb: Any, ports: Man
 
 def test_items_keep_the_webhook_hot_path_readable(dynamodb: Any, ports: ManagementPorts) -> None:
     from adapters.dynamodb import DynamoAccessReader, DynamoTriggerReader
-    from domain.management import Caller, enable_webhook
+    from domain.management import enable_webhook
+    from domain.policy import Caller
     from domain.tokens import hash_token
 
     token = enable_webhook(ports, Caller("alice"), "demo").token or ""

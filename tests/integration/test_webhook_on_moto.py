@@ -105,6 +105,31 @@ def test_accepted_path_makes_three_sequential_aws_calls(wired: Container) -> Non
     assert calls == ["GetItem", "BatchGetItem", "StartExecution"]
 
 
+def test_a_replay_is_202_with_the_first_runs_variables_and_a_reused_key_409(wired: Container) -> None:
+    key = {"Idempotency-Key": "deploy-42"}
+    first = call(webhook_event(body='{"abc":"456"}', headers=key))
+    replay = call(webhook_event(body='{"abc": "456"}', headers=key))
+    reused = call(webhook_event(body='{"abc":"789"}', headers=key))
+    assert (first[0], replay[0], reused[0]) == (202, 202, 409)
+    assert replay[1]["replayed"] and replay[1]["runId"] == first[1]["runId"] and replay[1]["variables"]["abc"] == "456"
+    assert (reused[1]["code"], reused[1]["runId"]) == ("IDEMPOTENCY_KEY_REUSED", first[1]["runId"])
+
+
+def test_a_replay_keeps_the_first_runs_secret_record(wired: Container, dynamodb: Any) -> None:
+    key = {"Idempotency-Key": "deploy-43"}
+    _, body, _ = call(webhook_event(body='{"API_KEY":"first-value"}', headers=key))
+    assert call(webhook_event(body='{"API_KEY":"other-value"}', headers=key))[0] == 409
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{body['runId']}"}, "sk": {"S": "SECRETS"}})
+    assert json.loads(item["Item"]["values"]["S"]) == {"API_KEY": "first-value"}
+
+
+def test_query_parameters_other_than_dry_run_are_400(wired: Container) -> None:
+    event = webhook_event()
+    event["queryStringParameters"] = {"abc": "456"}
+    status, body, _ = call(event)
+    assert (status, body["code"]) == (400, "UNSUPPORTED_QUERY") and "'abc'" in body["message"]
+
+
 def test_secret_values_are_stored_with_the_run_and_never_in_execution_input(
     wired: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
 ) -> None:

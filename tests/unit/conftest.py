@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.models import Role
+from hookrun.local_iam import principal_of
 from tests.fakes import FakeRunStarter, FakeStore
 from tests.support import DEMO_TOKEN, demo_pipeline
 
@@ -26,12 +27,11 @@ def runs() -> FakeRunStarter:
 
 @pytest.fixture
 def api_on_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The API as the local stack runs it: the X-Hookrun-User header names the caller, `admin` administers."""
-    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+    """The API as the local stack runs it: requests signed by their user's local principal, `admin` an admin."""
+    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
 
 
 @pytest.fixture
 def on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The API as deployed: no local-stack marker, so the header is ignored and IAM principals count."""
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK", raising=False)
+    """The API as deployed with no AdminPrincipals: the tests name the principal that signs."""
+    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)

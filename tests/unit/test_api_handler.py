@@ -11,11 +11,13 @@ import pytest
 
 from domain.errors import InvalidCursor, Unavailable
 from domain.models import Role, RunStatus, User, UserStatus
+from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers import api, composition
+from handlers.api_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, api_event, demo_pipeline
+from tests.support import FakeLambdaContext, api_event, demo_pipeline, local_user
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -84,17 +86,24 @@ class FakePrincipalTable:
     users_by_arn: dict[str, str] = field(default_factory=dict)
 
     def user_id_for_principal(self, principal_arn: str) -> str | None:
-        return self.users_by_arn.get(principal_arn)
+        return self.users_by_arn.get(principal_arn) or local_user(principal_arn)
+
+
+@dataclass
+class FakeAcceptedRuns:
+    """Executions the workflow accepted (by run id), all of pipeline demo."""
+
+    executions: set[str]
+
+    def accepted_pipeline(self, run_id: str) -> str | None:
+        return "demo" if run_id in self.executions else None
 
 
 class FakeContainer(Container):
     def __init__(self, store: FakeStore, runs: FakeRuns, principals: FakePrincipalTable, executions: set[str]) -> None:
         super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
-        self.__dict__.update(access=store, runs=runs, management=principals)
-        self.executions = executions
-
-    def execution_pipeline(self, run_id: str) -> str | None:
-        return "demo" if run_id in self.executions else None
+        read_ports = RunReadPorts(runs=runs, access=store, users=store, accepted=FakeAcceptedRuns(executions))
+        self.__dict__.update(access=store, runs=runs, management=principals, run_read_ports=read_ports)
 
 
 @pytest.fixture
@@ -148,7 +157,7 @@ def test_run_shows_its_stages_and_jobs() -> None:
     assert status == 200
     assert body["runId"] == RUN_ID and body["pipelineId"] == "demo" and body["pipelineName"] == "Demo pipeline"
     assert body["status"] == "SUCCEEDED"
-    assert body["trigger"] == {"kind": "webhook", "runAs": "alice"}
+    assert body["trigger"] == {"kind": "webhook", "runAs": "alice", "branch": None, "tag": None, "commitSha": None}
     assert body["stages"] == [
         {
             "name": "build",
@@ -260,10 +269,33 @@ def test_runs_are_listed_newest_first_a_page_at_a_time(runs: FakeRuns) -> None:
     status, first, _ = list_runs({"limit": "2"})
     assert status == 200
     assert [run["runId"] for run in first["runs"]] == [f"run-{2:029x}", f"run-{1:029x}"]
-    assert first["runs"][0]["trigger"] == {"kind": "webhook", "runAs": "alice"}
+    assert first["runs"][0]["trigger"] == {
+        "kind": "webhook",
+        "runAs": "alice",
+        "branch": None,
+        "tag": None,
+        "commitSha": None,
+    }
     _, second, _ = list_runs({"limit": "2", "cursor": first["nextCursor"]})
     assert [run["runId"] for run in second["runs"]] == [f"run-{0:029x}", RUN_ID]
     assert second["nextCursor"] is None
+
+
+def test_a_run_and_a_page_of_runs_fit_their_documented_schemas() -> None:
+    RunBody.model_validate(get_run()[1])
+    RunPage.model_validate(list_runs()[1])
+
+
+def test_a_source_run_names_its_branch_and_commit_in_its_trigger(runs: FakeRuns) -> None:
+    variables = {"HOOKRUN_BRANCH": "main", "HOOKRUN_COMMIT_SHA": "a" * 40}
+    runs.runs[RUN_ID] = a_run(trigger_kind="source", variables=variables)
+    trigger = list_runs()[1]["runs"][0]["trigger"]
+    assert (trigger["kind"], trigger["branch"], trigger["tag"], trigger["commitSha"]) == (
+        "source",
+        "main",
+        None,
+        "a" * 40,
+    )
 
 
 def test_listed_run_is_a_summary_without_variables_or_stages() -> None:
@@ -317,9 +349,10 @@ def test_viewer_may_list_runs() -> None:
     assert (status, [run["runId"] for run in body["runs"]]) == (200, [RUN_ID])
 
 
-def test_user_without_a_role_gets_403_for_the_list() -> None:
+def test_user_without_a_role_gets_404_for_the_list_as_for_no_pipeline() -> None:
     status, body, _ = list_runs(user="carol")
-    assert (status, body["code"]) == (403, "FORBIDDEN")
+    assert (status, body) == call(api_event("api-list-runs.json", {"pipelineId": "nothing"}, query={}))[:2]
+    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
 def test_suspended_user_gets_403_for_the_list(store: FakeStore) -> None:

@@ -686,7 +686,8 @@ def test_user_header_is_ignored_when_deployed(on_aws: None) -> None:
 
 def test_deployed_caller_is_the_user_mapped_to_its_principal(on_aws: None, ports: ManagementPorts) -> None:
     put_user(ports, ADMIN, "owen", UserStatus.ACTIVE, (ALICE_ARN,))
-    status, body = call(api_request("POST", f"{WEBHOOK}/enable", {"pipelineId": "demo"}, user="alice"))
+    event = api_request("POST", f"{WEBHOOK}/enable", {"pipelineId": "demo"}, user="alice", user_arn=ALICE_ARN)
+    status, body = call(event)
     assert (status, body["runAs"]) == (201, "owen")
 
 

@@ -199,10 +199,10 @@ def test_watch_keeps_looking_while_the_api_is_throttled(api: FakeApi) -> None:
     assert hookrun("watch", RUN_ID, "--interval", "0").exit_code == 0
 
 
-def test_watch_that_gets_an_api_error_exits_2(api: FakeApi) -> None:
+def test_watch_of_a_run_the_api_refuses_exits_1_as_every_refusal(api: FakeApi) -> None:
     api.answers[RUN_PATH] = [ApiError(404, "RUN_NOT_FOUND", "No run with this id that you may see.")]
     result = hookrun("watch", RUN_ID, "--interval", "0")
-    assert result.exit_code == 2 and "RUN_NOT_FOUND" in result.stderr
+    assert result.exit_code == 1 and "RUN_NOT_FOUND" in result.stderr and "hookrun runs list" in result.stderr
 
 
 def test_watch_json_prints_the_final_run(api: FakeApi) -> None:

@@ -233,6 +233,17 @@ def test_gateway_invokes_the_routes_function_with_the_proxy_event() -> None:
     assert event["pathParameters"] == {"token": "hr_abc"}
 
 
+def test_gateway_signs_an_iam_route_with_the_principal_of_the_user_header_as_aws_iam_would() -> None:
+    functions = FakeFunctions()
+    signed = ApiRoute("ApiFunction", "/api/runs/{runId}", "GET", iam=True)
+    gateway = ApiGateway([WEBHOOK, signed], functions, signer=lambda user: f"arn:of:{user}")
+
+    gateway.handle(request("/api/runs/run-1", "GET", b"", [("X-Hookrun-User", "bob")]))
+    gateway.handle(request(headers=[("X-Hookrun-User", "bob")]))
+
+    assert [event["requestContext"]["identity"]["userArn"] for _, event in functions.events] == ["arn:of:bob", None]
+
+
 def test_gateway_answers_502_when_the_function_fails() -> None:
     response = ApiGateway(ROUTES, FakeFunctions(failure=FunctionFailed("boom"))).handle(request())
 

@@ -11,7 +11,6 @@ from domain.deliveries import Delivery, Outcome
 from domain.errors import Conflict, Forbidden, InvalidCursor, InvalidRequest, NotFound
 from domain.management import (
     RUN_AS_LOST_PERMISSION,
-    Caller,
     ManagementPorts,
     apply_pipeline,
     delete_pipeline,
@@ -35,6 +34,7 @@ from domain.management import (
     webhook_state,
 )
 from domain.models import Role, Trigger, UserStatus
+from domain.policy import Caller
 from domain.ports import DeliveryLog, DeliveryReader, ManagementStore, SigningSecretStore
 from domain.tokens import hash_token, is_well_formed
 from tests.fakes import FakeDeliveryLog, FakeManagementStore, FakeSigningSecrets
@@ -132,11 +132,16 @@ def test_non_members_do_not_see_a_pipeline(ports: ManagementPorts) -> None:
     assert [p.pipeline.id for p in list_pipelines(ports, ADMIN)] == ["demo"]
 
 
-def test_suspended_users_see_nothing(ports: ManagementPorts) -> None:
+def test_suspended_users_are_told_so_for_every_pipeline_and_the_list(ports: ManagementPorts) -> None:
     put_user(ports, ADMIN, "bob", UserStatus.SUSPENDED, None)
-    assert list_pipelines(ports, BOB) == []
-    with pytest.raises(NotFound):
-        get_pipeline(ports, BOB, "demo")
+    answers = []
+    for ask in (lambda: list_pipelines(ports, BOB), lambda: get_pipeline(ports, BOB, "demo")):
+        with pytest.raises(Forbidden) as caught:
+            ask()
+        answers.append(caught.value.message)
+    with pytest.raises(Forbidden) as caught:
+        get_pipeline(ports, BOB, "nothing")
+    assert answers == [caught.value.message] * 2
 
 
 def test_only_admins_manage_users_and_users_see_themselves(ports: ManagementPorts) -> None:
@@ -502,7 +507,7 @@ def test_non_members_do_not_see_deliveries(ports: ManagementPorts) -> None:
 
 def test_suspended_viewers_do_not_see_deliveries(ports: ManagementPorts) -> None:
     put_user(ports, ADMIN, "bob", UserStatus.SUSPENDED, None)
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):
         list_deliveries(ports, BOB, "demo", 20, None)
 
 

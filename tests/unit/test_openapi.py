@@ -56,16 +56,9 @@ def swagger() -> dict[str, Any]:
     return result
 
 
-def test_swagger_ui_is_served_on_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
+def test_swagger_ui_is_served_by_the_api_function() -> None:
     response = swagger()
     assert response["statusCode"] == 200 and "swagger" in response["body"].lower()
-
-
-def test_swagger_ui_is_not_served_when_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOOKRUN_LOCAL_STACK", raising=False)
-    response = swagger()
-    assert (response["statusCode"], json.loads(response["body"])["code"]) == (404, "NOT_FOUND")
 
 
 def test_the_local_api_gateway_routes_the_swagger_ui_to_the_api_function() -> None:

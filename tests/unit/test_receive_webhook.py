@@ -9,7 +9,14 @@ from dataclasses import replace
 import pytest
 
 from domain.deliveries import Outcome, run_id_for_delivery
-from domain.errors import BadRequest, HookrunError, InvalidSignature, Unavailable, WebhookDisabled
+from domain.errors import (
+    BadRequest,
+    HookrunError,
+    IdempotencyKeyReused,
+    InvalidSignature,
+    Unavailable,
+    WebhookDisabled,
+)
 from domain.models import AcceptedRun
 from domain.sources import SourceSettings
 from domain.trigger_pipeline import DryRun, Skipped, TriggerPorts, WebhookRequest, receive_webhook
@@ -136,6 +143,93 @@ def test_idempotency_key_makes_a_variable_webhook_replay(ports: TriggerPorts, ru
     first, again = receive_webhook(ports, request), receive_webhook(ports, request)
     assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
     assert first.run_id == again.run_id and again.replayed and len(runs.started) == 1
+
+
+def _keyed(key: str, body: bytes, token: str = DEMO_TOKEN) -> WebhookRequest:
+    return WebhookRequest(token, {"Content-Type": "application/json", "Idempotency-Key": key}, body)
+
+
+def test_a_reused_idempotency_key_with_another_body_is_409_naming_the_first_run_and_starts_nothing(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    first = receive_webhook(ports, _keyed("k-1", b'{"abc": "456"}'))
+    with pytest.raises(IdempotencyKeyReused) as caught:
+        receive_webhook(ports, _keyed("k-1", b'{"abc": "789"}'))
+    assert isinstance(first, AcceptedRun)
+    assert caught.value.run_id == first.run_id and first.run_id in caught.value.message
+    assert [run.variables["abc"] for run in runs.started] == ["456"]
+    assert [(d.outcome, d.reason, d.run_id) for d in deliveries.deliveries] == [
+        (Outcome.REJECTED, "IDEMPOTENCY_KEY_REUSED", first.run_id)
+    ]
+
+
+def test_a_replay_answers_with_the_variables_its_run_started_with(store: FakeStore, ports: TriggerPorts) -> None:
+    receive_webhook(ports, _keyed("k-1", b'{"abc": "456"}'))
+    store.add_pipeline(demo_pipeline(variables={"abc": "changed", "API_KEY": {"secret": True, "required": False}}))
+    again = receive_webhook(ports, _keyed("k-1", b'{"abc": "456"}'))
+    assert isinstance(again, AcceptedRun) and again.replayed
+    assert again.variables["abc"] == "456" and "API_KEY" not in again.variables
+
+
+def test_the_same_request_with_its_json_written_otherwise_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    receive_webhook(ports, _keyed("k-1", b'{"abc": "456", "RETRIES": 4}'))
+    again = receive_webhook(ports, _keyed("k-1", b'{ "RETRIES":4,"abc":"456" }'))
+    assert isinstance(again, AcceptedRun) and again.replayed and len(runs.started) == 1
+
+
+def test_a_reused_key_keeps_the_first_runs_secret_values(
+    store: FakeStore, ports: TriggerPorts, runs: FakeRunStarter
+) -> None:
+    receive_webhook(ports, _keyed("k-1", b'{"API_KEY": "first-secret"}'))
+    with pytest.raises(IdempotencyKeyReused):
+        receive_webhook(ports, _keyed("k-1", b'{"API_KEY": "second-secret"}'))
+    assert store.run_secrets == {runs.started[0].run_id: {"API_KEY": "first-secret"}}
+
+
+def test_the_request_digest_travels_with_the_run_and_holds_no_value(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    receive_webhook(ports, _keyed("k-1", b'{"API_KEY": "s3cr3t-value"}'))
+    (run,) = runs.started
+    assert run.request_digest is not None and len(run.request_digest) == 64
+    assert "s3cr3t" not in run.model_dump_json()
+
+
+def test_a_redelivered_push_with_its_delivery_id_still_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    receive_webhook(ports, request_from("source-gitlab-push.json"))
+    again = receive_webhook(ports, request_from("source-gitlab-push.json"))
+    assert isinstance(again, AcceptedRun) and again.replayed and len(runs.started) == 1
+
+
+def test_a_run_started_before_digests_were_kept_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
+    receive_webhook(ports, _keyed("k-1", b'{"abc": "456"}'))
+    runs.started[0] = runs.started[0].model_copy(update={"request_digest": None})
+    again = receive_webhook(ports, _keyed("k-1", b'{"abc": "789"}'))
+    assert isinstance(again, AcceptedRun) and again.replayed and again.variables["abc"] == "456"
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_idempotency_key_is_400_not_no_key(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog, value: str
+) -> None:
+    with pytest.raises(HookrunError) as caught:
+        receive_webhook(ports, _keyed(value, b"{}"))
+    assert caught.value.code == "INVALID_IDEMPOTENCY_KEY" and "empty" in caught.value.message
+    assert runs.started == [] and [d.reason for d in deliveries.deliveries] == ["INVALID_IDEMPOTENCY_KEY"]
+
+
+def test_variables_in_the_query_string_are_refused_by_name_not_dropped(
+    ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
+) -> None:
+    request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, b"{}", query={"abc": "456", "b": "1"})
+    with pytest.raises(BadRequest) as caught:
+        receive_webhook(ports, request)
+    assert caught.value.code == "UNSUPPORTED_QUERY"
+    assert "'abc', 'b'" in caught.value.message and "JSON body" in caught.value.message
+    assert runs.started == [] and [d.reason for d in deliveries.deliveries] == ["UNSUPPORTED_QUERY"]
+
+
+def test_dry_run_stays_a_query_parameter(ports: TriggerPorts) -> None:
+    request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, b"{}", query={"dryRun": "true"})
+    assert isinstance(receive_webhook(ports, request), DryRun)
 
 
 def test_a_started_run_carries_its_delivery_for_the_workflow_to_log(ports: TriggerPorts, runs: FakeRunStarter) -> None:

@@ -109,6 +109,7 @@ class World:
             executions=self.executions,
             starter=self.starter,
             secrets=self.store,
+            users=self.store,
             now=lambda: NOW,
             new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
         )

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from adapters.dynamodb import DynamoDirectory
-from domain.models import Pipeline, RunRequest, pipeline_revision
+from domain.models import DeliveryInfo, Pipeline, RunRequest, pipeline_revision
 from handlers import composition
 from hookrun import lambda_bridge
 from hookrun.local_stack import stop_executions_at_once
@@ -77,7 +77,11 @@ class Workflow:
         self._count = 0
 
     def start(
-        self, pipeline: Pipeline, variables: dict[str, str] | None = None, secret_names: tuple[str, ...] = ()
+        self,
+        pipeline: Pipeline,
+        variables: dict[str, str] | None = None,
+        secret_names: tuple[str, ...] = (),
+        delivery: DeliveryInfo | None = None,
     ) -> str:
         self._count += 1
         run_id = f"run-{time.time_ns():029x}"
@@ -91,6 +95,7 @@ class Workflow:
             secret_names=secret_names,
             run_as="alice",
             created_at=f"2026-11-27T12:00:{self._count:02d}.000Z",
+            delivery=delivery,
         )
         self.stepfunctions.start_execution(
             stateMachineArn=self.arn, name=run_id, input=run.model_dump_json(by_alias=True)

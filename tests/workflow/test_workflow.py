@@ -7,8 +7,10 @@ import json
 import time
 from typing import Any
 
+from adapters.deliveries import DynamoDeliveryLog
 from adapters.dynamodb import DynamoRunSecrets
 from adapters.runs import DynamoRuns
+from domain.models import DeliveryInfo
 from domain.runs import RunView
 from tests.conftest import TABLE
 from tests.workflow.conftest import Workflow, pipeline, state_transitions
@@ -179,3 +181,37 @@ def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
     assert [s.status for s in view.stages] == ["FAILED", "CANCELLED"]
     assert job(view, 0, "j").status == "FAILED"
     assert job(view, 1, "k").status == "CANCELLED"
+
+
+def deliveries(dynamodb: Any, pipeline_id: str) -> list[tuple[str, str | None]]:
+    found, _ = DynamoDeliveryLog(dynamodb, TABLE, time.time).list_deliveries(pipeline_id)
+    return [(delivery.outcome, delivery.run_id) for delivery in found]
+
+
+def test_an_accepted_run_whose_first_state_fails_for_good_still_leaves_its_delivery(
+    workflow: Workflow, dynamodb: Any, monkeypatch: Any
+) -> None:
+    from handlers import run_status
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("the first state broke")
+
+    monkeypatch.setattr(run_status, "record_run_started", broken)
+    github = DeliveryInfo(source="github", event="push", delivery_id="d-1")
+    run_id = workflow.start(pipeline([{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}]), delivery=github)
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    assert recorded(dynamodb, run_id).status == "FAILED"
+    assert deliveries(dynamodb, "wf") == [("RUN_STARTED", run_id)]
+
+
+def test_a_run_whose_job_runner_crashes_keeps_one_delivery(workflow: Workflow, dynamodb: Any, monkeypatch: Any) -> None:
+    from adapters.shell import ShellExecutor
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("runner died mid-job")
+
+    monkeypatch.setattr(ShellExecutor, "execute", crash)
+    github = DeliveryInfo(source="github", event="push", delivery_id="d-2")
+    run_id = workflow.start(pipeline([{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}]), delivery=github)
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    assert deliveries(dynamodb, "wf") == [("RUN_STARTED", run_id)]

@@ -90,9 +90,11 @@ function hideBanner() {
 function explain(error, role) {
   if (!(error instanceof ApiError)) return h("p", {}, String(error.message || error));
   const lines = [h("p", { class: "error-code" }, `${error.status} ${error.code}`), h("p", {}, error.message)];
-  if (error.status === 403) {
+  const unseen = error.status === 404 && ["PIPELINE_NOT_FOUND", "RUN_NOT_FOUND"].includes(error.code);
+  if (error.status === 403 || unseen) {
+    const need = unseen ? `If it exists, you hold no role on it: seeing it needs ${role}` : `This needs ${role}`;
     lines.push(
-      h("p", { class: "hint" }, `This needs ${role}. Ask a pipeline owner for it${session.user ? ` for user ${session.user}` : ""}, or act as another user.`),
+      h("p", { class: "hint" }, `${need}. Ask a pipeline owner for it${session.user ? ` for user ${session.user}` : ""}, or act as another user.`),
     );
   } else if (error.status === 401) {
     lines.push(

@@ -54,13 +54,19 @@ def delivery_id(provider: Provider, headers: Mapping[str, str]) -> str | None:
 
 
 def idempotency_key(headers: Mapping[str, str]) -> str | None:
-    """The `Idempotency-Key` header of a general webhook, or None if absent or blank.
+    """The `Idempotency-Key` header of a general webhook, or None if absent.
 
-    Raises InvalidSourceEvent (INVALID_IDEMPOTENCY_KEY) if it is longer than 200 characters or not printable ASCII.
+    Raises InvalidSourceEvent (INVALID_IDEMPOTENCY_KEY) if it is empty (a failed `$(...)` in a shell sends that:
+    it must not silently mean "no key"), longer than 200 characters, or not printable ASCII.
     """
     value = lower(headers).get("idempotency-key")
     if value is None:
         return None
+    if not value.strip():
+        raise InvalidSourceEvent(
+            ErrorCode.INVALID_IDEMPOTENCY_KEY,
+            "The Idempotency-Key header is empty. Send a key (a UUID, for example), or leave the header out.",
+        )
     return _checked_key(
         value,
         ErrorCode.INVALID_IDEMPOTENCY_KEY,

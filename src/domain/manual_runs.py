@@ -1,0 +1,57 @@
+"""Starting a run by hand (`POST /api/pipelines/{pipelineId}/runs`): as the caller, by the webhook's variable rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import suppress
+
+from .errors import Forbidden, Unavailable
+from .models import AcceptedRun, RunRequest, TriggerKind
+from .policy import Caller, authorize, can_run, refusal
+from .trigger_pipeline import TriggerPorts
+from .variables import merge_variables
+
+
+def start_manual_run(
+    ports: TriggerPorts, caller: Caller, pipeline_id: str, overrides: Mapping[str, object]
+) -> AcceptedRun:
+    """Start a run of the pipeline as the caller, who must be an active owner or runner (admins too need a role).
+
+    `overrides` are merged over the pipeline's defaults exactly as a variable webhook's body is. Raises
+    NotFound (PIPELINE_NOT_FOUND), Forbidden, InvalidVariables or Unavailable.
+    """
+    access = ports.access.get_access(pipeline_id, caller.user_id)
+    pipeline = access.pipeline
+    if pipeline is None:
+        raise refusal(caller, access.user)
+    authorize(caller, access.user, access.grant, exists=True, needs=can_run)
+    if not can_run(access.user, access.grant):  # only an admin gets here: a run executes as its caller
+        raise Forbidden(
+            f"User '{caller.user_id}' holds no runner or owner role on pipeline '{pipeline.id}', and a run executes"
+            " as the user who starts it. Grant the user the runner role first, or start it as a user who holds it."
+        )
+    merged = merge_variables(
+        pipeline.variables, overrides, allow_undeclared=pipeline.webhook.allow_undeclared_variables
+    )
+    run_id = ports.new_run_id()
+    secrets = merged.secrets()
+    kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
+    run = RunRequest(
+        run_id=run_id,
+        pipeline_id=pipeline.id,
+        pipeline_name=pipeline.name,
+        pipeline_revision=access.pipeline_revision,
+        variables=merged.public(),
+        secret_names=tuple(sorted(merged.secret_names)),
+        trigger_kind=TriggerKind.MANUAL,
+        run_as=caller.user_id,
+        created_at=ports.now(),
+    )
+    try:
+        ports.runs.start_run(run)
+    except Unavailable:
+        if kept_secrets:
+            with suppress(Unavailable):  # a run that never started keeps no secrets
+                ports.secrets.delete_run_secrets(run_id)
+        raise
+    return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
