@@ -20,7 +20,7 @@ from domain.models import (
     UserStatus,
     pipeline_revision,
 )
-from domain.ports import Access, StoredPipeline
+from domain.ports import Access, GroupLock, StoredPipeline
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
@@ -268,10 +268,12 @@ class FakeRunRecorder:
     stages: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
     jobs: dict[tuple[str, int, str], dict[str, object]] = field(default_factory=dict)
 
-    def create_run(self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str) -> bool:
+    def create_run(
+        self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str, group: str | None = None
+    ) -> bool:
         if run.run_id in self.runs:
             return False
-        self.runs[run.run_id] = {"request": run, "status": status, "startedAt": at}
+        self.runs[run.run_id] = {"request": run, "status": status, "startedAt": at, "group": group}
         for index, stage in enumerate(stages):
             self.stages[(run.run_id, index)] = {"name": stage.name, "status": RunStatus.PENDING}
             for job in stage.jobs:
@@ -321,6 +323,7 @@ class FakeRunRecorder:
             pipeline_revision=request.pipeline_revision,
             rerun_of=request.rerun_of,
             superseded_by=run.get("supersededBy"),  # type: ignore[arg-type]
+            group=run.get("group"),  # type: ignore[arg-type]
             stages=stages,
         )
 
@@ -347,3 +350,34 @@ class FakeRunRecorder:
         self, run_id: str, stage_index: int, job_name: str, to: RunStatus, changes: Mapping[str, object] | None = None
     ) -> bool:
         return self._move(self.jobs.get((run_id, stage_index, job_name)), to, changes)
+
+
+@dataclass
+class FakeGroups:
+    """ConcurrencyGroups in memory, with the adapter's conditional lock."""
+
+    locks: dict[str, GroupLock] = field(default_factory=dict)
+    waiting: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+    def add_waiter(self, group: str, created_at: str, run_id: str) -> None:
+        self.waiting.setdefault(group, set()).add((created_at, run_id))
+
+    def waiters(self, group: str) -> list[tuple[str, str]]:
+        return sorted(self.waiting.get(group, set()))
+
+    def remove_waiter(self, group: str, created_at: str, run_id: str) -> None:
+        self.waiting.get(group, set()).discard((created_at, run_id))
+
+    def lock(self, group: str) -> GroupLock | None:
+        return self.locks.get(group)
+
+    def take_lock(self, group: str, run_id: str, lease_until: str, replacing: str | None) -> bool:
+        held = self.locks.get(group)
+        if (held.owner if held else None) != replacing:
+            return False
+        self.locks[group] = GroupLock(run_id, lease_until)
+        return True
+
+    def release_lock(self, group: str, run_id: str) -> None:
+        if group in self.locks and self.locks[group].owner == run_id:
+            del self.locks[group]

@@ -17,6 +17,8 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
 | user of an IAM principal (API auth)  | pk=PRINCIPAL#<arn>           sk=PRINCIPAL                |
 | audit of a pipeline or user          | pk=PIPELINE#<id> or USER#<id>, sk=AUDIT#<at>#<n>         |
+| a concurrency group's lock           | pk=GROUP#<pipeline>#<group>  sk=LOCK                     |
+| its waiting runs, oldest first       | pk=GROUP#<pipeline>#<group>  sk=WAIT#<createdAt>#<run>   |
 """
 
 from __future__ import annotations
@@ -98,3 +100,8 @@ def subject_pk(subject: str) -> str:
 def deliveries_pk(pipeline_id: str) -> str:
     """Deliveries of a pipeline: pk=PIPELINE#<id>#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 days)."""
     return f"PIPELINE#{pipeline_id}#DELIVERIES"
+
+
+def group_pk(group: str) -> str:
+    """A concurrency group (`<pipeline>#<rendered group>`): its lock and its waiting runs."""
+    return f"GROUP#{group}"

@@ -35,24 +35,28 @@ def _number(item: Item, name: str) -> int | None:
     return int(value["N"]) if value else None
 
 
-def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
-    return {
-        **keys.run_key(run.run_id),
-        "type": {"S": "run"},
-        "runId": {"S": run.run_id},
-        "pipelineId": {"S": run.pipeline_id},
-        "pipelineName": {"S": run.pipeline_name},
-        "pipelineRevision": {"S": run.pipeline_revision},
-        "status": {"S": status},
-        "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
-        "secretNames": {"L": [{"S": name} for name in run.secret_names]},
-        "triggerKind": {"S": run.trigger_kind},
-        "runAs": {"S": run.run_as},
-        "createdAt": {"S": run.created_at},
-        "startedAt": {"S": at},
-        "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id)},
-        "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
-    } | ({"rerunOf": {"S": run.rerun_of}} if run.rerun_of else {})
+def _run_item(run: RunRequest, status: RunStatus, at: str, group: str | None) -> Item:
+    return (
+        {
+            **keys.run_key(run.run_id),
+            "type": {"S": "run"},
+            "runId": {"S": run.run_id},
+            "pipelineId": {"S": run.pipeline_id},
+            "pipelineName": {"S": run.pipeline_name},
+            "pipelineRevision": {"S": run.pipeline_revision},
+            "status": {"S": status},
+            "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
+            "secretNames": {"L": [{"S": name} for name in run.secret_names]},
+            "triggerKind": {"S": run.trigger_kind},
+            "runAs": {"S": run.run_as},
+            "createdAt": {"S": run.created_at},
+            "startedAt": {"S": at},
+            "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id)},
+            "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
+        }
+        | ({"rerunOf": {"S": run.rerun_of}} if run.rerun_of else {})
+        | ({"group": {"S": group}} if group else {})
+    )
 
 
 def _child_items(run: RunRequest, stages: Sequence[Stage]) -> list[Item]:
@@ -139,6 +143,7 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
         cancelled_at=_text(run, "cancelledAt"),
         rerun_of=_text(run, "rerunOf"),
         superseded_by=_text(run, "supersededBy"),
+        group=_text(run, "group"),
     )
 
 
@@ -149,7 +154,9 @@ class DynamoRuns:
         self._client = client
         self._table = table_name
 
-    def create_run(self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str) -> bool:
+    def create_run(
+        self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str, group: str | None = None
+    ) -> bool:
         if self.get_run(run.run_id) is not None:
             return False
         children = _child_items(run, stages)
@@ -162,7 +169,7 @@ class DynamoRuns:
                 # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
                 self._client.put_item(
                     TableName=self._table,
-                    Item=_run_item(run, status, at),
+                    Item=_run_item(run, status, at, group),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except ClientError as exc:

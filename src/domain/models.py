@@ -188,6 +188,28 @@ class WebhookSettings(Model):
     allow_undeclared_variables: bool = False
 
 
+class ConcurrencyMode(StrEnum):
+    """What happens when runs of one group overlap: all run, one at a time in order, or the newest wins."""
+
+    PARALLEL = "parallel"
+    QUEUE = "queue"
+    SUPERSEDE = "supersede"
+
+
+GROUP_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
+
+
+class Concurrency(Model):
+    """`concurrency: {mode, group}`: `group` may name variables (`${HOOKRUN_BRANCH}`); empty is one per pipeline."""
+
+    mode: ConcurrencyMode = ConcurrencyMode.PARALLEL
+    group: Annotated[str, Field(max_length=200)] = ""
+
+    def group_of(self, pipeline_id: str, variables: dict[str, str]) -> str:
+        """The run's group: the pipeline and the template with the run's variables put in (unknown ones empty)."""
+        return f"{pipeline_id}#" + GROUP_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), self.group)[:200]
+
+
 class Pipeline(Model):
     """A pipeline as its file describes it."""
 
@@ -196,6 +218,7 @@ class Pipeline(Model):
     variables: dict[str, VariableDeclaration] = Field(default_factory=dict)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
+    concurrency: Concurrency = Field(default_factory=Concurrency)
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")

@@ -95,8 +95,11 @@ class RunSecretsReader(Protocol):
 class RunRecorder(Protocol):
     """The run record: a run with its stages and jobs, moved by guarded transitions only."""
 
-    def create_run(self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str) -> bool:
-        """Record the run in `status` with every stage and job PENDING; False if it was recorded before."""
+    def create_run(
+        self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str, group: str | None = None
+    ) -> bool:
+        """Record the run in `status` (in concurrency `group`, if any) with every stage and job PENDING; False if it
+        was recorded before."""
         ...
 
     def run_status(self, run_id: str) -> RunStatus | None:
@@ -121,6 +124,33 @@ class RunRecorder(Protocol):
         self, run_id: str, stage_index: int, job_name: str, to: RunStatus, changes: Mapping[str, Field] | None = None
     ) -> bool:
         """Move one job, guarded like move_run."""
+        ...
+
+
+@dataclass(frozen=True)
+class GroupLock:
+    """Who holds a concurrency group, and until when at the latest (the longest an execution lives)."""
+
+    owner: str
+    lease_until: str
+
+
+class ConcurrencyGroups(Protocol):
+    """A concurrency group: its lock item (taken and released by conditional writes) and its waiting runs."""
+
+    def add_waiter(self, group: str, created_at: str, run_id: str) -> None: ...
+    def waiters(self, group: str) -> list[tuple[str, str]]:
+        """The group's waiting runs as (created_at, run_id), oldest first."""
+        ...
+
+    def remove_waiter(self, group: str, created_at: str, run_id: str) -> None: ...
+    def lock(self, group: str) -> GroupLock | None: ...
+    def take_lock(self, group: str, run_id: str, lease_until: str, replacing: str | None) -> bool:
+        """Take the lock if it is free (`replacing` None) or still held by `replacing`; False if another won."""
+        ...
+
+    def release_lock(self, group: str, run_id: str) -> None:
+        """Free the lock if `run_id` holds it."""
         ...
 
 

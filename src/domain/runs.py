@@ -133,6 +133,7 @@ class RunView:
     cancelled_at: str | None = None
     rerun_of: str | None = None
     superseded_by: str | None = None
+    group: str | None = None  # its concurrency group, when its pipeline queues or supersedes runs
 
     def stage(self, index: int) -> StageView | None:
         return next((stage for stage in self.stages if stage.index == index), None)

@@ -9,8 +9,9 @@ from pydantic import ConfigDict
 
 from .deliveries import Delivery, Outcome
 from .errors import HookrunError
-from .models import Model, Runner, RunRequest, RunStatus, Stage
-from .ports import DeliveryLog, PipelineRevisions, RunRecorder, RunSecretsReader, ScriptExecutor
+from .groups import GroupTurn, join_group, leave_group, take_turn
+from .models import ConcurrencyMode, Model, Pipeline, Runner, RunRequest, RunStatus
+from .ports import ConcurrencyGroups, DeliveryLog, PipelineRevisions, RunRecorder, RunSecretsReader, ScriptExecutor
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -59,6 +60,7 @@ class RunPlan(Model):
     pipeline_id: str
     status: RunStatus
     stages: tuple[StagePlan, ...]
+    waits_for_group: bool = False  # its pipeline queues or supersedes: it takes its group's lock first
 
 
 @dataclass(frozen=True)
@@ -68,16 +70,17 @@ class WorkflowPorts:
     executor: ScriptExecutor
     deliveries: DeliveryLog
     pipelines: PipelineRevisions
+    groups: ConcurrencyGroups
     now: Callable[[], str]
 
 
-def _stages_of(ports: WorkflowPorts, run: RunRequest) -> tuple[Stage, ...]:
+def _pipeline_of(ports: WorkflowPorts, run: RunRequest) -> Pipeline:
     pipeline = ports.pipelines.get_revision(run.pipeline_id, run.pipeline_revision)
     if pipeline is None:
         raise PipelineRevisionGone(
             f"Pipeline '{run.pipeline_id}' revision {run.pipeline_revision} is gone (the pipeline was deleted)."
         )
-    return pipeline.stages
+    return pipeline
 
 
 def _plan_of(view: RunView) -> RunPlan:
@@ -94,6 +97,7 @@ def _plan_of(view: RunView) -> RunPlan:
             for stage in view.stages
             if stage.status not in TERMINAL  # a stage taken from an earlier run is not run again
         ),
+        waits_for_group=view.group is not None,
     )
 
 
@@ -105,12 +109,19 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
     hot path short. A repeat (retry, redrive) changes nothing: the run is kept, the delivery written again over
     itself. Raises PipelineRevisionGone if the pipeline was deleted since the run was accepted.
     """
-    if ports.runs.get_run(run.run_id) is None and ports.runs.create_run(
-        run, _stages_of(ports, run), RunStatus.RUNNING, ports.now()
-    ):
-        if run.rerun_of and run.reuse_stages:
-            _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
-    else:
+    view = ports.runs.get_run(run.run_id)
+    if view is None:
+        pipeline = _pipeline_of(ports, run)
+        concurrency = pipeline.concurrency
+        group = None
+        if concurrency.mode is not ConcurrencyMode.PARALLEL:
+            group = concurrency.group_of(pipeline.id, run.variables)
+        status = RunStatus.RUNNING if group is None else RunStatus.QUEUED  # QUEUED: waiting for its group
+        if ports.runs.create_run(run, pipeline.stages, status, ports.now(), group):
+            if run.rerun_of and run.reuse_stages:
+                _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
+            join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), concurrency.mode, ports.now())
+    elif view.group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
     return _plan_of(_recorded(ports, run.run_id))
@@ -234,6 +245,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
+    leave_group(ports.groups, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -246,7 +258,7 @@ def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause:
     """
     if ports.runs.get_run(run.run_id) is None:
         try:
-            stages = _stages_of(ports, run)
+            stages = _pipeline_of(ports, run).stages
         except PipelineRevisionGone:
             stages = ()
         ports.runs.create_run(run, stages, RunStatus.RUNNING, ports.now())
@@ -269,6 +281,7 @@ def reconcile_execution(ports: WorkflowPorts, run: RunRequest, status: str, erro
     """
     view = ports.runs.get_run(run.run_id)
     if view is not None and view.status in TERMINAL:
+        leave_group(ports.groups, view)  # however it ended, it no longer holds its group
         return view.status
     code, default_cause = _EXECUTION_ENDS.get(status, ("EXECUTION_ENDED", f"the execution ended {status}"))
     details = ": ".join(part for part in (error, cause) if part) or default_cause
@@ -295,7 +308,13 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+    leave_group(ports.groups, view)
     return RunStatus.FAILED
+
+
+def take_group_turn(ports: WorkflowPorts, run_id: str) -> GroupTurn:
+    """A run of a `queue` or `supersede` pipeline looks whether it may start (see domain.groups)."""
+    return take_turn(ports.runs, ports.groups, run_id, ports.now())
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:

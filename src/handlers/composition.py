@@ -139,6 +139,7 @@ class Container:
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:
         from adapters.dynamodb import DynamoPipelineRevisions, DynamoRunSecrets
+        from adapters.groups import DynamoGroups
         from adapters.shell import ShellExecutor
         from domain.workflow import WorkflowPorts
 
@@ -148,6 +149,7 @@ class Container:
             executor=ShellExecutor(),
             deliveries=self.deliveries,
             pipelines=DynamoPipelineRevisions(self._dynamodb, self.settings.table_name),
+            groups=DynamoGroups(self._dynamodb, self.settings.table_name),
             now=utc_now,
         )
 

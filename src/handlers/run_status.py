@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.models import RunRequest
-from domain.workflow import finish_run, reconcile_execution, record_run_failure, record_run_started
+from domain.workflow import finish_run, reconcile_execution, record_run_failure, record_run_started, take_group_turn
 
 from .composition import container
 from .observability import logger
@@ -22,8 +22,8 @@ EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """`{"action": "start"|"finish"|"fail", "run": <execution input>, "error": {"Error","Cause"}}`, or an
-    EventBridge execution status change."""
+    """`{"action": "start"|"take-group"|"finish"|"fail", "run": <execution input>, "error": {"Error","Cause"}}`,
+    or an EventBridge execution status change."""
     if event.get("detail-type") == EXECUTION_STATUS_CHANGE:
         return _reconcile(event["detail"])
     action = event["action"]
@@ -34,6 +34,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         plan = record_run_started(ports, run)
         logger.info("run recorded", extra={"status": plan.status})
         return plan.model_dump(mode="json", by_alias=True)
+    if action == "take-group":
+        turn = take_group_turn(ports, run.run_id)
+        return {"acquired": turn.acquired, "ended": turn.ended, "waitSeconds": turn.wait_seconds}
     if action == "finish":
         status = finish_run(ports, run.run_id)
     elif action == "fail":

@@ -22,7 +22,7 @@ from domain.workflow import (
     record_run_started,
     run_job,
 )
-from tests.fakes import NOW, FakeDeliveryLog, FakeRunRecorder, FakeRunStarter, FakeStore
+from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
 from tests.support import demo_pipeline
 
 RUN = "run-0195f2a3b4c5d0123456789abcdef"
@@ -91,6 +91,7 @@ class World:
     store: FakeStore = field(default_factory=FakeStore)
     deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
     starter: FakeRunStarter = field(default_factory=FakeRunStarter)
+    groups: FakeGroups = field(default_factory=FakeGroups)
 
     def workflow(self) -> WorkflowPorts:
         return WorkflowPorts(
@@ -99,6 +100,7 @@ class World:
             executor=self.executor,
             deliveries=self.deliveries,
             pipelines=self.revisions,
+            groups=self.groups,
             now=lambda: NOW,
         )
 
