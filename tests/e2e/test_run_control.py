@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import threading
@@ -224,7 +225,8 @@ def test_a_rerun_of_a_succeeded_run_runs_again_with_the_same_variables(
     assert run["status"] == "SUCCEEDED"
     assert run["variables"] == original["variables"]
     assert run["stages"][0]["jobs"][0]["output"] == "abc is 789\n"
-    assert run["trigger"] == {"kind": "rerun", "runAs": "admin", "rerunOf": original["runId"]}
+    trigger = run["trigger"]
+    assert (trigger["kind"], trigger["runAs"], trigger["rerunOf"]) == ("rerun", "admin", original["runId"])
     assert seen == ["/build", "/build"]
 
 
@@ -275,3 +277,136 @@ def test_a_rerun_of_a_run_whose_secrets_are_gone_is_409_secrets_expired(local_st
     response = requests.post(f"{local_stack.endpoint}/api/runs/{run_id}/rerun", headers=ADMIN, timeout=30)
 
     assert (response.status_code, response.json()["code"]) == (409, "SECRETS_EXPIRED")
+
+
+# Concurrency
+
+GROUP_BOUND_SECONDS = RECONCILE_BOUND_SECONDS + 5  # the reconciler, the settle second and a look of the wait loop
+
+
+def timed_server() -> tuple[ThreadingHTTPServer, list[tuple[str, float]]]:
+    seen: list[tuple[str, float]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, time.monotonic()))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def say(port: int, what: str) -> str:
+    """A script line that tells the test server `what` (with the run's id), with bash alone."""
+    return f'printf "GET /{what}/$HOOKRUN_RUN_ID HTTP/1.0\\r\\n\\r\\n" > /dev/tcp/127.0.0.1/{port}'
+
+
+def test_a_queue_pipeline_runs_ten_simultaneous_webhooks_one_at_a_time_in_acceptance_order(
+    local_stack: RunningStack,
+) -> None:
+    server, seen = timed_server()
+    port = server.server_address[1]
+    url = new_pipeline(
+        local_stack,
+        [{"name": "s", "jobs": [{"name": "j", "script": [say(port, "start"), "sleep 0.3", say(port, "end")]}]}],
+        concurrency={"mode": "queue"},
+    )
+    answers: list[requests.Response] = []
+    threads = [threading.Thread(target=lambda: answers.append(post(url))) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        runs = [wait_for_run(local_stack.endpoint, a.json()["runId"], user="admin", timeout=240) for a in answers]
+    finally:
+        server.shutdown()
+
+    assert [run["status"] for run in runs] == ["SUCCEEDED"] * 10
+    starts = {path.split("/")[2]: at for path, at in seen if path.startswith("/start/")}
+    ends = {path.split("/")[2]: at for path, at in seen if path.startswith("/end/")}
+    by_start = sorted(starts, key=starts.__getitem__)
+    for earlier, later in itertools.pairwise(by_start):
+        assert ends[earlier] <= starts[later], "two jobs of the queue overlapped"
+    accepted = [run["runId"] for run in sorted(runs, key=lambda run: (run["createdAt"], run["runId"]))]
+    assert by_start == accepted
+
+
+def test_a_supersede_pipeline_keeps_only_the_newest_of_five_runs(local_stack: RunningStack) -> None:
+    url = new_pipeline(
+        local_stack,
+        [{"name": "s", "jobs": [{"name": "j", "script": ["sleep 3"]}]}],
+        concurrency={"mode": "supersede"},
+    )
+    run_ids = []
+    for _ in range(5):
+        run_ids.append(post(url).json()["runId"])
+        time.sleep(1)
+
+    runs = [wait_for_run(local_stack.endpoint, run_id, user="admin", timeout=60) for run_id in run_ids]
+
+    assert runs[-1]["status"] == "SUCCEEDED"
+    for run in runs[:-1]:
+        assert (run["status"], run["reason"]) == ("CANCELLED", "SUPERSEDED"), run
+        assert run["supersededBy"] in run_ids[run_ids.index(run["runId"]) + 1 :]
+        assert all(job["status"] not in {"RUNNING", "PENDING"} for stage in run["stages"] for job in stage["jobs"])
+
+
+def test_a_killed_execution_that_held_its_group_blocks_the_next_run_no_longer_than_the_bound(
+    local_stack: RunningStack,
+) -> None:
+    token = str(uuid.uuid4().int)[:12]
+    url = new_pipeline(
+        local_stack,
+        [{"name": "s", "jobs": [{"name": "j", "script": [f"sleep 60.{token}"]}]}],
+        concurrency={"mode": "queue"},
+    )
+    holder = post(url).json()["runId"]
+    until(lambda: processes_running(token), 30, "the holder's job started")
+    stepfunctions, info = moto_client(local_stack, "stepfunctions")
+    arn = info["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{holder}"
+
+    stepfunctions.stop_execution(executionArn=arn, cause="killed")  # it never releases the group itself
+    started = time.monotonic()
+    waiting = post(url).json()["runId"]
+
+    until(
+        lambda: run_of(local_stack, waiting)["status"] == "RUNNING",
+        GROUP_BOUND_SECONDS,
+        "the next run took the group",
+    )
+    assert time.monotonic() - started < GROUP_BOUND_SECONDS
+    assert run_of(local_stack, holder)["status"] == "FAILED"
+
+
+def test_a_lock_left_by_a_dead_holder_is_taken_over(local_stack: RunningStack) -> None:
+    url = new_pipeline(
+        local_stack, [{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}], concurrency={"mode": "queue"}
+    )
+    pipeline_id = url_pipeline(local_stack, url)
+    dynamodb, info = moto_client(local_stack, "dynamodb")
+    dynamodb.put_item(  # held by a run whose execution died before it was even recorded, with a lease for years
+        TableName=info["tableName"],
+        Item={
+            "pk": {"S": f"GROUP#{pipeline_id}#"},
+            "sk": {"S": "LOCK"},
+            "owner": {"S": "run-" + "d" * 29},
+            "leaseUntil": {"S": "2099-01-01T00:00:00.000Z"},
+        },
+    )
+
+    run = wait_for_run(local_stack.endpoint, post(url).json()["runId"], user="admin", timeout=GROUP_BOUND_SECONDS)
+
+    assert run["status"] == "SUCCEEDED"
+
+
+def url_pipeline(stack: RunningStack, url: str) -> str:
+    """The pipeline id of a webhook URL new_pipeline made, from its first run."""
+    run_id = post(url).json()["runId"]
+    run = wait_for_run(stack.endpoint, run_id, user="admin")
+    return str(run["pipelineId"])

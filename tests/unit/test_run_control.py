@@ -9,8 +9,19 @@ import pytest
 from pydantic import ValidationError
 
 from domain.errors import Conflict, Forbidden, NotFound
+from domain.groups import GroupTurn
 from domain.management import Caller
-from domain.models import MAX_DEFAULTS_BYTES, Pipeline, Role, RunRequest, RunStatus, pipeline_revision
+from domain.models import (
+    MAX_DEFAULTS_BYTES,
+    Concurrency,
+    ConcurrencyMode,
+    Pipeline,
+    Role,
+    RunRequest,
+    RunStatus,
+    pipeline_revision,
+)
+from domain.ports import GroupLock
 from domain.run_control import RunControlPorts, cancel_run, rerun
 from domain.runs import ExecutionResult
 from domain.workflow import (
@@ -18,9 +29,11 @@ from domain.workflow import (
     JobTask,
     PipelineRevisionGone,
     WorkflowPorts,
+    finish_run,
     reconcile_execution,
     record_run_started,
     run_job,
+    take_group_turn,
 )
 from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
 from tests.support import demo_pipeline
@@ -92,6 +105,7 @@ class World:
     deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
     starter: FakeRunStarter = field(default_factory=FakeRunStarter)
     groups: FakeGroups = field(default_factory=FakeGroups)
+    clock: str = NOW
 
     def workflow(self) -> WorkflowPorts:
         return WorkflowPorts(
@@ -101,7 +115,7 @@ class World:
             deliveries=self.deliveries,
             pipelines=self.revisions,
             groups=self.groups,
-            now=lambda: NOW,
+            now=lambda: self.clock,
         )
 
     def control(self) -> RunControlPorts:
@@ -389,3 +403,97 @@ def test_a_viewer_may_not_rerun(world: World) -> None:
     with pytest.raises(Forbidden):
         rerun(world.control(), Caller("bob"), RUN)
     assert world.starter.started == []
+
+
+# Concurrency groups
+
+
+def grouped(world: World, mode: str, *created_at: str) -> list[str]:
+    """Runs of a `mode` pipeline accepted at `created_at`, each recorded as the workflow's first state does."""
+    pipeline = two_stages().model_copy(update={"concurrency": Concurrency(mode=ConcurrencyMode(mode))})
+    ids = []
+    for at in created_at:
+        run_id = f"run-{len(world.runs.runs) + 1:029x}"
+        world.clock = at
+        record_run_started(world.workflow(), world.request(pipeline, run_id=run_id, created_at=at))
+        ids.append(run_id)
+    return ids
+
+
+def turn(world: World, run_id: str, at: str = "2026-11-27T12:01:00.000Z") -> GroupTurn:
+    world.clock = at
+    return take_group_turn(world.workflow(), run_id)
+
+
+T1, T2, T3 = "2026-11-27T12:00:01.000Z", "2026-11-27T12:00:01.500Z", "2026-11-27T12:00:02.000Z"
+
+
+def test_queued_runs_wait_as_queued_and_start_one_at_a_time_in_acceptance_order(world: World) -> None:
+    first, second, third = grouped(world, "queue", T1, T2, T3)
+    assert world.runs.run_status(first) is RunStatus.QUEUED
+
+    assert not turn(world, second).acquired  # the first still waits ahead of it
+    assert turn(world, first).acquired
+    assert world.runs.run_status(first) is RunStatus.RUNNING
+    assert not turn(world, second).acquired  # the first holds the group
+    world.clock = "2026-11-27T12:01:01.000Z"
+    finish_run(world.workflow(), first)  # however it ends, it leaves the group
+    assert not turn(world, third).acquired
+    assert turn(world, second).acquired and turn(world, second).acquired  # a retried look keeps it
+
+
+def test_a_run_takes_no_turn_within_a_second_of_its_acceptance(world: World) -> None:
+    (only,) = grouped(world, "queue", T1)
+
+    assert turn(world, only, at="2026-11-27T12:00:01.400Z") == GroupTurn(acquired=False, ended=False, wait_seconds=1)
+    assert turn(world, only, at="2026-11-27T12:00:02.100Z").acquired
+
+
+def test_a_lock_whose_holder_ended_without_releasing_it_is_taken_over(world: World) -> None:
+    first, second = grouped(world, "queue", T1, T2)
+    assert turn(world, first).acquired
+    world.runs.move_run(first, RunStatus.FAILED)  # its execution died: nothing released the lock
+
+    assert turn(world, second).acquired
+
+
+def test_a_lock_of_a_run_that_is_not_recorded_is_taken_over(world: World) -> None:
+    (only,) = grouped(world, "queue", T1)
+    world.groups.locks["demo#"] = GroupLock("run-" + "d" * 29, "2099-01-01T00:00:00.000Z")
+
+    assert turn(world, only).acquired
+
+
+def test_a_run_cancelled_while_it_waits_ends_its_wait_and_leaves_the_line(world: World) -> None:
+    first, second = grouped(world, "queue", T1, T2)
+    cancel_run(world.control(), Caller("alice"), first)
+
+    assert turn(world, first) == GroupTurn(acquired=False, ended=True)
+    assert turn(world, second).acquired
+
+
+def test_a_superseding_run_cancels_the_older_runs_of_its_group(world: World) -> None:
+    first, second = grouped(world, "supersede", T1, T2)
+
+    view = world.runs.get_run(first)
+    assert view is not None
+    assert (view.status, view.reason, view.superseded_by) == (RunStatus.CANCELLED, "SUPERSEDED", second)
+    assert turn(world, first).ended
+    assert turn(world, second).acquired
+
+
+def test_a_superseding_run_cancels_the_run_that_holds_the_group(world: World) -> None:
+    (first,) = grouped(world, "supersede", T1)
+    assert turn(world, first).acquired
+
+    (second,) = grouped(world, "supersede", T3)
+
+    assert world.runs.run_status(first) is RunStatus.CANCELLED
+    assert turn(world, second).acquired  # the holder's run ended: its lock is taken over
+
+
+def test_parallel_runs_take_no_group(world: World) -> None:
+    (only,) = grouped(world, "parallel", T1)
+
+    assert world.runs.run_status(only) is RunStatus.RUNNING
+    assert world.groups.waiting == {}
