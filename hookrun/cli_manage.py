@@ -480,14 +480,26 @@ def status(
     stack: StackOption = None,
     user: UserOption = None,
 ) -> None:
-    """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission."""
+    """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission, and what
+    happens when its runs overlap (the pipeline's concurrency)."""
     api = client(endpoint, user, stack)
     answer = ask(lambda: api.get(_pipeline_path(pipeline_id, "webhook")))
     if as_json:
         print_json(answer)
         return
     _print_webhook(pipeline_id, answer)
+    pipeline = ask(lambda: api.get(_pipeline_path(pipeline_id))).get("pipeline") or {}
+    _say("Overlapping runs: ", concurrency_text(pipeline.get("concurrency") or {}))
     console.print(_audit_table(answer["audit"]))
+
+
+def concurrency_text(concurrency: dict[str, Any]) -> str:
+    """`parallel`, `queue (one group per pipeline)`, `supersede, group ${HOOKRUN_BRANCH}`."""
+    mode = str(concurrency.get("mode") or "parallel")
+    if mode == "parallel":
+        return "parallel (every run starts at once)"
+    group = concurrency.get("group")
+    return f"{mode}, group {group}" if group else f"{mode} (one group per pipeline)"
 
 
 def _secret_from(from_env: str | None, from_stdin: bool) -> str:
