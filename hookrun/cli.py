@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import signal
@@ -19,6 +18,7 @@ from hookrun.cli_common import (
     DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
     EndpointOption,
+    api_command,
     configured,
     console,
     err_console,
@@ -26,27 +26,23 @@ from hookrun.cli_common import (
 )
 from hookrun.cli_config import config_app
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
+from hookrun.cli_runs import runs_app
 from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
+from hookrun.template import TEMPLATE_PATH
 
 INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
 
 app = typer.Typer(name="hookrun", no_args_is_help=True, help="Start CI/CD pipeline runs from a webhook.")
 
-try:
-    _runs = importlib.import_module("hookrun.cli_runs")
-except ModuleNotFoundError as missing:  # guard until hookrun/cli_runs.py lands; then import it plainly
-    if missing.name != "hookrun.cli_runs":
-        raise
-else:
-    app.add_typer(_runs.runs_app, name="runs")
+app.add_typer(runs_app, name="runs")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(users_app, name="users")
 app.add_typer(members_app, name="members")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(config_app, name="config")
-app.command()(deliveries)
+api_command(app)(deliveries)
 app.command()(ui)
 
 
@@ -79,6 +75,7 @@ def main(
 
 @app.command()
 def dev(
+    *,
     port: Annotated[int, typer.Option(help="Port of the local API Gateway; 0 picks a free one.")] = 3000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     data: Annotated[
@@ -93,6 +90,16 @@ def dev(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Start empty: the data folder's saved state is replaced.")
     ] = False,
+    template: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="The SAM template to run, e.g. with a policy changed; its CodeUri and DefinitionUri are relative to"
+            " its folder.",
+            show_default="template.yaml in the checkout",
+        ),
+    ] = TEMPLATE_PATH,
     functions: Annotated[
         Path | None,
         typer.Option(
@@ -116,7 +123,9 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
 
-    stack = LocalStack(port=port, host=host, data=DataFolder(data, fresh=fresh), more_functions=functions)
+    stack = LocalStack(
+        port=port, host=host, data=DataFolder(data, fresh=fresh), template=template.resolve(), more_functions=functions
+    )
     try:
         stack.start()
     except PortUnavailable as exc:

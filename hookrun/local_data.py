@@ -487,7 +487,7 @@ def fail_runs_in_flight(ports: WorkflowPorts, state: State, table_name: str) -> 
     from adapters.runs import run_view_from_items
     from domain.models import RunRequest
     from domain.runs import TERMINAL
-    from domain.workflow import PipelineRevisionGone, fail_recorded_run, record_run_failure, record_run_started
+    from domain.workflow import fail_recorded_run, record_run_started
 
     recorded = {
         view.run_id: view.status for item in state.tables.get(table_name, []) if (view := run_view_from_items([item]))
@@ -499,10 +499,7 @@ def fail_runs_in_flight(ports: WorkflowPorts, state: State, table_name: str) -> 
         if execution.status == "RUNNING" and execution.name not in recorded
     ]
     for run in unrecorded:
-        try:
-            record_run_started(ports, run)
-        except PipelineRevisionGone:  # recorded without stages below
-            record_run_failure(ports, run, STOPPED_ERROR, STOPPED_CAUSE)
+        record_run_started(ports, run)
         unfinished.append(run.run_id)
     for run_id in unfinished:
         fail_recorded_run(ports, run_id, STOPPED_ERROR, STOPPED_CAUSE)

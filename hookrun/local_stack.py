@@ -4,7 +4,8 @@ In one process: moto's server (DynamoDB, Step Functions with its interpreter, La
 table, functions and state machine created from template.yaml; a local API Gateway for the template's `Api` routes
 and the API's Swagger UI; the examples loaded and the demo webhook enabled. Lambda invocations (moto's Lambda API,
 through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes: worker processes of
-each function's own, with its own environment (hookrun.sandbox).
+each function's own, with its own environment (hookrun.sandbox) and its own role's credentials, with moto
+enforcing IAM (hookrun.local_iam).
 """
 
 from __future__ import annotations
@@ -34,10 +35,19 @@ from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
 from hookrun.local_events import ExecutionEvents, status_change_event
-from hookrun.local_iam import LOCAL_ACCOUNT, LocalIam, principal_of
+from hookrun.local_iam import (
+    LOCAL_ACCOUNT,
+    LocalIam,
+    LocalRoles,
+    create_local_iam,
+    enforce,
+    principal_of,
+    sign_state_machine_calls_as,
+)
 from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
+    TEMPLATE_PATH,
     ApiRoute,
     TemplateResolver,
     api_routes,
@@ -69,17 +79,6 @@ SWAGGER_PATH = "/swagger"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # the function properties that Lambda's CreateFunction takes under the same names
 _FUNCTION_SETTINGS = ("Description", "Handler", "Runtime", "Architectures", "Timeout", "MemorySize", "EphemeralStorage")
-_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
 log = logging.getLogger("local.stack")
 
 
@@ -196,6 +195,29 @@ def stop_executions_at_once() -> None:
     BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
 
 
+def serialize_table_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as AWS's are: a condition is checked and its write made as one step.
+
+    moto checks a write's condition (a transaction's: every item's) and then writes without a lock, so two
+    conditional writes racing on one item could both pass, and a cancelled transaction restores a copy of the
+    whole table taken before it, undoing writes made meanwhile.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_hookrun_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        serialized._hookrun_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
     """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
 
@@ -225,6 +247,8 @@ class LocalStack:
         host: str = "127.0.0.1",
         moto_port: int | None = None,
         data: DataFolder | None = None,
+        *,
+        template: Path = TEMPLATE_PATH,
         more_functions: Path | None = None,
     ) -> None:
         self.host = host
@@ -238,7 +262,9 @@ class LocalStack:
         self._snapshots: Snapshots | None = None
         self._moto_reader: MotoState | None = None
         self._moto_port = moto_port or 0
-        self._template = with_functions_of(load_template(), more_functions) if more_functions else load_template()
+        self._template_path = template
+        base = load_template(template)
+        self._template = with_functions_of(base, more_functions) if more_functions else base
         self._resources = local_resources(self._template, STACK_NAME, REGION, ACCOUNT_ID)
         admins = {"AdminPrincipals": [principal_of(ADMIN_USER)]}  # the local `admin` is an admin as on AWS
         self._resolver = TemplateResolver(
@@ -256,6 +282,7 @@ class LocalStack:
         self._api: LocalApiServer | None = None
         self._events: ExecutionEvents | None = None
         self._sandboxes: Sandboxes | None = None
+        self._roles = LocalRoles(role_arns={}, credentials={})
 
     @property
     def swagger_url(self) -> str:
@@ -289,7 +316,7 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge, moto_speed
+        from hookrun import lambda_bridge, local_codebuild, moto_speed
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
@@ -311,12 +338,15 @@ class LocalStack:
         self.moto_endpoint = f"http://{moto_host}:{moto_port}"
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
+        local_codebuild.install()
         serialize_execution_starts()
         stop_executions_at_once()
+        serialize_table_writes()
         moto_speed.install()
 
         self._create_resources()
-        self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint)
+        enforce(self.moto_endpoint)  # from here on, every call to moto signs as a principal with a policy
+        self._sandboxes = Sandboxes(self._function_specs(), REGION, self.moto_endpoint, self._role_credentials)
         lambda_bridge.install(self._serve_invocation)
         self._sandboxes.prewarm(self.function_names[logical_id] for logical_id in PREWARMED_FUNCTIONS)
         if state is not None:
@@ -404,28 +434,60 @@ class LocalStack:
 
     def _create_resources(self) -> None:
         create_table(aws_client("dynamodb", self.moto_endpoint), self.table_name, self._template)
-        iam = aws_client("iam", self.moto_endpoint)
-        role = iam.create_role(RoleName=f"{STACK_NAME}-execution", AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY))
-        role_arn = role["Role"]["Arn"]
+        self._roles = roles = create_local_iam(
+            aws_client("iam", self.moto_endpoint),
+            aws_client("sts", self.moto_endpoint),
+            stack_name=STACK_NAME,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            template=self._template,
+        )
+        sign_state_machine_calls_as(roles.credentials[self._state_machine_id])
         lambda_client = aws_client("lambda", self.moto_endpoint)
         code = _dummy_code()
         for logical_id, properties in self._functions.items():
             settings = {key: self._resolver.resolve(properties[key]) for key in _FUNCTION_SETTINGS if key in properties}
             lambda_client.create_function(
                 FunctionName=self.function_names[logical_id],
-                Role=role_arn,
+                Role=roles.role_arns[logical_id],
                 Code={"ZipFile": code},
                 Environment={"Variables": self._variables(logical_id)},
                 **settings,
             )
+        self._create_build_projects(roles.role_arns)
         state_machine = self._template["Resources"][self._state_machine_id]["Properties"]
         substitutions = self._resolver.resolve(state_machine.get("DefinitionSubstitutions", {}))
         aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
             name=self._resources[self._state_machine_id].attributes["Name"],
-            definition=state_machine_definition(substitutions, self._template),
-            roleArn=role_arn,
+            definition=state_machine_definition(substitutions, self._template, self._template_path.parent),
+            roleArn=roles.role_arns[self._state_machine_id],
             type=state_machine.get("Type", "STANDARD"),
         )
+
+    def _create_build_projects(self, role_arns: dict[str, str]) -> None:
+        """The CodeBuild projects of template.yaml in moto's CodeBuild, with their log groups, for local builds."""
+        codebuild = aws_client("codebuild", self.moto_endpoint)
+        for logical_id, resource in resources_of_type(self._template, "AWS::CodeBuild::Project").items():
+            properties = self._resolver.resolve(resource["Properties"])
+            logs = properties.get("LogsConfig", {}).get("CloudWatchLogs", {})
+            codebuild.create_project(
+                name=self._resources[logical_id].ref,
+                source={
+                    "type": properties["Source"]["Type"],
+                    "buildspec": properties["Source"].get("BuildSpec", ""),
+                    "location": "-",  # moto asks a location even of NO_SOURCE, AWS does not
+                },
+                artifacts={"type": properties["Artifacts"]["Type"]},
+                environment={
+                    "type": properties["Environment"]["Type"],
+                    "image": properties["Environment"]["Image"],
+                    "computeType": properties["Environment"]["ComputeType"],
+                    "privilegedMode": properties["Environment"].get("PrivilegedMode", False),
+                },
+                serviceRole=role_arns[logical_id],
+                timeoutInMinutes=properties.get("TimeoutInMinutes", 60),
+                logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": logs["GroupName"]}} if logs else {},
+            )
 
     def _variables(self, logical_id: str) -> dict[str, str]:
         variables = self._functions[logical_id].get("Environment", {}).get("Variables", {})
@@ -440,7 +502,7 @@ class LocalStack:
                 FunctionSpec(
                     name=self.function_names[logical_id],
                     handler=settings["Handler"],
-                    code_root=ROOT / settings.get("CodeUri", "."),
+                    code_root=self._template_path.parent / settings.get("CodeUri", "."),
                     arn=self._resources[logical_id].attributes["Arn"],
                     timeout=float(settings.get("Timeout", 3)),
                     memory_size=int(settings.get("MemorySize", 128)),
@@ -450,6 +512,11 @@ class LocalStack:
                 )
             )
         return specs
+
+    def _role_credentials(self, spec: FunctionSpec) -> dict[str, str]:
+        """A sandbox's credentials, as Lambda gives them: those of its function's role."""
+        (logical_id,) = (logical_id for logical_id, name in self.function_names.items() if name == spec.name)
+        return self._roles.credentials[logical_id].environment()
 
     def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
         """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""
@@ -469,8 +536,7 @@ class LocalStack:
 
     def _seed(self, restored: State | None) -> None:
         # wired as the API function wires itself (AWS points at moto by now)
-        api = self._variables(API_FUNCTION)
-        wiring = Container(Settings(api["TABLE_NAME"], api.get("STATE_MACHINE_ARN", ""), api.get("SECRET_PREFIX", "")))
+        wiring = Container(Settings.from_environment(self._variables(API_FUNCTION)))
         if restored is None:
             seed_examples(wiring.management_ports)
             self.webhook_token = enable_example_webhook(wiring.management_ports)

@@ -18,7 +18,8 @@ as Lambda does. Errors come back as Lambda reports them: `{"errorType", "errorMe
 Credentials are the one seam for IAM: `Sandboxes(..., credentials=CALLABLE)`, where CALLABLE takes a
 `FunctionSpec` and returns the environment variables that carry its credentials (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY and, for a role's temporary ones, AWS_SESSION_TOKEN). It is called each time a sandbox
-starts. Until IAM is enforced, `moto_credentials` gives every function moto's fake "testing" keys.
+starts. The local stack gives each function its role's (hookrun/local_iam.py); the default, `moto_credentials`,
+gives moto's fake "testing" keys.
 """
 
 from __future__ import annotations

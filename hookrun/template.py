@@ -71,14 +71,24 @@ def create_table(dynamodb: Any, table_name: str, template: dict[str, Any] | None
         )
 
 
-def state_machine_definition(substitutions: dict[str, str], template: dict[str, Any] | None = None) -> str:
-    """The state machine's ASL from its DefinitionUri, with DefinitionSubstitutions filled in from `substitutions`."""
+def state_machine_definition(
+    substitutions: dict[str, str], template: dict[str, Any] | None = None, base: Path = ROOT
+) -> str:
+    """The state machine's ASL from its DefinitionUri (relative to `base`, the template's folder), with
+    DefinitionSubstitutions filled in from `substitutions`."""
     template = template or load_template()
     (props,) = (res["Properties"] for res in resources_of_type(template, "AWS::Serverless::StateMachine").values())
-    definition: str = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
+    definition: str = (base / props["DefinitionUri"]).read_text(encoding="utf-8")
     for name in props.get("DefinitionSubstitutions", {}):
         definition = definition.replace("${" + name + "}", str(substitutions[name]))
     return definition
+
+
+def substitution_names(template: dict[str, Any] | None = None) -> list[str]:
+    """The names the state machine's DefinitionSubstitutions fill in."""
+    template = template or load_template()
+    (props,) = (res["Properties"] for res in resources_of_type(template, "AWS::Serverless::StateMachine").values())
+    return list(props.get("DefinitionSubstitutions", {}))
 
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -178,6 +188,8 @@ _ARN_FORMATS = {
     "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     _STATE_MACHINE: "arn:aws:states:{region}:{account}:stateMachine:{name}",
     "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    "AWS::CodeBuild::Project": "arn:aws:codebuild:{region}:{account}:project/{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
 }
 
 

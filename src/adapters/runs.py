@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from domain.models import Job, RunRequest, RunStatus, Stage
+from domain.models import RunRequest, RunStatus
 from domain.ports import Field
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
@@ -35,7 +35,7 @@ def _number(item: Item, name: str) -> int | None:
     return int(value["N"]) if value else None
 
 
-def _run_item(run: RunRequest, status: RunStatus, at: str, group: str | None) -> Item:
+def _run_item(run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> Item:
     return (
         {
             **keys.run_key(run.run_id),
@@ -43,7 +43,6 @@ def _run_item(run: RunRequest, status: RunStatus, at: str, group: str | None) ->
             "runId": {"S": run.run_id},
             "pipelineId": {"S": run.pipeline_id},
             "pipelineName": {"S": run.pipeline_name},
-            "pipelineRevision": {"S": run.pipeline_revision},
             "status": {"S": status},
             "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
             "secretNames": {"L": [{"S": name} for name in run.secret_names]},
@@ -51,18 +50,19 @@ def _run_item(run: RunRequest, status: RunStatus, at: str, group: str | None) ->
             "runAs": {"S": run.run_as},
             "createdAt": {"S": run.created_at},
             "startedAt": {"S": at},
-            "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id)},
+            "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id, run.incarnation)},
             "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
         }
+        | ({"incarnation": {"S": run.incarnation}} if run.incarnation else {})
         | ({"rerunOf": {"S": run.rerun_of}} if run.rerun_of else {})
         | ({"group": {"S": group}} if group else {})
     )
 
 
-def _child_items(run: RunRequest, stages: Sequence[Stage]) -> list[Item]:
+def _child_items(run: RunRequest) -> list[Item]:
     items: list[Item] = []
     pk = {"S": keys.run_pk(run.run_id)}
-    for index, stage in enumerate(stages):
+    for index, stage in enumerate(run.stages):
         items.append(
             {
                 "pk": pk,
@@ -81,7 +81,6 @@ def _child_items(run: RunRequest, stages: Sequence[Stage]) -> list[Item]:
                 "stageIndex": {"N": str(index)},
                 "name": {"S": job.name},
                 "status": {"S": RunStatus.PENDING},
-                "definition": {"S": job.model_dump_json(by_alias=True)},
             }
             for job in stage.jobs
         )
@@ -98,18 +97,17 @@ def _job_view(item: Item) -> JobView:
         started_at=_text(item, "startedAt"),
         finished_at=_text(item, "finishedAt"),
         duration_ms=_number(item, "durationMs"),
-        spec=Job.model_validate_json(item["definition"]["S"]) if "definition" in item else None,
     )
 
 
 def run_view_from_items(items: list[Item]) -> RunView | None:
     """Assemble a run, its stages and their jobs from the items of the run's partition (or a RUN item alone)."""
-    run = next((item for item in items if item["sk"]["S"] == "RUN"), None)
+    run = next((item for item in items if item["sk"]["S"] == keys.RUN_SK), None)
     if run is None:
         return None
     jobs: dict[int, list[JobView]] = {}
     for item in items:
-        if item["sk"]["S"].startswith("JOB#"):
+        if item["sk"]["S"].startswith(keys.JOB):
             jobs.setdefault(int(item["stageIndex"]["N"]), []).append(_job_view(item))
     stages = tuple(
         StageView(
@@ -122,12 +120,13 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
             reused_from=_text(item, "reusedFrom"),
         )
         for item in sorted(items, key=lambda i: i["sk"]["S"])
-        if item["sk"]["S"].startswith("STAGE#")
+        if item["sk"]["S"].startswith(keys.STAGE)
     )
     return RunView(
         run_id=run["runId"]["S"],
         pipeline_id=run["pipelineId"]["S"],
         pipeline_name=_text(run, "pipelineName") or "",
+        incarnation=_text(run, "incarnation") or "",
         status=RunStatus(run["status"]["S"]),
         variables={name: value["S"] for name, value in run["variables"]["M"].items()},
         secret_names=tuple(value["S"] for value in run["secretNames"]["L"]),
@@ -138,7 +137,6 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
         finished_at=_text(run, "finishedAt"),
         reason=_text(run, "reason"),
         stages=stages,
-        pipeline_revision=_text(run, "pipelineRevision") or "",
         cancelled_by=_text(run, "cancelledBy"),
         cancelled_at=_text(run, "cancelledAt"),
         rerun_of=_text(run, "rerunOf"),
@@ -154,12 +152,10 @@ class DynamoRuns:
         self._client = client
         self._table = table_name
 
-    def create_run(
-        self, run: RunRequest, stages: Sequence[Stage], status: RunStatus, at: str, group: str | None = None
-    ) -> bool:
+    def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
         if self.get_run(run.run_id) is not None:
             return False
-        children = _child_items(run, stages)
+        children = _child_items(run)
         with unavailable_on_outage():
             for start in range(0, len(children), 25):
                 pending: Any = {self._table: [{"PutRequest": {"Item": i}} for i in children[start : start + 25]]}
@@ -193,7 +189,7 @@ class DynamoRuns:
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return run_view_from_items([item for item in items if item["sk"]["S"] != "SECRETS"])
+        return run_view_from_items([item for item in items if item["sk"]["S"] != keys.SECRETS_SK])
 
     def run_status(self, run_id: str) -> RunStatus | None:
         with unavailable_on_outage():
@@ -207,10 +203,10 @@ class DynamoRuns:
         return RunStatus(item["status"]["S"]) if item else None
 
     def list_runs(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[RunView], str | None]:
-        """Runs of a pipeline, newest first, a page at a time (stages not included)."""
-        partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id))
+        """Runs of a pipeline (of this incarnation), newest first, a page at a time (stages not included)."""
+        partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(
             self._client, self._table, partition, limit, cursor, index=keys.RUNS_INDEX
         )

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Conflict, ErrorCode
-from .models import RunRequest, RunStatus, TriggerKind
+from .errors import Conflict, ErrorCode, NotFound
+from .models import CheckoutSource, RunRequest, RunStatus, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .ports import (
     AccessReader,
@@ -100,24 +100,35 @@ def end_run_cancelled(runs: RunRecorder, run: RunView, reason: str, changes: Map
 
 
 def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: bool = False) -> RunRequest:
-    """Start a new run of the run's pipeline revision with its variables (and so its commit), as the caller.
+    """Start a new run of the run's pipeline with its variables (and so its commit) and secret values, as the caller.
 
-    With `from_failed`, the stages before the first one that did not succeed are shown SUCCEEDED, `reusedFrom` the
-    run, and are not run again. Raises SECRETS_EXPIRED (409) when the run's secret values are no longer kept.
+    With `from_failed`, the stages before the first one that did not succeed (and that the pipeline still has, in
+    the same place) are shown SUCCEEDED, `reusedFrom` the run, and are not run again. Raises SECRETS_EXPIRED (409)
+    when the run's secret values are no longer kept, PIPELINE_NOT_FOUND when its pipeline is gone.
     """
     run = controllable_run(ports, caller, run_id)
+    access = ports.access.get_access(run.pipeline_id, caller.user_id)
+    pipeline = access.pipeline
+    if pipeline is None or access.incarnation != run.incarnation:
+        raise NotFound(ErrorCode.PIPELINE_NOT_FOUND, f"Pipeline '{run.pipeline_id}' of this run is gone.")
     secrets = ports.secrets.get_run_secrets(run_id) if run.secret_names else {}
     if set(run.secret_names) - secrets.keys():
         raise Conflict(ErrorCode.SECRETS_EXPIRED)
     reuse = 0
     if from_failed:
-        reuse = next((s.index for s in run.stages if s.status is not RunStatus.SUCCEEDED), len(run.stages))
+        names = [stage.name for stage in pipeline.stages]
+        for stage in run.stages:
+            if stage.status is not RunStatus.SUCCEEDED or stage.index >= len(names) or names[stage.index] != stage.name:
+                break
+            reuse += 1
         reuse = 0 if reuse == len(run.stages) else reuse  # nothing failed: everything runs again
     request = RunRequest(
         run_id=ports.new_run_id(),
         pipeline_id=run.pipeline_id,
-        pipeline_name=run.pipeline_name,
-        pipeline_revision=run.pipeline_revision,
+        incarnation=run.incarnation,
+        pipeline_name=pipeline.name,
+        stages=pipeline.stages,
+        concurrency=pipeline.concurrency,
         variables=run.variables,
         secret_names=run.secret_names,
         trigger_kind=TriggerKind.RERUN,
@@ -125,6 +136,7 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
         created_at=ports.now(),
         rerun_of=run_id,
         reuse_stages=reuse,
+        checkout=CheckoutSource.of(pipeline.source),
     )
     kept = {name: secrets[name] for name in run.secret_names}
     if kept:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .models import Job, RunStatus
+from .models import RunStatus
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
 MAX_OUTPUT_BYTES = 64 * 1024
@@ -97,7 +97,6 @@ class JobView:
     started_at: str | None = None
     finished_at: str | None = None
     duration_ms: int | None = None
-    spec: Job | None = None  # what the job runs, from the pipeline revision the run was recorded with
 
 
 @dataclass(frozen=True)
@@ -124,11 +123,11 @@ class RunView:
     run_as: str
     created_at: str
     pipeline_name: str = ""
+    incarnation: str = ""
     started_at: str | None = None
     finished_at: str | None = None
     reason: str | None = None
     stages: tuple[StageView, ...] = field(default=())
-    pipeline_revision: str = ""
     cancelled_by: str | None = None
     cancelled_at: str | None = None
     rerun_of: str | None = None

@@ -19,7 +19,7 @@ from .errors import (
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
@@ -156,6 +156,7 @@ class _Journal:
         self.dry_run = dry_run
         self.delivery = Delivery(
             pipeline_id=trigger.pipeline_id,
+            incarnation=trigger.incarnation,
             received_at=ports.now(),
             source=inbound.source,
             event=inbound.event,
@@ -187,7 +188,6 @@ class _Prepared:
     """A delivery that passed every check: what it would run with, or why a source event starts nothing."""
 
     pipeline: Pipeline
-    revision: str
     trigger: Trigger
     provider: Provider | None
     key: str | None
@@ -211,7 +211,7 @@ def _prepare(
         raise WebhookDisabled()
     access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)
     pipeline = access.pipeline
-    if pipeline is None:
+    if pipeline is None or access.incarnation != trigger.incarnation:  # a trigger outliving its pipeline: none
         raise WebhookNotFound()
     if not can_run(access.user, access.grant):
         raise InsufficientPermissions(run_as=trigger.run_as, pipeline_id=pipeline.id)
@@ -219,7 +219,7 @@ def _prepare(
     if provider is None:
         overrides = json_object(request.body, request.header("content-type"), MAX_VARIABLES_BODY_BYTES)
         merged = merge_variables(pipeline.variables, overrides, allow_undeclared=allow_undeclared)
-        return _Prepared(pipeline, access.pipeline_revision, trigger, None, key, None, {}, merged, overrides)
+        return _Prepared(pipeline, trigger, None, key, None, {}, merged, overrides)
     check_size(request.body, MAX_SOURCE_BODY_BYTES)
     secret = None  # not checked
     if check_signature and trigger.signing_secret:
@@ -234,28 +234,10 @@ def _prepare(
     )
     journal.learn(source.key)
     if source.decision.outcome == "skip":
-        return _Prepared(
-            pipeline,
-            access.pipeline_revision,
-            trigger,
-            provider,
-            source.key,
-            source.decision,
-            source.built_ins,
-            None,
-            {},
-        )
+        return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, None, {})
     merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=source.built_ins)
     return _Prepared(
-        pipeline,
-        access.pipeline_revision,
-        trigger,
-        provider,
-        source.key,
-        source.decision,
-        source.built_ins,
-        merged,
-        source.built_ins,
+        pipeline, trigger, provider, source.key, source.decision, source.built_ins, merged, source.built_ins
     )
 
 
@@ -269,13 +251,13 @@ def _start(
         outcome = Outcome.IGNORED_EVENT if reason in _IGNORED else Outcome.FILTERED
         journal.write(outcome, str(reason))
         return Skipped(pipeline.id, outcome, str(reason), decision.message if decision else "")
-    run_id = run_id_for_delivery(pipeline.id, key) if key else ports.new_run_id()
+    incarnation = prepared.trigger.incarnation
+    run_id = run_id_for_delivery(pipeline.id, key, incarnation) if key else ports.new_run_id()
     secrets = merged.secrets()
     kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
     digest = request_digest(request.token, journal.delivery.source, prepared.asked)
     run = _run_request(
         pipeline,
-        prepared.revision,
         prepared.trigger,
         run_id=run_id,
         variables=merged.public(),
@@ -335,7 +317,6 @@ def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:
 
 def _run_request(
     pipeline: Pipeline,
-    revision: str,
     trigger: Trigger,
     *,
     run_id: str,
@@ -348,8 +329,10 @@ def _run_request(
     return RunRequest(
         run_id=run_id,
         pipeline_id=pipeline.id,
+        incarnation=trigger.incarnation,
         pipeline_name=pipeline.name,
-        pipeline_revision=revision,
+        stages=pipeline.stages,
+        concurrency=pipeline.concurrency,
         variables=variables,
         secret_names=tuple(sorted(secret_names)),
         trigger_kind=TriggerKind.SOURCE if from_source else TriggerKind.WEBHOOK,
@@ -359,4 +342,5 @@ def _run_request(
         delivery=DeliveryInfo(
             source=delivery.source, event=delivery.event, delivery_id=delivery.delivery_id, request_id=request_id
         ),
+        checkout=CheckoutSource.of(pipeline.source),
     )

@@ -1,17 +1,26 @@
-"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure, reconcile."""
+"""The use cases the run workflow calls: record a run, take its group, run a job, finish a run, record a failure,
+reconcile an execution that ended outside the workflow."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import ConfigDict
-
+from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
 from .errors import HookrunError
 from .groups import GroupTurn, join_group, leave_group, take_turn
-from .models import ConcurrencyMode, Model, Pipeline, Runner, RunRequest, RunStatus
-from .ports import ConcurrencyGroups, DeliveryLog, PipelineRevisions, RunRecorder, RunSecretsReader, ScriptExecutor
+from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
+from .ports import (
+    BuildReader,
+    BuildSecrets,
+    ConcurrencyGroups,
+    DeliveryLog,
+    RunRecorder,
+    RunSecretsReader,
+    ScriptExecutor,
+    SourceCredentials,
+)
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -23,44 +32,26 @@ class RunNotRecorded(Exception):
     """The workflow's record of a run is missing (a workflow error, never an API answer)."""
 
 
-class PipelineRevisionGone(Exception):
-    """The pipeline revision a run names is gone: its pipeline was deleted (a workflow error, never an API answer)."""
-
-
-class JobRef(Model):
-    """A job as the workflow knows it: its name and runner. Its script is read from the run's record."""
-
-    name: str
-    runner: Runner = Runner.LAMBDA
-
-
 class JobTask(Model):
-    """One job of one stage of a run: what the workflow hands the job runner. No secret values, no script."""
-
-    # the workflow may add keys of its own beside these
-    model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
+    """One job of one stage of a run: what the workflow hands the job runner. No secret values."""
 
     run_id: str
     pipeline_id: str
     stage_index: int
     stage_name: str
-    job: JobRef
+    job: Job
+    variables: dict[str, str]
+    secret_names: tuple[str, ...] = ()
+    checkout: CheckoutSource | None = None
 
 
-class StagePlan(Model):
-    index: int
-    name: str
-    jobs: tuple[JobRef, ...]
+@dataclass(frozen=True)
+class BuildPorts:
+    """What codebuild jobs need beyond the run record: their secrets' store, the builds, the source tokens."""
 
-
-class RunPlan(Model):
-    """What the workflow iterates over once a run is recorded: names only, small whatever the pipeline's size."""
-
-    run_id: str
-    pipeline_id: str
-    status: RunStatus
-    stages: tuple[StagePlan, ...]
-    waits_for_group: bool = False  # its pipeline queues or supersedes: it takes its group's lock first
+    secrets: BuildSecrets
+    builds: BuildReader
+    source_credentials: SourceCredentials
 
 
 @dataclass(frozen=True)
@@ -69,83 +60,47 @@ class WorkflowPorts:
     secrets: RunSecretsReader
     executor: ScriptExecutor
     deliveries: DeliveryLog
-    pipelines: PipelineRevisions
     groups: ConcurrencyGroups
     now: Callable[[], str]
+    builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
 
 
-def _pipeline_of(ports: WorkflowPorts, run: RunRequest) -> Pipeline:
-    pipeline = ports.pipelines.get_revision(run.pipeline_id, run.pipeline_revision)
-    if pipeline is None:
-        raise PipelineRevisionGone(
-            f"Pipeline '{run.pipeline_id}' revision {run.pipeline_revision} is gone (the pipeline was deleted)."
-        )
-    return pipeline
+class JobSkipped(Exception):
+    """Raised instead of preparing a build that must not run: an earlier stage failed, or the job already ran
+    (a workflow error, never an API answer)."""
 
 
-def _plan_of(view: RunView) -> RunPlan:
-    return RunPlan(
-        run_id=view.run_id,
-        pipeline_id=view.pipeline_id,
-        status=view.status,
-        stages=tuple(
-            StagePlan(
-                index=stage.index,
-                name=stage.name,
-                jobs=tuple(JobRef(name=j.name, runner=j.spec.runner if j.spec else Runner.LAMBDA) for j in stage.jobs),
-            )
-            for stage in view.stages
-            if stage.status not in TERMINAL  # a stage taken from an earlier run is not run again
-        ),
-        waits_for_group=view.group is not None,
-    )
+class PreparedBuild(Model):
+    """What the workflow starts the job's build with."""
+
+    overrides: BuildOverrides
 
 
-def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunPlan:
+def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
     """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
 
-    The stages come from the pipeline revision the run names; a re-run from a failed stage shows the stages before
-    it as the earlier run ended them. The delivery is logged here rather than by the webhook, to keep the webhook's
-    hot path short. A repeat (retry, redrive) changes nothing: the run is kept, the delivery written again over
-    itself. Raises PipelineRevisionGone if the pipeline was deleted since the run was accepted.
+    A run of a `queue` or `supersede` pipeline is recorded QUEUED and put in line (see domain.groups); a re-run from
+    a failed stage shows the stages before it as the earlier run ended them. The delivery is logged here rather
+    than by the webhook, to keep the webhook's hot path short. A repeat (retry, redrive) changes nothing: the run
+    is kept, the delivery written again over itself. Returns the run's status: anything but RUNNING waits for its
+    group (or ended already).
     """
-    view = ports.runs.get_run(run.run_id)
-    if view is None:
-        pipeline = _pipeline_of(ports, run)
-        concurrency = pipeline.concurrency
-        group = None
-        if concurrency.mode is not ConcurrencyMode.PARALLEL:
-            group = concurrency.group_of(pipeline.id, run.variables)
-        status = RunStatus.RUNNING if group is None else RunStatus.QUEUED  # QUEUED: waiting for its group
-        if ports.runs.create_run(run, pipeline.stages, status, ports.now(), group):
-            if run.rerun_of and run.reuse_stages:
-                _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
-            join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), concurrency.mode, ports.now())
-    elif view.group is None:
+    mode = run.concurrency.mode
+    group = run.concurrency.group_of(run.pipeline_id, run.variables) if mode is not ConcurrencyMode.PARALLEL else None
+    status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
+    if ports.runs.create_run(run, status, ports.now(), group):
+        if run.rerun_of and run.reuse_stages:
+            _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
+        join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), mode, ports.now())
+    elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
-    return _plan_of(_recorded(ports, run.run_id))
-
-
-def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
-    """The delivery of an accepted run, RUN_STARTED: one record per run however often it is written."""
-    if run.delivery is not None:
-        ports.deliveries.record(
-            Delivery(
-                pipeline_id=run.pipeline_id,
-                received_at=run.created_at,
-                source=run.delivery.source,
-                event=run.delivery.event,
-                delivery_id=run.delivery.delivery_id,
-                outcome=Outcome.RUN_STARTED,
-                run_id=run.run_id,
-                run_as=run.run_as,
-            )
-        )
+    return _recorded(ports, run.run_id).status
 
 
 def _reuse_stages(ports: WorkflowPorts, run: RunRequest, earlier_run_id: str, count: int) -> None:
-    """Show the first `count` stages SUCCEEDED as the earlier run ended them, `reusedFrom` it: they do not run."""
+    """Show the first `count` stages SUCCEEDED as the earlier run ended them, `reusedFrom` it: their jobs find
+    themselves ended and do not run again."""
     earlier = _recorded(ports, earlier_run_id)
     for stage in earlier.stages[:count]:
         for job in stage.jobs:
@@ -164,31 +119,45 @@ def _reuse_stages(ports: WorkflowPorts, run: RunRequest, earlier_run_id: str, co
         ports.runs.move_stage(run.run_id, stage.index, RunStatus.SUCCEEDED, changes)
 
 
-def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
-    """Run one job unless an earlier stage failed or the run ended; record its status, exit code and output.
+def take_group_turn(ports: WorkflowPorts, run_id: str) -> GroupTurn:
+    """A run of a `queue` or `supersede` pipeline looks whether it may start (see domain.groups)."""
+    return take_turn(ports.runs, ports.groups, run_id, ports.now())
 
-    The job's script, the run's variables and secret names come from the run's record. While the script runs,
-    the run's status is polled: once the run is cancelled, the script and all it started are killed and its
-    result is discarded (the job was recorded CANCELLED by the cancel).
-    """
+
+def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
+    """The delivery of an accepted run, RUN_STARTED: one record per run however often it is written."""
+    if run.delivery is not None:
+        ports.deliveries.record(
+            Delivery(
+                pipeline_id=run.pipeline_id,
+                incarnation=run.incarnation,
+                received_at=run.created_at,
+                source=run.delivery.source,
+                event=run.delivery.event,
+                delivery_id=run.delivery.delivery_id,
+                outcome=Outcome.RUN_STARTED,
+                run_id=run.run_id,
+                run_as=run.run_as,
+            )
+        )
+
+
+def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
+    """Run one job unless an earlier stage failed; record its status, exit code and output."""
     view = _recorded(ports, task.run_id)
     if view.has_failed_before(task.stage_index):
         ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
         ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
         return RunStatus.SKIPPED
-    recorded_job = view.job(task.stage_index, task.job.name)
-    spec = recorded_job.spec if recorded_job else None
-    if spec is None:
-        raise RunNotRecorded(f"Run {task.run_id} has no job '{task.job.name}' in stage {task.stage_index}.")
     started_at = ports.now()
     if not ports.runs.move_job(
         task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
     ):
         return _job_status(view, task)  # already finished: a retried invocation does not run it twice
     ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
-    secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in view.secret_names}
+    secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
     environment = job_environment(
-        view.variables,
+        task.variables,
         secrets,
         run_id=task.run_id,
         pipeline_id=task.pipeline_id,
@@ -202,11 +171,11 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
         except HookrunError:  # a failed look keeps the job going; the next one may see the cancel
             return False
 
-    result = ports.executor.execute(spec.script, environment, spec.timeout_seconds, should_stop=run_ended)
-    if result.cancelled:
+    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds, should_stop=run_ended)
+    if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
         return _job_status(_recorded(ports, task.run_id), task)
     if result.timed_out:
-        status, reason = RunStatus.FAILED, f"timed out after {spec.timeout_seconds} s"
+        status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
     elif result.exit_code == 0:
         status, reason = RunStatus.SUCCEEDED, None
     else:
@@ -229,6 +198,82 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     return status
 
 
+def prepare_build(ports: WorkflowPorts, task: JobTask) -> PreparedBuild:
+    """Start a codebuild job: record it RUNNING and put its secrets (the run's, and the source token when it checks
+    out) where its build alone reads them. No secret value is returned. Raises JobSkipped after a failed stage
+    (the job is recorded SKIPPED) or if the job already ran."""
+    build_ports = _build_ports(ports)
+    if not _started(ports, task):
+        raise JobSkipped(f"Job {task.job.name} of run {task.run_id} starts no build.")
+    secrets = _build_secrets(ports, build_ports, task)
+    references: dict[str, str] = {}
+    if secrets:
+        secret_id = build_ports.secrets.put_build_secrets(task.run_id, task.stage_index, task.job.name, secrets)
+        references = {name: f"{secret_id}:{name}" for name in secrets}
+    environment = job_environment(
+        task.variables, {}, run_id=task.run_id, pipeline_id=task.pipeline_id, stage=task.stage_name, job=task.job.name
+    )
+    return PreparedBuild(overrides=build_overrides(task.job, environment, references, task.checkout))
+
+
+def record_build(ports: WorkflowPorts, task: JobTask, build_id: str | None, error: str | None) -> RunStatus:
+    """Record how a codebuild job ended: from its build (status, exit code, the tail of its log, secrets masked),
+    or, if no build ran, from the workflow's `error`. Its secrets are deleted first."""
+    build_ports = _build_ports(ports)
+    build_ports.secrets.delete_build_secrets(task.run_id, task.stage_index, task.job.name)
+    secrets = _build_secrets(ports, build_ports, task)
+    outcome = build_ports.builds.get_build(build_id) if build_id else None
+    changes: dict[str, str | int | None] = {"finishedAt": ports.now()}
+    reason: str | None
+    if outcome is None:
+        status, reason = RunStatus.FAILED, mask_secrets(error or "the build did not start", secrets.values())[:1000]
+    else:
+        succeeded, exit_code, reason = read_outcome(outcome, task.job.timeout_seconds)
+        status = RunStatus.SUCCEEDED if succeeded else RunStatus.FAILED
+        output = keep_tail(mask_secrets(outcome.output, secrets.values()), outcome.dropped_bytes)
+        changes |= {"exitCode": exit_code, "output": output, "durationMs": outcome.duration_ms}
+        reason = mask_secrets(reason, secrets.values()) if reason else None
+    ports.runs.move_job(task.run_id, task.stage_index, task.job.name, status, changes | {"reason": reason})
+    _settle_stage(ports, task.run_id, task.stage_index, str(changes["finishedAt"]))
+    return status
+
+
+def _build_ports(ports: WorkflowPorts) -> BuildPorts:
+    if ports.builds is None:
+        raise RuntimeError("this function is not wired for codebuild jobs")
+    return ports.builds
+
+
+def _started(ports: WorkflowPorts, task: JobTask) -> bool:
+    """Move the job (and its stage) to RUNNING; False if an earlier stage failed (the job is SKIPPED) or the job
+    already finished."""
+    view = _recorded(ports, task.run_id)
+    if view.has_failed_before(task.stage_index):
+        ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
+        ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
+        return False
+    started_at = ports.now()
+    if not ports.runs.move_job(
+        task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
+    ):
+        return False
+    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
+    return True
+
+
+def _build_secrets(ports: WorkflowPorts, build_ports: BuildPorts, task: JobTask) -> dict[str, str]:
+    """The secret values a build sees: the run's secrets, and the source token when the job checks out."""
+    secrets: dict[str, str] = {}
+    if task.secret_names:
+        secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
+    checkout = task.checkout
+    if checkout is not None and checkout.credentials and task.job.checks_out(checkout.repository):
+        token = build_ports.source_credentials.get_source_token(task.pipeline_id, checkout.credentials)
+        if token:
+            secrets[GIT_TOKEN_VARIABLE] = token
+    return secrets
+
+
 def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     """Settle every stage, skip those after a failure, and end the run. Raises RunFailed if it failed."""
     view = _recorded(ports, run_id)
@@ -245,9 +290,10 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
-    leave_group(ports.groups, view)
     if failed:
+        leave_group(ports.groups, view)
         raise RunFailed(f"Run {run_id} failed: {reason}")
+    leave_group(ports.groups, view)
     return status
 
 
@@ -257,35 +303,9 @@ def record_run_failure(ports: WorkflowPorts, run: RunRequest, error: str, cause:
     The delivery is recorded too: the first state, which records it, may be the one that broke.
     """
     if ports.runs.get_run(run.run_id) is None:
-        try:
-            stages = _pipeline_of(ports, run).stages
-        except PipelineRevisionGone:
-            stages = ()
-        ports.runs.create_run(run, stages, RunStatus.RUNNING, ports.now())
+        ports.runs.create_run(run, RunStatus.RUNNING, ports.now())
     _record_delivery(ports, run)
     return fail_recorded_run(ports, run.run_id, error, cause)
-
-
-# How an execution that ended without recording its run's end is told in the run's reason.
-_EXECUTION_ENDS = {
-    "FAILED": ("EXECUTION_FAILED", "the run's workflow execution failed"),
-    "TIMED_OUT": ("EXECUTION_TIMED_OUT", "the run's workflow execution ran out of time"),
-    "ABORTED": ("EXECUTION_ABORTED", "the run's workflow execution was stopped outside hookrun"),
-}
-
-
-def reconcile_execution(ports: WorkflowPorts, run: RunRequest, status: str, error: str, cause: str) -> RunStatus:
-    """An execution ended (failed, timed out, aborted): leave its run, stages and jobs terminal, with a reason.
-
-    A run already ended keeps its status and reason; one never recorded is recorded first.
-    """
-    view = ports.runs.get_run(run.run_id)
-    if view is not None and view.status in TERMINAL:
-        leave_group(ports.groups, view)  # however it ended, it no longer holds its group
-        return view.status
-    code, default_cause = _EXECUTION_ENDS.get(status, ("EXECUTION_ENDED", f"the execution ended {status}"))
-    details = ": ".join(part for part in (error, cause) if part) or default_cause
-    return record_run_failure(ports, run, code, details)
 
 
 def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str) -> RunStatus:
@@ -312,9 +332,26 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
     return RunStatus.FAILED
 
 
-def take_group_turn(ports: WorkflowPorts, run_id: str) -> GroupTurn:
-    """A run of a `queue` or `supersede` pipeline looks whether it may start (see domain.groups)."""
-    return take_turn(ports.runs, ports.groups, run_id, ports.now())
+# How an execution that ended without recording its run's end is told in the run's reason.
+_EXECUTION_ENDS = {
+    "FAILED": ("EXECUTION_FAILED", "the run's workflow execution failed"),
+    "TIMED_OUT": ("EXECUTION_TIMED_OUT", "the run's workflow execution ran out of time"),
+    "ABORTED": ("EXECUTION_ABORTED", "the run's workflow execution was stopped outside hookrun"),
+}
+
+
+def reconcile_execution(ports: WorkflowPorts, run: RunRequest, status: str, error: str, cause: str) -> RunStatus:
+    """An execution ended (failed, timed out, aborted): leave its run, stages and jobs terminal, with a reason.
+
+    A run already ended keeps its status and reason (and leaves its group); one never recorded is recorded first.
+    """
+    view = ports.runs.get_run(run.run_id)
+    if view is not None and view.status in TERMINAL:
+        leave_group(ports.groups, view)  # however it ended, it no longer holds its group
+        return view.status
+    code, default_cause = _EXECUTION_ENDS.get(status, ("EXECUTION_ENDED", f"the execution ended {status}"))
+    details = ": ".join(part for part in (error, cause) if part) or default_cause
+    return record_run_failure(ports, run, code, details)
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:

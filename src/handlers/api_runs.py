@@ -54,7 +54,8 @@ MAX_RUN_BODY_BYTES = 64 * 1024  # as the webhook's body of variables
 
 
 def _caller() -> Caller:
-    return identify(router.current_event, container().management)
+    wiring = container()
+    return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
 def _job_body(job: JobView) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def post_cancel(run_id: RunId) -> Response[str]:
     "/api/runs/<runId>/rerun",
     summary="Re-run a run",
     description=(
-        "Starts a new run of the same pipeline revision with the same variables and commit, as the caller "
+        "Starts a new run of the pipeline (as it is now) with the same variables and commit, as the caller "
         "(`trigger.kind: rerun`, `rerunOf`). `?from=failed` shows the stages before the first that did not succeed "
         "SUCCEEDED with `reusedFrom` and runs the rest. Owners, runners and admins; 409 SECRETS_EXPIRED when the "
         "run's secret values are no longer kept."

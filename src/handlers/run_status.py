@@ -1,7 +1,5 @@
-"""The run status Lambda: records a run's start, end and failure for the workflow, and reconciles ended executions.
-
-Two kinds of event: the workflow's own tasks (`{"action": ..., "run": <execution input>}`), and EventBridge's
-"Step Functions Execution Status Change" for an execution that failed, timed out or was aborted.
+"""The run status Lambda: records a run's start, end and failure for the workflow, takes its concurrency group,
+and reconciles executions that ended outside the workflow (EventBridge's "Step Functions Execution Status Change").
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from domain.models import RunRequest
+from domain.models import RunRequest, RunStatus
 from domain.workflow import finish_run, reconcile_execution, record_run_failure, record_run_started, take_group_turn
 
 from .composition import container
@@ -31,9 +29,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(runId=run.run_id, action=action)
     ports = container().workflow_ports
     if action == "start":
-        plan = record_run_started(ports, run)
-        logger.info("run recorded", extra={"status": plan.status})
-        return plan.model_dump(mode="json", by_alias=True)
+        status = record_run_started(ports, run)
+        logger.info("run recorded", extra={"status": status})
+        return {"status": status, "waitsForGroup": status is not RunStatus.RUNNING}
     if action == "take-group":
         turn = take_group_turn(ports, run.run_id)
         return {"acquired": turn.acquired, "ended": turn.ended, "waitSeconds": turn.wait_seconds}

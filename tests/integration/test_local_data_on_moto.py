@@ -9,18 +9,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from adapters.dynamodb import DynamoDirectory
 from adapters.runs import DynamoRuns
 from adapters.stepfunctions import execution_input
 from domain.models import RunRequest, RunStatus
 from handlers.composition import Container, Settings
 from hookrun.local_data import STOPPED_ERROR, ExecutionRecord, MotoState, State, fail_runs_in_flight
-from hookrun.template import create_table, state_machine_definition
+from hookrun.template import create_table, state_machine_definition, substitution_names
 from tests.conftest import MOTO_CONFIG, REGION, TABLE
-from tests.support import demo_pipeline, load_event
+from tests.support import load_event
 
 ACCOUNT_ID = "123456789012"
-STAGES_OF = demo_pipeline()  # the pipeline of events/run-status-start.json
 MISSING = "arn:aws:lambda:eu-west-1:123456789012:function:not-deployed"
 SECRET_NAME = "hookrun/test/pipelines/demo/webhook-signing-secret"
 
@@ -37,7 +35,7 @@ def new_stack() -> tuple[Any, Any, str]:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     create_table(dynamodb, TABLE)
     stepfunctions = boto3.client("stepfunctions", region_name=REGION)
-    definition = state_machine_definition({"JobRunnerFunctionArn": MISSING, "RunStatusFunctionArn": MISSING})
+    definition = state_machine_definition(dict.fromkeys(substitution_names(), MISSING))
     arn = stepfunctions.create_state_machine(
         name="hookrun-pipeline", definition=definition, roleArn="arn:aws:iam::123456789012:role/hookrun-sfn"
     )["stateMachineArn"]
@@ -54,10 +52,9 @@ def captured() -> State:
     with mock_aws(config=MOTO_CONFIG):
         dynamodb, _, arn = new_stack()
         runs = DynamoRuns(dynamodb, TABLE)
-        DynamoDirectory(dynamodb, TABLE).save_pipeline(STAGES_OF)  # the revision the runs name
-        runs.create_run(run_request("run-finished"), STAGES_OF.stages, RunStatus.RUNNING, "2026-01-01T00:00:00.000Z")
+        runs.create_run(run_request("run-finished"), RunStatus.RUNNING, "2026-01-01T00:00:00.000Z")
         runs.move_run("run-finished", RunStatus.SUCCEEDED)
-        runs.create_run(run_request("run-in-flight"), STAGES_OF.stages, RunStatus.RUNNING, "2026-01-01T00:00:00.000Z")
+        runs.create_run(run_request("run-in-flight"), RunStatus.RUNNING, "2026-01-01T00:00:00.000Z")
         runs.move_stage("run-in-flight", 0, RunStatus.RUNNING)
         runs.move_job("run-in-flight", 0, "print", RunStatus.RUNNING)
         boto3.client("secretsmanager", region_name=REGION).create_secret(Name=SECRET_NAME, SecretString="s3cret")
@@ -79,7 +76,7 @@ def captured() -> State:
 
 def test_capture_reads_every_item_and_secret(captured: State) -> None:
     assert captured.webhookToken == "hr_token"
-    assert len(captured.tables[TABLE]) == 2 + 2 * 3  # the pipeline and its revision; per run: RUN, a stage, a job
+    assert len(captured.tables[TABLE]) == 2 * 3  # per run: RUN, one stage, one job
     assert [(s.name, s.secretString) for s in captured.secrets] == [(SECRET_NAME, "s3cret")]
 
 
@@ -158,11 +155,11 @@ def test_a_later_capture_reads_what_was_written_since_as_a_full_read_would(captu
         runs = DynamoRuns(dynamodb, TABLE)
         runs.move_run("run-in-flight", RunStatus.FAILED, {"reason": "changed"})
         dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "RUN#run-finished"}, "sk": {"S": "STAGE#00"}})
-        runs.create_run(run_request("run-new"), STAGES_OF.stages, RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
+        runs.create_run(run_request("run-new"), RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
 
         later = reader.capture("hr_token").tables[TABLE]
         reader.close()
         full = moto_state(arn).capture("hr_token").tables[TABLE]
 
     assert sorted(map(json.dumps, later)) == sorted(map(json.dumps, full))
-    assert len(full) == 2 + 2 * 3 - 1 + 3
+    assert len(full) == 2 * 3 - 1 + 3

@@ -8,29 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
+from hookrun.local_iam import transformed_template
 from hookrun.template import ROOT, TEMPLATE_PATH, load_template, resources_of_type
 
 
-class _NoManagedPolicies:
-    """samtranslator needs managed policy ARNs for its policy templates; none are looked up offline."""
-
-    def load(self) -> dict[str, str]:
-        return {"CloudWatchLogsFullAccess": "arn:aws:iam::aws:policy/CloudWatchLogsFullAccess"}
-
-
 def transformed() -> dict[str, Any]:
-    template = yaml_parse(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    # what `sam package` does before the transform: local code and definitions become S3 objects
-    template["Globals"]["Function"]["CodeUri"] = "s3://hookrun-artifacts/src.zip"
-    for resource in template["Resources"].values():
-        for prop in ("CodeUri", "DefinitionUri"):
-            if prop in resource.get("Properties", {}):
-                resource["Properties"][prop] = f"s3://hookrun-artifacts/{prop}"
-    result: dict[str, Any] = transform(template, {}, _NoManagedPolicies())  # type: ignore[arg-type]
-    return result
+    return transformed_template()
 
 
 def test_cfn_lint_is_clean() -> None:

@@ -1,4 +1,4 @@
-"""Cancel, reconcile and runs recorded from a pipeline revision, on fakes."""
+"""Cancel, re-run, reconcile and concurrency groups, on fakes."""
 
 from __future__ import annotations
 
@@ -19,15 +19,12 @@ from domain.models import (
     Role,
     RunRequest,
     RunStatus,
-    pipeline_revision,
 )
 from domain.ports import GroupLock
 from domain.run_control import RunControlPorts, cancel_run, rerun
 from domain.runs import ExecutionResult
 from domain.workflow import (
-    JobRef,
     JobTask,
-    PipelineRevisionGone,
     WorkflowPorts,
     finish_run,
     reconcile_execution,
@@ -48,19 +45,6 @@ def two_stages() -> Pipeline:
             {"name": "deploy", "jobs": [{"name": "ship", "script": ["echo shipped"]}]},
         ]
     )
-
-
-@dataclass
-class FakeRevisions:
-    pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
-
-    def add(self, pipeline: Pipeline) -> str:
-        revision = pipeline_revision(pipeline.model_dump_json(by_alias=True))
-        self.pipelines[(pipeline.id, revision)] = pipeline
-        return revision
-
-    def get_revision(self, pipeline_id: str, revision: str) -> Pipeline | None:
-        return self.pipelines.get((pipeline_id, revision))
 
 
 @dataclass
@@ -98,7 +82,6 @@ class FakeExecutor:
 @dataclass
 class World:
     runs: FakeRunRecorder = field(default_factory=FakeRunRecorder)
-    revisions: FakeRevisions = field(default_factory=FakeRevisions)
     executions: FakeExecutions = field(default_factory=FakeExecutions)
     executor: FakeExecutor = field(default_factory=FakeExecutor)
     store: FakeStore = field(default_factory=FakeStore)
@@ -113,7 +96,6 @@ class World:
             secrets=self.store,
             executor=self.executor,
             deliveries=self.deliveries,
-            pipelines=self.revisions,
             groups=self.groups,
             now=lambda: self.clock,
         )
@@ -136,7 +118,8 @@ class World:
             run_id=run_id,
             pipeline_id=pipeline.id,
             pipeline_name=pipeline.name,
-            pipeline_revision=self.revisions.add(pipeline),
+            stages=pipeline.stages,
+            concurrency=pipeline.concurrency,
             variables={"abc": "456"},
             run_as="alice",
             created_at=NOW,
@@ -159,27 +142,15 @@ def world() -> World:
     return world
 
 
-def task(stage: int = 0, name: str = "print") -> JobTask:
-    return JobTask(run_id=RUN, pipeline_id="demo", stage_index=stage, stage_name="build", job=JobRef(name=name))
+def task(stage: int = 0, name: str = "print", run_id: str = RUN) -> JobTask:
+    job = two_stages().stages[stage].jobs[0]
+    assert job.name == name
+    return JobTask(
+        run_id=run_id, pipeline_id="demo", stage_index=stage, stage_name="build", job=job, variables={"abc": "456"}
+    )
 
 
-# Recording a run from its pipeline revision
-
-
-def test_a_run_is_recorded_with_the_stages_of_the_revision_it_names(world: World) -> None:
-    plan = record_run_started(world.workflow(), world.request())
-
-    assert [(s.name, [j.name for j in s.jobs]) for s in plan.stages] == [("build", ["print"]), ("deploy", ["ship"])]
-    view = world.runs.get_run(RUN)
-    assert view is not None and view.job(1, "ship") is not None
-
-
-def test_a_run_whose_revision_is_gone_is_not_recorded(world: World) -> None:
-    request = world.request().model_copy(update={"pipeline_revision": "0" * 24})
-
-    with pytest.raises(PipelineRevisionGone):
-        record_run_started(world.workflow(), request)
-    assert world.runs.get_run(RUN) is None
+# Running jobs
 
 
 def test_a_job_runs_the_script_and_variables_its_run_recorded(world: World) -> None:
@@ -320,21 +291,9 @@ def test_a_run_that_had_ended_keeps_its_status_and_reason(world: World) -> None:
     assert view is not None and view.reason == "CANCELLED"
 
 
-def test_the_run_status_events_name_the_example_pipelines_revision() -> None:
-    """`hookrun invoke RunStatusFunction -e events/run-status-start.json` records a run of the seeded demo."""
-    from tests.support import load_event
-
-    revision = pipeline_revision(demo_pipeline().model_dump_json(by_alias=True))
-    for name in ("run-status-start.json", "run-status-finish.json"):
-        assert load_event(name)["run"]["pipelineRevision"] == revision
-
-
-# Re-run
-
-
 def finished(world: World, statuses: tuple[RunStatus, RunStatus], secrets: dict[str, str] | None = None) -> None:
     """The run recorded and ended: each stage (and its one job) in the given status."""
-    world.runs.create_run(world.request(secret_names=tuple(secrets or {})), two_stages().stages, RunStatus.RUNNING, NOW)
+    world.runs.create_run(world.request(secret_names=tuple(secrets or {})), RunStatus.RUNNING, NOW)
     if secrets:
         world.store.put_run_secrets(RUN, secrets)
     for index, (status, name) in enumerate(zip(statuses, ("print", "ship"), strict=True)):
@@ -345,7 +304,7 @@ def finished(world: World, statuses: tuple[RunStatus, RunStatus], secrets: dict[
     world.runs.move_run(RUN, RunStatus.FAILED if RunStatus.FAILED in statuses else RunStatus.SUCCEEDED)
 
 
-def test_a_rerun_starts_a_new_run_of_the_same_revision_and_variables_as_the_caller(world: World) -> None:
+def test_a_rerun_starts_a_new_run_with_the_same_variables_as_the_caller(world: World) -> None:
     finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
 
     started = rerun(world.control(), Caller("olga"), RUN)
@@ -354,17 +313,18 @@ def test_a_rerun_starts_a_new_run_of_the_same_revision_and_variables_as_the_call
     assert (started.rerun_of, started.trigger_kind, started.run_as, started.reuse_stages) == (RUN, "rerun", "olga", 0)
     original = world.runs.get_run(RUN)
     assert original is not None
-    assert (started.variables, started.pipeline_revision) == (original.variables, original.pipeline_revision)
+    assert (started.variables, started.stages) == (original.variables, two_stages().stages)
 
 
 def test_a_rerun_from_failed_reuses_the_stages_before_the_failed_one(world: World) -> None:
     finished(world, (RunStatus.SUCCEEDED, RunStatus.FAILED))
 
     started = rerun(world.control(), Caller("alice"), RUN, from_failed=True)
-    plan = record_run_started(world.workflow(), started)
+    record_run_started(world.workflow(), started)
+    run_job(world.workflow(), task(0, "print", started.run_id))  # handed over, it finds itself done already
 
     assert started.reuse_stages == 1
-    assert [stage.name for stage in plan.stages] == ["deploy"]
+    assert world.executor.scripts == []
     view = world.runs.get_run(started.run_id)
     assert view is not None
     assert (view.stages[0].status, view.stages[0].jobs[0].status) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED)

@@ -29,6 +29,7 @@ NO_RUN = "run-" + "e" * 29
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/pipelines/{pipelineId}/members/{userId}"): {"role": "viewer"},
     ("PUT", "/api/pipelines/{pipelineId}/webhook/secret"): {"secret": "a-long-enough-signing-secret"},
+    ("PUT", "/api/pipelines/{pipelineId}/credentials/{name}"): {"token": "a-token"},
 }
 
 
@@ -38,7 +39,7 @@ class FakeContainer(Container):
         runs = FakeRuns(runs={RUN_ID: a_run()})
         read_ports = RunReadPorts(runs=runs, access=store, users=store, accepted=FakeAcceptedRuns(set()))
         recorder = FakeRunRecorder()
-        recorder.create_run(running_demo_run(), demo_pipeline().stages, RunStatus.RUNNING, "2026-11-27T12:00:00.000Z")
+        recorder.create_run(running_demo_run(), RunStatus.RUNNING, "2026-11-27T12:00:00.000Z")
         control_ports = RunControlPorts(
             runs=recorder,
             access=store,
@@ -69,7 +70,7 @@ def running_demo_run() -> RunRequest:
         run_id=RUN_ID,
         pipeline_id="demo",
         pipeline_name="Demo pipeline",
-        pipeline_revision="r1",
+        stages=demo_pipeline().stages,
         variables={"abc": "456"},
         run_as="alice",
         created_at="2026-11-27T12:00:00.000Z",
@@ -89,7 +90,12 @@ def ports() -> Iterator[ManagementPorts]:
 
 def answer(route: ApiRoute, as_user: str, *, existing: bool) -> tuple[int, dict[str, Any]]:
     """`route` called as `as_user` on demo and its run, or on a pipeline and a run that do not exist."""
-    names = {"pipelineId": "demo" if existing else "nothing", "runId": RUN_ID if existing else NO_RUN, "userId": "bob"}
+    names = {
+        "pipelineId": "demo" if existing else "nothing",
+        "runId": RUN_ID if existing else NO_RUN,
+        "userId": "bob",
+        "name": "gh",
+    }
     parameters = {name: value for name, value in names.items() if "{" + name + "}" in route.path}
     body = BODIES.get((route.method, route.path), demo_pipeline(id=names["pipelineId"]) if route == CREATE else {})
     text = None if route.method in ("GET", "DELETE") else json.dumps(body, default=lambda model: model.model_dump())

@@ -12,13 +12,13 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.dynamodb import DynamoDirectory
-from domain.models import DeliveryInfo, Pipeline, RunRequest, pipeline_revision
+from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
 from hookrun import lambda_bridge
 from hookrun.local_stack import stop_executions_at_once
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
+from tests.directory import DynamoDirectory
 
 ROLE = "arn:aws:iam::123456789012:role/hookrun-test"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -48,8 +48,8 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
             }
         ),
     )["Role"]["Arn"]
-    arns = {}
-    for logical_id in ("JobRunnerFunction", "RunStatusFunction"):
+    arns = {"BuildProjectName": "hookrun-build"}  # codebuild jobs run on the local stack (tests/e2e)
+    for logical_id in ("JobRunnerFunction", "JobStatusFunction", "RunStatusFunction"):
         props = template["Resources"][logical_id]["Properties"]
         arns[f"{logical_id}Arn"] = lambda_client.create_function(
             FunctionName=f"hookrun-{logical_id}",
@@ -63,6 +63,7 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
         name="hookrun-pipeline", definition=state_machine_definition(arns), roleArn=ROLE
     )["stateMachineArn"]
     monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("JOB_RUNNER_FUNCTION", "hookrun-JobRunnerFunction")
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     composition.use_container(None)
     yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))
@@ -85,12 +86,11 @@ class Workflow:
     ) -> str:
         self._count += 1
         run_id = f"run-{time.time_ns():029x}"
-        self.directory.save_pipeline(pipeline)
         run = RunRequest(
             run_id=run_id,
             pipeline_id=pipeline.id,
             pipeline_name=pipeline.name,
-            pipeline_revision=pipeline_revision(pipeline.model_dump_json(by_alias=True)),
+            stages=pipeline.stages,
             variables=variables or {},
             secret_names=secret_names,
             run_as="alice",
