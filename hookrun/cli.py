@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -180,6 +182,11 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     console.print("hookrun local stack stopped.")
+    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()[1:]):
+        # moto's interpreter is ending the runs that were in flight (the next start records them FAILED): not waited for
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _print_data_folder(stack: Any, data: Path) -> None:

@@ -30,6 +30,7 @@ from hookrun.cli_common import (
     when,
 )
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
+from hookrun.terminal import terminal_safe
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 STATUS_STYLES = {
@@ -202,7 +203,7 @@ def logs(
         if len(jobs) > 1:
             exit_code = f", exit {_exit_code(one)}" if _exit_code(one) else ""
             console.rule(Text(f"{stage['name']} / {one['name']} ({one.get('status')}{exit_code})"), align="left")
-        output = one.get("output") or ""
+        output = terminal_safe(one.get("output") or "")
         typer.echo(output, nl=not output.endswith("\n"))
 
 

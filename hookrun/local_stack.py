@@ -27,10 +27,11 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from domain.management import ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.management import ManagementPorts, apply_pipeline, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
 from domain.policy import Caller
 from domain.tokens import hash_token
+from domain.webhook_trigger import enable_webhook
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
@@ -71,8 +72,9 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
-# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
-BACKGROUND_NICE = 10
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks, and wait
+# longer before a cold start: a queue of runs is served sooner by the warm sandboxes than by new ones
+BACKGROUND: dict[str, Any] = {"nice": 5, "grow_after": 1.0}
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -508,7 +510,7 @@ class LocalStack:
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
                     variables=self._variables(logical_id),
-                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
+                    **({} if logical_id in self._api_functions else BACKGROUND),
                 )
             )
         return specs

@@ -41,7 +41,7 @@ class LambdaScriptExecutor:
     ) -> ExecutionResult:
         payload = {"script": list(script), "environment": dict(environment), "timeoutSeconds": timeout_seconds}
         call: Future[Any] = _calls.submit(
-            self._client.invoke, FunctionName=self._function, Payload=json.dumps(payload).encode()
+            lambda: self._client.invoke(FunctionName=self._function, Payload=json.dumps(payload).encode())
         )
         while should_stop is not None:
             try:

@@ -94,6 +94,10 @@ class RunSecretsReader(Protocol):
         """The secret values kept for a run (empty if it has none)."""
         ...
 
+    def delete_run_secrets(self, run_id: str) -> None:
+        """Forget a run's secret values (when it has ended); none kept is fine."""
+        ...
+
 
 class RunRecorder(Protocol):
     """The run record: a run with its stages and jobs, moved by guarded transitions only."""

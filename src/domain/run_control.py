@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Conflict, ErrorCode, NotFound
+from .errors import Conflict, ErrorCode, HookrunError, NotFound
 from .models import CheckoutSource, RunRequest, RunStatus, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .ports import (
@@ -148,3 +148,32 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
             ports.secrets.delete_run_secrets(request.run_id)
         raise
     return request
+
+
+def reuse_stages(runs: RunRecorder, run_id: str, earlier_run_id: str | None, count: int) -> None:
+    """Show a re-run's first `count` stages SUCCEEDED as the earlier run ended them, `reusedFrom` it: their jobs
+    find themselves ended and do not run again."""
+    earlier = runs.get_run(earlier_run_id) if earlier_run_id and count else None
+    for stage in earlier.stages[:count] if earlier else ():
+        for job in stage.jobs:
+            result = {
+                "reusedFrom": earlier_run_id,
+                "exitCode": job.exit_code,
+                "output": job.output,
+                "startedAt": job.started_at,
+                "finishedAt": job.finished_at,
+                "durationMs": job.duration_ms,
+            }
+            runs.move_job(run_id, stage.index, job.name, RunStatus.RUNNING)
+            runs.move_job(run_id, stage.index, job.name, RunStatus.SUCCEEDED, result)
+        runs.move_stage(run_id, stage.index, RunStatus.RUNNING)
+        changes = {"reusedFrom": earlier_run_id, "startedAt": stage.started_at, "finishedAt": stage.finished_at}
+        runs.move_stage(run_id, stage.index, RunStatus.SUCCEEDED, changes)
+
+
+def has_ended(runs: RunRecorder, run_id: str) -> bool:
+    """True once the run has ended (cancelled, superseded...): a job still running is then stopped."""
+    try:
+        return runs.run_status(run_id) in TERMINAL
+    except HookrunError:  # a failed look keeps the job going; the next one may see the cancel
+        return False

@@ -1,15 +1,15 @@
-"""The use cases the run workflow calls: record a run, take its group, run a job, finish a run, record a failure,
-reconcile an execution that ended outside the workflow."""
+"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .errors import HookrunError
-from .groups import GroupTurn, join_group, leave_group, take_turn
+from .groups import join_group, leave_group
 from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
@@ -21,6 +21,7 @@ from .ports import (
     ScriptExecutor,
     SourceCredentials,
 )
+from .run_control import has_ended, reuse_stages
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -77,51 +78,19 @@ class PreparedBuild(Model):
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
-    """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
-
-    A run of a `queue` or `supersede` pipeline is recorded QUEUED and put in line (see domain.groups); a re-run from
-    a failed stage shows the stages before it as the earlier run ended them. The delivery is logged here rather
-    than by the webhook, to keep the webhook's hot path short. A repeat (retry, redrive) changes nothing: the run
-    is kept, the delivery written again over itself. Returns the run's status: anything but RUNNING waits for its
-    group (or ended already).
-    """
+    """Record the run RUNNING (QUEUED in line, for a `queue` or `supersede` group) with its stages and jobs PENDING
+    (a re-run's reused ones ended), and its delivery as RUN_STARTED, here to keep the webhook's hot path short.
+    A repeat (retry, redrive) changes nothing. Returns the run's status: all but RUNNING waits for its group."""
     mode = run.concurrency.mode
     group = run.concurrency.group_of(run.pipeline_id, run.variables) if mode is not ConcurrencyMode.PARALLEL else None
     status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
     if ports.runs.create_run(run, status, ports.now(), group):
-        if run.rerun_of and run.reuse_stages:
-            _reuse_stages(ports, run, run.rerun_of, run.reuse_stages)
+        reuse_stages(ports.runs, run.run_id, run.rerun_of, run.reuse_stages)
         join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), mode, ports.now())
     elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
     return _recorded(ports, run.run_id).status
-
-
-def _reuse_stages(ports: WorkflowPorts, run: RunRequest, earlier_run_id: str, count: int) -> None:
-    """Show the first `count` stages SUCCEEDED as the earlier run ended them, `reusedFrom` it: their jobs find
-    themselves ended and do not run again."""
-    earlier = _recorded(ports, earlier_run_id)
-    for stage in earlier.stages[:count]:
-        for job in stage.jobs:
-            result = {
-                "reusedFrom": earlier_run_id,
-                "exitCode": job.exit_code,
-                "output": job.output,
-                "startedAt": job.started_at,
-                "finishedAt": job.finished_at,
-                "durationMs": job.duration_ms,
-            }
-            ports.runs.move_job(run.run_id, stage.index, job.name, RunStatus.RUNNING)
-            ports.runs.move_job(run.run_id, stage.index, job.name, RunStatus.SUCCEEDED, result)
-        ports.runs.move_stage(run.run_id, stage.index, RunStatus.RUNNING)
-        changes = {"reusedFrom": earlier_run_id, "startedAt": stage.started_at, "finishedAt": stage.finished_at}
-        ports.runs.move_stage(run.run_id, stage.index, RunStatus.SUCCEEDED, changes)
-
-
-def take_group_turn(ports: WorkflowPorts, run_id: str) -> GroupTurn:
-    """A run of a `queue` or `supersede` pipeline looks whether it may start (see domain.groups)."""
-    return take_turn(ports.runs, ports.groups, run_id, ports.now())
 
 
 def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
@@ -164,13 +133,7 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
         stage=task.stage_name,
         job=task.job.name,
     )
-
-    def run_ended() -> bool:
-        try:
-            return ports.runs.run_status(task.run_id) in TERMINAL
-        except HookrunError:  # a failed look keeps the job going; the next one may see the cancel
-            return False
-
+    run_ended = partial(has_ended, ports.runs, task.run_id)
     result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds, should_stop=run_ended)
     if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
         return _job_status(_recorded(ports, task.run_id), task)
@@ -290,10 +253,10 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
-    if failed:
-        leave_group(ports.groups, view)
-        raise RunFailed(f"Run {run_id} failed: {reason}")
+    _forget_secrets(ports, view)
     leave_group(ports.groups, view)
+    if failed:
+        raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
 
 
@@ -315,7 +278,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
     """
     view = _recorded(ports, run_id)
     now = ports.now()
-    reason = f"{error}: {cause}"[:1000]
+    reason = failure_reason(error, cause)
     for stage in view.stages:
         for job in stage.jobs:
             if job.status is RunStatus.RUNNING:
@@ -328,30 +291,28 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
     leave_group(ports.groups, view)
     return RunStatus.FAILED
 
 
-# How an execution that ended without recording its run's end is told in the run's reason.
-_EXECUTION_ENDS = {
-    "FAILED": ("EXECUTION_FAILED", "the run's workflow execution failed"),
-    "TIMED_OUT": ("EXECUTION_TIMED_OUT", "the run's workflow execution ran out of time"),
-    "ABORTED": ("EXECUTION_ABORTED", "the run's workflow execution was stopped outside hookrun"),
-}
+def failure_reason(error: str, cause: str) -> str:
+    """`error: cause` as viewers read it: a Lambda error's type and message, never its stack trace."""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        cause = f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
+    # a cause that is not Lambda's JSON may still carry a trace: keep what comes before it
+    cause = cause.split("Traceback (most recent call last)", 1)[0].strip()
+    return f"{error}: {cause}"[:1000]
 
 
-def reconcile_execution(ports: WorkflowPorts, run: RunRequest, status: str, error: str, cause: str) -> RunStatus:
-    """An execution ended (failed, timed out, aborted): leave its run, stages and jobs terminal, with a reason.
-
-    A run already ended keeps its status and reason (and leaves its group); one never recorded is recorded first.
-    """
-    view = ports.runs.get_run(run.run_id)
-    if view is not None and view.status in TERMINAL:
-        leave_group(ports.groups, view)  # however it ended, it no longer holds its group
-        return view.status
-    code, default_cause = _EXECUTION_ENDS.get(status, ("EXECUTION_ENDED", f"the execution ended {status}"))
-    details = ": ".join(part for part in (error, cause) if part) or default_cause
-    return record_run_failure(ports, run, code, details)
+def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
+    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+    if view.secret_names:
+        ports.secrets.delete_run_secrets(view.run_id)
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:

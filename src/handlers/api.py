@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import ErrorCode, HookrunError
 
-from . import api_manage, api_runs, api_webhook_test
+from . import api_manage, api_runs, api_webhook, api_webhook_test
 from .http import RequestRejected, error_response
 from .observability import logger, metrics
 
@@ -21,6 +22,7 @@ SWAGGER_PATH = "/swagger"
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(api_runs.router)
 app.include_router(api_manage.router)
+app.include_router(api_webhook.router)
 app.include_router(api_webhook_test.router)
 app.configure_openapi(
     title="hookrun API",
@@ -46,6 +48,19 @@ def rejected(error: HookrunError) -> Response[str]:
     metrics.add_metric(name=error.code, unit=MetricUnit.Count, value=1)
     logger.info("api request rejected", extra={"code": error.code, "path": app.current_event.path})
     return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def invalid_parameter(error: RequestValidationError) -> Response[str]:
+    """Powertools' own validation (a query parameter given twice, say) answered in the API's shape, echoing nothing."""
+    places = {str(problem["loc"][0]) for problem in error.errors() if problem.get("loc")}
+    if places <= {"query", "path", "header"}:
+        names = sorted({str(problem["loc"][-1]) for problem in error.errors() if problem.get("loc")})
+        message = f"Give each of {', '.join(names) or 'the parameters'} once, with a value this route takes."
+        answer: Response[str] = rejected(RequestRejected(ErrorCode.INVALID_PARAMETER, message))
+    else:
+        answer = rejected(RequestRejected(ErrorCode.INVALID_REQUEST))
+    return answer
 
 
 def _no_such_route() -> Response[str]:

@@ -17,21 +17,11 @@ from domain.policy import Caller
 from domain.run_control import cancel_run, rerun
 from domain.run_reads import RUN_ID, QueuedRun, show_run
 from domain.run_reads import list_runs as list_runs_of
-from domain.runs import JobView, RunView, StageView
+from domain.runs import RunView, StageView
 from domain.variables import SECRET_MASK
 
-from .api_schemas import (
-    BODY_ERRORS,
-    PipelineId,
-    RunAccepted,
-    RunBody,
-    RunId,
-    RunPage,
-    RunStart,
-    problems_of,
-    request_body,
-    responses,
-)
+from .api_run_schemas import RunAccepted, RunBody, RunPage, RunStart, StageBody
+from .api_schemas import BODY_ERRORS, PipelineId, RunId, problems_of, request_body, responses
 from .composition import container
 from .http import (
     DEFAULT_LIMIT,
@@ -58,28 +48,9 @@ def _caller() -> Caller:
     return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
-def _job_body(job: JobView) -> dict[str, Any]:
-    return {
-        "name": job.name,
-        "status": job.status,
-        "exitCode": job.exit_code,
-        "output": job.output,
-        "reason": job.reason,
-        "startedAt": job.started_at,
-        "finishedAt": job.finished_at,
-        "durationMs": job.duration_ms,
-    }
-
-
 def _stage_body(stage: StageView) -> dict[str, Any]:
-    return {
-        "name": stage.name,
-        "status": stage.status,
-        "startedAt": stage.started_at,
-        "finishedAt": stage.finished_at,
-        "reusedFrom": stage.reused_from,
-        "jobs": [_job_body(job) for job in stage.jobs],
-    }
+    """A stage with its jobs, as StageBody documents it."""
+    return StageBody.model_validate(stage, from_attributes=True).model_dump(by_alias=True, mode="json")
 
 
 def _trigger_body(run: RunView) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from domain.groups import take_turn
 from domain.models import RunRequest, RunStatus
-from domain.workflow import finish_run, reconcile_execution, record_run_failure, record_run_started, take_group_turn
+from domain.reconcile import reconcile_execution
+from domain.workflow import finish_run, record_run_failure, record_run_started
 
 from .composition import container
 from .observability import logger
@@ -33,7 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("run recorded", extra={"status": status})
         return {"status": status, "waitsForGroup": status is not RunStatus.RUNNING}
     if action == "take-group":
-        turn = take_group_turn(ports, run.run_id)
+        turn = take_turn(ports.runs, ports.groups, run.run_id, ports.now())
         return {"acquired": turn.acquired, "ended": turn.ended, "waitSeconds": turn.wait_seconds}
     if action == "finish":
         status = finish_run(ports, run.run_id)

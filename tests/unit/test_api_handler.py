@@ -14,7 +14,7 @@ from domain.models import Role, RunStatus, User, UserStatus
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers import api, composition
-from handlers.api_schemas import RunBody, RunPage
+from handlers.api_run_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
 from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user

@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from hookrun.cli_runs import runs_app
 from hookrun.client import ApiError, HookrunClient
+from hookrun.terminal import terminal_safe
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 
@@ -149,6 +150,31 @@ def test_logs_of_one_job_prints_its_output_alone(api: FakeApi) -> None:
     api.answers[RUN_PATH] = a_run()
     result = hookrun("logs", RUN_ID, "--job", "print")
     assert (result.exit_code, result.stdout) == (0, "abc is 456\n")
+
+
+@pytest.mark.parametrize(
+    ("printed", "shown"),
+    [
+        ("\x1b]52;c;cHduZWQ=\x07copied", "copied"),  # OSC 52: write the clipboard
+        ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"),  # OSC 8 hyperlink, ended by ST
+        ("\x1b[2J\x1b[Hcleared", "cleared"),  # erase the screen, move the cursor
+        ("\x1b]0;title\x07", ""),  # retitle the window
+        ("a\rb\x08c\x9b31md", "abcd"),  # carriage return, backspace, 8-bit CSI
+        ("red\tok\r\n", "red\tok\n"),  # tab and newline stay
+    ],
+)
+def test_logs_keep_colours_and_drop_every_other_control_sequence(api: FakeApi, printed: str, shown: str) -> None:
+    run = a_run()
+    run["stages"][0]["jobs"][0]["output"] = printed
+    api.answers[RUN_PATH] = run
+    result = hookrun("logs", RUN_ID, "--job", "print")
+    assert result.stdout.rstrip("\n") == shown.rstrip("\n")
+
+
+def test_colours_are_kept_for_the_terminal() -> None:
+    assert terminal_safe("\x1b[1;31mred\x1b[0m \x1b[38;5;2mgreen\x1b[m") == (
+        "\x1b[1;31mred\x1b[0m \x1b[38;5;2mgreen\x1b[m"
+    )
 
 
 def test_logs_of_an_unknown_job_names_the_jobs_there_are(api: FakeApi) -> None:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.errors import Conflict, Forbidden, NotFound
-from domain.groups import GroupTurn
+from domain.groups import GroupTurn, take_turn
 from domain.management import Caller
 from domain.models import (
     MAX_DEFAULTS_BYTES,
@@ -21,16 +21,15 @@ from domain.models import (
     RunStatus,
 )
 from domain.ports import GroupLock
+from domain.reconcile import reconcile_execution
 from domain.run_control import RunControlPorts, cancel_run, rerun
 from domain.runs import ExecutionResult
 from domain.workflow import (
     JobTask,
     WorkflowPorts,
     finish_run,
-    reconcile_execution,
     record_run_started,
     run_job,
-    take_group_turn,
 )
 from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
 from tests.support import demo_pipeline
@@ -382,7 +381,7 @@ def grouped(world: World, mode: str, *created_at: str) -> list[str]:
 
 def turn(world: World, run_id: str, at: str = "2026-11-27T12:01:00.000Z") -> GroupTurn:
     world.clock = at
-    return take_group_turn(world.workflow(), run_id)
+    return take_turn(world.runs, world.groups, run_id, at)
 
 
 T1, T2, T3 = "2026-11-27T12:00:01.000Z", "2026-11-27T12:00:01.500Z", "2026-11-27T12:00:02.000Z"

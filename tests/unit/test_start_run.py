@@ -13,7 +13,7 @@ from domain.management import Caller
 from domain.manual_runs import start_manual_run
 from domain.models import Role, TriggerKind, User, UserStatus
 from handlers import api, composition
-from handlers.api_schemas import RunAccepted
+from handlers.api_run_schemas import RunAccepted
 from handlers.composition import Container, Settings
 from tests.fakes import FakeManagementStore, FakeRunStarter, FakeStore, fake_ports
 from tests.support import FakeLambdaContext, api_request, demo_pipeline

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from domain.management import ManagementPorts, enable_webhook, put_user
+from domain.management import ManagementPorts, put_user
 from domain.models import RunRequest, RunStatus, UserStatus
 from domain.policy import suspended
 from domain.run_control import RunControlPorts
 from domain.run_reads import RunReadPorts
+from domain.webhook_trigger import enable_webhook
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from hookrun.template import ApiRoute, api_routes
