@@ -139,20 +139,25 @@ _DUMPED_AS_THEY_ARE = frozenset(
 )
 
 
+def dumped_answer(handler: Any, action_result: Any) -> tuple[int, dict[str, str], str] | None:
+    """A DynamoDB items operation's answer as moto's serializer gives it, by json.dumps; None if it cannot be."""
+    result = action_result.result
+    if not isinstance(result, dict) or handler._get_action() not in _DUMPED_AS_THEY_ARE:
+        return None
+    try:
+        body = json.dumps(result)
+    except (TypeError, ValueError):  # bytes of a binary attribute: the serializer encodes them
+        return None
+    return 200, {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}, body
+
+
 def _dump_item_answers() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
     original = DynamoHandler.serialized
 
     def serialized(self: DynamoHandler, action_result: Any) -> Any:
-        result = action_result.result
-        if isinstance(result, dict) and self._get_action() in _DUMPED_AS_THEY_ARE:
-            try:
-                body = json.dumps(result)
-            except (TypeError, ValueError):  # bytes of a binary attribute: the serializer encodes them
-                return original(self, action_result)
-            return 200, {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}, body
-        return original(self, action_result)
+        return dumped_answer(self, action_result) or original(self, action_result)
 
     DynamoHandler.serialized = serialized  # type: ignore[method-assign, assignment]
 
