@@ -165,6 +165,28 @@ def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:
     ]
 
 
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+@dataclass(frozen=True)
+class ExecutionRule:
+    """An `EventBridgeRule` event on Step Functions execution status changes: its function and the statuses."""
+
+    function: str
+    statuses: tuple[str, ...]
+
+
+def execution_rules(template: dict[str, Any] | None = None) -> list[ExecutionRule]:
+    """Every rule of template.yaml that sends a function Step Functions' execution status changes."""
+    rules = []
+    for name, props in function_properties(template).items():
+        for event in props.get("Events", {}).values():
+            pattern = event.get("Properties", {}).get("Pattern", {})
+            if event["Type"] == "EventBridgeRule" and EXECUTION_STATUS_CHANGE in pattern.get("detail-type", []):
+                rules.append(ExecutionRule(name, tuple(pattern.get("detail", {}).get("status", []))))
+    return rules
+
+
 @dataclass(frozen=True)
 class LocalResource:
     """What a logical id stands for outside CloudFormation: the value of its Ref and of its GetAtt attributes."""

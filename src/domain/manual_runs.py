@@ -42,6 +42,7 @@ def start_manual_run(
         incarnation=access.incarnation,
         pipeline_name=pipeline.name,
         stages=pipeline.stages,
+        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.MANUAL,

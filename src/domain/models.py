@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# a run's start carries its variables: the defaults plus a 64 KiB body must stay well below Step Functions' 256 KiB
+MAX_DEFAULTS_BYTES = 64 * 1024
+# a run's start carries its stages too: with the defaults and a 64 KiB body it stays below 256 KiB
+MAX_STAGES_BYTES = 96 * 1024
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
@@ -123,6 +127,28 @@ class WebhookSettings(Model):
     allow_undeclared_variables: bool = False
 
 
+class ConcurrencyMode(StrEnum):
+    """What happens when runs of one group overlap: all run, one at a time in order, or the newest wins."""
+
+    PARALLEL = "parallel"
+    QUEUE = "queue"
+    SUPERSEDE = "supersede"
+
+
+GROUP_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
+
+
+class Concurrency(Model):
+    """`concurrency: {mode, group}`: `group` may name variables (`${HOOKRUN_BRANCH}`); empty is one per pipeline."""
+
+    mode: ConcurrencyMode = ConcurrencyMode.PARALLEL
+    group: Annotated[str, Field(max_length=200)] = ""
+
+    def group_of(self, pipeline_id: str, variables: dict[str, str]) -> str:
+        """The run's group: the pipeline and the template with the run's variables put in (unknown ones empty)."""
+        return f"{pipeline_id}#" + GROUP_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), self.group)[:200]
+
+
 class Pipeline(Model):
     """A pipeline as its file describes it."""
 
@@ -131,6 +157,7 @@ class Pipeline(Model):
     variables: dict[str, VariableDeclaration] = Field(default_factory=dict)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
+    concurrency: Concurrency = Field(default_factory=Concurrency)
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")
@@ -152,7 +179,23 @@ class Pipeline(Model):
                 raise ValueError(f"variable name {name!r} must match {VARIABLE_NAME.pattern}")
             if is_reserved_name(name):
                 raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
+        size = sum(len(n) + len(d.render(d.default).encode()) for n, d in value.items() if d.default is not None)
+        if size > MAX_DEFAULTS_BYTES:
+            raise ValueError(
+                f"the variables' names and defaults take {size} bytes; at most {MAX_DEFAULTS_BYTES} fit in a run's "
+                "start: shorten the defaults or keep large values in the job's script"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _stages_fit_a_runs_start(self) -> Pipeline:
+        size = sum(len(stage.model_dump_json(by_alias=True).encode()) for stage in self.stages)
+        if size > MAX_STAGES_BYTES:
+            raise ValueError(
+                f"the stages take {size} bytes; at most {MAX_STAGES_BYTES} fit in a run's start (Step Functions takes "
+                "256 KiB): keep long scripts in the repository and call them from the jobs"
+            )
+        return self
 
     @model_validator(mode="after")
     def _stage_names_unique(self) -> Pipeline:
@@ -233,6 +276,7 @@ class RunStatus(StrEnum):
 class TriggerKind(StrEnum):
     WEBHOOK = "webhook"
     SOURCE = "source"
+    RERUN = "rerun"
     MANUAL = "manual"
 
 
@@ -277,6 +321,9 @@ class RunRequest(Model):
     run_as: str
     created_at: str
     delivery: DeliveryInfo | None = None
+    concurrency: Concurrency = Field(default_factory=Concurrency)  # the pipeline's, for the workflow to take
+    rerun_of: str | None = None  # the run this one re-runs
+    reuse_stages: int = 0  # how many leading stages are taken from `rerun_of` instead of run again
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
     checkout: CheckoutSource | None = None

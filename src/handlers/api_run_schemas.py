@@ -25,6 +25,7 @@ class RunTrigger(Model):
     branch: str | None = Field(description="A push's branch (HOOKRUN_BRANCH); null otherwise.")
     tag: str | None = Field(description="A tag push's tag (HOOKRUN_TAG); null otherwise.")
     commit_sha: str | None = Field(description="A push's commit (HOOKRUN_COMMIT_SHA); null otherwise.")
+    rerun_of: str | None = Field(default=None, description="The run a re-run re-runs; left out otherwise.")
 
 
 class JobBody(Model):
@@ -43,6 +44,7 @@ class StageBody(Model):
     status: str
     started_at: str | None
     finished_at: str | None
+    reused_from: str | None = Field(default=None, description="The run whose result it shows: not run again.")
     jobs: list[JobBody]
 
 
@@ -53,7 +55,11 @@ class RunSummaryBody(Model):
     started_at: str | None
     finished_at: str | None
     trigger: RunTrigger
-    reason: str | None = Field(description="Why the run failed or was cancelled.")
+    reason: str | None = Field(description="Why the run failed or was cancelled (CANCELLED, SUPERSEDED, ...).")
+    cancelled_by: str | None = Field(default=None, description="Who cancelled it.")
+    cancelled_at: str | None = Field(default=None, description="When it was cancelled.")
+    rerun_of: str | None = Field(default=None, description="The run it re-runs.")
+    superseded_by: str | None = Field(default=None, description="The newer run of its group that cancelled it.")
 
 
 class RunBody(RunSummaryBody):

@@ -277,7 +277,7 @@ ERROR_DESCRIPTIONS = {
     401: "UNAUTHENTICATED: the request names no hookrun user.",
     403: "FORBIDDEN: the caller's role does not allow this.",
     404: "Not found (PIPELINE_NOT_FOUND, USER_NOT_FOUND, MEMBER_NOT_FOUND or WEBHOOK_NOT_FOUND).",
-    409: "Conflict (PIPELINE_EXISTS, LAST_OWNER, PRINCIPAL_TAKEN or CONFLICT).",
+    409: "Conflict (PIPELINE_EXISTS, LAST_OWNER, PRINCIPAL_TAKEN, CONFLICT, RUN_FINISHED or SECRETS_EXPIRED).",
     413: "PAYLOAD_TOO_LARGE: the body is over 256 KiB.",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body with Content-Type: application/json.",
     422: "INVALID_PIPELINE (also a body `id` other than the path's) or INVALID_REQUEST: `errors` lists every field.",

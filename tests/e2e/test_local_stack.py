@@ -153,7 +153,7 @@ def test_the_workflow_functions_run_their_events_like_sam_local_invoke(
             ("RunStatusFunction", ROOT / "events" / "run-status-finish.json"),
         ]
     ]
-    assert outcomes == [{"status": "RUNNING"}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
+    assert outcomes == [{"status": "RUNNING", "waitsForGroup": False}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
     run_id = json.loads((ROOT / "events" / "job-status-run.json").read_text())["task"]["runId"]
     run = wait_for_run(local_stack.endpoint, run_id)
     assert run["stages"][0]["jobs"][0]["output"] == "abc is 456\n"

@@ -77,6 +77,10 @@ CALLS: dict[str, list[Call]] = {
             for action in ("CreateSecret", "PutSecretValue", "DeleteSecret")
         ),
         Call("states:DescribeExecution", EXECUTION),
+        Call("states:StopExecution", EXECUTION),  # cancel
+        Call("states:StartExecution", STATE_MACHINE),  # a run started by hand, a re-run
+        Call("dynamodb:PutItem", TABLE, (RUN,)),  # a re-run's secret values
+        Call("dynamodb:DeleteItem", TABLE, (RUN,)),  # ... taken back when StartExecution fails
     ],
     # the builds' role, as CodeBuild uses it for them: the log written, the build's secrets resolved
     "BuildProject": [
@@ -108,6 +112,7 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),
+        *(Call(f"dynamodb:{a}", TABLE, ("GROUP#demo#",)) for a in ("GetItem", "Query", "PutItem", "DeleteItem")),
     ],
 }
 

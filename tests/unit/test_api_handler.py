@@ -164,6 +164,7 @@ def test_run_shows_its_stages_and_jobs() -> None:
             "status": "SUCCEEDED",
             "startedAt": None,
             "finishedAt": None,
+            "reusedFrom": None,
             "jobs": [
                 {
                     "name": "print",
@@ -299,7 +300,19 @@ def test_a_source_run_names_its_branch_and_commit_in_its_trigger(runs: FakeRuns)
 
 def test_listed_run_is_a_summary_without_variables_or_stages() -> None:
     _, body, _ = list_runs()
-    assert set(body["runs"][0]) == {"runId", "status", "createdAt", "startedAt", "finishedAt", "trigger", "reason"}
+    assert set(body["runs"][0]) == {
+        "runId",
+        "status",
+        "createdAt",
+        "startedAt",
+        "finishedAt",
+        "trigger",
+        "reason",
+        "cancelledBy",
+        "cancelledAt",
+        "rerunOf",
+        "supersededBy",
+    }
 
 
 def test_limit_defaults_to_20(runs: FakeRuns) -> None:

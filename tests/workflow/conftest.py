@@ -15,6 +15,7 @@ import pytest
 from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
 from hookrun import lambda_bridge, local_codebuild
+from hookrun.local_stack import stop_executions_at_once
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
 from tests.directory import DynamoDirectory
@@ -35,6 +36,7 @@ def _zip() -> bytes:
 def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     lambda_bridge.install()
     local_codebuild.install()
+    stop_executions_at_once()  # as the local stack runs moto
     template = load_template()
     lambda_client = boto3.client("lambda", region_name=REGION)
     role = boto3.client("iam", region_name=REGION).create_role(

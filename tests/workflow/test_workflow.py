@@ -197,7 +197,7 @@ def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dyna
     transitions = state_transitions(workflow.history(run_id))
     print(f"state transitions for 3 stages x 2 jobs: {transitions}")
     # the run's two tasks and its Map of stages, each stage's Map of jobs, each job's runner choice and task
-    assert transitions <= 3 + 3 + 2 * 6
+    assert transitions <= 3 + 3 + 2 * 6 + 1  # + the Concurrency choice
 
 
 def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
