@@ -112,6 +112,7 @@ class ExecutionResult:
     duration_ms: int
     timed_out: bool = False
     dropped_bytes: int = 0
+    cancelled: bool = False  # stopped because its run was cancelled meanwhile
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class StageView:
     jobs: tuple[JobView, ...] = ()
     started_at: str | None = None
     finished_at: str | None = None
+    reused_from: str | None = None  # the run whose result this stage shows: it was not run again
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,18 @@ class RunView:
     finished_at: str | None = None
     reason: str | None = None
     stages: tuple[StageView, ...] = field(default=())
+    cancelled_by: str | None = None
+    cancelled_at: str | None = None
+    rerun_of: str | None = None
+    superseded_by: str | None = None
+    group: str | None = None  # its concurrency group, when its pipeline queues or supersedes runs
 
     def stage(self, index: int) -> StageView | None:
         return next((stage for stage in self.stages if stage.index == index), None)
+
+    def job(self, stage_index: int, name: str) -> JobView | None:
+        stage = self.stage(stage_index)
+        return next((job for job in stage.jobs if job.name == name), None) if stage else None
 
     def has_failed_before(self, index: int) -> bool:
         """True if an earlier stage failed or the run already ended: later stages must not run."""

@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .models import CheckoutSource, Job, Model, RunRequest, RunStatus
+from .groups import join_group, leave_group
+from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
     BuildSecrets,
+    ConcurrencyGroups,
     DeliveryLog,
     RunRecorder,
     RunSecretsReader,
     ScriptExecutor,
     SourceCredentials,
 )
+from .run_control import has_ended, reuse_stages
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -57,6 +61,7 @@ class WorkflowPorts:
     secrets: RunSecretsReader
     executor: ScriptExecutor
     deliveries: DeliveryLog
+    groups: ConcurrencyGroups
     now: Callable[[], str]
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
 
@@ -73,15 +78,19 @@ class PreparedBuild(Model):
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
-    """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
-
-    The delivery is logged here rather than by the webhook, to keep the webhook's hot path short.
-    A repeat (retry, redrive) changes nothing: the run is kept, the delivery written again over itself.
-    """
-    if not ports.runs.create_run(run, RunStatus.RUNNING, ports.now()):
+    """Record the run RUNNING (QUEUED in line, for a `queue` or `supersede` group) with its stages and jobs PENDING
+    (a re-run's reused ones ended), and its delivery as RUN_STARTED, here to keep the webhook's hot path short.
+    A repeat (retry, redrive) changes nothing. Returns the run's status: all but RUNNING waits for its group."""
+    mode = run.concurrency.mode
+    group = run.concurrency.group_of(run.pipeline_id, run.variables) if mode is not ConcurrencyMode.PARALLEL else None
+    status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
+    if ports.runs.create_run(run, status, ports.now(), group):
+        reuse_stages(ports.runs, run.run_id, run.rerun_of, run.reuse_stages)
+        join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), mode, ports.now())
+    elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
-    return RunStatus.RUNNING
+    return _recorded(ports, run.run_id).status
 
 
 def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
@@ -124,7 +133,10 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
         stage=task.stage_name,
         job=task.job.name,
     )
-    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds)
+    run_ended = partial(has_ended, ports.runs, task.run_id)
+    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds, should_stop=run_ended)
+    if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
+        return _job_status(_recorded(ports, task.run_id), task)
     if result.timed_out:
         status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
     elif result.exit_code == 0:
@@ -242,6 +254,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
     _forget_secrets(ports, view)
+    leave_group(ports.groups, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -279,6 +292,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
     _forget_secrets(ports, view)
+    leave_group(ports.groups, view)
     return RunStatus.FAILED
 
 

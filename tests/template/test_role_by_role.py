@@ -30,6 +30,11 @@ TABLE = _RESOURCES["HookrunTable"].attributes["Arn"]
 STATE_MACHINE = _RESOURCES["PipelineStateMachine"].ref
 EXECUTION = STATE_MACHINE.replace(":stateMachine:", ":execution:") + ":r-1"
 SIGNING_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}/demo-AbCdEf"
+BUILD_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}/runs/r-1/0/build-AbCdEf"
+SOURCE_TOKEN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}/credentials/demo/gh-AbCdEf"
+BUILD_PROJECT = _RESOURCES["BuildProject"].attributes["Arn"]
+BUILD_LOG_STREAM = _RESOURCES["BuildLogGroup"].attributes["Arn"].removesuffix(":*") + ":log-stream:b-1"
+JOB_RUNNER = _RESOURCES["JobRunnerFunction"].attributes["Arn"]
 RUN, DELIVERIES = "RUN#r-1", "PIPELINE#demo#DELIVERIES"
 PIPELINE, USER, TRIGGER, PRINCIPAL = "PIPELINE#demo", "USER#alice", "TRIGGER#0a1b", "PRINCIPAL#arn:aws:iam::1:user/a"
 
@@ -66,17 +71,39 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:Query", TABLE + "/index/gsi1", ("PIPELINE#demo#RUNS", "PIPELINES", "USER#alice#GRANTS")),
         Call("dynamodb:Query", TABLE, (RUN, DELIVERIES)),
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a webhook test (dry run)
+        *(Call(f"secretsmanager:{action}", SIGNING_SECRET) for action in ("CreateSecret", "DeleteSecret")),
         *(
-            Call(f"secretsmanager:{action}", SIGNING_SECRET)
+            Call(f"secretsmanager:{action}", SOURCE_TOKEN)
             for action in ("CreateSecret", "PutSecretValue", "DeleteSecret")
         ),
         Call("states:DescribeExecution", EXECUTION),
+        Call("states:StopExecution", EXECUTION),  # cancel
+        Call("states:StartExecution", STATE_MACHINE),  # a run started by hand, a re-run
+        Call("dynamodb:PutItem", TABLE, (RUN,)),  # a re-run's secret values
+        Call("dynamodb:DeleteItem", TABLE, (RUN,)),  # ... taken back when StartExecution fails
     ],
-    # workflow_ports as the job runner uses them: the run read, its secrets, job status moved
-    "JobRunnerFunction": [
+    # the builds' role, as CodeBuild uses it for them: the log written, the build's secrets resolved
+    "BuildProject": [
+        Call("logs:CreateLogStream", BUILD_LOG_STREAM),
+        Call("logs:PutLogEvents", BUILD_LOG_STREAM),
+        Call("secretsmanager:GetSecretValue", BUILD_SECRET),
+    ],
+    # the job runner only runs a script: it calls nothing (its role has only its logs)
+    "JobRunnerFunction": [],
+    # workflow_ports as the job status function uses them: the run read, its secrets, job status moved, the job
+    # runner invoked, a build's secrets kept and deleted, the source token read, the build and its log read
+    "JobStatusFunction": [
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:GetItem", TABLE, (RUN,)),
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
+        Call("lambda:InvokeFunction", JOB_RUNNER),
+        *(
+            Call(f"secretsmanager:{action}", BUILD_SECRET)
+            for action in ("CreateSecret", "PutSecretValue", "DeleteSecret")
+        ),
+        Call("secretsmanager:GetSecretValue", SOURCE_TOKEN),
+        Call("codebuild:BatchGetBuilds", BUILD_PROJECT),
+        Call("logs:GetLogEvents", BUILD_LOG_STREAM),
     ],
     # workflow_ports as run status uses them: the run created, moved, read; its delivery recorded
     "RunStatusFunction": [
@@ -85,16 +112,28 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),
+        *(Call(f"dynamodb:{a}", TABLE, ("GROUP#demo#",)) for a in ("GetItem", "Query", "PutItem", "DeleteItem")),
     ],
 }
 
 # boto3 operations whose IAM actions are not their own name: a transaction is authorized item by item
 OPERATION_ACTIONS = {
     "dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+    "lambda:Invoke": {"lambda:InvokeFunction"},
 }
-# calls made by libraries rather than by our adapters' clients
-LIBRARY_CALLS = {"secretsmanager:GetSecretValue"}  # Powertools' SecretsProvider
-_SERVICE_PREFIX = {"dynamodb": "dynamodb", "secretsmanager": "secretsmanager", "stepfunctions": "states"}
+# calls made by libraries rather than by our adapters' clients: Powertools' SecretsProvider makes
+# secretsmanager:GetSecretValue, which the source credentials adapter also makes itself
+LIBRARY_CALLS: set[str] = set()
+# holders whose calls AWS makes for them, not src/: CodeBuild with the builds' role
+SERVICE_HOLDERS = {"BuildProject"}
+_SERVICE_PREFIX = {
+    "dynamodb": "dynamodb",
+    "secretsmanager": "secretsmanager",
+    "stepfunctions": "states",
+    "codebuild": "codebuild",
+    "logs": "logs",
+    "lambda": "lambda",
+}
 
 
 @cache
@@ -139,7 +178,7 @@ def allows(role: RoleDefinition, call: Call) -> bool:
 
 
 def state_machine_calls() -> list[Call]:
-    """The Lambda functions the workflow's Task states invoke, read from its definition."""
+    """The Lambda functions the workflow's Task states invoke, and the builds it runs, read from its definition."""
     template = load_template()
     resolver = TemplateResolver(template, _RESOURCES, REGION, ACCOUNT, STACK)
     ((_, machine),) = resources_of_type(template, "AWS::Serverless::StateMachine").items()
@@ -147,8 +186,14 @@ def state_machine_calls() -> list[Call]:
     text = (ROOT / machine["Properties"]["DefinitionUri"]).read_text(encoding="utf-8")
     names = {m.group(1) for m in re.finditer(r'"FunctionName":\s*"\$\{(\w+)\}"', text)}
     assert '"Resource": "arn:aws:states:::lambda:invoke"' in text
-    assert set(re.findall(r'"Resource":\s*"([^"]+)"', text)) == {"arn:aws:states:::lambda:invoke"}
-    return [Call("lambda:InvokeFunction", substitutions[name]) for name in sorted(names)]
+    resources = set(re.findall(r'"Resource":\s*"([^"]+)"', text))
+    assert resources == {"arn:aws:states:::lambda:invoke", "arn:aws:states:::codebuild:startBuild.sync"}
+    project = BUILD_PROJECT.rsplit("/", 1)[0] + "/" + substitutions["BuildProjectName"]
+    # startBuild.sync starts the build, stops it when the execution stops, polls it, and manages its events rule
+    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"
+    builds = [Call(f"codebuild:{action}", project) for action in ("StartBuild", "StopBuild", "BatchGetBuilds")]
+    rules = [Call(f"events:{action}", rule) for action in ("PutTargets", "PutRule", "DescribeRule")]
+    return [Call("lambda:InvokeFunction", substitutions[name]) for name in sorted(names)] + builds + rules
 
 
 def operations_in_src() -> set[str]:
@@ -191,7 +236,7 @@ def test_the_calls_cover_every_function_and_the_state_machine() -> None:
 
 def test_the_calls_are_the_aws_operations_the_source_makes() -> None:
     in_src = set().union(*(OPERATION_ACTIONS.get(action, {action}) for action in operations_in_src()))
-    listed = {call.action for calls in CALLS.values() for call in calls}
+    listed = {call.action for holder, calls in CALLS.items() if holder not in SERVICE_HOLDERS for call in calls}
     assert listed - LIBRARY_CALLS == in_src
 
 

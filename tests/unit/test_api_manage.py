@@ -13,9 +13,10 @@ import pytest
 
 from domain.deliveries import Delivery, Outcome
 from domain.errors import Unavailable
-from domain.management import ManagementPorts, enable_webhook, put_user, set_signing_secret
+from domain.management import ManagementPorts, put_user
 from domain.models import AuditEntry, UserStatus
 from domain.tokens import hash_token
+from domain.webhook_trigger import enable_webhook, set_signing_secret
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from handlers.observability import logger
@@ -806,3 +807,16 @@ def test_a_token_with_spaces_is_refused_without_echoing_it(credentials: FakeSour
 def test_a_malformed_credentials_name_is_refused(credentials: FakeSourceCredentials) -> None:
     status, body = request("PUT", CREDENTIALS, {"token": TOKEN}, as_user="owen", pipelineId="demo", name="-x")
     assert (status, body["code"], credentials.tokens) == (422, "INVALID_REQUEST", {})
+
+
+def test_deleting_a_pipeline_deletes_the_credentials_it_names(
+    credentials: FakeSourceCredentials, store: FakeManagementStore
+) -> None:
+    status, _ = request(
+        "PUT", PIPELINE, pipeline_file(id="src", source={"credentials": "gh"}), as_user="owen", pipelineId="src"
+    )
+    assert status == 201
+    credentials.tokens["src", "gh"] = TOKEN
+    credentials.tokens["demo", "gh"] = TOKEN
+    status, _ = request("DELETE", PIPELINE, as_user="owen", pipelineId="src")
+    assert (status, credentials.tokens) == (204, {("demo", "gh"): TOKEN})

@@ -285,3 +285,41 @@ def test_no_api_at_the_endpoint_says_how_to_start_one_and_exits_2() -> None:
 def test_endpoint_comes_from_hookrun_endpoint() -> None:
     result = hookrun("show", RUN_ID, env={"HOOKRUN_ENDPOINT": "http://127.0.0.1:9"})
     assert "http://127.0.0.1:9" in result.stderr
+
+
+@pytest.fixture
+def posts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """POSTs the CLI sends: path and body; the run API answers a cancelled run, or RUN_FINISHED for run-done."""
+    sent: list[tuple[str, Any]] = []
+
+    def post(self: HookrunClient, path: str, body: Any = None) -> dict[str, Any]:
+        sent.append((path, body))
+        if "run-done" in path:
+            raise ApiError(409, "RUN_FINISHED", "Run run-done has already ended SUCCEEDED.")
+        return {"runId": RUN_ID, "status": "CANCELLED", "cancelledBy": "alice", "reason": "CANCELLED"}
+
+    monkeypatch.setattr(HookrunClient, "post", post)
+    return sent
+
+
+def test_cancel_posts_to_the_cancel_route_and_prints_the_status(posts: list[tuple[str, Any]]) -> None:
+    result = hookrun("cancel", RUN_ID, "--as", "alice")
+
+    assert result.exit_code == 0, result.output
+    assert posts == [(f"{RUN_PATH}/cancel", None)]
+    assert "CANCELLED" in result.output
+
+
+def test_cancel_of_a_finished_run_exits_1_with_the_code(posts: list[tuple[str, Any]]) -> None:
+    result = hookrun("cancel", "run-done", "--as", "alice")
+
+    assert result.exit_code == 1
+    assert "RUN_FINISHED" in result.output
+
+
+def test_a_superseded_run_shows_as_such(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run(status="CANCELLED") | {"reason": "SUPERSEDED", "stages": []}
+
+    result = hookrun("show", RUN_ID)
+
+    assert "CANCELLED · SUPERSEDED" in result.output
