@@ -79,7 +79,8 @@ def test_a_job_over_its_timeout_fails_with_a_timeout_reason(local_stack: Running
 
 
 def test_two_jobs_of_one_stage_really_run_in_parallel(local_stack: RunningStack) -> None:
-    script = ["date +%s.%N", "sleep 3", "date +%s.%N"]
+    # long enough to cover a cold start of the second job's sandboxes on a loaded machine
+    script = ["date +%s.%N", "sleep 8", "date +%s.%N"]
     url = new_pipeline(
         local_stack, [{"name": "s", "jobs": [{"name": "a", "script": script}, {"name": "b", "script": script}]}]
     )
