@@ -70,6 +70,7 @@ EXAMPLE_RUN_AS = "alice"
 ADMIN_USER = "admin"
 WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
+JOB_RUNNER = "JobRunnerFunction"  # its invocations are tagged with their run: a stopped execution ends its jobs
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
 # the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks, and wait
@@ -120,6 +121,16 @@ def function_result(payload: bytes, function_error: str | None) -> Any:
         error = result if isinstance(result, dict) else {}
         raise FunctionFailed(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}")
     return result
+
+
+def run_of_job(payload: bytes) -> str | None:
+    """The run a job runner's invocation runs a job of (its HOOKRUN_RUN_ID), None for other payloads."""
+    try:
+        event = json.loads(payload)
+        run_id = event["environment"]["HOOKRUN_RUN_ID"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return run_id if isinstance(run_id, str) else None
 
 
 def local_only_routes() -> list[ApiRoute]:
@@ -359,6 +370,7 @@ class LocalStack:
             execution_rules(self._template),
             self._invoke,
             lambda execution: status_change_event(execution, self.state_machine_arn, REGION, ACCOUNT_ID),
+            lambda execution: self._sandboxes and self._sandboxes.kill(self.function_names[JOB_RUNNER], execution.name),
         )
         self._events.start()
         if self._data is not None:
@@ -522,17 +534,18 @@ class LocalStack:
 
     def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
         """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""
-        answer = self._run(function.function_name, body.encode() if isinstance(body, str) else body or b"")
+        payload = body.encode() if isinstance(body, str) else body or b""
+        answer = self._run(function.function_name, payload, run_of_job(payload))
         if answer.function_error:
             response_headers["x-amz-function-error"] = answer.function_error
         return answer.payload
 
-    def _run(self, function_name: str, payload: bytes) -> Invocation:
+    def _run(self, function_name: str, payload: bytes, tag: str | None = None) -> Invocation:
         sandboxes = self._sandboxes
         if sandboxes is None or function_name not in sandboxes.pools:
             return Invocation.failed("Runtime.Unavailable", f"the local stack does not run {function_name} now")
         try:
-            return sandboxes.invoke(function_name, payload)
+            return sandboxes.invoke(function_name, payload, tag)
         except PoolClosed:
             return Invocation.failed("Runtime.Unavailable", "the local stack is stopping")
 

@@ -18,6 +18,9 @@ LAMBDA_TASK_ROOT, AWS_REGION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, ...); AWS_ENDPOIN
 function's credentials. Its `Timeout` is enforced from outside: a sandbox that has not answered in time is killed
 with its process group (and the groups its children started), and the invocation answers `Sandbox.Timedout`
 as Lambda does. Errors come back as Lambda reports them: `{"errorType", "errorMessage", "stackTrace"}`.
+An invocation may carry a tag (the local stack tags a job runner's with its run): `Sandboxes.kill(name, tag)`
+kills the sandboxes running the function's invocations of that tag in the same way (they answer Runtime.ExitError
+and are not reused), which is how a cancelled run's job processes end on the local stack.
 
 Credentials are the one seam for IAM: `Sandboxes(..., credentials=CALLABLE)`, where CALLABLE takes a
 `FunctionSpec` and returns the environment variables that carry its credentials (AWS_ACCESS_KEY_ID,
@@ -272,6 +275,7 @@ class FunctionPool:
         self._lock = threading.Lock()
         self._idle: list[Sandbox] = []
         self._busy: dict[Sandbox, float] = {}  # -> when its invocation began (monotonic)
+        self._tags: dict[Sandbox, str] = {}  # busy sandboxes -> their invocation's tag
         self._queue: collections.deque[_Waiter] = collections.deque()
         self._starting = 0
         self._last_start = 0.0
@@ -295,9 +299,12 @@ class FunctionPool:
         with self._lock:
             return len(self._queue)
 
-    def invoke(self, payload: bytes, request_id: str | None = None) -> Invocation:
-        """One invocation in a free sandbox of this function, waiting for one if all are busy."""
+    def invoke(self, payload: bytes, request_id: str | None = None, tag: str | None = None) -> Invocation:
+        """One invocation in a free sandbox of this function, waiting for one if all are busy; `kill(tag)` ends it."""
         sandbox = self._acquire()
+        if tag is not None:
+            with self._lock:
+                self._tags[sandbox] = tag
         try:
             answer = sandbox.invoke(payload, request_id or str(uuid.uuid4()))
         except BaseException:
@@ -305,6 +312,15 @@ class FunctionPool:
             raise
         self._release(sandbox, keep=sandbox.alive and sandbox.init_error is None)
         return answer
+
+    def kill(self, tag: str) -> int:
+        """Kill the sandboxes running invocations tagged `tag`, and what they started; how many."""
+        with self._lock:  # held while killing: a sandbox released meanwhile could serve another invocation
+            tagged = [sandbox for sandbox, its in self._tags.items() if its == tag]
+            for sandbox in tagged:
+                if sandbox.process is not None:
+                    kill_tree(sandbox.process.pid)  # its invocation answers Runtime.ExitError and the pool drops it
+        return len(tagged)
 
     def prewarm(self) -> None:
         """Start one sandbox now, in the background, so the first invocation does not pay for a cold process."""
@@ -385,6 +401,7 @@ class FunctionPool:
     def _release(self, sandbox: Sandbox, keep: bool) -> None:
         with self._lock:
             self._busy.pop(sandbox, None)
+            self._tags.pop(sandbox, None)
             if keep and not self._closed:
                 self._hand_over(sandbox)
                 return
@@ -428,9 +445,13 @@ class Sandboxes:
     ) -> Callable[[], Mapping[str, str]]:
         return lambda: sandbox_environment(spec, region, endpoint, credentials(spec))
 
-    def invoke(self, function_name: str, payload: bytes) -> Invocation:
+    def invoke(self, function_name: str, payload: bytes, tag: str | None = None) -> Invocation:
         """Invoke the named function in one of its sandboxes; KeyError if no such function."""
-        return self.pools[function_name].invoke(payload)
+        return self.pools[function_name].invoke(payload, tag=tag)
+
+    def kill(self, function_name: str, tag: str) -> int:
+        """Kill the named function's sandboxes running invocations tagged `tag`; how many."""
+        return self.pools[function_name].kill(tag)
 
     def prewarm(self, function_names: Iterable[str]) -> None:
         for name in function_names:

@@ -62,13 +62,16 @@ def sleeping_run(stack: RunningStack) -> tuple[str, str]:
 def test_a_cancelled_run_ends_cancelled_within_the_bound_and_later_stages_never_start(
     local_stack: RunningStack,
 ) -> None:
-    run_id, _ = sleeping_run(local_stack)
+    run_id, token = sleeping_run(local_stack)
 
+    cancelled = time.monotonic()
     response = cancel(local_stack, run_id)
     assert response.status_code == 202, response.text
     run = until(
         lambda: (r := run_of(local_stack, run_id))["status"] == "CANCELLED" and r, CANCEL_BOUND_SECONDS, "CANCELLED"
     )
+    left = CANCEL_BOUND_SECONDS - (time.monotonic() - cancelled)
+    until(lambda: not processes_running(token), left, "the job's process is gone")  # seen from outside, by /proc
 
     assert (run["cancelledBy"], run["reason"]) == ("admin", "CANCELLED")
     assert [s["status"] for s in run["stages"]] == ["CANCELLED", "CANCELLED"]

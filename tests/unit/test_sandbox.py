@@ -138,6 +138,37 @@ def test_a_sandbox_past_its_timeout_is_killed_with_what_it_started(make_pool: An
     assert after["pid"] != before["pid"] and after["calls"] == 1
 
 
+def test_killing_a_tag_ends_the_sandboxes_of_its_invocations_and_what_they_started_and_no_other(
+    make_pool: Any, tmp_path: Path
+) -> None:
+    pool = make_pool()
+    child_pid_file, release = tmp_path / "child", tmp_path / "release"
+    answers: dict[str, Invocation] = {}
+
+    def invoke(tag: str, event: dict[str, Any]) -> None:
+        answers[tag] = pool.invoke(json.dumps(event).encode(), tag=tag)
+
+    threads = [
+        threading.Thread(target=invoke, args=("run-1", {"child": str(child_pid_file)})),
+        threading.Thread(target=invoke, args=("run-2", {"wait_for": str(release)})),
+    ]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: child_pid_file.exists() and child_pid_file.read_text() and pool.busy == 2)
+
+    assert pool.kill("run-1") == 1
+    threads[0].join(BOUND_SECONDS)
+
+    assert answers["run-1"].function_error == "Unhandled"
+    assert json.loads(answers["run-1"].payload)["errorType"] == "Runtime.ExitError"
+    wait_until(lambda: not alive(int(child_pid_file.read_text())))
+    assert pool.kill("run-1") == 0
+    release.touch()
+    threads[1].join(BOUND_SECONDS)
+    assert answers["run-2"].function_error is None
+    assert pool.size == 1  # the killed sandbox is not reused
+
+
 def test_a_sandbox_environment_is_built_from_scratch_with_the_function_s_credentials(
     make_pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
