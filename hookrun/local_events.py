@@ -4,8 +4,7 @@ In AWS, a rule of template.yaml sends "Step Functions Execution Status Change" e
 machine to a function of ours. moto emits no such events, so a thread of the stack process looks at moto's
 executions every POLL_SECONDS and invokes the rule's function (through moto's Lambda, as EventBridge would) with
 the same event shape for each execution that ended in one of the rule's statuses since the stack started.
-An execution's run is therefore reconciled within RECONCILE_BOUND_SECONDS of its end. The same poll tells the
-stack (`aborted`) of each execution stopped, so it can end the job processes of that run (a cancel's).
+An execution's run is therefore reconciled within RECONCILE_BOUND_SECONDS of its end.
 """
 
 from __future__ import annotations
@@ -73,13 +72,11 @@ class ExecutionEvents:
         rules: list[ExecutionRule],
         invoke: Callable[[str, dict[str, Any]], Any],
         event: Callable[[Any], dict[str, Any]],
-        aborted: Callable[[Any], Any] = lambda execution: None,
     ) -> None:
         self._executions = executions
         self._rules = rules
         self._invoke = invoke
         self._event = event
-        self._aborted = aborted
         self._statuses = frozenset(status for rule in rules for status in rule.statuses)
         self._done: set[str] = set()
         self._attempts: dict[str, int] = {}
@@ -103,8 +100,6 @@ class ExecutionEvents:
             arn, status = execution.execution_arn, _status(execution)
             if status == "RUNNING" or arn in self._done:
                 continue
-            if status == "ABORTED" and arn not in self._attempts:  # once, not again on a retried delivery
-                self._end_jobs_of(execution)
             if status not in self._statuses:
                 self._done.add(arn)
                 continue
@@ -122,12 +117,6 @@ class ExecutionEvents:
             self._attempts.pop(arn, None)
             delivered += 1
         return delivered
-
-    def _end_jobs_of(self, execution: Any) -> None:
-        try:
-            self._aborted(execution)
-        except Exception:  # the run's events are delivered all the same
-            log.exception("ending the jobs of %s failed", execution.execution_arn)
 
     def _run(self) -> None:
         while not self._stopping.wait(POLL_SECONDS):

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import zipfile
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from domain.management import ManagementPorts, apply_pipeline, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
 from domain.policy import Caller
+from domain.run_control import has_ended
 from domain.tokens import hash_token
 from domain.webhook_trigger import enable_webhook
 from handlers.composition import Container, Settings
@@ -45,7 +47,8 @@ from hookrun.local_iam import (
     principal_of,
     sign_state_machine_calls_as,
 )
-from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionSpec, Invocation, PoolClosed, Sandboxes
+from hookrun.local_jobs import EndedRunJobs
+from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionPool, FunctionSpec, Invocation, PoolClosed, Sandboxes
 from hookrun.template import (
     ROOT,
     TEMPLATE_PATH,
@@ -70,7 +73,7 @@ EXAMPLE_RUN_AS = "alice"
 ADMIN_USER = "admin"
 WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
-JOB_RUNNER = "JobRunnerFunction"  # its invocations are tagged with their run: a stopped execution ends its jobs
+JOB_RUNNER = "JobRunnerFunction"  # its invocations are tagged with their run: a run that ends kills its jobs
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
 # the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks, and wait
@@ -294,6 +297,7 @@ class LocalStack:
         self._moto: Any = None
         self._api: LocalApiServer | None = None
         self._events: ExecutionEvents | None = None
+        self._jobs: EndedRunJobs | None = None
         self._sandboxes: Sandboxes | None = None
         self._roles = LocalRoles(role_arns={}, credentials={})
 
@@ -370,9 +374,10 @@ class LocalStack:
             execution_rules(self._template),
             self._invoke,
             lambda execution: status_change_event(execution, self.state_machine_arn, REGION, ACCOUNT_ID),
-            lambda execution: self._sandboxes and self._sandboxes.kill(self.function_names[JOB_RUNNER], execution.name),
         )
         self._events.start()
+        self._jobs = self._ended_run_jobs(self._sandboxes.pools[self.function_names[JOB_RUNNER]])
+        self._jobs.start()
         if self._data is not None:
             self._snapshots = Snapshots(self._data, lambda: self._moto_state().capture(self.webhook_token))
             self._snapshots.start()
@@ -387,6 +392,9 @@ class LocalStack:
         if self._events is not None:
             self._events.stop()
             self._events = None
+        if self._jobs is not None:
+            self._jobs.stop()
+            self._jobs = None
         if self._snapshots is not None:
             self._snapshots.stop()
             self._snapshots = None
@@ -561,6 +569,11 @@ class LocalStack:
         trigger = wiring.trigger_ports.triggers.get_trigger(hash_token(restored.webhookToken))
         self.webhook_token = restored.webhookToken if trigger and trigger.pipeline_id == EXAMPLE_PIPELINE else ""
         self.runs_stopped = fail_runs_in_flight(wiring.workflow_ports, restored, self.table_name)
+
+    def _ended_run_jobs(self, job_runner: FunctionPool) -> EndedRunJobs:
+        """Kills the job runner's sandboxes serving runs that ended, as the job status function stops waiting."""
+        runs = Container(Settings.from_environment(self._variables(API_FUNCTION))).runs  # wired as the seeding is
+        return EndedRunJobs(job_runner.tags, partial(has_ended, runs), job_runner.kill)
 
     def _moto_state(self) -> MotoState:
         """The one reader of moto's state: it remembers the items it read, so each snapshot reads only the new."""

@@ -313,6 +313,11 @@ class FunctionPool:
         self._release(sandbox, keep=sandbox.alive and sandbox.init_error is None)
         return answer
 
+    def tags(self) -> set[str]:
+        """The tags of the invocations running now."""
+        with self._lock:
+            return set(self._tags.values())
+
     def kill(self, tag: str) -> int:
         """Kill the sandboxes running invocations tagged `tag`, and what they started; how many."""
         with self._lock:  # held while killing: a sandbox released meanwhile could serve another invocation

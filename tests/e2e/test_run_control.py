@@ -355,6 +355,25 @@ def test_a_supersede_pipeline_keeps_only_the_newest_of_five_runs(local_stack: Ru
         assert all(job["status"] not in {"RUNNING", "PENDING"} for stage in run["stages"] for job in stage["jobs"])
 
 
+def test_a_superseded_run_s_job_process_is_killed(local_stack: RunningStack) -> None:
+    # each run's shell carries its run id in its command line (as $0), its sleep only the token
+    script = "sh -c 'sleep 60; :' job-of-$HOOKRUN_RUN_ID"
+    url = new_pipeline(
+        local_stack, [{"name": "s", "jobs": [{"name": "j", "script": [script]}]}], concurrency={"mode": "supersede"}
+    )
+    first = post(url).json()["runId"]
+    until(lambda: processes_running(f"job-of-{first}"), 30, "the first run's job started")
+
+    second = post(url).json()["runId"]
+
+    superseded = until(
+        lambda: (r := run_of(local_stack, first))["status"] == "CANCELLED" and r, CANCEL_BOUND_SECONDS, "superseded"
+    )
+    assert superseded["reason"] == "SUPERSEDED"
+    until(lambda: not processes_running(f"job-of-{first}"), CANCEL_BOUND_SECONDS, "the first run's job is gone")
+    assert cancel(local_stack, second).status_code == 202
+
+
 def test_a_killed_execution_that_held_its_group_blocks_the_next_run_no_longer_than_the_bound(
     local_stack: RunningStack,
 ) -> None:
