@@ -14,6 +14,7 @@ from .aws_errors import unavailable_on_outage
 
 STOP_CHECK_SECONDS = 1.0  # how often a running job asks whether its run was cancelled
 _calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job-runner-call")
+_CANCELLED = ExecutionResult(exit_code=None, output="", duration_ms=0, cancelled=True)
 
 
 class JobRunnerFailed(Exception):
@@ -49,10 +50,12 @@ class LambdaScriptExecutor:
                 break
             except FutureTimeout:
                 if should_stop():  # a running Lambda cannot be stopped from outside: its result is discarded
-                    return ExecutionResult(exit_code=None, output="", duration_ms=0, cancelled=True)
+                    return _CANCELLED
         with unavailable_on_outage():
             response = call.result()
         answer = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") and should_stop is not None and should_stop():
+            return _CANCELLED  # the runner ended with its run (the local stack kills it then): nothing to record
         if response.get("FunctionError") or not isinstance(answer, dict):
             error = answer if isinstance(answer, dict) else {}
             raise JobRunnerFailed(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"[:1000])
