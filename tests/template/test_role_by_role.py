@@ -1,147 +1,47 @@
 """Role by role: every AWS action each function can call is allowed by its role in the SAM-transformed template.
 
-CALLS lists, per function, each call its handler can make: the IAM action, the resource it acts on and, for
-DynamoDB, the partition keys it reads or writes (what `dynamodb:LeadingKeys` conditions see). A small policy
-evaluator checks each against the role's statements: action, resource and the LeadingKeys condition, which
-moto's own evaluation does not check (hookrun/local_iam.py). Two checks keep the list honest: every boto3
-operation in src/ is in it (and nothing else), and the webhook's calls recorded on moto are in it
-(tests/integration/test_iam_on_moto.py); the state machine's are read from its definition.
+tests/aws_calls.py lists, per function, each call its handler can make (action, resource, the partition keys
+that `dynamodb:LeadingKeys` conditions see) and evaluates it against the role's statements, conditions included,
+which moto's own evaluation does not check (hookrun/local_iam.py). What keeps the list honest: every boto3
+operation in src/ is in it (and nothing else); the calls recorded from the real handlers are in it and allowed
+(the webhook on a moto server with IAM enforced, tests/integration/test_iam_on_moto.py; the job runner and run
+status over real runs, tests/workflow/test_role_calls.py); the state machine's are read from its definition.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import botocore.session
 import pytest
 from botocore import xform_name
 
-from hookrun.local_iam import RoleDefinition, role_definitions, role_holders, transformed_template
-from hookrun.template import ROOT, TemplateResolver, load_template, local_resources, resources_of_type
-
-STACK, REGION, ACCOUNT = "hookrun-local", "us-east-1", "123456789012"
-_RESOURCES = local_resources(load_template(), STACK, REGION, ACCOUNT)
-TABLE = _RESOURCES["HookrunTable"].attributes["Arn"]
-STATE_MACHINE = _RESOURCES["PipelineStateMachine"].ref
-EXECUTION = STATE_MACHINE.replace(":stateMachine:", ":execution:") + ":r-1"
-SIGNING_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}/demo-AbCdEf"
-RUN, DELIVERIES = "RUN#r-1", "PIPELINE#demo#DELIVERIES"
-PIPELINE, USER, TRIGGER, PRINCIPAL = "PIPELINE#demo", "USER#alice", "TRIGGER#0a1b", "PRINCIPAL#arn:aws:iam::1:user/a"
-
-
-@dataclass(frozen=True)
-class Call:
-    """One AWS call a handler makes: IAM action, resource ARN, and the partition keys it touches (DynamoDB)."""
-
-    action: str
-    resource: str
-    leading_keys: tuple[str, ...] = ()
-
-
-# the functions' handlers, from the adapters each one's composition root wires (src/handlers/composition.py)
-CALLS: dict[str, list[Call]] = {
-    # trigger_ports: trigger, access, run secrets, run starter, deliveries, signing secrets
-    "WebhookFunction": [
-        Call("dynamodb:GetItem", TABLE, (TRIGGER,)),
-        Call("dynamodb:BatchGetItem", TABLE, (PIPELINE, USER)),
-        Call("dynamodb:PutItem", TABLE, (RUN,)),  # the run's secret values
-        Call("dynamodb:DeleteItem", TABLE, (RUN,)),  # ... taken back when StartExecution is unavailable
-        Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a rejected request
-        Call("secretsmanager:GetSecretValue", SIGNING_SECRET),  # Powertools' SecretsProvider
-        Call("states:StartExecution", STATE_MACHINE),
-    ],
-    # management (transactions, audit, batch delete), runs and deliveries read, signing secrets written
-    "ApiFunction": [
-        *(
-            Call(f"dynamodb:{action}", TABLE, (PIPELINE, USER, TRIGGER, PRINCIPAL))
-            for action in ("GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem")
-        ),
-        Call("dynamodb:BatchGetItem", TABLE, (PIPELINE, USER)),
-        Call("dynamodb:BatchWriteItem", TABLE, (PIPELINE,)),
-        Call("dynamodb:Query", TABLE + "/index/gsi1", ("PIPELINE#demo#RUNS", "PIPELINES", "USER#alice#GRANTS")),
-        Call("dynamodb:Query", TABLE, (RUN, DELIVERIES)),
-        Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a webhook test (dry run)
-        *(
-            Call(f"secretsmanager:{action}", SIGNING_SECRET)
-            for action in ("CreateSecret", "PutSecretValue", "DeleteSecret")
-        ),
-        Call("states:DescribeExecution", EXECUTION),
-    ],
-    # workflow_ports as the job runner uses them: the run read, its secrets, job status moved
-    "JobRunnerFunction": [
-        Call("dynamodb:Query", TABLE, (RUN,)),
-        Call("dynamodb:GetItem", TABLE, (RUN,)),
-        Call("dynamodb:UpdateItem", TABLE, (RUN,)),
-    ],
-    # workflow_ports as run status uses them: the run created, moved, read; its delivery recorded
-    "RunStatusFunction": [
-        Call("dynamodb:BatchWriteItem", TABLE, (RUN,)),
-        Call("dynamodb:PutItem", TABLE, (RUN,)),
-        Call("dynamodb:UpdateItem", TABLE, (RUN,)),
-        Call("dynamodb:Query", TABLE, (RUN,)),
-        Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),
-    ],
-}
-
-# boto3 operations whose IAM actions are not their own name: a transaction is authorized item by item
-OPERATION_ACTIONS = {
-    "dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
-}
-# calls made by libraries rather than by our adapters' clients
-LIBRARY_CALLS = {"secretsmanager:GetSecretValue"}  # Powertools' SecretsProvider
-_SERVICE_PREFIX = {"dynamodb": "dynamodb", "secretsmanager": "secretsmanager", "stepfunctions": "states"}
-
-
-@cache
-def roles() -> dict[str, RoleDefinition]:
-    """The role of each function and state machine, by its holder's logical id, resolved to local names."""
-    transformed = transformed_template(REGION)
-    definitions = role_definitions(transformed, STACK, REGION, ACCOUNT)
-    return {holder: definitions[role_id] for holder, role_id in role_holders(transformed).items()}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _matches(pattern: str, value: str, ignore_case: bool = False) -> bool:
-    """IAM's wildcards: `*` any run of characters, `?` one."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.IGNORECASE if ignore_case else 0) is not None
-
-
-def _conditions_hold(condition: dict[str, Any], call: Call) -> bool:
-    for operator, tests in condition.items():
-        for key, expected in tests.items():
-            if (operator, key) != ("ForAllValues:StringLike", "dynamodb:LeadingKeys"):
-                raise NotImplementedError(f"this evaluator does not know {operator} {key}: teach it")
-            if not all(any(_matches(p, k) for p in _list(expected)) for k in call.leading_keys):
-                return False
-    return True
-
-
-def allows(role: RoleDefinition, call: Call) -> bool:
-    """IAM's rule within one account: allowed if some Allow statement matches and no Deny does."""
-    verdicts = [
-        statement["Effect"]
-        for document in role.policies.values()
-        for statement in _list(document["Statement"])
-        if any(_matches(a, call.action, ignore_case=True) for a in _list(statement["Action"]))
-        and any(_matches(r, call.resource) for r in _list(statement["Resource"]))
-        and _conditions_hold(statement.get("Condition", {}), call)
-    ]
-    return "Allow" in verdicts and "Deny" not in verdicts
+from hookrun.local_iam import RoleDefinition
+from hookrun.template import ROOT, TemplateResolver, load_template, resources_of_type
+from tests.aws_calls import (
+    ACCOUNT,
+    CALLS,
+    LIBRARY_CALLS,
+    OPERATION_ACTIONS,
+    REGION,
+    RESOURCES,
+    SERVICE_PREFIX,
+    STACK,
+    STATE_MACHINE,
+    TABLE,
+    TRIGGER,
+    Call,
+    allows,
+    roles,
+)
 
 
 def state_machine_calls() -> list[Call]:
     """The Lambda functions the workflow's Task states invoke, read from its definition."""
     template = load_template()
-    resolver = TemplateResolver(template, _RESOURCES, REGION, ACCOUNT, STACK)
+    resolver = TemplateResolver(template, RESOURCES, REGION, ACCOUNT, STACK)
     ((_, machine),) = resources_of_type(template, "AWS::Serverless::StateMachine").items()
     substitutions = resolver.resolve(machine["Properties"]["DefinitionSubstitutions"])
     text = (ROOT / machine["Properties"]["DefinitionUri"]).read_text(encoding="utf-8")
@@ -156,7 +56,7 @@ def operations_in_src() -> set[str]:
     session = botocore.session.get_session()
     operations = {
         xform_name(name): f"{prefix}:{name}"
-        for service, prefix in _SERVICE_PREFIX.items()
+        for service, prefix in SERVICE_PREFIX.items()
         for name in session.get_service_model(service).operation_names
     }
     called: set[str] = set()
