@@ -185,6 +185,10 @@ def calls_of(service: str, operation: str, params: dict[str, Any]) -> list[Call]
     """The IAM actions an AWS request needs, with their resources (as the template's local names)."""
     if service == "dynamodb":
         return dynamodb_calls(operation, params)
+    if service == "secretsmanager":
+        # under the stack's prefix, as the template's SECRET_PREFIX (hookrun/${AWS::StackName}/) puts them
+        name = str(params.get("SecretId") or params["Name"]).rsplit(":secret:", 1)[-1].rsplit("/", 1)[-1]
+        return [Call(f"secretsmanager:{operation}", f"{SIGNING_SECRET.rsplit('/', 1)[0]}/{name}")]
     if service == "stepfunctions" and operation == "StartExecution":
         return [Call("states:StartExecution", STATE_MACHINE)]
     if service == "stepfunctions" and operation == "DescribeExecution":

@@ -4,8 +4,9 @@ tests/aws_calls.py lists, per function, each call its handler can make (action, 
 that `dynamodb:LeadingKeys` conditions see) and evaluates it against the role's statements, conditions included,
 which moto's own evaluation does not check (hookrun/local_iam.py). What keeps the list honest: every boto3
 operation in src/ is in it (and nothing else); the calls recorded from the real handlers are in it and allowed
-(the webhook on a moto server with IAM enforced, tests/integration/test_iam_on_moto.py; the job runner and run
-status over real runs, tests/workflow/test_role_calls.py); the state machine's are read from its definition.
+(the webhook on a moto server with IAM enforced, tests/integration/test_iam_on_moto.py; the API over its routes,
+tests/integration/test_api_calls_on_moto.py; the job runner and run status over real runs,
+tests/workflow/test_role_calls.py); the state machine's are read from its definition.
 """
 
 from __future__ import annotations
