@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import signal
@@ -19,6 +18,7 @@ from hookrun.cli_common import (
     DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
     EndpointOption,
+    api_command,
     configured,
     console,
     err_console,
@@ -26,6 +26,7 @@ from hookrun.cli_common import (
 )
 from hookrun.cli_config import config_app
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
+from hookrun.cli_runs import runs_app
 from hookrun.cli_ui import ui
 from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
@@ -35,19 +36,13 @@ INVOKE_READ_TIMEOUT = 960  # Lambda's longest timeout (900 s) and a margin
 
 app = typer.Typer(name="hookrun", no_args_is_help=True, help="Start CI/CD pipeline runs from a webhook.")
 
-try:
-    _runs = importlib.import_module("hookrun.cli_runs")
-except ModuleNotFoundError as missing:  # guard until hookrun/cli_runs.py lands; then import it plainly
-    if missing.name != "hookrun.cli_runs":
-        raise
-else:
-    app.add_typer(_runs.runs_app, name="runs")
+app.add_typer(runs_app, name="runs")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(users_app, name="users")
 app.add_typer(members_app, name="members")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(config_app, name="config")
-app.command()(deliveries)
+api_command(app)(deliveries)
 app.command()(ui)
 
 

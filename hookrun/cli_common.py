@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -184,3 +187,57 @@ def print_table(table: Table) -> None:
         return
     natural = console.measure(table, options=console.options.update_width(10_000)).maximum
     Console(width=max(console.width, natural), soft_wrap=True, highlight=False).print(table)
+
+
+def when(timestamp: str | None) -> str:
+    """An API timestamp as the tables show it: `2026-11-27 12:00:03`, UTC."""
+    return timestamp.replace("T", " ")[:19] if timestamp else ""
+
+
+@dataclass
+class Session:
+    """What the options every API command shares give it: the client (made on first use) and the output form."""
+
+    endpoint: str
+    stack: str | None
+    user: str | None
+    as_json: bool
+
+    @functools.cached_property
+    def api(self) -> HookrunClient:
+        return client(self.endpoint, self.user, self.stack)
+
+    def printed(self, answer: Any) -> bool:
+        """Whether the answer went out as JSON (--json): the one place that chooses between JSON and tables."""
+        if self.as_json:
+            print_json(answer)
+        return self.as_json
+
+
+_SHARED = [
+    inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOption),
+    inspect.Parameter("endpoint", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_ENDPOINT, annotation=EndpointOption),
+    inspect.Parameter("stack", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StackOption),
+    inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=UserOption),
+]
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def api_command(app: typer.Typer, name: str | None = None) -> Callable[[Command], Command]:
+    """Register `command(session, ...)` on `app` with the options every API command takes, declared here once:
+    --json, --endpoint, --stack and --as, turned into the Session it is called with."""
+
+    def register(command: Command) -> Command:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]  # all but the session
+
+        @functools.wraps(command)
+        def run(*args: Any, as_json: bool, endpoint: str, stack: str | None, user: str | None, **kwargs: Any) -> None:
+            command(Session(endpoint, stack, user, as_json), *args, **kwargs)
+
+        parameters = [*own, *_SHARED]
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        app.command(name)(run)
+        return command
+
+    return register

@@ -15,21 +15,17 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
+from domain.models import Role
 from hookrun.cli_common import (
-    DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
-    EndpointOption,
-    JsonOption,
-    StackOption,
-    UserOption,
+    Session,
+    api_command,
     ask,
-    client,
     console,
     fail_plainly,
-    print_json,
     print_table,
+    when,
 )
-from hookrun.client import HookrunClient
 
 AUDIT_ROWS = 10
 
@@ -59,12 +55,6 @@ class SampleProvider(StrEnum):
     GITEE = "gitee"
 
 
-class Role(StrEnum):
-    OWNER = "owner"
-    RUNNER = "runner"
-    VIEWER = "viewer"
-
-
 PipelineArgument = Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")]
 UserArgument = Annotated[str, typer.Argument(help="The hookrun user id, e.g. alice.")]
 
@@ -86,19 +76,13 @@ def _say(*parts: str | Text) -> None:
     console.print(Text.assemble(*parts))
 
 
-def _when(timestamp: str | None) -> str:
-    return timestamp.replace("T", " ")[:19] if timestamp else ""
-
-
 def _audit_table(entries: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Newest changes (of {len(entries)})", title_justify="left", show_edge=False)
     for column in ("When", "Who", "What", "Details"):
         table.add_column(column)
     for entry in entries[:AUDIT_ROWS]:
         details = ", ".join(f"{name}={value}" for name, value in sorted((entry.get("details") or {}).items()))
-        table.add_row(
-            _when(entry.get("at")), Text(entry.get("actor", "")), Text(entry.get("action", "")), Text(details)
-        )
+        table.add_row(when(entry.get("at")), Text(entry.get("actor", "")), Text(entry.get("action", "")), Text(details))
     return table
 
 
@@ -135,40 +119,28 @@ def _load_pipeline_file(file: Path) -> dict[str, Any]:
     return document
 
 
-@pipelines_app.command()
+@api_command(pipelines_app)
 def apply(
+    session: Session,
     file: Annotated[
         Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="The pipeline file, YAML or JSON.")
     ],
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Create or update the pipeline a file describes; whoever creates a pipeline owns it."""
     document = _load_pipeline_file(file)
-    api = client(endpoint, user, stack)
-    status, answer = ask(lambda: api.send("PUT", _pipeline_path(document["id"]), body=document))
-    if as_json:
-        print_json(answer)
+    status, answer = ask(lambda: session.api.send("PUT", _pipeline_path(document["id"]), body=document))
+    if session.printed(answer):
         return
     _say("Created" if status == 201 else "Updated", " pipeline ", Text(answer["pipeline"]["id"], style="bold"), ".")
 
 
-@pipelines_app.command("list")
+@api_command(pipelines_app, "list")
 def list_pipelines(
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
+    session: Session,
 ) -> None:
     """List the pipelines you may see (admins: all), with their webhook's state."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.get("/api/pipelines"))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.get("/api/pipelines"))
+    if session.printed(answer):
         return
     if not answer["pipelines"]:
         console.print("No pipelines you hold a role on. Apply one with `hookrun pipelines apply -f FILE`.")
@@ -181,24 +153,18 @@ def list_pipelines(
     console.print(table)
 
 
-@pipelines_app.command()
+@api_command(pipelines_app)
 def show(
+    session: Session,
     pipeline_id: PipelineArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Show a pipeline: its stages and jobs, variables, webhook, members and newest changes."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.get(_pipeline_path(pipeline_id)))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.get(_pipeline_path(pipeline_id)))
+    if session.printed(answer):
         return
     pipeline = answer["pipeline"]
     _say(Text(f"Pipeline {pipeline['id']}", style="bold"), f"  {pipeline['name']}")
-    _say(f"Created {_when(answer['createdAt'])}, updated {_when(answer['updatedAt'])}")
+    _say(f"Created {when(answer['createdAt'])}, updated {when(answer['updatedAt'])}")
     _say("Webhook: ", _webhook_summary(answer["webhook"]))
     _lost_permission_advice(answer["webhook"])
     stages = Table(title="Stages and jobs", title_justify="left", show_edge=False)
@@ -223,23 +189,18 @@ def show(
     console.print(_audit_table(answer["audit"]))
 
 
-@pipelines_app.command()
+@api_command(pipelines_app)
 def delete(
+    session: Session,
     pipeline_id: PipelineArgument,
     *,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Delete a pipeline with its members; its webhook URL stops working at once (owners and admins)."""
     if not yes:
         typer.confirm(f"Delete pipeline {pipeline_id}? Its webhook URL stops working at once.", abort=True)
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.delete(_pipeline_path(pipeline_id)))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.delete(_pipeline_path(pipeline_id)))
+    if session.printed(answer):
         return
     _say("Deleted pipeline ", Text(pipeline_id, style="bold"), "; its webhook URL no longer works.")
 
@@ -254,18 +215,18 @@ def _print_user(answer: dict[str, Any]) -> None:
     _say("Principals: ", Text(", ".join(principals) if principals else "none (acts only on the local stack)"))
 
 
-def _set_status(api: HookrunClient, user_id: str, status: str, as_json: bool) -> None:
+def _set_status(session: Session, user_id: str, status: str) -> None:
     """Give an existing user `status`: the user is looked up first, so a typo adds no one."""
-    ask(lambda: api.get(_user_path(user_id)))
-    answer = ask(lambda: api.put(_user_path(user_id), {"status": status}))
-    if as_json:
-        print_json(answer)
+    ask(lambda: session.api.get(_user_path(user_id)))
+    answer = ask(lambda: session.api.put(_user_path(user_id), {"status": status}))
+    if session.printed(answer):
         return
     _print_user(answer)
 
 
-@users_app.command()
+@api_command(users_app)
 def add(
+    session: Session,
     user_id: UserArgument,
     *,
     principal: Annotated[
@@ -274,62 +235,42 @@ def add(
             "--principal", help="An IAM principal ARN that acts as this user on AWS; repeat for more. Replaces them."
         ),
     ] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Add a user (active), or set an existing user's principals (admins only)."""
-    api = client(endpoint, user, stack)
     change = {} if principal is None else {"principals": principal}
-    status, answer = ask(lambda: api.send("PUT", _user_path(user_id), body=change))
-    if as_json:
-        print_json(answer)
+    status, answer = ask(lambda: session.api.send("PUT", _user_path(user_id), body=change))
+    if session.printed(answer):
         return
     _say("Added" if status == 201 else "Updated", " user ", Text(user_id, style="bold"), ".")
     _print_user(answer)
 
 
-@users_app.command()
+@api_command(users_app)
 def suspend(
+    session: Session,
     user_id: UserArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Suspend a user: they can do nothing, and webhooks that run as them answer 403 (admins only)."""
-    _set_status(client(endpoint, user, stack), user_id, "suspended", as_json)
+    _set_status(session, user_id, "suspended")
 
 
-@users_app.command()
+@api_command(users_app)
 def activate(
+    session: Session,
     user_id: UserArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Reactivate a suspended user (admins only)."""
-    _set_status(client(endpoint, user, stack), user_id, "active", as_json)
+    _set_status(session, user_id, "active")
 
 
-@users_app.command("show")
+@api_command(users_app, "show")
 def show_user(
+    session: Session,
     user_id: UserArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Show a user: status, principals and newest changes (admins, or the user themself)."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.get(_user_path(user_id)))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.get(_user_path(user_id)))
+    if session.printed(answer):
         return
     _print_user(answer)
     console.print(_audit_table(answer["audit"]))
@@ -347,59 +288,42 @@ def _members_table(members: list[dict[str, Any]]) -> Table:
     return table
 
 
-@members_app.command("add")
+@api_command(members_app, "add")
 def add_member(
+    session: Session,
     pipeline_id: PipelineArgument,
     user_id: UserArgument,
     *,
     role: Annotated[Role, typer.Option("--role", help="owner: manage it; runner: run it; viewer: see it.")],
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Give a user a role on a pipeline, or change it (owners and admins)."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.put(_member_path(pipeline_id, user_id), {"role": role.value}))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.put(_member_path(pipeline_id, user_id), {"role": role.value}))
+    if session.printed(answer):
         return
     _say(Text(user_id, style="bold"), f" is now {answer['role']} of ", Text(pipeline_id, style="bold"), ".")
 
 
-@members_app.command("remove")
+@api_command(members_app, "remove")
 def remove_member(
+    session: Session,
     pipeline_id: PipelineArgument,
     user_id: UserArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Take a user's role on a pipeline away; the last owner stays (owners and admins)."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.delete(_member_path(pipeline_id, user_id)))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.delete(_member_path(pipeline_id, user_id)))
+    if session.printed(answer):
         return
     _say(Text(user_id, style="bold"), " has no role on ", Text(pipeline_id, style="bold"), " now.")
 
 
-@members_app.command("list")
+@api_command(members_app, "list")
 def list_members(
+    session: Session,
     pipeline_id: PipelineArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """List a pipeline's members and their roles."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.get(_pipeline_path(pipeline_id, "members")))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.get(_pipeline_path(pipeline_id, "members")))
+    if session.printed(answer):
         return
     console.print(_members_table(answer["members"]))
 
@@ -410,7 +334,7 @@ def list_members(
 def _print_webhook(pipeline_id: str, state: dict[str, Any]) -> None:
     _say("Webhook of ", Text(pipeline_id, style="bold"), ": ", _webhook_summary(state))
     if state.get("enabledAt"):
-        _say(f"Last enabled {_when(state['enabledAt'])}; the URL ends in ...{state.get('tokenHint') or ''}")
+        _say(f"Last enabled {when(state['enabledAt'])}; the URL ends in ...{state.get('tokenHint') or ''}")
     if state.get("url"):
         _say("Its URL, shown only this once (keep it; `hookrun webhook rotate` makes a new one):")
         _say("  ", Text(state["url"], style="cyan"))
@@ -424,67 +348,48 @@ def _print_webhook(pipeline_id: str, state: dict[str, Any]) -> None:
     _lost_permission_advice(state)
 
 
-def _webhook_action(api: HookrunClient, action: str, pipeline_id: str, as_json: bool) -> None:
-    answer = ask(lambda: api.post(_pipeline_path(pipeline_id, "webhook", action)))
-    if as_json:
-        print_json(answer)
+def _webhook_action(session: Session, action: str, pipeline_id: str) -> None:
+    answer = ask(lambda: session.api.post(_pipeline_path(pipeline_id, "webhook", action)))
+    if session.printed(answer):
         return
     _print_webhook(pipeline_id, answer)
 
 
-@webhook_app.command()
+@api_command(webhook_app)
 def enable(
+    session: Session,
     pipeline_id: PipelineArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Enable the webhook; it then runs as you. The first enable prints the URL, once; later ones keep it."""
-    _webhook_action(client(endpoint, user, stack), "enable", pipeline_id, as_json)
+    _webhook_action(session, "enable", pipeline_id)
 
 
-@webhook_app.command()
+@api_command(webhook_app)
 def disable(
+    session: Session,
     pipeline_id: PipelineArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Disable the webhook; its URL is kept for the next enable (runners, owners, admins)."""
-    _webhook_action(client(endpoint, user, stack), "disable", pipeline_id, as_json)
+    _webhook_action(session, "disable", pipeline_id)
 
 
-@webhook_app.command()
+@api_command(webhook_app)
 def rotate(
+    session: Session,
     pipeline_id: PipelineArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Replace the webhook's URL: the old one stops working at once; the new one is printed once (owners, admins)."""
-    _webhook_action(client(endpoint, user, stack), "rotate", pipeline_id, as_json)
+    _webhook_action(session, "rotate", pipeline_id)
 
 
-@webhook_app.command()
+@api_command(webhook_app)
 def status(
+    session: Session,
     pipeline_id: PipelineArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission."""
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.get(_pipeline_path(pipeline_id, "webhook")))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.get(_pipeline_path(pipeline_id, "webhook")))
+    if session.printed(answer):
         return
     _print_webhook(pipeline_id, answer)
     console.print(_audit_table(answer["audit"]))
@@ -503,8 +408,9 @@ def _secret_from(from_env: str | None, from_stdin: bool) -> str:
     return secret
 
 
-@webhook_app.command()
+@api_command(webhook_app)
 def secret(
+    session: Session,
     pipeline_id: PipelineArgument,
     *,
     from_env: Annotated[
@@ -516,10 +422,6 @@ def secret(
     remove: Annotated[
         bool, typer.Option("--remove", help="Remove the signing secret: source events are then taken unsigned.")
     ] = False,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Set the webhook's signing secret: source events must then be signed with it (owners, admins).
 
@@ -530,19 +432,16 @@ def secret(
     if len(sources) > 1 or (remove and sources):
         used = ", ".join(["--remove"] * remove + sources)
         fail_plainly(f"{used}: use at most one of --from-env, --stdin and --remove.", code=EXIT_USAGE_OR_CONNECTION)
-    api = client(endpoint, user, stack)
     path = _pipeline_path(pipeline_id, "webhook", "secret")
     if remove:
-        answer = ask(lambda: api.delete(path))
-        if as_json:
-            print_json(answer)
+        answer = ask(lambda: session.api.delete(path))
+        if session.printed(answer):
             return
         _say("Removed the signing secret of ", Text(pipeline_id, style="bold"), ": source events are taken unsigned.")
         return
     value = _secret_from(from_env, from_stdin)
-    answer = ask(lambda: api.put(path, {"secret": value}))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.put(path, {"secret": value}))
+    if session.printed(answer):
         return
     _say("Set the signing secret of ", Text(pipeline_id, style="bold"), ": source events must now be signed with it.")
     _say("Set the same secret in the Git provider's webhook settings (GitHub: Secret; GitLab, Codeup: Secret token).")
@@ -580,8 +479,9 @@ def _values_table(title: str, values: dict[str, str]) -> Table:
     return table
 
 
-@webhook_app.command("test")
+@api_command(webhook_app, "test")
 def test_delivery(
+    session: Session,
     pipeline_id: PipelineArgument,
     *,
     data: Annotated[
@@ -598,20 +498,14 @@ def test_delivery(
         list[str] | None,
         typer.Option("--header", metavar="'NAME: VALUE'", help="A header of the sample delivery (repeatable)."),
     ] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners).
 
     Without --data or --event the sample is `{}`. It is answered as the webhook's own ?dryRun=true would be.
     """
     body = _sample(data, event, provider, header or [])
-    api = client(endpoint, user, stack)
-    answer = ask(lambda: api.post(_pipeline_path(pipeline_id, "webhook", "test"), body))
-    if as_json:
-        print_json(answer)
+    answer = ask(lambda: session.api.post(_pipeline_path(pipeline_id, "webhook", "test"), body))
+    if session.printed(answer):
         return
     decision = str(answer.get("decision") or "")
     style = "green" if decision == "WOULD_RUN" else "yellow"
@@ -643,7 +537,7 @@ def _deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
     for delivery in deliveries:
         outcome = str(delivery.get("outcome") or "")
         table.add_row(
-            _when(delivery.get("receivedAt")),
+            when(delivery.get("receivedAt")),
             Text(delivery.get("source") or ""),
             Text(delivery.get("event") or ""),
             Text(delivery.get("deliveryId") or ""),
@@ -655,20 +549,15 @@ def _deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
 
 
 def deliveries(
+    session: Session,
     pipeline_id: PipelineArgument,
     *,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Deliveries per page.")] = 20,
     cursor: Annotated[str | None, typer.Option(help="The next page: the cursor the previous page printed.")] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """List the requests to a pipeline's webhook in the last 30 days and what became of each, newest first."""
-    api = client(endpoint, user, stack)
-    page = ask(lambda: api.get(_pipeline_path(pipeline_id, "deliveries"), {"limit": limit, "cursor": cursor}))
-    if as_json:
-        print_json(page)
+    page = ask(lambda: session.api.get(_pipeline_path(pipeline_id, "deliveries"), {"limit": limit, "cursor": cursor}))
+    if session.printed(page):
         return
     found = page.get("deliveries") or []
     if not found:

@@ -16,14 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from hookrun.cli_common import (
-    DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
-    EndpointOption,
-    JsonOption,
-    StackOption,
-    UserOption,
+    Session,
+    api_command,
     ask,
-    client,
     console,
     err_console,
     fail_plainly,
@@ -31,6 +27,7 @@ from hookrun.cli_common import (
     print_table,
     refused,
     unreachable,
+    when,
 )
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
 
@@ -62,11 +59,6 @@ def _run_path(run_id: str) -> str:
 
 def _status(status: str | None) -> Text:
     return Text(status or "", style=STATUS_STYLES.get(status or "", ""))
-
-
-def _when(timestamp: str | None) -> str:
-    """`2026-11-27T12:00:00.000Z` as `2026-11-27 12:00:00`: second precision reads better in a table."""
-    return timestamp.replace("T", " ")[:19] if timestamp else ""
 
 
 def _duration(milliseconds: int | None) -> str:
@@ -108,7 +100,7 @@ def _summary(run: dict[str, Any]) -> Text:
         text.append(f"\nTriggered by: {trigger.get('kind')}, runs as {trigger.get('runAs')}")
     if run.get("createdAt"):
         took = _took(run.get("startedAt"), run.get("finishedAt"))
-        text.append(f"\nCreated {_when(run['createdAt'])}" + (f", took {took}" if took else ""))
+        text.append(f"\nCreated {when(run['createdAt'])}" + (f", took {took}" if took else ""))
     if run.get("reason"):
         text.append(f"\nReason: {run['reason']}", style="red")
     return text
@@ -145,19 +137,14 @@ def _progress(run: dict[str, Any]) -> Group:
     return Group(_summary(run), _stages_table(run))
 
 
-@runs_app.command()
+@api_command(runs_app)
 def show(
+    session: Session,
     run_id: RunIdArgument,
-    *,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Show a run: its status, variables (secrets as ***), and each stage and job with exit code and duration."""
-    run = _call(client(endpoint, user, stack), _run_path(run_id))
-    if as_json:
-        print_json(run)
+    run = _call(session.api, _run_path(run_id))
+    if session.printed(run):
         return
     console.print(_summary(run))
     if run.get("variables"):
@@ -168,20 +155,17 @@ def show(
         console.print("No stages recorded yet: the run is queued.", style="dim")
 
 
-@runs_app.command()
+@api_command(runs_app)
 def logs(
+    session: Session,
     run_id: RunIdArgument,
     *,
     job: Annotated[
         str | None, typer.Option("--job", help="Only this job: its name, or STAGE/JOB when names repeat.")
     ] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Print the output of a run's jobs, in run order, each under a header; with --job, that job's output alone."""
-    run = _call(client(endpoint, user, stack), _run_path(run_id))
+    run = _call(session.api, _run_path(run_id))
     jobs = list(_jobs(run))
     if job is not None:
         wanted = [(s, j) for s, j in jobs if job in {j["name"], f"{s['name']}/{j['name']}"}]
@@ -189,19 +173,18 @@ def logs(
             names = ", ".join(f"{s['name']}/{j['name']}" for s, j in jobs) or "none yet"
             fail_plainly(f"run {run_id} has no job {job!r}; its jobs are: {names}.")
         jobs = wanted
-    if as_json:
-        print_json(
-            [
-                {
-                    "stage": s["name"],
-                    "job": j["name"],
-                    "status": j.get("status"),
-                    "exitCode": j.get("exitCode"),
-                    "output": j.get("output") or "",
-                }
-                for s, j in jobs
-            ]
-        )
+    if session.printed(
+        [
+            {
+                "stage": s["name"],
+                "job": j["name"],
+                "status": j.get("status"),
+                "exitCode": j.get("exitCode"),
+                "output": j.get("output") or "",
+            }
+            for s, j in jobs
+        ]
+    ):
         return
     if not jobs:
         err_console.print(f"Run {run_id} has no jobs yet (it is {run.get('status')}).", markup=False)
@@ -242,23 +225,20 @@ def _follow(
         time.sleep(interval)
 
 
-@runs_app.command()
+@api_command(runs_app)
 def watch(
+    session: Session,
     run_id: RunIdArgument,
     *,
     interval: Annotated[float, typer.Option(min=0, help="Seconds between two looks at the run.")] = 1.0,
     timeout: Annotated[float, typer.Option(min=0, help="Give up (exit 2) after this many seconds.")] = 600,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Follow a run's stages and jobs live until it ends.
 
     Exit 0 if it succeeded, 1 if it failed or was cancelled (or the API refused), 2 if no API answers or the run
     is still going after --timeout.
     """
-    _watch(client(endpoint, user, stack), run_id, interval=interval, timeout=timeout, as_json=as_json)
+    _watch(session.api, run_id, interval=interval, timeout=timeout, as_json=session.as_json)
 
 
 def _watch(api: HookrunClient, run_id: str, *, interval: float, timeout: float, as_json: bool) -> None:
@@ -312,8 +292,9 @@ def _filtered_page(
     return {"runs": found, "nextCursor": cursor}
 
 
-@runs_app.command("list")
+@api_command(runs_app, "list")
 def list_runs(
+    session: Session,
     pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
     *,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Runs per page.")] = 20,
@@ -322,23 +303,17 @@ def list_runs(
         str | None, typer.Option("--status", help="Only runs in this status, e.g. FAILED or SUCCEEDED.")
     ] = None,
     branch: Annotated[str | None, typer.Option("--branch", help="Only runs of pushes to this branch.")] = None,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """List a pipeline's runs, newest first, a page at a time: status, trigger, branch, commit, run-as, times.
 
     With --status or --branch, the runs are read 100 at a time (up to 1,000) until --limit of them pass.
     """
-    api = client(endpoint, user, stack)
     path = f"/api/pipelines/{quote(pipeline, safe='')}/runs"
     if status is None and branch is None:
-        page = _call(api, path, {"limit": limit, "cursor": cursor})
+        page = _call(session.api, path, {"limit": limit, "cursor": cursor})
     else:
-        page = _filtered_page(api, path, limit, cursor, status=status, branch=branch)
-    if as_json:
-        print_json(page)
+        page = _filtered_page(session.api, path, limit, cursor, status=status, branch=branch)
+    if session.printed(page):
         return
     runs = page.get("runs") or []
     filtered = " that pass the filters" if status is not None or branch is not None else ""
@@ -376,7 +351,7 @@ def _runs_table(runs: list[dict[str, Any]]) -> Table:
             _ref(run),
             Text(str(trigger.get("commitSha") or "")[:7]),
             Text(str(trigger.get("runAs") or "")),
-            _when(run.get("createdAt")),
+            when(run.get("createdAt")),
             _took(run.get("startedAt"), run.get("finishedAt")),
             Text(run.get("reason") or ""),
         )
@@ -394,8 +369,9 @@ def _variables_of(fields: list[str]) -> dict[str, str]:
     return variables
 
 
-@runs_app.command("start")
+@api_command(runs_app, "start")
 def start(
+    session: Session,
     pipeline: Annotated[str, typer.Argument(help="The pipeline id, e.g. demo.")],
     *,
     field: Annotated[
@@ -410,22 +386,18 @@ def start(
     timeout: Annotated[
         float, typer.Option(min=0, help="With --watch: give up (exit 2) after this many seconds.")
     ] = 600,
-    as_json: JsonOption = False,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
-    stack: StackOption = None,
-    user: UserOption = None,
 ) -> None:
     """Start a run of a pipeline as you (owners and runners), like its webhook with these variables.
 
     The variables follow the webhook's rules (declared names, types, choices, secrets masked in the answer).
     """
     variables = _variables_of(field or [])
-    api = client(endpoint, user, stack)
-    accepted = ask(lambda: api.post(f"/api/pipelines/{quote(pipeline, safe='')}/runs", {"variables": variables}))
-    if as_json and not follow:
-        print_json(accepted)
+    accepted = ask(
+        lambda: session.api.post(f"/api/pipelines/{quote(pipeline, safe='')}/runs", {"variables": variables})
+    )
+    if not follow and session.printed(accepted):
         return
-    if not as_json:
+    if not session.as_json:
         run_id = str(accepted["runId"])
         console.print(Text.assemble("Started run ", (run_id, "bold"), f" of {accepted['pipelineId']}."))
         if accepted.get("variables"):
@@ -433,4 +405,4 @@ def start(
         if not follow:
             console.print(Text(f"Follow it: hookrun runs watch {run_id}", style="dim"))
             return
-    _watch(api, str(accepted["runId"]), interval=1.0, timeout=timeout, as_json=as_json)
+    _watch(session.api, str(accepted["runId"]), interval=1.0, timeout=timeout, as_json=session.as_json)

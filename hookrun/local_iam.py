@@ -60,7 +60,11 @@ MOTO_ACTION_NAMES = {
     "dynamodb:ConditionCheckItem": "dynamodb:TransactWriteItems",
     "dynamodb:GetItem": "dynamodb:TransactGetItems",
 }
-_ROLE_HOLDERS = {"AWS::Lambda::Function": "Role", "AWS::StepFunctions::StateMachine": "RoleArn"}
+_ROLE_HOLDERS = {
+    "AWS::Lambda::Function": "Role",
+    "AWS::StepFunctions::StateMachine": "RoleArn",
+    "AWS::CodeBuild::Project": "ServiceRole",
+}
 
 
 class _ManagedPolicies:
@@ -106,7 +110,7 @@ class RoleDefinition:
 
 
 def role_holders(transformed: dict[str, Any]) -> dict[str, str]:
-    """Logical id of each function and state machine -> logical id of its role."""
+    """Logical id of each function, state machine and build project -> logical id of its role."""
     holders: dict[str, str] = {}
     for logical_id, resource in transformed["Resources"].items():
         prop = _ROLE_HOLDERS.get(resource["Type"])
@@ -188,7 +192,7 @@ ADMIN = Credentials(ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY)
 
 @dataclass(frozen=True)
 class LocalRoles:
-    """The roles created in moto: per function and state machine (logical id), its role's ARN and credentials."""
+    """The roles created in moto: per function, state machine and build project (logical id), ARN and credentials."""
 
     role_arns: dict[str, str]
     credentials: dict[str, Credentials]

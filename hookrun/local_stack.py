@@ -165,6 +165,29 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def serialize_table_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as AWS's are: a condition is checked and its write made as one step.
+
+    moto checks a write's condition (a transaction's: every item's) and then writes without a lock, so two
+    conditional writes racing on one item could both pass, and a cancelled transaction restores a copy of the
+    whole table taken before it, undoing writes made meanwhile.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_hookrun_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        serialized._hookrun_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 def with_functions_of(template: dict[str, Any], path: Path) -> dict[str, Any]:
     """template.yaml with the functions of another SAM template beside its own (their CodeUri is relative to it).
 
@@ -262,7 +285,7 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge, moto_speed
+        from hookrun import lambda_bridge, local_codebuild, moto_speed
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
@@ -284,7 +307,9 @@ class LocalStack:
         self.moto_endpoint = f"http://{moto_host}:{moto_port}"
         self._point_aws_at_moto(moto_port)
         self._configure_moto()
+        local_codebuild.install()
         serialize_execution_starts()
+        serialize_table_writes()
         moto_speed.install()
 
         self._create_resources()
@@ -387,6 +412,7 @@ class LocalStack:
                 Environment={"Variables": self._variables(logical_id)},
                 **settings,
             )
+        self._create_build_projects(roles.role_arns)
         state_machine = self._template["Resources"][self._state_machine_id]["Properties"]
         substitutions = self._resolver.resolve(state_machine.get("DefinitionSubstitutions", {}))
         aws_client("stepfunctions", self.moto_endpoint).create_state_machine(
@@ -395,6 +421,31 @@ class LocalStack:
             roleArn=roles.role_arns[self._state_machine_id],
             type=state_machine.get("Type", "STANDARD"),
         )
+
+    def _create_build_projects(self, role_arns: dict[str, str]) -> None:
+        """The CodeBuild projects of template.yaml in moto's CodeBuild, with their log groups, for local builds."""
+        codebuild = aws_client("codebuild", self.moto_endpoint)
+        for logical_id, resource in resources_of_type(self._template, "AWS::CodeBuild::Project").items():
+            properties = self._resolver.resolve(resource["Properties"])
+            logs = properties.get("LogsConfig", {}).get("CloudWatchLogs", {})
+            codebuild.create_project(
+                name=self._resources[logical_id].ref,
+                source={
+                    "type": properties["Source"]["Type"],
+                    "buildspec": properties["Source"].get("BuildSpec", ""),
+                    "location": "-",  # moto asks a location even of NO_SOURCE, AWS does not
+                },
+                artifacts={"type": properties["Artifacts"]["Type"]},
+                environment={
+                    "type": properties["Environment"]["Type"],
+                    "image": properties["Environment"]["Image"],
+                    "computeType": properties["Environment"]["ComputeType"],
+                    "privilegedMode": properties["Environment"].get("PrivilegedMode", False),
+                },
+                serviceRole=role_arns[logical_id],
+                timeoutInMinutes=properties.get("TimeoutInMinutes", 60),
+                logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": logs["GroupName"]}} if logs else {},
+            )
 
     def _variables(self, logical_id: str) -> dict[str, str]:
         variables = self._functions[logical_id].get("Environment", {}).get("Variables", {})
@@ -443,8 +494,7 @@ class LocalStack:
 
     def _seed(self, restored: State | None) -> None:
         # wired as the API function wires itself (AWS points at moto by now)
-        api = self._variables(API_FUNCTION)
-        wiring = Container(Settings(api["TABLE_NAME"], api.get("STATE_MACHINE_ARN", ""), api.get("SECRET_PREFIX", "")))
+        wiring = Container(Settings.from_environment(self._variables(API_FUNCTION)))
         if restored is None:
             seed_examples(wiring.management_ports)
             self.webhook_token = enable_example_webhook(wiring.management_ports)

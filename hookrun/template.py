@@ -84,6 +84,13 @@ def state_machine_definition(
     return definition
 
 
+def substitution_names(template: dict[str, Any] | None = None) -> list[str]:
+    """The names the state machine's DefinitionSubstitutions fill in."""
+    template = template or load_template()
+    (props,) = (res["Properties"] for res in resources_of_type(template, "AWS::Serverless::StateMachine").values())
+    return list(props.get("DefinitionSubstitutions", {}))
+
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -159,6 +166,8 @@ _ARN_FORMATS = {
     "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     _STATE_MACHINE: "arn:aws:states:{region}:{account}:stateMachine:{name}",
     "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    "AWS::CodeBuild::Project": "arn:aws:codebuild:{region}:{account}:project/{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
 }
 
 

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hookrun.template import create_table, state_machine_definition
+from handlers.composition import Container
+from hookrun.template import create_table, state_machine_definition, substitution_names
 
 REGION = "eu-west-1"
 TABLE = "hookrun-test"
@@ -26,6 +27,14 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Hookrun")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture(autouse=True)
+def _admin_principals_as_configured() -> Iterator[None]:
+    """tests.support.admins() lasts one test: then AdminPrincipals come from each container's settings again."""
+    configured = Container.__dict__["admin_principals"]
+    yield
+    Container.admin_principals = configured  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +65,7 @@ def stepfunctions(aws: None) -> Any:
 def state_machine_arn(stepfunctions: Any, dynamodb: Any) -> str:
     # functions that do not exist: these tests look at how runs are started, not at what they do
     missing = "arn:aws:lambda:eu-west-1:123456789012:function:not-deployed"
-    definition = state_machine_definition({"JobRunnerFunctionArn": missing, "RunStatusFunctionArn": missing})
+    definition = state_machine_definition(dict.fromkeys(substitution_names(), missing))
     response = stepfunctions.create_state_machine(
         name="hookrun-pipeline", definition=definition, roleArn="arn:aws:iam::123456789012:role/hookrun-sfn"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from domain.deliveries import Delivery
 from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted
@@ -98,9 +98,10 @@ class FakeDeliveryLog:
         self.deliveries.append(delivery)
 
     def list_deliveries(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[Delivery], str | None]:
-        newest_first = [d for d in reversed(self.deliveries) if d.pipeline_id == pipeline_id]
+        mine = [d for d in reversed(self.deliveries) if (d.pipeline_id, d.incarnation) == (pipeline_id, incarnation)]
+        newest_first = mine
         if cursor is not None and not (cursor.isdigit() and 0 < int(cursor) < len(newest_first)):
             raise InvalidCursor()
         start = int(cursor or 0)
@@ -113,12 +114,14 @@ class FakeSigningSecrets:
     """SigningSecrets and SigningSecretStore in memory, named as the Secrets Manager store names them."""
 
     values: dict[str, str] = field(default_factory=dict)
+    made: int = 0
 
     def get_signing_secret(self, name: str) -> str | None:
         return self.values.get(name)
 
     def put_signing_secret(self, pipeline_id: str, value: str) -> str:
-        name = f"hookrun/test/pipelines/{pipeline_id}/webhook-signing-secret"
+        self.made += 1
+        name = f"hookrun/test/pipelines/{pipeline_id}/webhook-signing-secret-{self.made}"
         self.values[name] = value
         return name
 
@@ -148,7 +151,7 @@ def fake_ports(
 
 @dataclass
 class FakeManagementStore:
-    """ManagementStore in memory, with the same conflict rules as the DynamoDB adapter."""
+    """ManagementStore in memory, with the same conflict rules as the DynamoDB adapter (versions included)."""
 
     pipelines: dict[str, StoredPipeline] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
@@ -156,6 +159,7 @@ class FakeManagementStore:
     triggers: dict[str, Trigger] = field(default_factory=dict)
     principals: dict[str, str] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    audit_incarnations: list[str] = field(default_factory=list)
 
     def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None:
         return self.pipelines.get(pipeline_id)
@@ -171,25 +175,36 @@ class FakeManagementStore:
     def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
         return [p for i, p in sorted(self.pipelines.items()) if user_id is None or (i, user_id) in self.grants]
 
-    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry) -> bool:
+    def add_audit(self, audit: AuditEntry, incarnation: str = "") -> None:
+        self.audit.append(audit)
+        self.audit_incarnations.append(incarnation)
+
+    def _change(self, stored: StoredPipeline, audit: AuditEntry, **changes: object) -> None:
+        """Raise Conflict unless the pipeline is still at the version read; then write one version more."""
+        current = self.pipelines.get(stored.pipeline.id)
+        if current is None or current.version != stored.version:
+            raise Conflict(ErrorCode.CONFLICT, "changed meanwhile")
+        self.pipelines[stored.pipeline.id] = replace(current, version=current.version + 1, **changes)  # type: ignore[arg-type]
+        self.add_audit(audit, stored.incarnation)
+
+    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry, incarnation: str) -> bool:
         if pipeline.id in self.pipelines:
             return False
-        self.pipelines[pipeline.id] = StoredPipeline(pipeline, None, audit.at, audit.at)
-        self.put_grant(owner, audit)
+        self.pipelines[pipeline.id] = StoredPipeline(pipeline, None, audit.at, audit.at, incarnation, 1)
+        self.grants[(owner.pipeline_id, owner.user_id)] = owner
+        self.add_audit(audit, incarnation)
         return True
 
-    def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None:
-        old = self.pipelines[pipeline.id]
-        self.pipelines[pipeline.id] = StoredPipeline(pipeline, old.token_hash, old.created_at, audit.at)
-        self.audit.append(audit)
+    def update_pipeline(self, stored: StoredPipeline, pipeline: Pipeline, audit: AuditEntry) -> None:
+        self._change(stored, audit, pipeline=pipeline, updated_at=audit.at)
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
+        self._change(stored, audit)
         del self.pipelines[stored.pipeline.id]
         for grant in grants:
             self.grants.pop((grant.pipeline_id, grant.user_id), None)
         if stored.token_hash:
             self.triggers.pop(stored.token_hash, None)
-        self.audit.append(audit)
 
     def get_user(self, user_id: str) -> User | None:
         return self.users.get(user_id)
@@ -205,38 +220,36 @@ class FakeManagementStore:
             self.principals.pop(p, None)
         self.principals.update({p: user.id for p in user.principals})
         self.users[user.id] = user
-        self.audit.append(audit)
+        self.add_audit(audit)
 
     def list_grants(self, pipeline_id: str) -> list[Grant]:
         return [g for (p, _), g in self.grants.items() if p == pipeline_id]
 
-    def put_grant(self, grant: Grant, audit: AuditEntry) -> None:
+    def put_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None:
+        self._change(stored, audit)
         self.grants[(grant.pipeline_id, grant.user_id)] = grant
-        self.audit.append(audit)
 
-    def delete_grant(self, grant: Grant, audit: AuditEntry) -> None:
+    def delete_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None:
+        self._change(stored, audit)
         del self.grants[(grant.pipeline_id, grant.user_id)]
-        self.audit.append(audit)
 
     def get_trigger(self, token_hash: str) -> Trigger | None:
         return self.triggers.get(token_hash)
 
-    def create_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
-        old = self.pipelines[trigger.pipeline_id]
-        self.pipelines[trigger.pipeline_id] = StoredPipeline(
-            old.pipeline, trigger.token_hash, old.created_at, old.updated_at
-        )
+    def create_trigger(self, stored: StoredPipeline, trigger: Trigger, audit: AuditEntry) -> None:
+        self._change(stored, audit, token_hash=trigger.token_hash)
         self.triggers[trigger.token_hash] = trigger
-        self.audit.append(audit)
 
-    def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+    def update_trigger(self, stored: StoredPipeline, trigger: Trigger, audit: AuditEntry) -> None:
+        self._change(stored, audit)
         self.triggers[trigger.token_hash] = trigger
-        self.audit.append(audit)
 
-    def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+    def replace_trigger(self, stored: StoredPipeline, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+        self._change(stored, audit, token_hash=trigger.token_hash)
         del self.triggers[old_token_hash]
-        self.create_trigger(trigger, audit)
-        self.audit.pop()
+        self.triggers[trigger.token_hash] = trigger
 
-    def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
-        return [a for a in reversed(self.audit) if a.target == subject][:limit]
+    def list_audit(self, subject: str, limit: int = 50, incarnation: str = "") -> list[AuditEntry]:
+        entries = zip(reversed(self.audit), reversed(self.audit_incarnations), strict=True)
+        scope = incarnation if subject.startswith("pipeline/") else ""
+        return [a for a, inc in entries if a.target == subject and inc == scope][:limit]

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from domain.models import Pipeline
+from handlers import composition
 from hookrun.local_iam import principal_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,11 @@ def local_user(principal_arn: str) -> str | None:
     """The user a local principal is mapped to, as the local API Gateway maps it in the table (hookrun.local_iam)."""
     user_id = principal_arn.removeprefix(principal_of(""))
     return user_id if user_id != principal_arn else None
+
+
+def admins(*principal_arns: str) -> None:
+    """Make these the AdminPrincipals of every container, as the stack parameter would (until the test ends)."""
+    composition.Container.admin_principals = frozenset(principal_arns)  # type: ignore[assignment]
 
 
 def api_event(

@@ -28,7 +28,7 @@ class DynamoDeliveryLog:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": {"S": keys.deliveries_pk(delivery.pipeline_id)},
+                    "pk": {"S": keys.deliveries_pk(delivery.pipeline_id, delivery.incarnation)},
                     "sk": {"S": f"{delivery.received_at}#{_suffix(delivery)}"},
                     "type": {"S": "delivery"},
                     "delivery": {"S": delivery.model_dump_json(by_alias=True, exclude_none=True)},
@@ -37,9 +37,9 @@ class DynamoDeliveryLog:
             )
 
     def list_deliveries(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[Delivery], str | None]:
-        partition = ("pk", keys.deliveries_pk(pipeline_id))
+        partition = ("pk", keys.deliveries_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(self._client, self._table, partition, limit, cursor)
         return [Delivery.model_validate_json(item["delivery"]["S"]) for item in items], next_cursor
 

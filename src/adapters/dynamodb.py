@@ -25,13 +25,14 @@ _BATCH_ATTEMPTS = 3
 
 def trigger_from_item(item: Item) -> Trigger:
     return Trigger(
-        token_hash=item["pk"]["S"].removeprefix("TRIGGER#"),
+        token_hash=item["pk"]["S"].removeprefix(keys.TRIGGER),
         pipeline_id=item["pipelineId"]["S"],
         enabled=item["enabled"]["BOOL"],
         run_as=item["runAs"]["S"],
         enabled_at=item["enabledAt"]["S"],
         token_hint=item["tokenHint"]["S"],
         signing_secret=item.get("signingSecret", {}).get("S"),
+        incarnation=item.get("incarnation", {}).get("S", ""),
     )
 
 
@@ -47,6 +48,8 @@ def trigger_to_item(trigger: Trigger) -> Item:
     }
     if trigger.signing_secret:
         item["signingSecret"] = {"S": trigger.signing_secret}
+    if trigger.incarnation:
+        item["incarnation"] = {"S": trigger.incarnation}
     return item
 
 
@@ -54,7 +57,7 @@ def pipeline_from_item(item: Item) -> Pipeline:
     return Pipeline.model_validate_json(item["definition"]["S"])
 
 
-def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "") -> Item:
+def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str = "", incarnation: str = "") -> Item:
     item: Item = {
         **keys.pipeline_key(pipeline.id),
         "type": {"S": "pipeline"},
@@ -66,13 +69,16 @@ def pipeline_to_item(pipeline: Pipeline, token_hash: str | None = None, at: str 
     }
     if token_hash:
         item["tokenHash"] = {"S": token_hash}
+    if incarnation:
+        item["incarnation"] = {"S": incarnation}
+        item["version"] = {"N": "1"}
     return item
 
 
 def grant_from_item(item: Item) -> Grant:
     return Grant(
-        pipeline_id=item["pk"]["S"].removeprefix("PIPELINE#"),
-        user_id=item["sk"]["S"].removeprefix("GRANT#"),
+        pipeline_id=item["pk"]["S"].removeprefix(keys.PIPELINE),
+        user_id=item["sk"]["S"].removeprefix(keys.GRANT),
         role=Role(item["role"]["S"]),
     )
 
@@ -89,7 +95,7 @@ def grant_to_item(grant: Grant) -> Item:
 
 def user_from_item(item: Item) -> User:
     return User(
-        id=item["pk"]["S"].removeprefix("USER#"),
+        id=item["pk"]["S"].removeprefix(keys.USER),
         status=UserStatus(item["status"]["S"]),
         principals=tuple(p["S"] for p in item.get("principals", {}).get("L", [])),
     )
@@ -136,6 +142,7 @@ class DynamoAccessReader:
             pipeline=pipeline_from_item(pipeline_item) if pipeline_item else None,
             grant=grant_from_item(grant_item) if grant_item else None,
             user=user_from_item(user_item) if user_item else None,
+            incarnation=pipeline_item.get("incarnation", {}).get("S", "") if pipeline_item else "",
         )
 
     def _batch_get(self, wanted: list[Item]) -> list[Item]:
@@ -191,31 +198,3 @@ class DynamoRunSecrets:
             )
         item = response.get("Item")
         return dict(json.loads(item["values"]["S"])) if item else {}
-
-
-class DynamoDirectory:
-    """Writes pipelines, users, grants and triggers (seeding and management)."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
-    def _put(self, item: Item) -> None:
-        with unavailable_on_outage():
-            self._client.put_item(TableName=self._table, Item=item)
-
-    def save_pipeline(self, pipeline: Pipeline, token_hash: str | None = None) -> None:
-        self._put(pipeline_to_item(pipeline, token_hash))
-
-    def save_user(self, user: User) -> None:
-        self._put(user_to_item(user))
-
-    def save_grant(self, grant: Grant) -> None:
-        self._put(grant_to_item(grant))
-
-    def save_trigger(self, trigger: Trigger) -> None:
-        self._put(trigger_to_item(trigger))
-
-    def delete_grant(self, pipeline_id: str, user_id: str) -> None:
-        with unavailable_on_outage():
-            self._client.delete_item(TableName=self._table, Key=keys.grant_key(pipeline_id, user_id))

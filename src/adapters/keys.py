@@ -16,6 +16,11 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
 | user of an IAM principal (API auth)  | pk=PRINCIPAL#<arn>           sk=PRINCIPAL                |
 | audit of a pipeline or user          | pk=PIPELINE#<id> or USER#<id>, sk=AUDIT#<at>#<n>         |
+
+A pipeline's history (runs, deliveries, audit) is kept under its id and its incarnation, a random id made when the
+pipeline is created: `PIPELINE#<id>#<incarnation>#RUNS`... A pipeline created again with a deleted one's id starts
+with no history, and whatever the old one's runs still write goes where no one reads it. Items from before
+incarnations (an empty one) keep the keys without it.
 """
 
 from __future__ import annotations
@@ -28,68 +33,84 @@ RUNS_INDEX = "gsi1"
 
 Key = dict[str, Any]
 
+TRIGGER, PIPELINE, USER, RUN, PRINCIPAL = "TRIGGER#", "PIPELINE#", "USER#", "RUN#", "PRINCIPAL#"  # pk prefixes
+GRANT, STAGE, JOB, AUDIT = "GRANT#", "STAGE#", "JOB#", "AUDIT#"  # sk prefixes
+RUN_SK, SECRETS_SK = "RUN", "SECRETS"
+
 
 def key(pk: str, sk: str) -> Key:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def trigger_key(token_hash: str) -> Key:
-    return key(f"TRIGGER#{token_hash}", "TRIGGER")
+    return key(TRIGGER + token_hash, "TRIGGER")
+
+
+def pipeline_pk(pipeline_id: str) -> str:
+    return PIPELINE + pipeline_id
 
 
 def pipeline_key(pipeline_id: str) -> Key:
-    return key(f"PIPELINE#{pipeline_id}", "PIPELINE")
+    return key(pipeline_pk(pipeline_id), "PIPELINE")
 
 
 def grant_key(pipeline_id: str, user_id: str) -> Key:
-    return key(f"PIPELINE#{pipeline_id}", f"GRANT#{user_id}")
+    return key(pipeline_pk(pipeline_id), GRANT + user_id)
 
 
 def user_key(user_id: str) -> Key:
-    return key(f"USER#{user_id}", "USER")
+    return key(USER + user_id, "USER")
 
 
 def run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
+    return RUN + run_id
 
 
 def run_key(run_id: str) -> Key:
-    return key(run_pk(run_id), "RUN")
+    return key(run_pk(run_id), RUN_SK)
 
 
 def run_secrets_key(run_id: str) -> Key:
-    return key(run_pk(run_id), "SECRETS")
+    return key(run_pk(run_id), SECRETS_SK)
 
 
 def stage_sk(stage_index: int) -> str:
-    return f"STAGE#{stage_index:02d}"
+    return f"{STAGE}{stage_index:02d}"
 
 
 def job_sk(stage_index: int, job_name: str) -> str:
-    return f"JOB#{stage_index:02d}#{job_name}"
+    return f"{JOB}{stage_index:02d}#{job_name}"
 
 
-def runs_of_pipeline_pk(pipeline_id: str) -> str:
-    return f"PIPELINE#{pipeline_id}#RUNS"
+def _history(pipeline_id: str, incarnation: str) -> str:
+    return f"{pipeline_pk(pipeline_id)}#{incarnation}" if incarnation else pipeline_pk(pipeline_id)
+
+
+def runs_of_pipeline_pk(pipeline_id: str, incarnation: str) -> str:
+    return f"{_history(pipeline_id, incarnation)}#RUNS"
 
 
 ALL_PIPELINES = "PIPELINES"
 
 
 def grants_of_user_pk(user_id: str) -> str:
-    return f"USER#{user_id}#GRANTS"
+    return f"{USER}{user_id}#GRANTS"
 
 
 def principal_key(principal_arn: str) -> Key:
-    return key(f"PRINCIPAL#{principal_arn}", "PRINCIPAL")
+    return key(PRINCIPAL + principal_arn, "PRINCIPAL")
 
 
-def subject_pk(subject: str) -> str:
-    """`pipeline/<id>` -> PIPELINE#<id>; `user/<id>` -> USER#<id>: where a subject's audit entries live."""
+def audit_sk(at: str, suffix: str) -> str:
+    return f"{AUDIT}{at}#{suffix}"
+
+
+def subject_pk(subject: str, incarnation: str = "") -> str:
+    """`pipeline/<id>` -> PIPELINE#<id>[#<incarnation>]; `user/<id>` -> USER#<id>: where its audit entries live."""
     kind, _, name = subject.partition("/")
-    return f"{kind.upper()}#{name}"
+    return _history(name, incarnation) if kind == "pipeline" else f"{kind.upper()}#{name}"
 
 
-def deliveries_pk(pipeline_id: str) -> str:
-    """Deliveries of a pipeline: pk=PIPELINE#<id>#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 days)."""
-    return f"PIPELINE#{pipeline_id}#DELIVERIES"
+def deliveries_pk(pipeline_id: str, incarnation: str) -> str:
+    """Deliveries of a pipeline: pk=PIPELINE#<id>[#<inc>]#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 d)."""
+    return f"{_history(pipeline_id, incarnation)}#DELIVERIES"

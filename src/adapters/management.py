@@ -38,16 +38,34 @@ def _stored(item: Item) -> StoredPipeline:
         token_hash=item.get("tokenHash", {}).get("S"),
         created_at=item.get("createdAt", {}).get("S", ""),
         updated_at=item.get("updatedAt", {}).get("S", ""),
+        incarnation=item.get("incarnation", {}).get("S", ""),
+        version=int(item.get("version", {}).get("N", "0")),
     )
 
 
-def _audit_item(entry: AuditEntry) -> Item:
+def _audit_item(entry: AuditEntry, incarnation: str) -> Item:
     return {
-        "pk": {"S": keys.subject_pk(entry.target)},
-        "sk": {"S": f"AUDIT#{entry.at}#{uuid.uuid4().hex[:8]}"},
+        "pk": {"S": keys.subject_pk(entry.target, incarnation)},
+        "sk": {"S": keys.audit_sk(entry.at, uuid.uuid4().hex[:8])},
         "type": {"S": "audit"},
         "entry": {"S": entry.model_dump_json(by_alias=True)},
     }
+
+
+def _as_read(stored: StoredPipeline) -> tuple[str, dict[str, Any]]:
+    """The condition that the pipeline item is still the version `stored` was read at (items from before
+    versions have none), and its values; `:next` is the version a change writes."""
+    values = {":next": {"N": str(stored.version + 1)}}
+    if stored.version == 0:
+        return "attribute_exists(pk) AND attribute_not_exists(version)", values
+    return "version = :read", values | {":read": {"N": str(stored.version)}}
+
+
+def _changed_meanwhile(stored: StoredPipeline) -> Conflict:
+    return Conflict(
+        ErrorCode.CONFLICT,
+        f"Pipeline '{stored.pipeline.id}' or its webhook changed meanwhile. Read it again and retry.",
+    )
 
 
 class DynamoManagement:
@@ -104,7 +122,7 @@ class DynamoManagement:
     def list_grants(self, pipeline_id: str) -> list[Grant]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :grant)",
-            ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pipeline_id}"}, ":grant": {"S": "GRANT#"}},
+            ExpressionAttributeValues={":pk": {"S": keys.pipeline_pk(pipeline_id)}, ":grant": {"S": keys.GRANT}},
             ConsistentRead=True,
         )
         return [grant_from_item(item) for item in items]
@@ -113,10 +131,13 @@ class DynamoManagement:
         item = self._get(keys.trigger_key(token_hash))
         return trigger_from_item(item) if item else None
 
-    def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
+    def list_audit(self, subject: str, limit: int = 50, incarnation: str = "") -> list[AuditEntry]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :audit)",
-            ExpressionAttributeValues={":pk": {"S": keys.subject_pk(subject)}, ":audit": {"S": "AUDIT#"}},
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.subject_pk(subject, incarnation)},
+                ":audit": {"S": keys.AUDIT},
+            },
             ScanIndexForward=False,
             Limit=limit,
         )
@@ -124,9 +145,9 @@ class DynamoManagement:
 
     # writes
 
-    def _transact(self, actions: list[dict[str, Any]], audit: AuditEntry) -> list[str]:
+    def _transact(self, actions: list[dict[str, Any]], audit: AuditEntry, incarnation: str = "") -> list[str]:
         """Write `actions` and the audit entry atomically; returns the cancellation reasons ([] on success)."""
-        actions = [*actions, {"Put": {"TableName": self._table, "Item": _audit_item(audit)}}]
+        actions = [*actions, {"Put": {"TableName": self._table, "Item": _audit_item(audit, incarnation)}}]
         try:
             with unavailable_on_outage():
                 self._client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
@@ -140,6 +161,27 @@ class DynamoManagement:
             return codes
         return []
 
+    def _change(self, stored: StoredPipeline, actions: list[dict[str, Any]], audit: AuditEntry) -> None:
+        """Write `actions` with the audit entry, only if the pipeline is still as read; one version more."""
+        self._commit(stored, [*actions, self._next_version(stored)], audit)
+
+    def _commit(self, stored: StoredPipeline, actions: list[dict[str, Any]], audit: AuditEntry) -> None:
+        if self._transact(actions, audit, stored.incarnation):
+            raise _changed_meanwhile(stored)
+
+    def _next_version(self, stored: StoredPipeline, assignments: str = "", **values: Any) -> dict[str, Any]:
+        """The update of the pipeline item that checks the version read and writes the next one."""
+        condition, expected = _as_read(stored)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.pipeline_key(stored.pipeline.id),
+                "UpdateExpression": "SET version = :next" + (f", {assignments}" if assignments else ""),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": expected | values,
+            }
+        }
+
     def _put(self, item: Item, condition: str | None = None, **expression: Any) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self._table, "Item": item}
         if condition:
@@ -150,46 +192,45 @@ class DynamoManagement:
     def _delete(self, key: keys.Key) -> dict[str, Any]:
         return {"Delete": {"TableName": self._table, "Key": key}}
 
-    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry) -> bool:
+    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry, incarnation: str) -> bool:
         failed = self._transact(
             [
-                self._put(pipeline_to_item(pipeline, at=audit.at), "attribute_not_exists(pk)"),
+                self._put(pipeline_to_item(pipeline, at=audit.at, incarnation=incarnation), "attribute_not_exists(pk)"),
                 self._put(grant_to_item(owner)),
             ],
             audit,
+            incarnation,
         )
         return not failed
 
-    def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None:
-        update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": keys.pipeline_key(pipeline.id),
-                "UpdateExpression": "SET #definition = :d, updatedAt = :at",
-                "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeNames": {"#definition": "definition"},
-                "ExpressionAttributeValues": {
-                    ":d": {"S": pipeline.model_dump_json(by_alias=True)},
-                    ":at": {"S": audit.at},
-                },
-            }
-        }
-        if self._transact([update], audit):
-            raise Conflict(ErrorCode.CONFLICT, f"Pipeline '{pipeline.id}' was deleted meanwhile.")
+    def update_pipeline(self, stored: StoredPipeline, pipeline: Pipeline, audit: AuditEntry) -> None:
+        update = self._next_version(
+            stored,
+            "#definition = :d, updatedAt = :at",
+            **{":d": {"S": pipeline.model_dump_json(by_alias=True)}, ":at": {"S": audit.at}},
+        )
+        update["Update"]["ExpressionAttributeNames"] = {"#definition": "definition"}
+        self._commit(stored, [update], audit)
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
         grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]
         room = _MAX_TRANSACTION_ITEMS - 3
+        condition, expected = _as_read(stored)
+        expected.pop(":next")
+        delete = {"Delete": {**self._delete(keys.pipeline_key(stored.pipeline.id))["Delete"]}}
+        delete["Delete"] |= {"ConditionExpression": condition} | (
+            {"ExpressionAttributeValues": expected} if expected else {}
+        )
         with unavailable_on_outage():
             for start in range(room, len(grant_keys), 25):  # grants beyond one transaction go first
                 chunk = grant_keys[start : start + 25]
                 self._client.batch_write_item(
                     RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in chunk]}
                 )
-        actions = [self._delete(keys.pipeline_key(stored.pipeline.id))] + [self._delete(k) for k in grant_keys[:room]]
+        actions = [delete] + [self._delete(k) for k in grant_keys[:room]]
         if stored.token_hash:
             actions.append(self._delete(keys.trigger_key(stored.token_hash)))
-        self._transact(actions, audit)
+        self._commit(stored, actions, audit)
 
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
         gone = set(previous.principals if previous else ()) - set(user.principals)
@@ -206,39 +247,22 @@ class DynamoManagement:
         if self._transact(actions, audit):
             raise Conflict(ErrorCode.PRINCIPAL_TAKEN)
 
-    def put_grant(self, grant: Grant, audit: AuditEntry) -> None:
-        self._transact([self._put(grant_to_item(grant))], audit)
+    def put_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None:
+        self._change(stored, [self._put(grant_to_item(grant))], audit)
 
-    def delete_grant(self, grant: Grant, audit: AuditEntry) -> None:
-        self._transact([self._delete(keys.grant_key(grant.pipeline_id, grant.user_id))], audit)
+    def delete_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None:
+        self._change(stored, [self._delete(keys.grant_key(grant.pipeline_id, grant.user_id))], audit)
 
-    def create_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
-        point = {
-            "Update": {
-                "TableName": self._table,
-                "Key": keys.pipeline_key(trigger.pipeline_id),
-                "UpdateExpression": "SET tokenHash = :h",
-                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(tokenHash)",
-                "ExpressionAttributeValues": {":h": {"S": trigger.token_hash}},
-            }
-        }
-        if self._transact([self._put(trigger_to_item(trigger), "attribute_not_exists(pk)"), point], audit):
-            raise Conflict(ErrorCode.CONFLICT, "The webhook was enabled by someone else at the same moment. Try again.")
+    def create_trigger(self, stored: StoredPipeline, trigger: Trigger, audit: AuditEntry) -> None:
+        point = self._next_version(stored, "tokenHash = :h", **{":h": {"S": trigger.token_hash}})
+        point["Update"]["ConditionExpression"] += " AND attribute_not_exists(tokenHash)"
+        self._commit(stored, [self._put(trigger_to_item(trigger), "attribute_not_exists(pk)"), point], audit)
 
-    def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
-        if self._transact([self._put(trigger_to_item(trigger), "attribute_exists(pk)")], audit):
-            raise Conflict(ErrorCode.CONFLICT, "The webhook's token changed meanwhile. Try again.")
+    def update_trigger(self, stored: StoredPipeline, trigger: Trigger, audit: AuditEntry) -> None:
+        self._change(stored, [self._put(trigger_to_item(trigger), "attribute_exists(pk)")], audit)
 
-    def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
-        point = {
-            "Update": {
-                "TableName": self._table,
-                "Key": keys.pipeline_key(trigger.pipeline_id),
-                "UpdateExpression": "SET tokenHash = :new",
-                "ConditionExpression": "tokenHash = :old",
-                "ExpressionAttributeValues": {":new": {"S": trigger.token_hash}, ":old": {"S": old_token_hash}},
-            }
-        }
+    def replace_trigger(self, stored: StoredPipeline, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+        point = self._next_version(stored, "tokenHash = :new", **{":new": {"S": trigger.token_hash}})
         actions = [
             {
                 "Delete": {
@@ -249,8 +273,7 @@ class DynamoManagement:
             self._put(trigger_to_item(trigger), "attribute_not_exists(pk)"),
             point,
         ]
-        if self._transact(actions, audit):
-            raise Conflict(ErrorCode.CONFLICT, "The webhook's token changed meanwhile. Try again.")
+        self._commit(stored, actions, audit)
 
 
 def principal_item(principal_arn: str, user_id: str) -> Item:

@@ -49,9 +49,9 @@ def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
         "runAs": {"S": run.run_as},
         "createdAt": {"S": run.created_at},
         "startedAt": {"S": at},
-        "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id)},
+        "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id, run.incarnation)},
         "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
-    }
+    } | ({"incarnation": {"S": run.incarnation}} if run.incarnation else {})
 
 
 def _child_items(run: RunRequest) -> list[Item]:
@@ -97,12 +97,12 @@ def _job_view(item: Item) -> JobView:
 
 def run_view_from_items(items: list[Item]) -> RunView | None:
     """Assemble a run, its stages and their jobs from the items of the run's partition (or a RUN item alone)."""
-    run = next((item for item in items if item["sk"]["S"] == "RUN"), None)
+    run = next((item for item in items if item["sk"]["S"] == keys.RUN_SK), None)
     if run is None:
         return None
     jobs: dict[int, list[JobView]] = {}
     for item in items:
-        if item["sk"]["S"].startswith("JOB#"):
+        if item["sk"]["S"].startswith(keys.JOB):
             jobs.setdefault(int(item["stageIndex"]["N"]), []).append(_job_view(item))
     stages = tuple(
         StageView(
@@ -114,12 +114,13 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
             finished_at=_text(item, "finishedAt"),
         )
         for item in sorted(items, key=lambda i: i["sk"]["S"])
-        if item["sk"]["S"].startswith("STAGE#")
+        if item["sk"]["S"].startswith(keys.STAGE)
     )
     return RunView(
         run_id=run["runId"]["S"],
         pipeline_id=run["pipelineId"]["S"],
         pipeline_name=_text(run, "pipelineName") or "",
+        incarnation=_text(run, "incarnation") or "",
         status=RunStatus(run["status"]["S"]),
         variables={name: value["S"] for name, value in run["variables"]["M"].items()},
         secret_names=tuple(value["S"] for value in run["secretNames"]["L"]),
@@ -177,13 +178,13 @@ class DynamoRuns:
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return run_view_from_items([item for item in items if item["sk"]["S"] != "SECRETS"])
+        return run_view_from_items([item for item in items if item["sk"]["S"] != keys.SECRETS_SK])
 
     def list_runs(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[RunView], str | None]:
-        """Runs of a pipeline, newest first, a page at a time (stages not included)."""
-        partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id))
+        """Runs of a pipeline (of this incarnation), newest first, a page at a time (stages not included)."""
+        partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(
             self._client, self._table, partition, limit, cursor, index=keys.RUNS_INDEX
         )

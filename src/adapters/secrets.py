@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
-
-from domain.errors import Unavailable
 
 CACHE_SECONDS = 60
 
@@ -43,34 +42,25 @@ class SecretsManagerSigningSecrets:
 
 
 class SecretsManagerSigningSecretStore:
-    """Writes webhook signing secrets: one secret per pipeline, named under the stack's prefix."""
+    """Writes webhook signing secrets under the stack's prefix: a new secret, named afresh, for every value set."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
 
     def put_signing_secret(self, pipeline_id: str, value: str) -> str:
-        """Create or replace the pipeline's signing secret; returns its name (what the trigger keeps)."""
-        from botocore.exceptions import ClientError
+        """Create a secret holding `value`; returns its name (what the trigger keeps).
 
-        from .aws_errors import error_code, unavailable_on_outage
+        Never overwritten: of two values set at once, the one whose trigger change wins keeps its secret, and
+        the webhook's cache (keyed by name) sees a new value at once.
+        """
+        from .aws_errors import unavailable_on_outage
 
-        name = f"{self._prefix}pipelines/{pipeline_id}/webhook-signing-secret"
+        name = f"{self._prefix}pipelines/{pipeline_id}/webhook-signing-secret-{uuid.uuid4().hex[:12]}"
         with unavailable_on_outage():
-            try:
-                self._client.put_secret_value(SecretId=name, SecretString=value)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
-                try:
-                    self._client.create_secret(
-                        Name=name, SecretString=value, Description=f"hookrun: signing secret of pipeline {pipeline_id}"
-                    )
-                except ClientError as create_error:
-                    # a secret deleted moments ago is still being deleted: the name is free again shortly
-                    if error_code(create_error) == "InvalidRequestException":
-                        raise Unavailable(retry_after_seconds=30) from create_error
-                    raise
+            self._client.create_secret(
+                Name=name, SecretString=value, Description=f"hookrun: signing secret of pipeline {pipeline_id}"
+            )
         return name
 
     def delete_signing_secret(self, name: str) -> None:

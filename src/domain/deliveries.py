@@ -26,6 +26,7 @@ class Delivery(Model):
     """One request to a pipeline's webhook: no token, secret or body is ever kept here."""
 
     pipeline_id: str
+    incarnation: str = ""  # the pipeline's: where the record is kept
     received_at: str
     source: str  # webhook, github, gitlab, codeup, gitee
     event: str | None = None
@@ -37,9 +38,13 @@ class Delivery(Model):
     run_as: str | None = None
 
 
-def run_id_for_delivery(pipeline_id: str, delivery_id: str) -> str:
-    """The run id a delivery decides: the same delivery to the same pipeline always names the same run."""
-    digest = hashlib.sha256(f"{pipeline_id}\n{delivery_id}".encode()).hexdigest()
+def run_id_for_delivery(pipeline_id: str, delivery_id: str, incarnation: str = "") -> str:
+    """The run id a delivery decides: the same delivery to the same pipeline always names the same run.
+
+    The pipeline's incarnation is part of it: a pipeline made again with a deleted one's id replays none of its runs.
+    """
+    scope = f"{pipeline_id}\n{incarnation}" if incarnation else pipeline_id
+    digest = hashlib.sha256(f"{scope}\n{delivery_id}".encode()).hexdigest()
     return f"run-{digest[:29]}"
 
 

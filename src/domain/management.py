@@ -10,12 +10,13 @@ from .deliveries import Delivery
 from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
 from .policy import Caller, Rule, authorize, can_own, can_run, can_view, is_suspended, refusal, suspended
-from .ports import DeliveryReader, ManagementStore, SigningSecretStore, StoredPipeline
+from .ports import DeliveryReader, ManagementStore, SigningSecretStore, SourceCredentialStore, StoredPipeline
 from .tokens import hash_token, new_token, token_hint
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 256
+MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ManagementPorts:
     deliveries: DeliveryReader
     now: Callable[[], str]
     random_bytes: Callable[[int], bytes]
+    source_credentials: SourceCredentialStore | None = None
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,13 @@ def apply_pipeline(ports: ManagementPorts, caller: Caller, pipeline: Pipeline) -
     target = f"pipeline/{pipeline.id}"
     if ports.store.get_pipeline(pipeline.id) is None:
         owner = Grant(pipeline_id=pipeline.id, user_id=caller.user_id, role=Role.OWNER)
-        if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target)):
+        incarnation = ports.random_bytes(8).hex()  # a new life of this id: no history of a deleted namesake
+        if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target), incarnation):
             return _stored(ports, pipeline.id), True
     if not caller.is_admin and not can_view(session.user, session.grant_on(pipeline.id)):
         raise Conflict(ErrorCode.PIPELINE_EXISTS, f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
-    session.pipeline(pipeline.id, can_own)
-    ports.store.update_pipeline(pipeline, session.audit("pipeline.update", target))
+    stored = session.pipeline(pipeline.id, can_own)
+    ports.store.update_pipeline(stored, pipeline, session.audit("pipeline.update", target))
     return _stored(ports, pipeline.id), False
 
 
@@ -147,7 +150,7 @@ def describe_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) 
         stored=stored,
         webhook=_state(ports, stored),
         members=_members(ports, pipeline_id),
-        audit=ports.store.list_audit(f"pipeline/{pipeline_id}"),
+        audit=ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation),
     )
 
 
@@ -238,26 +241,28 @@ def describe_user(ports: ManagementPorts, caller: Caller, user_id: str) -> UserD
 def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str, role: Role) -> Grant:
     """Owners and admins give a user a role on the pipeline; the last owner cannot be demoted."""
     session = _Session(ports, caller)
-    session.pipeline(pipeline_id, can_own)
+    stored = session.pipeline(pipeline_id, can_own)
     if ports.store.get_user(user_id) is None:
         raise user_not_found()
     grants = ports.store.list_grants(pipeline_id)
     if role is not Role.OWNER:
         _keep_an_owner(grants, user_id)
     grant = Grant(pipeline_id=pipeline_id, user_id=user_id, role=role)
-    ports.store.put_grant(grant, session.audit("member.set", f"pipeline/{pipeline_id}", user=user_id, role=role))
+    audit = session.audit("member.set", f"pipeline/{pipeline_id}", user=user_id, role=role)
+    ports.store.put_grant(stored, grant, audit)
     return grant
 
 
 def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str) -> None:
     session = _Session(ports, caller)
-    session.pipeline(pipeline_id, can_own)
+    stored = session.pipeline(pipeline_id, can_own)
     grants = ports.store.list_grants(pipeline_id)
     grant = next((g for g in grants if g.user_id == user_id), None)
     if grant is None:
         raise NotFound(ErrorCode.MEMBER_NOT_FOUND, f"User '{user_id}' holds no role on pipeline '{pipeline_id}'.")
     _keep_an_owner(grants, user_id)
-    ports.store.delete_grant(grant, session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id))
+    audit = session.audit("member.remove", f"pipeline/{pipeline_id}", user=user_id)
+    ports.store.delete_grant(stored, grant, audit)
 
 
 def list_members(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> list[Grant]:
@@ -288,8 +293,9 @@ def webhook_state(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> W
 
 def describe_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookDetails:
     """The trigger's state with the webhook entries among the pipeline's newest audit entries."""
-    state = webhook_state(ports, caller, pipeline_id)
-    audit = ports.store.list_audit(f"pipeline/{pipeline_id}")
+    stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
+    state = _state(ports, stored)
+    audit = ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation)
     return WebhookDetails(state, [entry for entry in audit if entry.action.startswith("webhook.")])
 
 
@@ -309,10 +315,13 @@ def enable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> 
     current = _trigger_of(ports, stored)
     if current is None:
         token = new_token(ports.random_bytes)
-        ports.store.create_trigger(_trigger(pipeline_id, token, caller.user_id, session.now), audit)
+        trigger = _trigger(pipeline_id, token, caller.user_id, session.now, stored.incarnation)
+        ports.store.create_trigger(stored, trigger, audit)
         return _state(ports, _stored(ports, pipeline_id), token)
     ports.store.update_trigger(
-        current.model_copy(update={"enabled": True, "run_as": caller.user_id, "enabled_at": session.now}), audit
+        stored,
+        current.model_copy(update={"enabled": True, "run_as": caller.user_id, "enabled_at": session.now}),
+        audit,
     )
     return _state(ports, stored)
 
@@ -323,7 +332,7 @@ def disable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) ->
     stored = session.pipeline(pipeline_id, can_run)
     current = _existing_trigger(ports, stored)
     audit = session.audit("webhook.disable", f"pipeline/{pipeline_id}")
-    ports.store.update_trigger(current.model_copy(update={"enabled": False}), audit)
+    ports.store.update_trigger(stored, current.model_copy(update={"enabled": False}), audit)
     return _state(ports, stored)
 
 
@@ -338,7 +347,7 @@ def rotate_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> 
     token = new_token(ports.random_bytes)
     replacement = current.model_copy(update={"token_hash": hash_token(token), "token_hint": token_hint(token)})
     ports.store.replace_trigger(
-        current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
+        stored, current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
     )
     return _state(ports, _stored(ports, pipeline_id), token)
 
@@ -353,9 +362,16 @@ def set_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: str,
     stored = session.pipeline(pipeline_id, can_own)
     current = _existing_trigger(ports, stored)
     _check_secret(secret)
+    # a new secret each time, named afresh: a change that loses a race leaves the winner's secret as it was
     name = ports.signing_secrets.put_signing_secret(pipeline_id, secret)
     audit = session.audit("webhook.secret.set", f"pipeline/{pipeline_id}")
-    ports.store.update_trigger(current.model_copy(update={"signing_secret": name}), audit)
+    try:
+        ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": name}), audit)
+    except Conflict:
+        ports.signing_secrets.delete_signing_secret(name)
+        raise
+    if current.signing_secret and current.signing_secret != name:
+        ports.signing_secrets.delete_signing_secret(current.signing_secret)
     return _state(ports, stored)
 
 
@@ -371,9 +387,35 @@ def remove_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: s
         return _state(ports, stored)
     audit = session.audit("webhook.secret.remove", f"pipeline/{pipeline_id}")
     # the trigger lets go first: a secret left behind is harmless, a trigger naming a deleted one refuses all events
-    ports.store.update_trigger(current.model_copy(update={"signing_secret": None}), audit)  # nosec B105 # clears a name
+    ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": None}), audit)  # nosec B105
     ports.signing_secrets.delete_signing_secret(current.signing_secret)
     return _state(ports, stored)
+
+
+def set_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str, token: str) -> None:
+    """Owners and admins store the https token that `source.credentials: <name>` names; it is never answered,
+    audited or logged, and reaches a codebuild job's build only while it checks out."""
+    _Session(ports, caller).pipeline(pipeline_id, can_own)
+    reason = None
+    if not 1 <= len(token) <= MAX_TOKEN_LENGTH:
+        reason = f"must be 1 to {MAX_TOKEN_LENGTH} characters long"
+    elif any(unicodedata.category(ch) in {"Cc", "Cs"} or ch.isspace() for ch in token):
+        reason = "must not contain spaces, control characters or invalid Unicode"
+    if reason is not None:
+        raise InvalidRequest(f"The token {reason}.", [VariableProblem("token", reason)])
+    _credential_store(ports).put_source_token(pipeline_id, name, token)
+
+
+def remove_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str) -> None:
+    """Owners and admins remove a stored token; removing one that is not stored changes nothing."""
+    _Session(ports, caller).pipeline(pipeline_id, can_own)
+    _credential_store(ports).delete_source_token(pipeline_id, name)
+
+
+def _credential_store(ports: ManagementPorts) -> SourceCredentialStore:
+    if ports.source_credentials is None:
+        raise RuntimeError("this function is not wired to store source credentials")
+    return ports.source_credentials
 
 
 def trigger_to_test(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> Trigger:
@@ -403,8 +445,8 @@ def list_deliveries(
     ports: ManagementPorts, caller: Caller, pipeline_id: str, limit: int, cursor: str | None
 ) -> DeliveryPage:
     """A page of what became of the requests to the pipeline's webhook, newest first; any role, admins."""
-    _Session(ports, caller).pipeline(pipeline_id, can_view)
-    deliveries, next_cursor = ports.deliveries.list_deliveries(pipeline_id, limit, cursor)
+    stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
+    deliveries, next_cursor = ports.deliveries.list_deliveries(pipeline_id, limit, cursor, stored.incarnation)
     return DeliveryPage(deliveries, next_cursor)
 
 
@@ -415,6 +457,10 @@ def _trigger_of(ports: ManagementPorts, stored: StoredPipeline) -> Trigger | Non
 def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger:
     """The pipeline's trigger; WEBHOOK_NOT_FOUND if its webhook was never enabled."""
     trigger = _trigger_of(ports, stored)
+    if trigger is None and stored.token_hash:  # rotated or deleted since the pipeline was read
+        raise Conflict(
+            ErrorCode.CONFLICT, f"The webhook of pipeline '{stored.pipeline.id}' changed meanwhile. Try again."
+        )
     if trigger is None:
         raise NotFound(
             ErrorCode.WEBHOOK_NOT_FOUND, f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
@@ -422,10 +468,11 @@ def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger
     return trigger
 
 
-def _trigger(pipeline_id: str, token: str, run_as: str, now: str) -> Trigger:
+def _trigger(pipeline_id: str, token: str, run_as: str, now: str, incarnation: str) -> Trigger:
     return Trigger(
         token_hash=hash_token(token),
         pipeline_id=pipeline_id,
+        incarnation=incarnation,
         enabled=True,
         run_as=run_as,
         enabled_at=now,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 
 from .errors import Forbidden, Unavailable
-from .models import AcceptedRun, RunRequest, TriggerKind
+from .models import AcceptedRun, CheckoutSource, RunRequest, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .trigger_pipeline import TriggerPorts
 from .variables import merge_variables
@@ -46,6 +46,7 @@ def start_manual_run(
         trigger_kind=TriggerKind.MANUAL,
         run_as=caller.user_id,
         created_at=ports.now(),
+        checkout=CheckoutSource.of(pipeline.source),
     )
     try:
         ports.runs.start_run(run)

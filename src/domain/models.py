@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .base import MAX_VALUE_LENGTH, Model
 from .sources import SourceSettings
@@ -22,6 +22,9 @@ PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
+MAX_BUILD_TIMEOUT_SECONDS = 28800  # CodeBuild's own limit is 36 hours; 8 hours is ours
+DEFAULT_BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
 MAX_SAFE_NUMBER = 2**53
 _NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
 
@@ -152,21 +155,59 @@ def _render_text(value: object) -> str:
 
 
 class Runner(StrEnum):
-    """Where a job runs. Only the job runner Lambda exists yet; CodeBuild is planned (see README)."""
+    """Where a job runs: a shell in the job runner Lambda, or a CodeBuild build."""
 
     LAMBDA = "lambda"
+    CODEBUILD = "codebuild"
 
 
 class Job(Model):
+    """One job: its script and where it runs. `image`, `compute_type` and `privileged` are for codebuild jobs."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     script: Annotated[tuple[str, ...], Field(min_length=1)]
-    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_JOB_TIMEOUT_SECONDS)] = DEFAULT_JOB_TIMEOUT_SECONDS
-    runner: Runner = Runner.LAMBDA
+    runner: Runner = Runner.LAMBDA  # before timeout_seconds, whose limit depends on it
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_BUILD_TIMEOUT_SECONDS)] = DEFAULT_JOB_TIMEOUT_SECONDS
+    image: Annotated[str, Field(pattern=r"^[^\s]{1,255}$")] | None = None
+    compute_type: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")] | None = None
+    privileged: bool | None = None
+    checkout: bool | None = None  # None: check out when the pipeline names a repository (codebuild jobs)
 
     @field_validator("script", mode="before")
     @classmethod
     def _one_line_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _fits_a_lambda_job(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("runner", Runner.LAMBDA) is Runner.LAMBDA and value > MAX_JOB_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"job {info.data.get('name', '')!r} runs on lambda, where a job ends after at most "
+                f"{MAX_JOB_TIMEOUT_SECONDS} s; set 'runner: codebuild' for up to {MAX_BUILD_TIMEOUT_SECONDS} s"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fits_its_runner(self) -> Job:
+        if self.runner is Runner.CODEBUILD:
+            return self
+        settings = {"image": self.image, "computeType": self.compute_type, "privileged": self.privileged}
+        codebuild_only = [alias for alias, value in settings.items() if value is not None]
+        if codebuild_only:
+            raise ValueError(f"job {self.name!r}: {', '.join(codebuild_only)} only apply to 'runner: codebuild'")
+        if self.checkout:
+            raise ValueError(
+                f"job {self.name!r} runs on lambda, which has no git to check out the commit: "
+                "set 'runner: codebuild', or 'checkout: false'"
+            )
+        return self
+
+    def checks_out(self, repository: str | None) -> bool:
+        """True if the job starts in a checkout of the run's commit."""
+        if repository is None or self.runner is not Runner.CODEBUILD:
+            return False
+        return self.checkout is not False
 
 
 class Stage(Model):
@@ -223,6 +264,14 @@ class Pipeline(Model):
             raise ValueError("stage names must be unique")
         return self
 
+    @model_validator(mode="after")
+    def _checkout_has_a_repository(self) -> Pipeline:
+        if self.source.repository is None:
+            wanting = [job.name for stage in self.stages for job in stage.jobs if job.checkout]
+            if wanting:
+                raise ValueError(f"job {wanting[0]!r} asks for a checkout: set 'source.repository'")
+        return self
+
 
 class Role(StrEnum):
     OWNER = "owner"
@@ -259,6 +308,7 @@ class Trigger(Model):
     enabled_at: str
     token_hint: str
     signing_secret: str | None = None
+    incarnation: str = ""  # the pipeline's, when the trigger was made: where its deliveries are kept
 
 
 class AuditEntry(Model):
@@ -298,6 +348,21 @@ class DeliveryInfo(Model):
     request_id: str = ""
 
 
+class CheckoutSource(Model):
+    """Where a run's jobs check out from: the pipeline's repository, the branch of runs without a commit, and the
+    name of the stored token that reads it (never its value)."""
+
+    repository: str
+    default_branch: str = "main"
+    credentials: str | None = None
+
+    @classmethod
+    def of(cls, source: SourceSettings) -> CheckoutSource | None:
+        if source.repository is None:
+            return None
+        return cls(repository=source.repository, default_branch=source.default_branch, credentials=source.credentials)
+
+
 class RunRequest(Model):
     """What the workflow needs to run a pipeline once. Never carries secret values."""
 
@@ -306,6 +371,7 @@ class RunRequest(Model):
 
     run_id: str
     pipeline_id: str
+    incarnation: str = ""  # the pipeline's: a pipeline made again with the same id does not see this run
     pipeline_name: str
     stages: tuple[Stage, ...]
     variables: dict[str, str]
@@ -316,6 +382,7 @@ class RunRequest(Model):
     delivery: DeliveryInfo | None = None
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
+    checkout: CheckoutSource | None = None
 
 
 class AcceptedRun(Model):

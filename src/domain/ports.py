@@ -10,6 +10,7 @@ from .deliveries import Delivery
 from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
 
 if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import the run rules
+    from .builds import BuildOutcome
     from .runs import ExecutionResult, RunView
 
 Field = str | int | None
@@ -23,6 +24,7 @@ class Access:
     pipeline: Pipeline | None
     grant: Grant | None
     user: User | None
+    incarnation: str = ""  # the pipeline's
 
 
 class TriggerReader(Protocol):
@@ -48,8 +50,10 @@ class RunReader(Protocol):
         """The run with its stages and jobs, read strongly consistent."""
         ...
 
-    def list_runs(self, pipeline_id: str, limit: int, cursor: str | None) -> tuple[list[RunView], str | None]:
-        """A page of the pipeline's runs, newest first (stages not included), and the next page's cursor.
+    def list_runs(
+        self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = ""
+    ) -> tuple[list[RunView], str | None]:
+        """A page of the pipeline's (incarnation's) runs, newest first (no stages), and the next page's cursor.
 
         Raises InvalidCursor for a cursor this list did not hand out.
         """
@@ -125,27 +129,69 @@ class ScriptExecutor(Protocol):
         ...
 
 
+class BuildSecrets(Protocol):
+    """The secret values of one codebuild job, kept where CodeBuild resolves them for that job's build alone."""
+
+    def put_build_secrets(self, run_id: str, stage_index: int, job_name: str, values: Mapping[str, str]) -> str:
+        """Keep the job's secret values; returns the id that the build's environment references them by."""
+        ...
+
+    def delete_build_secrets(self, run_id: str, stage_index: int, job_name: str) -> None:
+        """Forget them once the build ended; values already gone are fine."""
+        ...
+
+
+class BuildReader(Protocol):
+    def get_build(self, build_id: str) -> BuildOutcome | None:
+        """The build's status, duration and the tail of its log; None if there is no such build."""
+        ...
+
+
+class SourceCredentials(Protocol):
+    def get_source_token(self, pipeline_id: str, name: str) -> str | None:
+        """The https token stored as the pipeline's source credentials `name`, or None if it is not set."""
+        ...
+
+
+class SourceCredentialStore(Protocol):
+    def put_source_token(self, pipeline_id: str, name: str, token: str) -> None:
+        """Store (or replace) the pipeline's https token `name`."""
+        ...
+
+    def delete_source_token(self, pipeline_id: str, name: str) -> None:
+        """Forget it; a token already gone is fine."""
+        ...
+
+
 @dataclass(frozen=True)
 class StoredPipeline:
     pipeline: Pipeline
     token_hash: str | None
     created_at: str
     updated_at: str
+    # which life of this id: made anew at each create, it keys the pipeline's history (runs, deliveries, audit)
+    incarnation: str = ""
+    version: int = 0  # one more at every change to the pipeline, its grants or its trigger: writes check it
 
 
 class ManagementStore(Protocol):
-    """Pipelines, users, grants and triggers. Every change is written together with its audit entry."""
+    """Pipelines, users, grants and triggers. Every change is written together with its audit entry.
+
+    A change to a pipeline, its grants or its trigger takes the StoredPipeline it was decided on and is written only
+    if the pipeline is still at that version (raising Conflict otherwise), so concurrent changes never undo each
+    other. A pipeline's audit entries are kept under its incarnation.
+    """
 
     def get_pipeline(self, pipeline_id: str) -> StoredPipeline | None: ...
     def list_pipelines(self, user_id: str | None) -> list[StoredPipeline]:
         """All pipelines (None) or those on which the user holds a role."""
         ...
 
-    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry) -> bool:
+    def create_pipeline(self, pipeline: Pipeline, owner: Grant, audit: AuditEntry, incarnation: str) -> bool:
         """False if the id is taken."""
         ...
 
-    def update_pipeline(self, pipeline: Pipeline, audit: AuditEntry) -> None: ...
+    def update_pipeline(self, stored: StoredPipeline, pipeline: Pipeline, audit: AuditEntry) -> None: ...
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None: ...
     def get_user(self, user_id: str) -> User | None: ...
     def put_user(self, user: User, previous: User | None, audit: AuditEntry) -> None:
@@ -153,20 +199,20 @@ class ManagementStore(Protocol):
         ...
 
     def list_grants(self, pipeline_id: str) -> list[Grant]: ...
-    def put_grant(self, grant: Grant, audit: AuditEntry) -> None: ...
-    def delete_grant(self, grant: Grant, audit: AuditEntry) -> None: ...
+    def put_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None: ...
+    def delete_grant(self, stored: StoredPipeline, grant: Grant, audit: AuditEntry) -> None: ...
     def get_trigger(self, token_hash: str) -> Trigger | None: ...
-    def create_trigger(self, trigger: Trigger, audit: AuditEntry) -> None:
+    def create_trigger(self, stored: StoredPipeline, trigger: Trigger, audit: AuditEntry) -> None:
         """Store a pipeline's first trigger and point the pipeline at it."""
         ...
 
-    def update_trigger(self, trigger: Trigger, audit: AuditEntry) -> None: ...
-    def replace_trigger(self, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
+    def update_trigger(self, stored: StoredPipeline, trigger: Trigger, audit: AuditEntry) -> None: ...
+    def replace_trigger(self, stored: StoredPipeline, old_token_hash: str, trigger: Trigger, audit: AuditEntry) -> None:
         """Swap a pipeline's trigger for one with a new token, at once."""
         ...
 
-    def list_audit(self, subject: str, limit: int = 50) -> list[AuditEntry]:
-        """The newest audit entries of `pipeline/<id>` or `user/<id>`."""
+    def list_audit(self, subject: str, limit: int = 50, incarnation: str = "") -> list[AuditEntry]:
+        """The newest audit entries of `pipeline/<id>` (of that incarnation) or `user/<id>`."""
         ...
 
 
@@ -177,8 +223,10 @@ class DeliveryLog(Protocol):
 
 
 class DeliveryReader(Protocol):
-    def list_deliveries(self, pipeline_id: str, limit: int, cursor: str | None) -> tuple[list[Delivery], str | None]:
-        """A page of the pipeline's deliveries, newest first, and the next page's cursor (None at the end).
+    def list_deliveries(
+        self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = ""
+    ) -> tuple[list[Delivery], str | None]:
+        """A page of the pipeline's (incarnation's) deliveries, newest first, and the next page's cursor (or None).
 
         Raises InvalidCursor for a cursor this list did not hand out.
         """

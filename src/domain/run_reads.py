@@ -51,6 +51,8 @@ def show_run(ports: RunReadPorts, caller: Caller, run_id: str) -> RunView | Queu
         raise refusal(caller, ports.users.get_user(caller.user_id), ErrorCode.RUN_NOT_FOUND)
     access = ports.access.get_access(pipeline_id, caller.user_id)
     authorize(caller, access.user, access.grant, exists=True, needs=can_view, hidden=ErrorCode.RUN_NOT_FOUND)
+    if run is not None and run.incarnation != access.incarnation:  # a deleted pipeline's, not its namesake's
+        raise NotFound(ErrorCode.RUN_NOT_FOUND)
     return run if run is not None else QueuedRun(run_id, pipeline_id)
 
 
@@ -61,5 +63,5 @@ def list_runs(ports: RunReadPorts, caller: Caller, pipeline_id: str, limit: int,
     """
     access = ports.access.get_access(pipeline_id, caller.user_id)
     authorize(caller, access.user, access.grant, exists=access.pipeline is not None, needs=can_view)
-    runs, next_cursor = ports.runs.list_runs(pipeline_id, limit, cursor)
+    runs, next_cursor = ports.runs.list_runs(pipeline_id, limit, cursor, access.incarnation)
     return RunPage(runs, next_cursor)

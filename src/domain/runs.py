@@ -121,6 +121,7 @@ class RunView:
     run_as: str
     created_at: str
     pipeline_name: str = ""
+    incarnation: str = ""
     started_at: str | None = None
     finished_at: str | None = None
     reason: str | None = None

@@ -19,7 +19,7 @@ from .errors import (
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
@@ -156,6 +156,7 @@ class _Journal:
         self.dry_run = dry_run
         self.delivery = Delivery(
             pipeline_id=trigger.pipeline_id,
+            incarnation=trigger.incarnation,
             received_at=ports.now(),
             source=inbound.source,
             event=inbound.event,
@@ -210,7 +211,7 @@ def _prepare(
         raise WebhookDisabled()
     access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)
     pipeline = access.pipeline
-    if pipeline is None:
+    if pipeline is None or access.incarnation != trigger.incarnation:  # a trigger outliving its pipeline: none
         raise WebhookNotFound()
     if not can_run(access.user, access.grant):
         raise InsufficientPermissions(run_as=trigger.run_as, pipeline_id=pipeline.id)
@@ -250,7 +251,8 @@ def _start(
         outcome = Outcome.IGNORED_EVENT if reason in _IGNORED else Outcome.FILTERED
         journal.write(outcome, str(reason))
         return Skipped(pipeline.id, outcome, str(reason), decision.message if decision else "")
-    run_id = run_id_for_delivery(pipeline.id, key) if key else ports.new_run_id()
+    incarnation = prepared.trigger.incarnation
+    run_id = run_id_for_delivery(pipeline.id, key, incarnation) if key else ports.new_run_id()
     secrets = merged.secrets()
     kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
     digest = request_digest(request.token, journal.delivery.source, prepared.asked)
@@ -327,6 +329,7 @@ def _run_request(
     return RunRequest(
         run_id=run_id,
         pipeline_id=pipeline.id,
+        incarnation=trigger.incarnation,
         pipeline_name=pipeline.name,
         stages=pipeline.stages,
         variables=variables,
@@ -338,4 +341,5 @@ def _run_request(
         delivery=DeliveryInfo(
             source=delivery.source, event=delivery.event, delivery_id=delivery.delivery_id, request_id=request_id
         ),
+        checkout=CheckoutSource.of(pipeline.source),
     )

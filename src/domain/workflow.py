@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .models import Job, Model, RunRequest, RunStatus
-from .ports import DeliveryLog, RunRecorder, RunSecretsReader, ScriptExecutor
+from .models import CheckoutSource, Job, Model, RunRequest, RunStatus
+from .ports import (
+    BuildReader,
+    BuildSecrets,
+    DeliveryLog,
+    RunRecorder,
+    RunSecretsReader,
+    ScriptExecutor,
+    SourceCredentials,
+)
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -29,6 +38,16 @@ class JobTask(Model):
     job: Job
     variables: dict[str, str]
     secret_names: tuple[str, ...] = ()
+    checkout: CheckoutSource | None = None
+
+
+@dataclass(frozen=True)
+class BuildPorts:
+    """What codebuild jobs need beyond the run record: their secrets' store, the builds, the source tokens."""
+
+    secrets: BuildSecrets
+    builds: BuildReader
+    source_credentials: SourceCredentials
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,18 @@ class WorkflowPorts:
     executor: ScriptExecutor
     deliveries: DeliveryLog
     now: Callable[[], str]
+    builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
+
+
+class JobSkipped(Exception):
+    """Raised instead of preparing a build that must not run: an earlier stage failed, or the job already ran
+    (a workflow error, never an API answer)."""
+
+
+class PreparedBuild(Model):
+    """What the workflow starts the job's build with."""
+
+    overrides: BuildOverrides
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
@@ -58,6 +89,7 @@ def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
         ports.deliveries.record(
             Delivery(
                 pipeline_id=run.pipeline_id,
+                incarnation=run.incarnation,
                 received_at=run.created_at,
                 source=run.delivery.source,
                 event=run.delivery.event,
@@ -114,6 +146,82 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     )
     _settle_stage(ports, task.run_id, task.stage_index, finished_at)
     return status
+
+
+def prepare_build(ports: WorkflowPorts, task: JobTask) -> PreparedBuild:
+    """Start a codebuild job: record it RUNNING and put its secrets (the run's, and the source token when it checks
+    out) where its build alone reads them. No secret value is returned. Raises JobSkipped after a failed stage
+    (the job is recorded SKIPPED) or if the job already ran."""
+    build_ports = _build_ports(ports)
+    if not _started(ports, task):
+        raise JobSkipped(f"Job {task.job.name} of run {task.run_id} starts no build.")
+    secrets = _build_secrets(ports, build_ports, task)
+    references: dict[str, str] = {}
+    if secrets:
+        secret_id = build_ports.secrets.put_build_secrets(task.run_id, task.stage_index, task.job.name, secrets)
+        references = {name: f"{secret_id}:{name}" for name in secrets}
+    environment = job_environment(
+        task.variables, {}, run_id=task.run_id, pipeline_id=task.pipeline_id, stage=task.stage_name, job=task.job.name
+    )
+    return PreparedBuild(overrides=build_overrides(task.job, environment, references, task.checkout))
+
+
+def record_build(ports: WorkflowPorts, task: JobTask, build_id: str | None, error: str | None) -> RunStatus:
+    """Record how a codebuild job ended: from its build (status, exit code, the tail of its log, secrets masked),
+    or, if no build ran, from the workflow's `error`. Its secrets are deleted first."""
+    build_ports = _build_ports(ports)
+    build_ports.secrets.delete_build_secrets(task.run_id, task.stage_index, task.job.name)
+    secrets = _build_secrets(ports, build_ports, task)
+    outcome = build_ports.builds.get_build(build_id) if build_id else None
+    changes: dict[str, str | int | None] = {"finishedAt": ports.now()}
+    reason: str | None
+    if outcome is None:
+        status, reason = RunStatus.FAILED, mask_secrets(error or "the build did not start", secrets.values())[:1000]
+    else:
+        succeeded, exit_code, reason = read_outcome(outcome, task.job.timeout_seconds)
+        status = RunStatus.SUCCEEDED if succeeded else RunStatus.FAILED
+        output = keep_tail(mask_secrets(outcome.output, secrets.values()), outcome.dropped_bytes)
+        changes |= {"exitCode": exit_code, "output": output, "durationMs": outcome.duration_ms}
+        reason = mask_secrets(reason, secrets.values()) if reason else None
+    ports.runs.move_job(task.run_id, task.stage_index, task.job.name, status, changes | {"reason": reason})
+    _settle_stage(ports, task.run_id, task.stage_index, str(changes["finishedAt"]))
+    return status
+
+
+def _build_ports(ports: WorkflowPorts) -> BuildPorts:
+    if ports.builds is None:
+        raise RuntimeError("this function is not wired for codebuild jobs")
+    return ports.builds
+
+
+def _started(ports: WorkflowPorts, task: JobTask) -> bool:
+    """Move the job (and its stage) to RUNNING; False if an earlier stage failed (the job is SKIPPED) or the job
+    already finished."""
+    view = _recorded(ports, task.run_id)
+    if view.has_failed_before(task.stage_index):
+        ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
+        ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
+        return False
+    started_at = ports.now()
+    if not ports.runs.move_job(
+        task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
+    ):
+        return False
+    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
+    return True
+
+
+def _build_secrets(ports: WorkflowPorts, build_ports: BuildPorts, task: JobTask) -> dict[str, str]:
+    """The secret values a build sees: the run's secrets, and the source token when the job checks out."""
+    secrets: dict[str, str] = {}
+    if task.secret_names:
+        secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
+    checkout = task.checkout
+    if checkout is not None and checkout.credentials and task.job.checks_out(checkout.repository):
+        token = build_ports.source_credentials.get_source_token(task.pipeline_id, checkout.credentials)
+        if token:
+            secrets[GIT_TOKEN_VARIABLE] = token
+    return secrets
 
 
 def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:

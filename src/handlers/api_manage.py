@@ -14,14 +14,16 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ValidationError
 
 from domain import management
-from domain.errors import ErrorCode, VariableProblem
+from domain.errors import ErrorCode, InvalidRequest, VariableProblem
 from domain.management import ManagementPorts, WebhookState
 from domain.models import PIPELINE_ID, USER_ID, Pipeline
 from domain.policy import Caller
+from domain.sources.filters import CREDENTIALS_NAME
 
 from .api_schemas import (
     BODY_ERRORS,
     MAX_BODY_BYTES,
+    CredentialsChange,
     DeliveryBody,
     DeliveryList,
     MemberBody,
@@ -67,7 +69,8 @@ WEBHOOK_PATH = "/pipeline/webhook/"
 
 
 def _caller() -> Caller:
-    return identify(router.current_event, container().management)
+    wiring = container()
+    return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
 def _ports() -> ManagementPorts:
@@ -379,6 +382,46 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     """Remove the webhook's signing secret: 204."""
     management.remove_signing_secret(_ports(), _caller(), _pipeline_id(pipeline_id))
     return _no_content()
+
+
+@router.put(
+    "/api/pipelines/<pipelineId>/credentials/<name>",
+    summary="Store source credentials",
+    description=(
+        "Owners and admins. Stores the https token that the pipeline's `source.credentials: <name>` names; "
+        "codebuild jobs check out with it. Storing it again replaces it. The token is never shown again."
+    ),
+    tags=WEBHOOK,
+    responses=responses({204: ("Stored.", None)}, 403, 404, *BODY_ERRORS),
+    openapi_extensions=request_body(CredentialsChange, "The token."),
+)
+def put_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
+    """Store the pipeline's https token `name`: 204."""
+    caller = _caller()
+    pipeline_id = _pipeline_id(pipeline_id)
+    change = _parsed(CredentialsChange, _body())
+    management.set_source_credentials(_ports(), caller, pipeline_id, _credentials_name(name), change.token)
+    return _no_content()
+
+
+@router.delete(
+    "/api/pipelines/<pipelineId>/credentials/<name>",
+    summary="Remove source credentials",
+    description="Owners and admins. Jobs then check out without a token.",
+    tags=WEBHOOK,
+    responses=responses({204: ("Removed, or there was none.", None)}, 403, 404),
+)
+def delete_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
+    """Remove the pipeline's https token `name`: 204."""
+    management.remove_source_credentials(_ports(), _caller(), _pipeline_id(pipeline_id), _credentials_name(name))
+    return _no_content()
+
+
+def _credentials_name(name: str) -> str:
+    if not CREDENTIALS_NAME.fullmatch(name):
+        reason = f"must match {CREDENTIALS_NAME.pattern}"
+        raise InvalidRequest(f"The credentials name {reason}.", [VariableProblem("name", reason)])
+    return name
 
 
 # Deliveries

@@ -53,7 +53,8 @@ MAX_RUN_BODY_BYTES = 64 * 1024  # as the webhook's body of variables
 
 
 def _caller() -> Caller:
-    return identify(router.current_event, container().management)
+    wiring = container()
+    return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
 def _job_body(job: JobView) -> dict[str, Any]:

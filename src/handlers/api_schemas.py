@@ -66,6 +66,16 @@ class SecretChange(Model):
     )
 
 
+class CredentialsChange(Model):
+    """PUT /api/pipelines/{pipelineId}/credentials/{name}: checked by the use case."""
+
+    token: str = Field(
+        description="An https token that reads the pipeline's source.repository (a GitHub or GitLab token). "
+        "It is never shown again.",
+        json_schema_extra={"minLength": 1, "maxLength": 4096},
+    )
+
+
 SampleProvider = Literal["webhook", "github", "gitea", "forgejo", "gitlab", "codeup", "gitee"]
 MAX_SAMPLE_HEADERS = 50
 
@@ -231,7 +241,7 @@ class DeliveryBody(Model):
 
     @classmethod
     def of(cls, delivery: Delivery) -> Self:
-        return cls(**delivery.model_dump(exclude={"pipeline_id"}))
+        return cls(**delivery.model_dump(exclude={"pipeline_id", "incarnation"}))
 
 
 class DeliveryList(Model):

@@ -1,14 +1,13 @@
 """Who is calling the API: the hookrun user behind a request, and whether it administers hookrun.
 
 The API sits behind AWS_IAM auth, so the caller is the signed IAM principal (`requestContext.identity.userArn`),
-mapped to a hookrun user by the item pk=PRINCIPAL#<arn>, sk=PRINCIPAL; principals listed in ADMIN_PRINCIPALS are
+mapped to a hookrun user by the item pk=PRINCIPAL#<arn>, sk=PRINCIPAL; principals listed in AdminPrincipals are
 admins, and one that no user is mapped to acts under its own ARN. The local stack's API Gateway plays the IAM
 authorizer (hookrun/local_iam.py), so this module has one path; any `X-Hookrun-User` header is never read here.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Protocol
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -18,8 +17,6 @@ from domain.models import USER_ID
 from domain.policy import Caller
 
 from .http import RequestRejected
-
-ADMIN_PRINCIPALS_ENV = "ADMIN_PRINCIPALS"
 
 
 class PrincipalReader(Protocol):
@@ -35,17 +32,16 @@ def caller_id(event: APIGatewayProxyEvent, principals: PrincipalReader) -> str |
     return user_id if USER_ID.fullmatch(user_id) else None
 
 
-def is_admin(event: APIGatewayProxyEvent) -> bool:
-    """Admins see and manage everything: the principals listed in ADMIN_PRINCIPALS."""
+def is_admin(event: APIGatewayProxyEvent, admins: frozenset[str]) -> bool:
+    """Admins see and manage everything: the principals listed in AdminPrincipals."""
     principal_arn = event.request_context.identity.user_arn
-    admins = {arn.strip() for arn in os.environ.get(ADMIN_PRINCIPALS_ENV, "").split(",") if arn.strip()}
     return principal_arn is not None and principal_arn in admins
 
 
-def identify(event: APIGatewayProxyEvent, principals: PrincipalReader) -> Caller:
+def identify(event: APIGatewayProxyEvent, principals: PrincipalReader, admins: frozenset[str]) -> Caller:
     """The caller of an API request as the use cases take it; raises UNAUTHENTICATED when it names nobody."""
     user_id = caller_id(event, principals)
-    admin = is_admin(event)
+    admin = is_admin(event, admins)
     principal_arn = event.request_context.identity.user_arn
     if user_id is None and admin and principal_arn:
         user_id = principal_arn

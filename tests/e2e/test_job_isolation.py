@@ -20,7 +20,8 @@ SPAWN = [
 COUNT = [
     "seen=0",
     "for f in /proc/[0-9]*/cmdline; do",
-    '  case "$(tr "\\0" " " < "$f" 2>/dev/null)" in *"$MARK"*) seen=$((seen+1));; esac',
+    # stderr first: redirections apply left to right, and a process may end between the glob and the read
+    '  case "$(tr "\\0" " " 2>/dev/null < "$f")" in *"$MARK"*) seen=$((seen+1));; esac',
     "done",
     'echo "seen=$seen"',
 ]

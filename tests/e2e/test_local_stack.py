@@ -102,7 +102,7 @@ def test_hookrun_invoke_runs_a_function_with_an_event_file(local_stack: RunningS
 def test_hookrun_invoke_without_a_local_stack_says_so_and_fails() -> None:
     result = hookrun("invoke", "WebhookFunction", "--endpoint", f"http://127.0.0.1:{closed_port()}")
 
-    assert result.returncode == 1
+    assert result.returncode == 2  # the README's exit code for a connection problem
     assert "no local stack answers" in result.stderr
 
 
@@ -141,11 +141,11 @@ def test_the_workflow_functions_run_their_events_like_sam_local_invoke(local_sta
         json.loads(hookrun("invoke", function, "-e", f"events/{event}", "--endpoint", local_stack.endpoint).stdout)
         for function, event in [
             ("RunStatusFunction", "run-status-start.json"),
-            ("JobRunnerFunction", "job-runner.json"),
+            ("JobStatusFunction", "job-status-run.json"),
             ("RunStatusFunction", "run-status-finish.json"),
         ]
     ]
     assert outcomes == [{"status": "RUNNING"}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
-    run_id = json.loads((ROOT / "events" / "job-runner.json").read_text())["runId"]
+    run_id = json.loads((ROOT / "events" / "job-status-run.json").read_text())["task"]["runId"]
     run = wait_for_run(local_stack.endpoint, run_id)
     assert run["stages"][0]["jobs"][0]["output"] == "abc is 456\n"

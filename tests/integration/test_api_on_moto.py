@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from adapters.dynamodb import DynamoDirectory
 from adapters.runs import DynamoRuns
 from domain.models import Grant, Role, RunRequest, RunStatus, User, UserStatus
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from hookrun.local_iam import LocalIam, principal_of
 from tests.conftest import TABLE
-from tests.support import FakeLambdaContext, api_event, demo_pipeline
+from tests.directory import DynamoDirectory
+from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
 # The API only reads an execution's input, so a one-state machine stands in for the pipeline workflow.
@@ -86,16 +86,15 @@ def one_state_machine_arn(stepfunctions: Any) -> str:
 
 @pytest.fixture
 def wired(one_state_machine_arn: str, directory: DynamoDirectory, recorded: list[str]) -> Iterator[Container]:
-    wiring = Container(Settings(table_name=TABLE, state_machine_arn=one_state_machine_arn))
+    wiring = Container(Settings(TABLE, one_state_machine_arn, admin_principals=frozenset({principal_of("admin")})))
     composition.use_container(wiring)
     yield wiring
     composition.use_container(None)
 
 
 @pytest.fixture(autouse=True)
-def local_stack(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> None:
+def local_stack(dynamodb: Any) -> None:
     """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
-    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
     iam = LocalIam(lambda: dynamodb, TABLE)
     for user in ("admin", "owen", "alice", "bob", "carol"):
         iam.user_arn(user)
@@ -226,16 +225,14 @@ def test_request_without_identity_is_401(wired: Container, recorded: list[str]) 
     assert (status, body["code"]) == (401, "UNAUTHENTICATED")
 
 
-def test_the_user_header_is_never_read(wired: Container, recorded: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ADMIN_PRINCIPALS")
+def test_the_user_header_is_never_read(wired: Container, recorded: list[str]) -> None:
+    admins()
     status, body, _ = get_run(recorded[0], user="alice", user_arn=ALICE_ARN)
     assert (status, body["code"]) == (401, "UNAUTHENTICATED")
 
 
-def test_iam_principal_mapped_to_a_user_may_read(
-    wired: Container, dynamodb: Any, recorded: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ADMIN_PRINCIPALS")
+def test_iam_principal_mapped_to_a_user_may_read(wired: Container, dynamodb: Any, recorded: list[str]) -> None:
+    admins()
     dynamodb.put_item(
         TableName=TABLE,
         Item={"pk": {"S": f"PRINCIPAL#{ALICE_ARN}"}, "sk": {"S": "PRINCIPAL"}, "userId": {"S": "bob"}},
@@ -249,8 +246,7 @@ def test_local_admin_may_read_any_run(wired: Container) -> None:
     assert (status, body["pipelineId"]) == (200, "other")
 
 
-def test_admin_principal_may_list_any_pipeline(wired: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ADMIN_PRINCIPALS")
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ALICE_ARN)
+def test_admin_principal_may_list_any_pipeline(wired: Container) -> None:
+    admins(ALICE_ARN)
     status, body, _ = list_runs("other", user=None, user_arn=ALICE_ARN)
     assert (status, [run["runId"] for run in body["runs"]]) == (200, [run_id(9)])

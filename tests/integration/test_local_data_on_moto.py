@@ -14,7 +14,7 @@ from adapters.stepfunctions import execution_input
 from domain.models import RunRequest, RunStatus
 from handlers.composition import Container, Settings
 from hookrun.local_data import STOPPED_ERROR, ExecutionRecord, MotoState, State, fail_runs_in_flight
-from hookrun.template import create_table, state_machine_definition
+from hookrun.template import create_table, state_machine_definition, substitution_names
 from tests.conftest import MOTO_CONFIG, REGION, TABLE
 from tests.support import load_event
 
@@ -35,7 +35,7 @@ def new_stack() -> tuple[Any, Any, str]:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     create_table(dynamodb, TABLE)
     stepfunctions = boto3.client("stepfunctions", region_name=REGION)
-    definition = state_machine_definition({"JobRunnerFunctionArn": MISSING, "RunStatusFunctionArn": MISSING})
+    definition = state_machine_definition(dict.fromkeys(substitution_names(), MISSING))
     arn = stepfunctions.create_state_machine(
         name="hookrun-pipeline", definition=definition, roleArn="arn:aws:iam::123456789012:role/hookrun-sfn"
     )["stateMachineArn"]

@@ -19,7 +19,7 @@ from handlers import api, composition, webhook
 from handlers.composition import Container, Settings
 from hookrun.local_iam import LocalIam, principal_of
 from tests.conftest import REGION, TABLE
-from tests.support import FakeLambdaContext, api_request, demo_pipeline, load_event, webhook_event
+from tests.support import FakeLambdaContext, admins, api_request, demo_pipeline, load_event, webhook_event
 from tests.unit.test_management import SECRET, seeded
 
 ADMIN_ARN = "arn:aws:iam::123456789012:role/hookrun-admin"
@@ -38,16 +38,17 @@ def ports(dynamodb: Any) -> ManagementPorts:
 
 @pytest.fixture(autouse=True)
 def wired(state_machine_arn: str, ports: ManagementPorts) -> Iterator[Container]:
-    wiring = Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn, secret_prefix=SECRET_PREFIX))
+    wiring = Container(
+        Settings(TABLE, state_machine_arn, SECRET_PREFIX, admin_principals=frozenset({principal_of("admin")}))
+    )
     composition.use_container(wiring)
     yield wiring
     composition.use_container(None)
 
 
 @pytest.fixture(autouse=True)
-def local_stack(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> None:
+def local_stack(dynamodb: Any) -> None:
     """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
-    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
     iam = LocalIam(lambda: dynamodb, TABLE)
     for user in ("admin", "owen", "alice", "bob", "carol"):
         iam.user_arn(user)
@@ -126,8 +127,7 @@ def test_the_last_owner_stays() -> None:
 
 
 def test_a_principal_mapped_by_an_admin_acts_as_its_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ADMIN_PRINCIPALS")
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+    admins(ADMIN_ARN)
     change = json.dumps({"principals": [CAROL_ARN]})
     put = api_request("PUT", "/api/users/{userId}", {"userId": "carol"}, change, user=None, user_arn=ADMIN_ARN)
     assert call(put)[0] == 200
@@ -146,9 +146,11 @@ def test_a_signing_secret_set_through_the_api_is_written_to_secrets_manager() ->
     request("POST", f"{WEBHOOK}/enable", "alice", pipelineId="demo")
     status, state = request("PUT", f"{WEBHOOK}/secret", "owen", {"secret": SECRET}, pipelineId="demo")
     secrets = boto3.client("secretsmanager", region_name=REGION)
-    name = f"{SECRET_PREFIX}pipelines/demo/webhook-signing-secret"
+    (listed,) = secrets.list_secrets(Filters=[{"Key": "name", "Values": [f"{SECRET_PREFIX}pipelines/demo/"]}])[
+        "SecretList"
+    ]
     assert (status, state["signed"]) == (200, True)
-    assert secrets.get_secret_value(SecretId=name)["SecretString"] == SECRET
+    assert secrets.get_secret_value(SecretId=listed["Name"])["SecretString"] == SECRET
 
 
 def test_the_webhook_accepts_an_event_signed_with_the_secret_set_through_the_api() -> None:

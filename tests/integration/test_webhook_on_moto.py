@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from adapters.dynamodb import DynamoDirectory
 from domain.models import Grant, Role, Trigger, User, UserStatus
 from domain.tokens import hash_token, token_hint
 from handlers import composition, webhook
 from handlers.composition import Container, Settings
 from handlers.observability import logger
 from tests.conftest import TABLE
+from tests.directory import DynamoDirectory
 from tests.support import DEMO_TOKEN, FakeLambdaContext, demo_pipeline, load_event, webhook_event
 
 

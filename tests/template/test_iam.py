@@ -50,8 +50,19 @@ MANAGED_POLICIES_ALLOWED = {
     "WebhookFunctionRole": {LAMBDA_BASIC_EXECUTION},
     "ApiFunctionRole": {LAMBDA_BASIC_EXECUTION},
     "JobRunnerFunctionRole": {LAMBDA_BASIC_EXECUTION},
+    "JobStatusFunctionRole": {LAMBDA_BASIC_EXECUTION},
     "RunStatusFunctionRole": {LAMBDA_BASIC_EXECUTION},
     "PipelineStateMachineRole": set(),
+    "BuildRole": set(),
+}
+
+# The roles whose credentials a job's script can reach: the job runner function's (a script runs in it as the
+# same OS user) and the builds' (CodeBuild hands them to the build container). Nothing but their logs, and for
+# builds the secrets of hookrun's builds, each of which exists only while its build runs.
+USER_CODE_ROLES = {"JobRunnerFunctionRole", "BuildRole"}
+USER_CODE_ACTIONS_ALLOWED = {
+    "JobRunnerFunctionRole": set(),  # AWSLambdaBasicExecutionRole writes its logs
+    "BuildRole": {"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue"},
 }
 
 
@@ -146,3 +157,25 @@ def test_broad_statements_grant_exactly_their_listed_actions() -> None:
 def test_roles_carry_only_the_listed_managed_policies() -> None:
     attached = {role: set(properties.get("ManagedPolicyArns", [])) for role, properties in _roles().items()}
     assert attached == MANAGED_POLICIES_ALLOWED
+
+
+def test_user_code_roles_can_touch_no_table_item() -> None:
+    reaching = [(s.role, s.sid, a) for s in statements() if s.role in USER_CODE_ROLES for a in s.actions]
+    assert [r for r in reaching if r[2].lower().startswith("dynamodb:")] == []
+
+
+def test_user_code_roles_grant_only_their_logs_and_build_secrets() -> None:
+    granted: dict[str, set[str]] = {role: set() for role in USER_CODE_ROLES}
+    for statement in statements():
+        if statement.role in USER_CODE_ROLES:
+            granted[statement.role] |= set(statement.actions)
+    assert granted == USER_CODE_ACTIONS_ALLOWED
+
+
+def test_builds_read_only_the_secrets_of_builds() -> None:
+    (resources,) = [
+        s.resources for s in statements() if s.role == "BuildRole" and "secretsmanager:GetSecretValue" in s.actions
+    ]
+    assert resources == [
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:hookrun/${AWS::StackName}/runs/*"
+    ]

@@ -60,5 +60,29 @@ def test_the_check_catches_broken_definitions(change: Any, problem: str) -> None
     assert any(problem in p for p in check_definition(broken, substitutions())), check_definition(broken)
 
 
+def start_build(machine: dict[str, Any]) -> dict[str, Any]:
+    jobs = machine["States"]["Stages"]["ItemProcessor"]["States"]["Jobs"]["ItemProcessor"]["States"]
+    state: dict[str, Any] = jobs["StartBuild"]
+    return state
+
+
+def test_the_workflow_runs_codebuild_jobs_with_start_build_sync() -> None:
+    assert start_build(definition())["Resource"] == "arn:aws:states:::codebuild:startBuild.sync"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda s: s.update(Resource="arn:aws:states:::codebuild:startBuild"), "does not know"),
+        (lambda s: s["Parameters"].update({"SecondarySourcesOverride": []}), "SecondarySourcesOverride"),
+        (lambda s: s.update(TimeoutSeconds=3600), "the longest a build may run"),
+    ],
+)
+def test_the_check_knows_the_codebuild_integration(change: Any, problem: str) -> None:
+    broken = definition()
+    change(start_build(broken))
+    assert any(problem in p for p in check_definition(broken, substitutions())), check_definition(broken)
+
+
 def test_unsubstituted_placeholders_are_reported() -> None:
-    assert any("JobRunnerFunctionArn" in p for p in check_definition(definition(), {"RunStatusFunctionArn"}))
+    assert any("JobStatusFunctionArn" in p for p in check_definition(definition(), {"RunStatusFunctionArn"}))

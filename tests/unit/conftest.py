@@ -7,7 +7,7 @@ import pytest
 from domain.models import Role
 from hookrun.local_iam import principal_of
 from tests.fakes import FakeRunStarter, FakeStore
-from tests.support import DEMO_TOKEN, demo_pipeline
+from tests.support import DEMO_TOKEN, admins, demo_pipeline
 
 
 @pytest.fixture
@@ -26,12 +26,12 @@ def runs() -> FakeRunStarter:
 
 
 @pytest.fixture
-def api_on_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+def api_on_local_stack() -> None:
     """The API as the local stack runs it: requests signed by their user's local principal, `admin` an admin."""
-    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
+    admins(principal_of("admin"))
 
 
 @pytest.fixture
-def on_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+def on_aws() -> None:
     """The API as deployed with no AdminPrincipals: the tests name the principal that signs."""
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+    admins()

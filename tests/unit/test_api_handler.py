@@ -17,7 +17,7 @@ from handlers import api, composition
 from handlers.api_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, api_event, demo_pipeline, local_user
+from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -64,14 +64,14 @@ class FakeRuns:
         return self.runs.get(run_id)
 
     def list_runs(
-        self, pipeline_id: str, limit: int = 20, cursor: str | None = None
+        self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
     ) -> tuple[list[RunView], str | None]:
         self.reads += 1
         if cursor is not None and not cursor.isdigit():
             raise InvalidCursor()
         start = int(cursor or 0)
         newest_first = sorted(
-            (run for run in self.runs.values() if run.pipeline_id == pipeline_id),
+            (run for run in self.runs.values() if (run.pipeline_id, run.incarnation) == (pipeline_id, incarnation)),
             key=lambda run: run.created_at,
             reverse=True,
         )
@@ -254,9 +254,9 @@ def test_iam_principal_reads_as_its_mapped_user(on_aws: None, principals: FakePr
 
 
 def test_iam_principal_listed_in_admin_principals_may_read_any_run(
-    on_aws: None, monkeypatch: pytest.MonkeyPatch
+    on_aws: None,
 ) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", f"arn:aws:iam::123456789012:role/other, {ALICE_ARN}")
+    admins("arn:aws:iam::123456789012:role/other", ALICE_ARN)
     status, body, _ = get_run(user=None, user_arn=ALICE_ARN)
     assert (status, body["runId"]) == (200, RUN_ID)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ from handlers import api, composition
 from handlers.composition import Container, Settings
 from handlers.observability import logger
 from tests.fakes import NOW, FakeDeliveryLog, FakeManagementStore, FakeSigningSecrets
-from tests.support import FakeLambdaContext, api_event, api_request, demo_pipeline
+from tests.support import FakeLambdaContext, admins, api_event, api_request, demo_pipeline
 from tests.unit.test_management import ADMIN, ALICE, OWEN, SECRET, seeded
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -243,7 +244,8 @@ def test_viewer_sees_a_pipeline_with_webhook_members_and_audit() -> None:
 
 def test_audit_shows_the_newest_50_entries(store: FakeManagementStore) -> None:
     entry = AuditEntry(at=NOW, actor="owen", action="pipeline.update", target="pipeline/demo")
-    store.audit.extend([entry] * 60)
+    for _ in range(60):
+        store.add_audit(entry, store.pipelines["demo"].incarnation)
     _, body = request("GET", PIPELINE, as_user="owen", pipelineId="demo")
     assert len(body["audit"]) == 50
 
@@ -585,12 +587,19 @@ def test_the_secret_routes_of_an_unknown_pipeline_are_404() -> None:
 # GET /api/pipelines/{pipelineId}/deliveries
 
 
+def demo_incarnation() -> str:
+    stored = composition.container().management_ports.store.get_pipeline("demo")
+    assert stored is not None
+    return stored.incarnation
+
+
 def record(log: FakeDeliveryLog, count: int) -> None:
     """`count` deliveries of demo, one second apart: the last is the newest."""
     for second in range(count):
         log.record(
             Delivery(
                 pipeline_id="demo",
+                incarnation=demo_incarnation(),
                 received_at=f"2026-11-27T12:00:{second:02d}.000Z",
                 source="github",
                 event="push",
@@ -627,7 +636,12 @@ def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: Fak
 
 def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> None:
     rejected = Delivery(
-        pipeline_id="demo", received_at=NOW, source="github", outcome=Outcome.REJECTED, reason="INVALID_SIGNATURE"
+        pipeline_id="demo",
+        incarnation=demo_incarnation(),
+        received_at=NOW,
+        source="github",
+        outcome=Outcome.REJECTED,
+        reason="INVALID_SIGNATURE",
     )
     delivery_log.record(rejected)
     (shown,) = list_deliveries()[1]["deliveries"]
@@ -691,17 +705,15 @@ def test_deployed_caller_is_the_user_mapped_to_its_principal(on_aws: None, ports
     assert (status, body["runAs"]) == (201, "owen")
 
 
-def test_admin_principal_without_a_user_acts_under_its_arn(
-    on_aws: None, monkeypatch: pytest.MonkeyPatch, store: FakeManagementStore
-) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+def test_admin_principal_without_a_user_acts_under_its_arn(on_aws: None, store: FakeManagementStore) -> None:
+    admins(ADMIN_ARN)
     event = api_request("PUT", PIPELINE, {"pipelineId": "new"}, json.dumps(pipeline_file(id="new")), user_arn=ADMIN_ARN)
     assert call(event)[0] == 201
     assert store.grants[("new", ADMIN_ARN)].role == "owner"
 
 
-def test_admin_principal_may_add_users(on_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ADMIN_ARN)
+def test_admin_principal_may_add_users(on_aws: None) -> None:
+    admins(ADMIN_ARN)
     status, _ = call(api_request("PUT", USER, {"userId": "dave"}, "{}", user=None, user_arn=ADMIN_ARN))
     assert status == 201
 
@@ -716,3 +728,55 @@ def test_a_throttled_store_is_503_with_retry_after(store: FakeManagementStore, m
     monkeypatch.setattr(store, "get_pipeline", throttled)
     response = api.handler(api_request("GET", PIPELINE, {"pipelineId": "demo"}), FakeLambdaContext())  # type: ignore[arg-type]
     assert (response["statusCode"], response["multiValueHeaders"]["Retry-After"]) == (503, ["4"])
+
+
+# Source credentials
+
+CREDENTIALS = "/api/pipelines/{pipelineId}/credentials/{name}"
+TOKEN = "ghp_" + "x" * 36
+
+
+class FakeSourceCredentials:
+    def __init__(self) -> None:
+        self.tokens: dict[tuple[str, str], str] = {}
+
+    def put_source_token(self, pipeline_id: str, name: str, token: str) -> None:
+        self.tokens[pipeline_id, name] = token
+
+    def delete_source_token(self, pipeline_id: str, name: str) -> None:
+        self.tokens.pop((pipeline_id, name), None)
+
+
+@pytest.fixture
+def credentials(ports: ManagementPorts) -> Iterator[FakeSourceCredentials]:
+    store = FakeSourceCredentials()
+    composition.use_container(FakeContainer(dataclasses.replace(ports, source_credentials=store)))
+    yield store
+
+
+def test_owner_stores_a_token_and_it_is_never_answered(credentials: FakeSourceCredentials) -> None:
+    status, body = request("PUT", CREDENTIALS, {"token": TOKEN}, as_user="owen", pipelineId="demo", name="gh")
+    assert (status, body) == (204, {})
+    assert credentials.tokens == {("demo", "gh"): TOKEN}
+
+
+def test_owner_removes_a_token(credentials: FakeSourceCredentials) -> None:
+    credentials.tokens["demo", "gh"] = TOKEN
+    status, _ = request("DELETE", CREDENTIALS, as_user="owen", pipelineId="demo", name="gh")
+    assert (status, credentials.tokens) == (204, {})
+
+
+def test_runner_may_not_store_a_token(credentials: FakeSourceCredentials) -> None:
+    status, body = request("PUT", CREDENTIALS, {"token": TOKEN}, pipelineId="demo", name="gh")
+    assert (status, body["code"], credentials.tokens) == (403, "FORBIDDEN", {})
+
+
+def test_a_token_with_spaces_is_refused_without_echoing_it(credentials: FakeSourceCredentials) -> None:
+    status, body = request("PUT", CREDENTIALS, {"token": "ghp x"}, as_user="owen", pipelineId="demo", name="gh")
+    assert (status, body["code"], credentials.tokens) == (422, "INVALID_REQUEST", {})
+    assert "ghp x" not in json.dumps(body)
+
+
+def test_a_malformed_credentials_name_is_refused(credentials: FakeSourceCredentials) -> None:
+    status, body = request("PUT", CREDENTIALS, {"token": TOKEN}, as_user="owen", pipelineId="demo", name="-x")
+    assert (status, body["code"], credentials.tokens) == (422, "INVALID_REQUEST", {})

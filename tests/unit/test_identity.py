@@ -28,9 +28,7 @@ def event(user: str | None = "alice", user_arn: str | None = ALICE_ARN) -> APIGa
     return APIGatewayProxyEvent(api_event("api-get-run.json", user=user, user_arn=user_arn))
 
 
-@pytest.fixture(autouse=True)
-def no_admins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ADMIN_PRINCIPALS", raising=False)
+NO_ADMINS: frozenset[str] = frozenset()
 
 
 def test_the_caller_is_the_user_mapped_to_the_iam_principal() -> None:
@@ -47,33 +45,31 @@ def test_a_principal_mapped_to_a_malformed_user_id_is_nobody() -> None:
     assert caller_id(event(), Principals({ALICE_ARN: "x" * 500})) is None
 
 
-def test_an_admin_is_a_principal_listed_in_admin_principals(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", f"arn:aws:iam::123456789012:role/ops,{ALICE_ARN}")
-    assert is_admin(event(user="nobody"))
-    assert not is_admin(event(user_arn="arn:aws:iam::123456789012:user/bob"))
+def test_an_admin_is_a_principal_listed_in_admin_principals() -> None:
+    admins = frozenset({"arn:aws:iam::123456789012:role/ops", ALICE_ARN})
+    assert is_admin(event(user="nobody"), admins)
+    assert not is_admin(event(user_arn="arn:aws:iam::123456789012:user/bob"), admins)
 
 
 def test_a_header_naming_admin_makes_no_admin() -> None:
-    assert not is_admin(event(user="admin", user_arn=None))
+    assert not is_admin(event(user="admin", user_arn=None), frozenset({principal_of("admin")}))
 
 
-def test_admin_principal_without_a_user_acts_under_its_arn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ALICE_ARN)
-    assert identify(event(), Principals({})) == Caller(ALICE_ARN, is_admin=True)
+def test_admin_principal_without_a_user_acts_under_its_arn() -> None:
+    assert identify(event(), Principals({}), frozenset({ALICE_ARN})) == Caller(ALICE_ARN, is_admin=True)
 
 
-def test_admin_principal_with_a_user_acts_as_that_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", ALICE_ARN)
-    assert identify(event(), Principals({ALICE_ARN: "alice"})) == Caller("alice", is_admin=True)
+def test_admin_principal_with_a_user_acts_as_that_user() -> None:
+    assert identify(event(), Principals({ALICE_ARN: "alice"}), frozenset({ALICE_ARN})) == Caller("alice", is_admin=True)
 
 
 def test_unmapped_principal_is_unauthenticated() -> None:
     with pytest.raises(RequestRejected) as raised:
-        identify(event(user="admin"), Principals({}))
+        identify(event(user="admin"), Principals({}), NO_ADMINS)
     assert raised.value.code == "UNAUTHENTICATED"
 
 
-def test_the_local_admin_is_an_admin_through_admin_principals(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADMIN_PRINCIPALS", principal_of("admin"))
+def test_the_local_admin_is_an_admin_through_admin_principals() -> None:
     signed = event(user="admin", user_arn=principal_of("admin"))
-    assert identify(signed, Principals({principal_of("admin"): "admin"})) == Caller("admin", is_admin=True)
+    admins = frozenset({principal_of("admin")})
+    assert identify(signed, Principals({principal_of("admin"): "admin"}), admins) == Caller("admin", is_admin=True)

@@ -33,7 +33,7 @@ from domain.management import (
     set_signing_secret,
     webhook_state,
 )
-from domain.models import Role, Trigger, UserStatus
+from domain.models import AuditEntry, Grant, Role, Trigger, UserStatus
 from domain.policy import Caller
 from domain.ports import DeliveryLog, DeliveryReader, ManagementStore, SigningSecretStore
 from domain.tokens import hash_token, is_well_formed
@@ -103,8 +103,24 @@ def trigger_of(ports: ManagementPorts, pipeline_id: str = "demo") -> Trigger:
     return trigger
 
 
-def delivery(at: str, outcome: Outcome = Outcome.RUN_STARTED, pipeline_id: str = "demo") -> Delivery:
-    return Delivery(pipeline_id=pipeline_id, received_at=at, source="github", event="push", outcome=outcome)
+def pipeline_audit(ports: ManagementPorts, pipeline_id: str = "demo") -> list[AuditEntry]:
+    """The pipeline's audit entries, newest first, as its page shows them (of its current incarnation)."""
+    stored = ports.store.get_pipeline(pipeline_id)
+    assert stored is not None
+    return ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation)
+
+
+def delivery(ports: ManagementPorts, at: str, pipeline_id: str = "demo") -> Delivery:
+    """A delivery to the pipeline as it is now (its incarnation)."""
+    stored = ports.store.get_pipeline(pipeline_id)
+    return Delivery(
+        pipeline_id=pipeline_id,
+        incarnation=stored.incarnation if stored else "",
+        received_at=at,
+        source="github",
+        event="push",
+        outcome=Outcome.RUN_STARTED,
+    )
 
 
 def test_creator_of_a_pipeline_becomes_its_owner(ports: ManagementPorts) -> None:
@@ -247,7 +263,7 @@ def test_deleting_a_pipeline_kills_its_webhook(ports: ManagementPorts) -> None:
 def test_every_change_leaves_an_audit_entry(ports: ManagementPorts) -> None:
     enable_webhook(ports, ALICE, "demo")
     disable_webhook(ports, ALICE, "demo")
-    actions = [(a.actor, a.action) for a in ports.store.list_audit("pipeline/demo")]
+    actions = [(a.actor, a.action) for a in pipeline_audit(ports)]
     assert actions[:2] == [("alice", "webhook.disable"), ("alice", "webhook.enable")]
     assert ("owen", "pipeline.create") in actions
     assert [a.action for a in ports.store.list_audit("user/alice")] == ["user.create"]
@@ -392,7 +408,7 @@ def test_setting_a_secret_again_replaces_its_value(ports: ManagementPorts, read_
 def test_setting_a_secret_is_audited_without_its_value(ports: ManagementPorts) -> None:
     enable_webhook(ports, ALICE, "demo")
     set_signing_secret(ports, OWEN, "demo", SECRET)
-    (entry,) = [a for a in ports.store.list_audit("pipeline/demo") if a.action == "webhook.secret.set"]
+    (entry,) = [a for a in pipeline_audit(ports) if a.action == "webhook.secret.set"]
     assert entry.actor == "owen"
     assert SECRET not in entry.model_dump_json()
 
@@ -436,15 +452,15 @@ def test_removing_the_secret_is_audited(ports: ManagementPorts) -> None:
     enable_webhook(ports, ALICE, "demo")
     set_signing_secret(ports, OWEN, "demo", SECRET)
     remove_signing_secret(ports, ADMIN, "demo")
-    newest = ports.store.list_audit("pipeline/demo")[0]
+    newest = pipeline_audit(ports)[0]
     assert (newest.actor, newest.action) == ("admin", "webhook.secret.remove")
 
 
 def test_removing_a_secret_the_webhook_does_not_have_changes_nothing(ports: ManagementPorts) -> None:
     enable_webhook(ports, ALICE, "demo")
-    before = ports.store.list_audit("pipeline/demo")
+    before = pipeline_audit(ports)
     assert not remove_signing_secret(ports, OWEN, "demo").signed
-    assert ports.store.list_audit("pipeline/demo") == before
+    assert pipeline_audit(ports) == before
 
 
 def test_a_runner_may_not_remove_the_secret(ports: ManagementPorts) -> None:
@@ -474,7 +490,7 @@ def test_deleting_a_pipeline_deletes_its_signing_secret(ports: ManagementPorts, 
 
 def test_deliveries_are_listed_newest_first(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
     for second in ("01", "02", "03"):
-        delivery_log.record(delivery(f"2026-11-27T12:00:{second}.000Z"))
+        delivery_log.record(delivery(ports, f"2026-11-27T12:00:{second}.000Z"))
     page = list_deliveries(ports, BOB, "demo", 20, None)
     assert [d.received_at[17:19] for d in page.deliveries] == ["03", "02", "01"]
     assert page.next_cursor is None
@@ -482,7 +498,7 @@ def test_deliveries_are_listed_newest_first(ports: ManagementPorts, delivery_log
 
 def test_deliveries_come_a_page_at_a_time(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
     for second in ("01", "02", "03"):
-        delivery_log.record(delivery(f"2026-11-27T12:00:{second}.000Z"))
+        delivery_log.record(delivery(ports, f"2026-11-27T12:00:{second}.000Z"))
     first = list_deliveries(ports, BOB, "demo", 2, None)
     rest = list_deliveries(ports, BOB, "demo", 2, first.next_cursor)
     assert [d.received_at[17:19] for d in first.deliveries + rest.deliveries] == ["03", "02", "01"]
@@ -490,12 +506,12 @@ def test_deliveries_come_a_page_at_a_time(ports: ManagementPorts, delivery_log: 
 
 
 def test_deliveries_of_other_pipelines_are_not_listed(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
-    delivery_log.record(delivery("2026-11-27T12:00:01.000Z", pipeline_id="other"))
+    delivery_log.record(delivery(ports, "2026-11-27T12:00:01.000Z", pipeline_id="other"))
     assert list_deliveries(ports, OWEN, "demo", 20, None).deliveries == []
 
 
 def test_admins_list_any_pipelines_deliveries(ports: ManagementPorts, delivery_log: DeliveryLog) -> None:
-    delivery_log.record(delivery("2026-11-27T12:00:01.000Z"))
+    delivery_log.record(delivery(ports, "2026-11-27T12:00:01.000Z"))
     assert len(list_deliveries(ports, ADMIN, "demo", 20, None).deliveries) == 1
 
 
@@ -514,3 +530,62 @@ def test_suspended_viewers_do_not_see_deliveries(ports: ManagementPorts) -> None
 def test_a_cursor_of_another_list_is_invalid(ports: ManagementPorts) -> None:
     with pytest.raises(InvalidCursor):
         list_deliveries(ports, BOB, "demo", 20, "bm90LWEtY3Vyc29y")
+
+
+# Concurrent changes and a pipeline id used again
+
+
+def _stale_audit() -> AuditEntry:
+    return AuditEntry(at="2026-11-27T12:00:00.000Z", actor="owen", action="test", target="pipeline/demo")
+
+
+def test_a_trigger_change_decided_on_a_stale_read_is_a_conflict_and_changes_nothing(ports: ManagementPorts) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    stale = ports.store.get_pipeline("demo")
+    assert stale is not None
+    disable_webhook(ports, ALICE, "demo")
+    enabled_again = trigger_of(ports).model_copy(update={"enabled": True})
+    with pytest.raises(Conflict) as caught:
+        ports.store.update_trigger(stale, enabled_again, _stale_audit())
+    assert caught.value.code == "CONFLICT"
+    assert trigger_of(ports).enabled is False
+
+
+def test_a_grant_decided_before_the_pipeline_was_deleted_is_a_conflict(ports: ManagementPorts) -> None:
+    stale = ports.store.get_pipeline("demo")
+    assert stale is not None
+    delete_pipeline(ports, OWEN, "demo")
+    with pytest.raises(Conflict):
+        ports.store.put_grant(stale, Grant(pipeline_id="demo", user_id="carol", role=Role.OWNER), _stale_audit())
+    assert ports.store.list_grants("demo") == []
+
+
+def test_a_secret_set_that_loses_a_race_leaves_the_winners_secret(
+    ports: ManagementPorts, read_secret: ReadSecret
+) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    winner = "the-winning-secret-value"
+    racing = ports.signing_secrets.put_signing_secret
+
+    def change_meanwhile(pipeline_id: str, value: str) -> str:
+        name = racing(pipeline_id, value)
+        if value != winner:
+            set_signing_secret(ports, OWEN, "demo", winner)  # lands between the loser's read and its write
+        return name
+
+    ports.signing_secrets.put_signing_secret = change_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        set_signing_secret(ports, OWEN, "demo", "the-losing-secret-value")
+    assert read_secret(trigger_of(ports).signing_secret or "") == winner
+
+
+def test_a_pipeline_made_again_with_a_deleted_ones_id_has_none_of_its_audit_or_deliveries(
+    ports: ManagementPorts, delivery_log: DeliveryLog
+) -> None:
+    enable_webhook(ports, ALICE, "demo")
+    delivery_log.record(delivery(ports, "2026-11-27T12:00:01.000Z"))
+    delete_pipeline(ports, OWEN, "demo")
+    apply_pipeline(ports, CAROL, demo_pipeline())
+    assert {entry.actor for entry in pipeline_audit(ports)} == {"carol"}
+    assert list_deliveries(ports, CAROL, "demo", 20, None).deliveries == []
+    assert webhook_state(ports, CAROL, "demo").enabled is False

@@ -132,7 +132,63 @@ def test_a_name_with_a_trailing_newline_is_invalid() -> None:
     assert "invalid name" in reasons({"abc\n": "x"}, allow_undeclared=True)["abc?"]
 
 
-def test_a_runner_that_does_not_exist_yet_is_refused_when_the_pipeline_is_applied() -> None:
-    stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], "runner": "codebuild"}]}]
-    with pytest.raises(ValueError, match="lambda"):
+def test_a_lambda_job_over_840_seconds_is_refused_naming_the_job() -> None:
+    stages = [{"name": "s", "jobs": [{"name": "long", "script": ["true"], "timeoutSeconds": 3600}]}]
+    with pytest.raises(ValueError, match="job 'long' runs on lambda, where a job ends after at most 840 s"):
         demo_pipeline(stages=stages)
+
+
+def test_a_codebuild_job_may_run_for_an_hour() -> None:
+    stages = [
+        {"name": "s", "jobs": [{"name": "long", "script": ["true"], "runner": "codebuild", "timeoutSeconds": 3600}]}
+    ]
+    assert demo_pipeline(stages=stages).stages[0].jobs[0].timeout_seconds == 3600
+
+
+def test_a_codebuild_job_over_eight_hours_is_refused() -> None:
+    stages = [
+        {"name": "s", "jobs": [{"name": "j", "script": ["true"], "runner": "codebuild", "timeoutSeconds": 28801}]}
+    ]
+    with pytest.raises(ValueError, match="28800"):
+        demo_pipeline(stages=stages)
+
+
+@pytest.mark.parametrize(
+    "setting", [{"image": "ubuntu:24.04"}, {"computeType": "BUILD_GENERAL1_LARGE"}, {"privileged": True}]
+)
+def test_build_settings_on_a_lambda_job_are_refused(setting: dict[str, object]) -> None:
+    stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], **setting}]}]
+    with pytest.raises(ValueError, match="only apply to 'runner: codebuild'"):
+        demo_pipeline(stages=stages)
+
+
+def test_checkout_on_a_lambda_job_is_refused_at_apply() -> None:
+    stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], "checkout": True}]}]
+    with pytest.raises(ValueError, match="job 'j' runs on lambda, which has no git"):
+        demo_pipeline(stages=stages, source={"repository": "https://github.com/octo/hello"})
+
+
+def test_checkout_without_a_repository_is_refused() -> None:
+    stages = [{"name": "s", "jobs": [{"name": "j", "script": ["true"], "runner": "codebuild", "checkout": True}]}]
+    with pytest.raises(ValueError, match=r"set 'source\.repository'"):
+        demo_pipeline(stages=stages)
+
+
+def test_a_repository_url_holding_a_token_is_refused() -> None:
+    with pytest.raises(ValueError, match="must not hold a password or token"):
+        demo_pipeline(source={"repository": "https://x-access-token:ghp_secret@github.com/octo/hello"})
+
+
+def test_codebuild_jobs_check_out_by_default_when_a_repository_is_set_lambda_jobs_never() -> None:
+    stages = [
+        {
+            "name": "s",
+            "jobs": [
+                {"name": "build", "script": ["true"], "runner": "codebuild"},
+                {"name": "plain", "script": ["true"], "runner": "codebuild", "checkout": False},
+                {"name": "quick", "script": ["true"]},
+            ],
+        }
+    ]
+    jobs = demo_pipeline(stages=stages, source={"repository": "https://github.com/octo/hello"}).stages[0].jobs
+    assert [job.checks_out("https://github.com/octo/hello") for job in jobs] == [True, False, False]

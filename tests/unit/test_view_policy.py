@@ -28,6 +28,7 @@ NO_RUN = "run-" + "e" * 29
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/pipelines/{pipelineId}/members/{userId}"): {"role": "viewer"},
     ("PUT", "/api/pipelines/{pipelineId}/webhook/secret"): {"secret": "a-long-enough-signing-secret"},
+    ("PUT", "/api/pipelines/{pipelineId}/credentials/{name}"): {"token": "a-token"},
 }
 
 
@@ -52,7 +53,12 @@ def ports() -> Iterator[ManagementPorts]:
 
 def answer(route: ApiRoute, as_user: str, *, existing: bool) -> tuple[int, dict[str, Any]]:
     """`route` called as `as_user` on demo and its run, or on a pipeline and a run that do not exist."""
-    names = {"pipelineId": "demo" if existing else "nothing", "runId": RUN_ID if existing else NO_RUN, "userId": "bob"}
+    names = {
+        "pipelineId": "demo" if existing else "nothing",
+        "runId": RUN_ID if existing else NO_RUN,
+        "userId": "bob",
+        "name": "gh",
+    }
     parameters = {name: value for name, value in names.items() if "{" + name + "}" in route.path}
     body = BODIES.get((route.method, route.path), demo_pipeline(id=names["pipelineId"]) if route == CREATE else {})
     text = None if route.method in ("GET", "DELETE") else json.dumps(body, default=lambda model: model.model_dump())

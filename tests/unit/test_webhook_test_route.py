@@ -33,6 +33,7 @@ class StoreAccess:
             pipeline=stored.pipeline if stored else None,
             grant=self.store.grants.get((pipeline_id, user_id)),
             user=self.store.users.get(user_id),
+            incarnation=stored.incarnation if stored else "",
         )
 
 

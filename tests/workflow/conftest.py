@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.dynamodb import DynamoDirectory
 from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
 from hookrun import lambda_bridge
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
+from tests.directory import DynamoDirectory
 
 ROLE = "arn:aws:iam::123456789012:role/hookrun-test"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -46,8 +46,8 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
             }
         ),
     )["Role"]["Arn"]
-    arns = {}
-    for logical_id in ("JobRunnerFunction", "RunStatusFunction"):
+    arns = {"BuildProjectName": "hookrun-build"}  # codebuild jobs run on the local stack (tests/e2e)
+    for logical_id in ("JobRunnerFunction", "JobStatusFunction", "RunStatusFunction"):
         props = template["Resources"][logical_id]["Properties"]
         arns[f"{logical_id}Arn"] = lambda_client.create_function(
             FunctionName=f"hookrun-{logical_id}",
@@ -61,6 +61,7 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
         name="hookrun-pipeline", definition=state_machine_definition(arns), roleArn=ROLE
     )["stateMachineArn"]
     monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("JOB_RUNNER_FUNCTION", "hookrun-JobRunnerFunction")
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     composition.use_container(None)
     yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))

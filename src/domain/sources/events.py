@@ -27,6 +27,7 @@ class SourceEvent(Model):
     commit_message: str = ""
     commit_author: str = ""
     repository: str = ""
+    repository_urls: tuple[str, ...] = ()  # the repository's clone, ssh and web URLs, as the provider sent them
     before: str = ""  # the ref's SHA before the push, as the provider sent it
     after: str = ""  # the ref's SHA after the push, as the provider sent it
     deleted: bool = False

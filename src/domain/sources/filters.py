@@ -6,24 +6,41 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from ..base import Model
 from .events import SourceEvent, printable
 from .providers import PROFILES, EventKind
+from .repositories import is_same_repository
 
 _GLOB_TOKEN = re.compile(r"\*\*/|\*\*|\*|\?|\[(!?)([^\]/]+)\]|.", re.DOTALL)
+
+CREDENTIALS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 GlobPatterns = Annotated[tuple[Annotated[str, Field(min_length=1, max_length=255)], ...], Field(max_length=50)]
 
 
 class SourceSettings(Model):
-    """Which source events start a run: branch and tag glob patterns, and the event kinds."""
+    """Which source events start a run (branch and tag globs, event kinds, the repository) and what jobs check out.
+
+    `credentials` names the pipeline's stored https token for `repository`; its value is never in the pipeline.
+    """
 
     branches: GlobPatterns = ("*",)
     tags: GlobPatterns = ("*",)
     events: tuple[Literal["push", "tag"], ...] = ("push", "tag")
+    repository: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\s]+$")] | None = None
+    credentials: Annotated[str, Field(pattern=CREDENTIALS_NAME.pattern)] | None = None
+    default_branch: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s~^:?*\[\\]+$")] = "main"
+
+    @field_validator("repository")
+    @classmethod
+    def _no_password_in_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).password is not None:
+            raise ValueError("must not hold a password or token: store the token and name it in 'credentials'")
+        return value
 
     @field_validator("branches", "tags")
     @classmethod
@@ -41,6 +58,7 @@ class SkipReason(StrEnum):
     IGNORED_EVENT = "IGNORED_EVENT"
     BRANCH_DELETED = "BRANCH_DELETED"
     TAG_DELETED = "TAG_DELETED"
+    REPOSITORY_MISMATCH = "REPOSITORY_MISMATCH"
     EVENT_FILTERED = "EVENT_FILTERED"
     BRANCH_FILTERED = "BRANCH_FILTERED"
     TAG_FILTERED = "TAG_FILTERED"
@@ -59,19 +77,14 @@ class Decision(Model):
 
 
 def decide(settings: SourceSettings, event: SourceEvent) -> Decision:
-    """Run or skip: pings and other events are ignored, deletions skipped, then the event, branch and tag filters.
+    """Run or skip: pings and other events are ignored, another repository's events and deletions skipped, then
+    the event, branch and tag filters.
 
     A branch (or tag) must match at least one of the patterns; see `glob_to_regex` for the pattern language.
     """
-    if event.kind is EventKind.PING:
-        source = PROFILES[event.provider].display_name
-        return _skip(SkipReason.PING, f"{source} sent a ping to check the webhook. It arrived; no run is started.")
-    if event.kind is EventKind.OTHER:
-        return _skip(
-            SkipReason.IGNORED_EVENT,
-            f"Event '{printable(event.event_name)}' does not start runs; only push and tag events do. "
-            "Subscribe the webhook to push and tag events only to avoid these deliveries.",
-        )
+    ignored = _ignored(event) or _from_another_repository(settings, event)
+    if ignored is not None:
+        return ignored
     if event.kind is EventKind.TAG:
         name, patterns = event.tag or "", settings.tags
         deleted, filtered = SkipReason.TAG_DELETED, SkipReason.TAG_FILTERED
@@ -98,6 +111,33 @@ def decide(settings: SourceSettings, event: SourceEvent) -> Decision:
         )
     matched["tags" if event.kind is EventKind.TAG else "branches"] = pattern
     return Decision(outcome="run", message=f"The {event.kind.value} to {subject} starts a run.", matched=matched)
+
+
+def _ignored(event: SourceEvent) -> Decision | None:
+    """Pings and events other than push and tag start nothing."""
+    if event.kind is EventKind.PING:
+        source = PROFILES[event.provider].display_name
+        return _skip(SkipReason.PING, f"{source} sent a ping to check the webhook. It arrived; no run is started.")
+    if event.kind is EventKind.OTHER:
+        return _skip(
+            SkipReason.IGNORED_EVENT,
+            f"Event '{printable(event.event_name)}' does not start runs; only push and tag events do. "
+            "Subscribe the webhook to push and tag events only to avoid these deliveries.",
+        )
+    return None
+
+
+def _from_another_repository(settings: SourceSettings, event: SourceEvent) -> Decision | None:
+    if settings.repository is not None and not is_same_repository(
+        settings.repository, event.repository_urls, event.repository
+    ):
+        return _skip(
+            SkipReason.REPOSITORY_MISMATCH,
+            f"The event comes from repository '{printable(event.repository)}', which is not the pipeline's "
+            "'source.repository'. Send each repository's events to its own pipeline's webhook, or correct "
+            "'source.repository'.",
+        )
+    return None
 
 
 @lru_cache(maxsize=512)

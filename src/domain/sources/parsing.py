@@ -44,6 +44,7 @@ def parse_source_event(
             kind=kind,
             event_name=name,
             repository=_repository(payload) or "",
+            repository_urls=_repository_urls(payload),
             delivery_id=delivery,
         )
     return _push_event(provider, name, payload, delivery)
@@ -144,6 +145,7 @@ def _push_event(provider: Provider, event_name: str, payload: dict[str, Any], de
         commit_message=(message.splitlines() or [""])[0][:MAX_MESSAGE_LENGTH],
         commit_author=_author(payload, head),
         repository=repository,
+        repository_urls=_repository_urls(payload),
         before=_text(payload, "before") or "",
         after=after,
         deleted=payload.get("deleted") is True
@@ -188,6 +190,26 @@ def _repository(payload: dict[str, Any]) -> str | None:
     homepage = _text(payload, "repository", "homepage")
     path = urlsplit(homepage).path.strip("/").removesuffix(".git") if homepage else ""
     return path or None
+
+
+_URL_FIELDS = (
+    ("repository", "clone_url"),  # GitHub, Gitee
+    ("repository", "ssh_url"),
+    ("repository", "html_url"),
+    ("repository", "git_http_url"),  # GitLab, Codeup
+    ("repository", "git_ssh_url"),
+    ("repository", "homepage"),
+    ("repository", "url"),
+    ("project", "git_http_url"),
+    ("project", "git_ssh_url"),
+    ("project", "web_url"),
+)
+
+
+def _repository_urls(payload: dict[str, Any]) -> tuple[str, ...]:
+    """Every URL the payload gives its repository (clone, ssh, web), in each provider's words."""
+    urls = (_text(payload, *path) for path in _URL_FIELDS)
+    return tuple(dict.fromkeys(url[:1000] for url in urls if url))
 
 
 def _text(data: object, *path: str) -> str | None:

@@ -1,0 +1,365 @@
+"""CodeBuild on the local stack: the workflow's `codebuild:startBuild.sync` runs the build for real.
+
+moto's Step Functions interpreter has no codebuild integration and moto's CodeBuild runs nothing. Here, a
+startBuild.sync Task records the build in moto's CodeBuild (so BatchGetBuilds shows it), runs its buildspec's
+commands in a subprocess on the host shell (there is no Docker engine: the job's image is not used, as the log's
+first line says), with the build's environment (Secrets Manager references resolved from moto, their values masked
+in the log, as CodeBuild does), its timeout, and its output in moto's CloudWatch Logs. The Task ends as AWS's does:
+with `{"Build": {...}}`, or States.TaskFailed whose Cause is the build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess  # nosec B404 # runs the build's commands: the local CodeBuild's purpose
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import yaml
+from moto.codebuild.models import CodeBuildBackend, codebuild_backends
+from moto.logs.models import logs_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+_PHASES: Final = ("install", "pre_build", "build", "post_build")
+# the StartBuild parameters a local build honours
+START_BUILD_PARAMETERS: Final = frozenset(
+    {
+        "ProjectName",
+        "BuildspecOverride",
+        "ImageOverride",
+        "ComputeTypeOverride",
+        "PrivilegedModeOverride",
+        "TimeoutInMinutesOverride",
+        "EnvironmentVariablesOverride",
+    }
+)
+_PATH = "/usr/local/bin:/usr/bin:/bin"
+_POLL_SECONDS = 0.2
+_lock = threading.Lock()
+_installed = False
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class LocalBuild:
+    """One build: its record in moto's CodeBuild and the process that runs it."""
+
+    metadata: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    process: subprocess.Popen[bytes] | None = None
+    stopped: bool = False
+
+
+_builds: dict[str, LocalBuild] = {}
+
+
+def start_build(account: str, region: str, parameters: dict[str, Any]) -> LocalBuild:
+    """Record a build of `parameters["ProjectName"]` in moto and start running it; StartBuild's parameters."""
+    backend: CodeBuildBackend = codebuild_backends[account][region]
+    project_name = str(parameters["ProjectName"])
+    project = backend.codebuild_projects[project_name].project_metadata
+    metadata = backend.start_build(project_name)
+    environment = dict(project.get("environment") or {})
+    environment.update(
+        {
+            "image": parameters.get("ImageOverride", environment.get("image")),
+            "computeType": parameters.get("ComputeTypeOverride", environment.get("computeType")),
+            "privilegedMode": bool(parameters.get("PrivilegedModeOverride", environment.get("privilegedMode"))),
+            "environmentVariables": [
+                {"name": v["Name"], "value": v["Value"], "type": v.get("Type", "PLAINTEXT")}
+                for v in parameters.get("EnvironmentVariablesOverride", [])
+            ],
+        }
+    )
+    group = ((project.get("logsConfig") or {}).get("cloudWatchLogs") or {}).get("groupName") or (
+        f"/aws/codebuild/{project_name}"
+    )
+    stream = metadata["id"].split(":", 1)[1]
+    timeout_minutes = int(parameters.get("TimeoutInMinutesOverride") or project.get("timeoutInMinutes") or 60)
+    metadata.update(
+        {
+            "currentPhase": "BUILD",
+            "environment": environment,
+            "timeoutInMinutes": timeout_minutes,
+            "source": {"type": "NO_SOURCE", "buildspec": parameters.get("BuildspecOverride", "")},
+            "sourceVersion": None,
+            "logs": {
+                "groupName": group,
+                "streamName": stream,
+                "cloudWatchLogsArn": f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}",
+                "cloudWatchLogs": {"status": "ENABLED", "groupName": group},
+            },
+        }
+    )
+    build = LocalBuild(metadata)
+    _builds[metadata["id"]] = build
+    logs = logs_backends[account][region]
+    if group not in logs.groups:
+        logs.create_log_group(group, {})
+    logs.create_log_stream(group, stream)
+    runner = threading.Thread(target=_run, args=(build, account, region), name=f"codebuild-{stream[:8]}", daemon=True)
+    runner.start()
+    return build
+
+
+def _run(build: LocalBuild, account: str, region: str) -> None:
+    metadata = build.metadata
+    environment = metadata["environment"]
+    workdir = tempfile.mkdtemp(prefix="hookrun-build-")
+    secrets = secretsmanager_backends[account][region]
+    log = _LogWriter(account, region, metadata["logs"]["groupName"], metadata["logs"]["streamName"])
+    log.write(
+        f"[hookrun] local build: runs on this host's shell, not in image {environment.get('image')} "
+        "(the local stack has no Docker engine)\n"
+    )
+    status = "FAILED"
+    try:
+        variables, masked = _variables(environment["environmentVariables"], secrets)
+        log.masked = masked
+        env = {
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            **variables,
+            "PATH": _PATH,
+            "HOME": workdir,
+            "TMPDIR": workdir,
+            "CODEBUILD_BUILD_ID": metadata["id"],
+            "CODEBUILD_BUILD_ARN": metadata["arn"],
+            "CODEBUILD_SRC_DIR": workdir,
+            "CODEBUILD_BUILD_IMAGE": str(environment.get("image")),
+        }
+        commands = _commands(metadata["source"]["buildspec"])
+        deadline = time.monotonic() + 60 * int(metadata["timeoutInMinutes"])
+        status = "SUCCEEDED"
+        for command in commands:
+            status = _run_command(build, command, env, workdir, deadline=deadline, log=log)
+            if status != "SUCCEEDED":
+                break
+    except (ValueError, KeyError, yaml.YAMLError) as exc:
+        log.write(f"[hookrun] local build: cannot run the build: {exc}\n")
+        status = "FAULT"
+    finally:
+        log.flush()
+        shutil.rmtree(workdir, ignore_errors=True)
+        metadata.update(
+            {
+                "buildStatus": "STOPPED" if build.stopped else status,
+                "currentPhase": "COMPLETED",
+                "buildComplete": True,
+                "endTime": _now(),
+            }
+        )
+        build.done.set()
+
+
+def _run_command(
+    build: LocalBuild, command: str, env: dict[str, str], workdir: str, *, deadline: float, log: _LogWriter
+) -> str:
+    bash = shutil.which("bash") or "/bin/bash"
+    process = subprocess.Popen(  # nosec B603 # argv list; the command is the build's own, as CodeBuild runs it
+        [bash, "--noprofile", "--norc", "-c", command],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    build.process = process
+    reader = threading.Thread(target=_copy_lines, args=(process, log), daemon=True)
+    reader.start()
+    try:
+        code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        reader.join(timeout=5)
+        log.write("[Container] Build timed out\n")
+        return "TIMED_OUT"
+    reader.join(timeout=5)
+    if code != 0:
+        log.write(f"[Container] Command did not exit successfully: exit status {code}\n")
+        return "FAILED"
+    return "SUCCEEDED"
+
+
+def _copy_lines(process: subprocess.Popen[bytes], log: _LogWriter) -> None:
+    assert process.stdout is not None
+    for line in iter(process.stdout.readline, b""):
+        log.write(line.decode("utf-8", errors="replace"))
+
+
+def _commands(buildspec: str) -> list[str]:
+    spec = yaml.safe_load(buildspec) or {}
+    phases = spec.get("phases") or {}
+    return [str(command) for phase in _PHASES for command in (phases.get(phase) or {}).get("commands") or []]
+
+
+def _variables(declared: list[dict[str, str]], secrets: Any) -> tuple[dict[str, str], list[str]]:
+    """The build's environment, Secrets Manager references resolved as CodeBuild does; and the values to mask."""
+    variables: dict[str, str] = {}
+    masked: list[str] = []
+    for variable in declared:
+        if variable["type"] == "SECRETS_MANAGER":
+            value = _secret(secrets, variable["value"])
+            masked.append(value)
+        elif variable["type"] == "PLAINTEXT":
+            value = variable["value"]
+        else:
+            raise ValueError(f"environment variables of type {variable['type']} are not supported locally")
+        variables[variable["name"]] = value
+    return variables, masked
+
+
+def _secret(secrets: Any, reference: str) -> str:
+    """`secret-id[:json-key]`, the secret id a name or an ARN (which has colons of its own)."""
+    parts = reference.split(":")
+    secret_id, rest = (":".join(parts[:7]), parts[7:]) if reference.startswith("arn:") else (parts[0], parts[1:])
+    text = secrets.get_secret_value(secret_id, None, None)["SecretString"]
+    if rest and rest[0]:
+        return str(json.loads(text)[rest[0]])
+    return str(text)
+
+
+class _LogWriter:
+    """Writes a build's output to its log stream in moto's CloudWatch Logs, secret values masked."""
+
+    def __init__(self, account: str, region: str, group: str, stream: str) -> None:
+        self._logs = logs_backends[account][region]
+        self._group = group
+        self._stream = stream
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self.masked: list[str] = []
+
+    def write(self, line: str) -> None:
+        for value in sorted({v for v in self.masked if v}, key=len, reverse=True):
+            line = line.replace(value, "***")
+        with self._lock:
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")})
+            if len(self._pending) >= 100 or time.monotonic() - self._last_flush > 0.5:
+                self._flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._logs.put_log_events(self._group, self._stream, self._pending)
+            self._pending = []
+        self._last_flush = time.monotonic()
+
+
+def stop_build(build_id: str) -> None:
+    build = _builds.get(build_id)
+    if build is None or build.done.is_set():
+        return
+    build.stopped = True
+    if build.process is not None and build.process.poll() is None:
+        os.killpg(build.process.pid, signal.SIGKILL)
+
+
+def _pascal(value: Any) -> Any:
+    """A build as Step Functions' codebuild integration gives it: PascalCase keys."""
+    if isinstance(value, dict):
+        return {key[:1].upper() + key[1:]: _pascal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_pascal(item) for item in value]
+    return value
+
+
+class StateTaskServiceLocalCodeBuild(StateTaskServiceCallback):
+    """`arn:aws:states:::codebuild:startBuild[.sync]` run by the local CodeBuild."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_integration_patterns={ResourceCondition.Sync})  # type: ignore[arg-type]
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        return set(START_BUILD_PARAMETERS) if self.resource.api_action.lower() == "startbuild" else None
+
+    def _eval_service_task(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        build = start_build(resource_runtime_part.account, resource_runtime_part.region, normalised_parameters)
+        env.stack.append({"Build": _pascal(build.metadata)})
+
+    def _eval_integration_pattern(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        """Wait for the build (moto's own sync loop assumes a callback endpoint that a .sync Task lacks)."""
+        build = _builds[env.stack.pop()["Build"]["Id"]]
+        while not build.done.wait(_POLL_SECONDS):
+            if not env.is_running():
+                stop_build(build.metadata["id"])
+                return
+        output = {"Build": _pascal(build.metadata)}
+        if build.metadata["buildStatus"] == "SUCCEEDED":
+            env.stack.append(output)
+            return
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(  # type: ignore[typeddict-item]  # one kind of details, as moto's own
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                        cause=json.dumps(output, default=str),
+                    )
+                ),
+            )
+        )
+
+
+def _batch_get_builds(self: CodeBuildBackend, ids: list[str]) -> list[dict[str, Any]]:
+    """moto's BatchGetBuilds, telling the truth for local builds (moto's own says every build SUCCEEDED)."""
+    return [_builds[build_id].metadata for build_id in ids if build_id in _builds] + [
+        build for build in _original_batch_get_builds(self, [i for i in ids if i not in _builds])
+    ]
+
+
+_original_batch_get_builds = CodeBuildBackend.batch_get_builds
+_original_service_for = state_task_factory.state_task_service_for  # type: ignore[attr-defined]
+
+
+def _service_for(service_name: str) -> Any:
+    if service_name == "codebuild":
+        return StateTaskServiceLocalCodeBuild()
+    return _original_service_for(service_name)
+
+
+def install() -> None:
+    """Route the interpreter's codebuild Tasks and moto's BatchGetBuilds to the local builds."""
+    global _installed
+    with _lock:
+        if not _installed:
+            state_task_factory.state_task_service_for = _service_for  # type: ignore[attr-defined]
+            CodeBuildBackend.batch_get_builds = _batch_get_builds  # type: ignore[method-assign]
+            _installed = True

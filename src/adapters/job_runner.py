@@ -1,0 +1,44 @@
+"""Running a lambda job's script in the job runner function, which holds no credentials worth stealing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from domain.runs import ExecutionResult
+
+from .aws_errors import unavailable_on_outage
+
+
+class JobRunnerFailed(Exception):
+    """The job runner function itself failed (not the script): the run ends FAILED with its error (a workflow
+    error, never an API answer)."""
+
+
+class LambdaScriptExecutor:
+    """ScriptExecutor: invokes the job runner function with the script and its environment.
+
+    The environment (secret values included) travels in this invocation's payload, function to function, so it
+    never enters the workflow's execution history.
+    """
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function = function_name
+
+    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
+        payload = {"script": list(script), "environment": dict(environment), "timeoutSeconds": timeout_seconds}
+        with unavailable_on_outage():
+            response = self._client.invoke(FunctionName=self._function, Payload=json.dumps(payload).encode())
+        answer = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(answer, dict):
+            error = answer if isinstance(answer, dict) else {}
+            raise JobRunnerFailed(f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"[:1000])
+        return ExecutionResult(
+            exit_code=answer.get("exitCode"),
+            output=str(answer.get("output", "")),
+            duration_ms=int(answer.get("durationMs", 0)),
+            timed_out=bool(answer.get("timedOut")),
+            dropped_bytes=int(answer.get("droppedBytes", 0)),
+        )
