@@ -25,7 +25,13 @@ RESOURCES = local_resources(load_template(), STACK, REGION, ACCOUNT)
 TABLE = RESOURCES["HookrunTable"].attributes["Arn"]
 STATE_MACHINE = RESOURCES["PipelineStateMachine"].ref
 EXECUTION = STATE_MACHINE.replace(":stateMachine:", ":execution:") + ":r-1"
-SIGNING_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}/demo-AbCdEf"
+SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}"
+SIGNING_SECRET = f"{SECRETS}/pipelines/demo/webhook-signing-secret-0a1b2c-AbCdEf"
+SOURCE_CREDENTIALS = f"{SECRETS}/pipelines/demo/credentials/github-AbCdEf"
+BUILD_SECRET = f"{SECRETS}/runs/r-1/0/build-AbCdEf"
+JOB_RUNNER = RESOURCES["JobRunnerFunction"].attributes["Arn"]
+BUILD_PROJECT = RESOURCES["BuildProject"].attributes["Arn"]
+BUILD_LOGS = RESOURCES["BuildLogGroup"].attributes["Arn"]
 RUN, DELIVERIES = "RUN#r-1", "PIPELINE#demo#DELIVERIES"
 PIPELINE, USER, TRIGGER, PRINCIPAL = "PIPELINE#demo", "USER#alice", "TRIGGER#0a1b", "PRINCIPAL#arn:aws:iam::1:user/a"
 
@@ -67,16 +73,29 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:DeleteItem", TABLE, (RUN,)),
         Call("states:StartExecution", STATE_MACHINE),
         *(
-            Call(f"secretsmanager:{action}", SIGNING_SECRET)
-            for action in ("CreateSecret", "PutSecretValue", "DeleteSecret")
+            Call(f"secretsmanager:{action}", secret)
+            for action in ("CreateSecret", "DeleteSecret")
+            for secret in (SIGNING_SECRET, SOURCE_CREDENTIALS)
         ),
+        Call("secretsmanager:PutSecretValue", SOURCE_CREDENTIALS),  # replaced in place; signing secrets never
         Call("states:DescribeExecution", EXECUTION),
     ],
-    # workflow_ports as the job runner uses them: the run read, its secrets, job status moved
-    "JobRunnerFunction": [
+    # runs a lambda job's script and answers; it calls no AWS API (a script could use its credentials)
+    "JobRunnerFunction": [],
+    # workflow_ports as the job status function uses them: the run read, its secrets, job status moved; a lambda
+    # job run in the job runner; a codebuild job's secrets kept for its build, its source credentials, its end
+    "JobStatusFunction": [
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:GetItem", TABLE, (RUN,)),
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
+        Call("lambda:InvokeFunction", JOB_RUNNER),
+        *(
+            Call(f"secretsmanager:{action}", BUILD_SECRET)
+            for action in ("CreateSecret", "PutSecretValue", "DeleteSecret")
+        ),
+        Call("secretsmanager:GetSecretValue", SOURCE_CREDENTIALS),
+        Call("codebuild:BatchGetBuilds", BUILD_PROJECT),
+        Call("logs:GetLogEvents", BUILD_LOGS),
     ],
     # workflow_ports as run status uses them: the run created, moved, read; its delivery recorded
     "RunStatusFunction": [
@@ -91,10 +110,24 @@ CALLS: dict[str, list[Call]] = {
 # boto3 operations whose IAM actions are not their own name: a transaction is authorized item by item
 OPERATION_ACTIONS = {
     "dynamodb:TransactWriteItems": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+    "lambda:Invoke": {"lambda:InvokeFunction"},
 }
 # calls made by libraries rather than by our adapters' clients
-LIBRARY_CALLS = {"secretsmanager:GetSecretValue"}  # Powertools' SecretsProvider
-SERVICE_PREFIX = {"dynamodb": "dynamodb", "secretsmanager": "secretsmanager", "stepfunctions": "states"}
+LIBRARY_CALLS = {"secretsmanager:GetSecretValue"}  # Powertools' SecretsProvider (the webhook's signing secrets)
+# what CodeBuild does as the build project's role while a build runs: its log, its secrets (buildspec references)
+BUILD_CALLS = [
+    Call("logs:CreateLogStream", BUILD_LOGS),
+    Call("logs:PutLogEvents", BUILD_LOGS),
+    Call("secretsmanager:GetSecretValue", BUILD_SECRET),
+]
+SERVICE_PREFIX = {
+    "dynamodb": "dynamodb",
+    "secretsmanager": "secretsmanager",
+    "stepfunctions": "states",
+    "lambda": "lambda",
+    "codebuild": "codebuild",
+    "logs": "logs",
+}
 
 
 @cache
@@ -187,8 +220,15 @@ def calls_of(service: str, operation: str, params: dict[str, Any]) -> list[Call]
         return dynamodb_calls(operation, params)
     if service == "secretsmanager":
         # under the stack's prefix, as the template's SECRET_PREFIX (hookrun/${AWS::StackName}/) puts them
-        name = str(params.get("SecretId") or params["Name"]).rsplit(":secret:", 1)[-1].rsplit("/", 1)[-1]
-        return [Call(f"secretsmanager:{operation}", f"{SIGNING_SECRET.rsplit('/', 1)[0]}/{name}")]
+        name = str(params.get("SecretId") or params["Name"]).rsplit(":secret:", 1)[-1]
+        return [Call(f"secretsmanager:{operation}", SECRETS + "/" + name.split("/", 2)[-1])]
+    if service == "lambda" and operation == "Invoke":
+        (function,) = (f for f in CALLS if str(params["FunctionName"]).endswith(f))
+        return [Call("lambda:InvokeFunction", RESOURCES[function].attributes["Arn"])]
+    if service == "codebuild" and operation == "BatchGetBuilds":
+        return [Call("codebuild:BatchGetBuilds", BUILD_PROJECT)]
+    if service == "logs" and operation == "GetLogEvents":
+        return [Call("logs:GetLogEvents", BUILD_LOGS)]
     if service == "stepfunctions" and operation == "StartExecution":
         return [Call("states:StartExecution", STATE_MACHINE)]
     if service == "stepfunctions" and operation == "DescribeExecution":

@@ -16,15 +16,21 @@ import requests
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from adapters.dynamodb import DynamoDirectory
 from domain.models import Grant, Role, Trigger, User
 from domain.tokens import hash_token, token_hint
 from handlers import composition
 from handlers.composition import Container, Settings
 from hookrun.local_iam import ADMIN, LocalRoles, RoleDefinition, create_local_iam, enforce, without_action
-from hookrun.template import create_table, load_template, local_resources, state_machine_definition
+from hookrun.template import (
+    create_table,
+    load_template,
+    local_resources,
+    state_machine_definition,
+    substitution_names,
+)
 from tests.aws_calls import CALLS, LIBRARY_CALLS, CallRecorder, record_aws_calls
 from tests.conftest import REGION
+from tests.directory import DynamoDirectory
 from tests.integration.test_webhook_on_moto import call, fail_with
 from tests.support import DEMO_TOKEN, demo_pipeline, load_event, webhook_event
 
@@ -75,7 +81,7 @@ def start(endpoint: str, change: Change | None = None) -> EnforcedMoto:
     missing = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:not-deployed"
     admin.client("stepfunctions").create_state_machine(
         name=RESOURCES["PipelineStateMachine"].attributes["Name"],
-        definition=state_machine_definition({"JobRunnerFunctionArn": missing, "RunStatusFunctionArn": missing}),
+        definition=state_machine_definition(dict.fromkeys(substitution_names(), missing)),
         roleArn=local_iam.role_arns["PipelineStateMachine"],
     )
     directory = DynamoDirectory(dynamodb, TABLE)

@@ -22,9 +22,9 @@ def roles() -> dict[str, RoleDefinition]:
     return role_definitions(transformed_template(REGION), STACK, REGION, ACCOUNT)
 
 
-def test_every_function_and_the_state_machine_hold_a_role_of_their_own() -> None:
+def test_every_function_the_state_machine_and_the_build_project_hold_a_role_of_their_own() -> None:
     holders = role_holders(transformed_template(REGION))
-    assert set(holders) == {*function_properties(load_template()), "PipelineStateMachine"}
+    assert set(holders) == {*function_properties(load_template()), "PipelineStateMachine", "BuildProject"}
     assert len(set(holders.values())) == len(holders)
 
 
