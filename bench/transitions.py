@@ -49,18 +49,14 @@ def _state_machine() -> str:
     )["Role"]["Arn"]
     lambda_client = boto3.client("lambda", region_name=REGION)
     functions = function_properties(template)
-    (machine,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine")
     arns = {}
-    for name in machine["Properties"].get("DefinitionSubstitutions", {}):
-        if not name.endswith("FunctionArn"):
-            continue
-        logical_id = name.removesuffix("Arn")  # e.g. JobStatusFunctionArn: !GetAtt JobStatusFunction.Arn
-        arns[name] = lambda_client.create_function(
+    for logical_id, properties in functions.items():  # every function: the workflow's, and the job runner
+        arns[f"{logical_id}Arn"] = lambda_client.create_function(
             FunctionName=f"hookrun-bench-{logical_id}",
             Runtime="python3.12",
             Role=role,
-            Handler=functions[logical_id]["Handler"],
-            Timeout=functions[logical_id].get("Timeout", 10),
+            Handler=properties["Handler"],
+            Timeout=properties.get("Timeout", 10),
             Code={"ZipFile": _zip()},
         )["FunctionArn"]
     arns["BuildProjectName"] = boto3.client("codebuild", region_name=REGION).create_project(
@@ -139,7 +135,8 @@ def _count(workflow: Any, runner: str) -> tuple[int, Counter[str], int, float]:
     duration = time.perf_counter() - started
     history = workflow.history(run_id)
     if execution["status"] != "SUCCEEDED":
-        raise RuntimeError(f"the {STAGES}x{JOBS} run of {runner} jobs ended {execution['status']}, not SUCCEEDED")
+        failures = [e for e in history if e["type"].endswith("Failed")][:1]
+        raise RuntimeError(f"the {STAGES}x{JOBS} run of {runner} jobs ended {execution['status']}: {failures}")
     entered = Counter(
         event["stateEnteredEventDetails"]["name"] for event in history if event["type"].endswith("StateEntered")
     )

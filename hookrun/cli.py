@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -111,8 +113,13 @@ def dev(
     ] = None,
 ) -> None:
     """Run hookrun on this machine: moto, the functions and state machine of template.yaml, a local API Gateway."""
+    from hookrun.banner import StackFacts, banner
+    from hookrun.template import checkout_problem
+
+    if problem := checkout_problem():
+        fail(escape(problem), code=EXIT_USAGE_OR_CONNECTION)
     from hookrun.local_data import DataFolder, DataFolderError
-    from hookrun.local_stack import EXAMPLE_PIPELINE, EXAMPLE_RUN_AS, LocalStack, PortUnavailable
+    from hookrun.local_stack import LocalStack, PortUnavailable
 
     logging.basicConfig(
         level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)]
@@ -134,41 +141,15 @@ def dev(
         fail(f"{escape(str(exc))} ({exc.code})")
     try:
         url = stack.webhook_url
-        runs_url = f"{stack.endpoint}/api/runs/<runId>"
-        console.print(f"[bold]hookrun local stack[/] on {stack.endpoint} (moto on {stack.moto_endpoint})")
-        _print_data_folder(stack, data)
-        if not stack.webhook_token:
-            console.print(
-                f"The webhook URL of pipeline {EXAMPLE_PIPELINE} kept in the data folder no longer works (rotated or"
-                f" removed since). `hookrun webhook rotate {EXAMPLE_PIPELINE} --as admin` prints a new one;"
-                " --fresh starts again from examples/.",
-                markup=False,
-            )
-            url = "<webhook URL>"
-        elif stack.restored:
-            console.print(
-                f"The webhook of pipeline [bold]{EXAMPLE_PIPELINE}[/] runs as [bold]{EXAMPLE_RUN_AS}[/]; its URL is"
-                " the one of the last start (its token is kept in the data folder):"
-            )
-        else:
-            console.print(
-                f"The webhook of pipeline [bold]{EXAMPLE_PIPELINE}[/] is enabled and runs as"
-                f" [bold]{EXAMPLE_RUN_AS}[/]. Its URL holds the token (kept in the data folder, for this machine's"
-                " user only):"
-            )
-        console.print(f"  [cyan]{escape(url)}[/]")
-        console.print("Try:")
-        for line in (
-            f"curl -H 'Content-Type: application/json' -X POST --data '{{}}' {url}",
-            f"""curl -H 'Content-Type: application/json' -X POST --data '{{"abc":"456"}}' {url}""",
-            f"curl {runs_url} -H 'X-Hookrun-User: {EXAMPLE_RUN_AS}'",
-        ):
-            console.print(f"  {line}", markup=False)
-        endpoint_option = "" if stack.endpoint == DEFAULT_ENDPOINT else f" --endpoint {stack.endpoint}"
-        console.print(f"Follow a run: hookrun runs watch <runId> --as {EXAMPLE_RUN_AS}{endpoint_option}", markup=False)
-        console.print(f"The API in Swagger UI (this machine only): {stack.swagger_url}", markup=False)
-        console.print(f"The run viewer: {stack.endpoint}/ui/ (pick the acting user on the page)", markup=False)
-        console.print("Ctrl-C stops it.")
+        facts = StackFacts(
+            endpoint=stack.endpoint,
+            webhook_url=url if stack.webhook_token else None,
+            data=data,
+            restored=stack.restored,
+            runs_stopped=stack.runs_stopped if stack.restored else 0,
+        )
+        for line in banner(facts):
+            console.print(line, markup=False)
         print(f"HOOKRUN_ENDPOINT={stack.endpoint}", flush=True)
         if stack.webhook_token:
             print(f"HOOKRUN_WEBHOOK_URL={url}", flush=True)
@@ -180,19 +161,11 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     console.print("hookrun local stack stopped.")
-
-
-def _print_data_folder(stack: Any, data: Path) -> None:
-    """Where the state is kept, and what this start found there."""
-    if not stack.restored:
-        console.print(f"Data folder: {data} (started empty, with examples/)", markup=False)
-        return
-    console.print(f"Data folder: {data} (state restored; --fresh starts empty)", markup=False)
-    if stack.runs_stopped:
-        console.print(
-            f"{stack.runs_stopped} run(s) in flight when the stack stopped are recorded FAILED (LOCAL_STACK_STOPPED).",
-            markup=False,
-        )
+    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()[1:]):
+        # moto's interpreter is ending the runs that were in flight (the next start records them FAILED): not waited for
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @app.command()

@@ -387,12 +387,24 @@ def status(
     session: Session,
     pipeline_id: PipelineArgument,
 ) -> None:
-    """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission."""
+    """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission, and what
+    happens when its runs overlap (the pipeline's concurrency)."""
     answer = ask(lambda: session.api.get(_pipeline_path(pipeline_id, "webhook")))
     if session.printed(answer):
         return
     _print_webhook(pipeline_id, answer)
+    pipeline = ask(lambda: session.api.get(_pipeline_path(pipeline_id))).get("pipeline") or {}
+    _say("Overlapping runs: ", concurrency_text(pipeline.get("concurrency") or {}))
     console.print(_audit_table(answer["audit"]))
+
+
+def concurrency_text(concurrency: dict[str, Any]) -> str:
+    """`parallel`, `queue (one group per pipeline)`, `supersede, group ${HOOKRUN_BRANCH}`."""
+    mode = str(concurrency.get("mode") or "parallel")
+    if mode == "parallel":
+        return "parallel (every run starts at once)"
+    group = concurrency.get("group")
+    return f"{mode}, group {group}" if group else f"{mode} (one group per pipeline)"
 
 
 def _secret_from(from_env: str | None, from_stdin: bool) -> str:

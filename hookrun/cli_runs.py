@@ -30,6 +30,7 @@ from hookrun.cli_common import (
     when,
 )
 from hookrun.client import ApiError, ApiUnreachable, CannotSign, HookrunClient
+from hookrun.terminal import terminal_safe
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 STATUS_STYLES = {
@@ -55,6 +56,13 @@ def _call(api: HookrunClient, path: str, params: dict[str, Any] | None = None) -
 
 def _run_path(run_id: str) -> str:
     return f"/api/runs/{quote(run_id, safe='')}"
+
+
+def _run_status(run: dict[str, Any]) -> Text:
+    """A run's status, with SUPERSEDED told apart from other cancels."""
+    if run.get("status") == "CANCELLED" and run.get("reason") == "SUPERSEDED":
+        return Text("CANCELLED · SUPERSEDED", style=STATUS_STYLES["CANCELLED"])
+    return _status(run.get("status"))
 
 
 def _status(status: str | None) -> Text:
@@ -92,7 +100,7 @@ def _jobs(run: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]
 
 def _summary(run: dict[str, Any]) -> Text:
     """Who ran what, when, and how it ended, in a few lines."""
-    text = Text.assemble(("Run ", "bold"), (run["runId"], "bold"), "  ", _status(run.get("status")))
+    text = Text.assemble(("Run ", "bold"), (run["runId"], "bold"), "  ", _run_status(run))
     if run.get("pipelineId"):
         text.append(f"\nPipeline: {run.get('pipelineName') or run['pipelineId']} ({run['pipelineId']})")
     trigger = run.get("trigger") or {}
@@ -101,6 +109,8 @@ def _summary(run: dict[str, Any]) -> Text:
     if run.get("createdAt"):
         took = _took(run.get("startedAt"), run.get("finishedAt"))
         text.append(f"\nCreated {when(run['createdAt'])}" + (f", took {took}" if took else ""))
+    if run.get("cancelledBy"):
+        text.append(f"\nCancelled by {run['cancelledBy']} {when(run.get('cancelledAt'))}")
     if run.get("reason"):
         text.append(f"\nReason: {run['reason']}", style="red")
     return text
@@ -193,7 +203,7 @@ def logs(
         if len(jobs) > 1:
             exit_code = f", exit {_exit_code(one)}" if _exit_code(one) else ""
             console.rule(Text(f"{stage['name']} / {one['name']} ({one.get('status')}{exit_code})"), align="left")
-        output = one.get("output") or ""
+        output = terminal_safe(one.get("output") or "")
         typer.echo(output, nl=not output.endswith("\n"))
 
 
@@ -346,7 +356,7 @@ def _runs_table(runs: list[dict[str, Any]]) -> Table:
         trigger = run.get("trigger") or {}
         table.add_row(
             Text(run["runId"]),
-            _status(run.get("status")),
+            _run_status(run),
             _trigger_text(run),
             _ref(run),
             Text(str(trigger.get("commitSha") or "")[:7]),
@@ -406,3 +416,35 @@ def start(
             console.print(Text(f"Follow it: hookrun runs watch {run_id}", style="dim"))
             return
     _watch(session.api, str(accepted["runId"]), interval=1.0, timeout=timeout, as_json=session.as_json)
+
+
+@api_command(runs_app)
+def cancel(
+    session: Session,
+    run_id: RunIdArgument,
+) -> None:
+    """Cancel a run: its execution stops, its running jobs are stopped, it ends CANCELLED (owners and runners)."""
+    run = ask(lambda: session.api.post(f"{_run_path(run_id)}/cancel"))
+    if session.printed(run):
+        return
+    console.print(Text.assemble("Run ", (run_id, "bold"), " ", _run_status(run)))
+
+
+@api_command(runs_app)
+def rerun(
+    session: Session,
+    run_id: RunIdArgument,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Run again from the first stage that did not succeed; reuse the others.")
+    ] = False,
+) -> None:
+    """Re-run a run: a new run with the same variables and commit, as you (owners and runners)."""
+    started = ask(
+        lambda: session.api.request("POST", f"{_run_path(run_id)}/rerun", params={"from": "failed" if failed else None})
+    )
+    if session.printed(started):
+        return
+    console.print(Text.assemble("Started ", (started["runId"], "bold"), f", a re-run of {run_id}"))
+    if started.get("reusedStages"):
+        console.print(f"The first {started['reusedStages']} stage(s) are reused from {run_id}.", markup=False)
+    console.print(Text(f"hookrun runs watch {started['runId']}", style="dim"))

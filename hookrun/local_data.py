@@ -374,8 +374,12 @@ class MotoState:
                 description=secret.description,
             )
 
+    def executions(self) -> list[Any]:
+        """The state machine's executions as moto holds them (running, ended and restored)."""
+        return list(self._state_machine().executions)
+
     def _executions(self) -> Iterator[ExecutionRecord]:
-        for execution in list(self._state_machine().executions):
+        for execution in self.executions():
             yield ExecutionRecord(
                 name=execution.name,
                 input=execution.execution_input or "{}",

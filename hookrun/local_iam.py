@@ -88,7 +88,7 @@ def transformed_template(region: str = "us-east-1", template: dict[str, Any] | N
     # what `sam package` does before the transform: local code and definitions become S3 objects
     template["Globals"]["Function"]["CodeUri"] = "s3://hookrun-artifacts/src.zip"
     for resource in template["Resources"].values():
-        for prop in ("CodeUri", "DefinitionUri"):
+        for prop in ("CodeUri", "DefinitionUri", "ContentUri"):
             if prop in resource.get("Properties", {}):
                 resource["Properties"][prop] = f"s3://hookrun-artifacts/{prop}"
     parameters: dict[str, Any] = {}

@@ -27,13 +27,15 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from domain.management import ManagementPorts, apply_pipeline, enable_webhook, put_user, set_member
+from domain.management import ManagementPorts, apply_pipeline, put_user, set_member
 from domain.models import Pipeline, Role, UserStatus
 from domain.policy import Caller
 from domain.tokens import hash_token
+from domain.webhook_trigger import enable_webhook
 from handlers.composition import Container, Settings
 from hookrun.local_api import ApiGateway, FunctionFailed, LocalApiServer
 from hookrun.local_data import DataFolder, MotoState, Snapshots, State, fail_runs_in_flight
+from hookrun.local_events import ExecutionEvents, status_change_event
 from hookrun.local_iam import (
     LOCAL_ACCOUNT,
     LocalIam,
@@ -51,6 +53,7 @@ from hookrun.template import (
     TemplateResolver,
     api_routes,
     create_table,
+    execution_rules,
     function_properties,
     load_template,
     local_resources,
@@ -69,8 +72,9 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 API_FUNCTION = "ApiFunction"
 # started with the stack, so the first request does not wait for a cold Python process
 PREWARMED_FUNCTIONS = (WEBHOOK_FUNCTION, API_FUNCTION)
-# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks
-BACKGROUND_NICE = 10
+# the functions no API route calls (the workflow's) run niced, so runs never take the CPU from webhooks, and wait
+# longer before a cold start: a queue of runs is served sooner by the warm sandboxes than by new ones
+BACKGROUND: dict[str, Any] = {"nice": 5, "grow_after": 1.0}
 # handlers.api.SWAGGER_PATH (a test keeps them equal): importing the handlers here would create their Logger before
 # the functions' environment is set
 SWAGGER_PATH = "/swagger"
@@ -165,6 +169,34 @@ def serialize_execution_starts() -> None:
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def stop_executions_at_once() -> None:
+    """Make moto's StopExecution end the execution ABORTED at once, as AWS's does.
+
+    moto marks it only when its running tasks have returned (a job may sleep for minutes), and its Map states then
+    fail on the abort, so the execution would end FAILED. What the interpreter does after a stop is discarded.
+    """
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_stop = Execution.stop
+    if getattr(original_stop, "_hookrun_at_once", False):
+        return
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status, self.stop_date = ExecutionStatus.ABORTED, stop_date
+
+    def reflect(self: Any) -> None:
+        if self.execution.exec_status != ExecutionStatus.ABORTED:
+            original_reflect(self)  # type: ignore[no-untyped-call]
+
+    stop._hookrun_at_once = True  # type: ignore[attr-defined]
+    Execution.stop = stop  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+
+
 def serialize_table_writes() -> None:
     """Make moto's DynamoDB writes atomic, as AWS's are: a condition is checked and its write made as one step.
 
@@ -250,6 +282,7 @@ class LocalStack:
         self.state_machine_arn = self._resources[state_machine_id].ref
         self._moto: Any = None
         self._api: LocalApiServer | None = None
+        self._events: ExecutionEvents | None = None
         self._sandboxes: Sandboxes | None = None
         self._roles = LocalRoles(role_arns={}, credentials={})
 
@@ -309,6 +342,7 @@ class LocalStack:
         self._configure_moto()
         local_codebuild.install()
         serialize_execution_starts()
+        stop_executions_at_once()
         serialize_table_writes()
         moto_speed.install()
 
@@ -320,6 +354,13 @@ class LocalStack:
         if state is not None:
             self._moto_state().restore(state)  # before the examples: a restored stack is not seeded again
         self._seed(state)
+        self._events = ExecutionEvents(
+            lambda: self._moto_state().executions(),
+            execution_rules(self._template),
+            self._invoke,
+            lambda execution: status_change_event(execution, self.state_machine_arn, REGION, ACCOUNT_ID),
+        )
+        self._events.start()
         if self._data is not None:
             self._snapshots = Snapshots(self._data, lambda: self._moto_state().capture(self.webhook_token))
             self._snapshots.start()
@@ -331,6 +372,9 @@ class LocalStack:
         if self._api is not None:
             self._api.stop()
             self._api = None
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
         if self._snapshots is not None:
             self._snapshots.stop()
             self._snapshots = None
@@ -466,7 +510,7 @@ class LocalStack:
                     memory_size=int(settings.get("MemorySize", 128)),
                     concurrency=int(settings.get("ReservedConcurrentExecutions", DEFAULT_CONCURRENCY)),
                     variables=self._variables(logical_id),
-                    nice=0 if logical_id in self._api_functions else BACKGROUND_NICE,
+                    **({} if logical_id in self._api_functions else BACKGROUND),
                 )
             )
         return specs

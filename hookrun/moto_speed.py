@@ -2,28 +2,39 @@
 
 moto serves every AWS call of every sandbox in this process, under one GIL. Some of its habits cost more than the
 calls themselves (measured with py-spy under `make bench`):
-- its Step Functions interpreter parses the state machine's definition with ANTLR at every execution start (half
-  of the process's CPU under load); the parse tree of a definition is kept, and each execution still builds its
-  own evaluation components from it;
+- its Step Functions interpreter parses the state machine's definition with ANTLR and builds its evaluation
+  components at every execution start (half of the process's CPU under load); they are kept per definition, as
+  each execution keeps its state in an Environment of its own and the components of Map, Task and Fail states
+  (hookrun's) hold none;
 - it compiles each JSONPath (`InputPath`, `ResultPath`, ...) with a new yacc parser each time it evaluates one;
   compiled paths are kept (they hold no state of an evaluation);
 - its DynamoDB Query on a table's key sorts every item of the table and then keeps those of the one partition
   asked for, so each query grows slower with every run kept; it gets only that partition's items to sort;
+- it turns each DynamoDB answer, already a dict in DynamoDB's JSON, into JSON through its generic serializer, which
+  walks botocore's shape of the operation attribute by attribute (the costliest part of an UpdateItem); the items
+  operations' answers are dumped as they are, which gives the same JSON (checked operation by operation), unless
+  they hold what JSON cannot (binary values), which still take the serializer;
+- it lists a response class's methods with `inspect.getmembers` for every request; classes keep their methods, so
+  each class's list is kept;
 - its server finds the backend of each request by listing moto's package folder (a stat per service, ~250)
   and then matching ~250 URL patterns, under a lock; the answer depends only on the host it inferred, so it is
   remembered per host;
 - its Step Functions interpreter builds a new boto3 Lambda client (a deep copy of botocore's event hooks) for
-  every Task that invokes a function; its clients differ only by region, and botocore clients are thread-safe,
-  so one per region is kept.
-Neither changes what moto answers.
+  every Task that invokes a function; they differ only by region (all sign as the state machine's role,
+  hookrun.local_iam), and botocore clients are thread-safe, so one per region is kept, made at the first Task.
+None changes what moto answers. And the process hands the GIL over every millisecond rather than every 5: a thread
+serving a webhook's call waits less behind the interpreter's threads running executions.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import sys
 import threading
 from typing import Any
 
+SWITCH_INTERVAL_SECONDS = 0.001
 _lock = threading.Lock()
 _installed = False
 
@@ -34,28 +45,27 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        _keep_parse_trees()
+        _keep_programs()
         _keep_json_paths()
         _remember_backends()
         _reuse_lambda_clients()
         _query_one_partition()
+        _dump_item_answers()
+        _keep_method_names()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         _installed = True
 
 
-def _keep_parse_trees() -> None:
+def _keep_programs() -> None:
     from moto.stepfunctions.parser.asl.parse import asl_parser
-    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     original = asl_parser.AmazonStateLanguageParser.parse
-    trees: dict[str, Any] = {}
+    programs: dict[str, tuple[Any, Any]] = {}
 
     def parse(definition: str) -> tuple[Any, Any]:
-        tree = trees.get(definition)
-        if tree is None:
-            program, tree = original(definition)  # raises on a syntax error: only good trees are kept
-            trees[definition] = tree
-            return program, tree
-        return Preprocessor().visit(tree), tree
+        if definition not in programs:
+            programs[definition] = original(definition)  # raises on a syntax error: only good programs are kept
+        return programs[definition]
 
     asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
@@ -92,7 +102,7 @@ def _reuse_lambda_clients() -> None:
         return original(region=region, service=service)
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        # moto's own signs every call with the same fixed keys, whatever the state's credentials
+        # moto signs every call of the interpreter with one set of keys, whatever the state's credentials
         return client_for(region, service)
 
     setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
@@ -120,3 +130,40 @@ def _query_one_partition() -> None:
 
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
+
+
+# the operations whose answer dict json.dumps renders as moto's serializer does (DeleteItem's has an extra key)
+_DUMPED_AS_THEY_ARE = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
+    | {"TransactGetItems", "TransactWriteItems"}
+)
+
+
+def dumped_answer(handler: Any, action_result: Any) -> tuple[int, dict[str, str], str] | None:
+    """A DynamoDB items operation's answer as moto's serializer gives it, by json.dumps; None if it cannot be."""
+    result = action_result.result
+    if not isinstance(result, dict) or handler._get_action() not in _DUMPED_AS_THEY_ARE:
+        return None
+    try:
+        body = json.dumps(result)
+    except (TypeError, ValueError):  # bytes of a binary attribute: the serializer encodes them
+        return None
+    return 200, {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}, body
+
+
+def _dump_item_answers() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.serialized
+
+    def serialized(self: DynamoHandler, action_result: Any) -> Any:
+        return dumped_answer(self, action_result) or original(self, action_result)
+
+    DynamoHandler.serialized = serialized  # type: ignore[method-assign, assignment]
+
+
+def _keep_method_names() -> None:
+    from moto.core import responses
+
+    original = getattr(responses, "method_names_from_class")  # noqa: B009 - moto does not export it
+    setattr(responses, "method_names_from_class", functools.cache(original))  # noqa: B010

@@ -3,10 +3,14 @@
 A `Sandboxes` holds one `FunctionPool` per function. A pool starts sandboxes on demand (each a
 `python -P -m hookrun.sandbox_runtime` process in its own session, see that module), up to the function's limit,
 and reuses warm ones, one invocation at a time each. An invocation that finds every sandbox busy waits for the
-first one free, and if none is free within GROW_AFTER_SECONDS starts another, if the limit allows (Lambda starts
-one at once, and answers 429 at its limit: the local stack queues instead, as a cold Python start costs more than
-a short wait on a machine of 2 cores). The limit is the function's `ReservedConcurrentExecutions` if the template
-sets it, else DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
+first one free. It starts another, if the limit allows and none is starting, once it has waited the function's
+`grow_after` (GROW_AFTER_SECONDS unless set) and every busy sandbox has been on its invocation at least as long:
+long invocations (jobs) soon get sandboxes of their own. A queue of short invocations is served by the warm
+sandboxes in turn, and the pool grows by one sandbox per IMPATIENT x `grow_after` while it lasts. Lambda starts
+one at once, and answers 429 at its limit; the local stack queues instead, as a cold Python start costs more CPU
+than many short invocations.
+The limit is the function's `ReservedConcurrentExecutions` if the template sets it, else
+DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
 
 A sandbox's environment is built from scratch, never inherited from the stack: PATH, HOME, LANG and TZ; the
 function's variables as template.yaml gives them; what Lambda sets (AWS_LAMBDA_FUNCTION_NAME, _HANDLER,
@@ -24,6 +28,7 @@ gives moto's fake "testing" keys.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -41,6 +46,7 @@ from typing import IO, Any
 
 DEFAULT_CONCURRENCY = 10
 GROW_AFTER_SECONDS = 0.1
+IMPATIENT = 5  # a queue of short invocations adds a sandbox every 5 x grow_after
 INIT_TIMEOUT_SECONDS = 60.0  # generous: a cold start on a busy 2-core machine takes seconds, not Lambda's 10
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -58,6 +64,7 @@ class FunctionSpec:
     concurrency: int = DEFAULT_CONCURRENCY
     variables: Mapping[str, str] = field(default_factory=dict)
     nice: int = 0  # added to the sandbox's niceness: background functions yield the CPU to the webhook's
+    grow_after: float = GROW_AFTER_SECONDS  # how long an invocation waits for a busy sandbox before starting one
 
 
 Credentials = Callable[[FunctionSpec], Mapping[str, str]]
@@ -243,36 +250,50 @@ class PoolClosed(Exception):
     """The stack is stopping: no new invocation starts."""
 
 
+class _Waiter:
+    """An invocation waiting for a sandbox: handed one (or None when the pool closes) in the order it came."""
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.ready = threading.Event()
+        self.sandbox: Sandbox | None = None
+
+
 class FunctionPool:
-    """The sandboxes of one function: warm ones reused (the last used first), new ones started on demand."""
+    """The sandboxes of one function: warm ones reused (the last used first), new ones started on demand.
+
+    Invocations that find none free wait in a queue, first come first served: under a backlog every one waits
+    about as long, so none waits past its caller's timeout (a Task's) while later ones go first.
+    """
 
     def __init__(self, spec: FunctionSpec, environment: Callable[[], Mapping[str, str]]) -> None:
         self.spec = spec
         self._environment = environment
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._idle: list[Sandbox] = []
-        self._busy: set[Sandbox] = set()
+        self._busy: dict[Sandbox, float] = {}  # -> when its invocation began (monotonic)
+        self._queue: collections.deque[_Waiter] = collections.deque()
         self._starting = 0
-        self._waiting = 0
+        self._last_start = 0.0
         self._closed = False
 
     @property
     def size(self) -> int:
         """Sandboxes alive or starting."""
-        with self._condition:
-            return len(self._idle) + len(self._busy) + self._starting
+        with self._lock:
+            return self._size()
 
     @property
     def busy(self) -> int:
         """Sandboxes running an invocation."""
-        with self._condition:
+        with self._lock:
             return len(self._busy)
 
     @property
     def waiting(self) -> int:
         """Invocations waiting for a free sandbox."""
-        with self._condition:
-            return self._waiting
+        with self._lock:
+            return len(self._queue)
 
     def invoke(self, payload: bytes, request_id: str | None = None) -> Invocation:
         """One invocation in a free sandbox of this function, waiting for one if all are busy."""
@@ -287,68 +308,101 @@ class FunctionPool:
 
     def prewarm(self) -> None:
         """Start one sandbox now, in the background, so the first invocation does not pay for a cold process."""
-        with self._condition:
-            if not self._closed and self.size < self.spec.concurrency:
+        with self._lock:
+            if not self._closed and self._size() < self.spec.concurrency:
                 self._start_one()
 
+    def _size(self) -> int:
+        return len(self._idle) + len(self._busy) + self._starting
+
     def _acquire(self) -> Sandbox:
-        grow_at = time.monotonic() + GROW_AFTER_SECONDS
-        with self._condition:
-            self._waiting += 1
-            try:
-                while True:
-                    if self._closed:
-                        raise PoolClosed(self.spec.name)
-                    if self._idle:
-                        sandbox = self._idle.pop()
-                        self._busy.add(sandbox)
-                        return sandbox
-                    patience = 0.0 if self.size == 0 else grow_at - time.monotonic()
-                    if self._waiting > self._starting and self.size < self.spec.concurrency:
-                        if patience <= 0:
-                            self._start_one()
-                        else:
-                            self._condition.wait(patience)
-                            continue
-                    self._condition.wait()
-            finally:
-                self._waiting -= 1
+        with self._lock:
+            if self._closed:
+                raise PoolClosed(self.spec.name)
+            if self._idle and not self._queue:
+                sandbox = self._idle.pop()
+                self._busy[sandbox] = time.monotonic()
+                return sandbox
+            waiter = _Waiter(time.monotonic())
+            self._queue.append(waiter)
+            patience = self._grow()
+        # woken when handed a sandbox, or in time to see whether the pool should grow
+        while not waiter.ready.wait(patience):
+            with self._lock:
+                patience = self._grow()
+        if waiter.sandbox is None:
+            raise PoolClosed(self.spec.name)
+        return waiter.sandbox
+
+    def _grow(self) -> float:
+        """Start a sandbox if the oldest waiter has waited long enough; the seconds until it is worth a look again.
+
+        One sandbox starts at a time: once the oldest waiter has waited `grow_after` and every busy sandbox has
+        been on its invocation as long, or, whatever they do, once both that wait and the last start are
+        IMPATIENT times as long ago.
+        """
+        after = self.spec.grow_after
+        if not self._queue or self._starting or self._closed or self._size() >= self.spec.concurrency:
+            return after
+        now = time.monotonic()
+        since = self._queue[0].since
+        youngest = max(self._busy.values(), default=now - after)
+        due = (
+            0.0
+            if self._size() == 0
+            else min(max(since, youngest) + after, max(since, self._last_start) + IMPATIENT * after) - now
+        )
+        if due > 0:
+            return due
+        self._start_one()
+        return after
 
     def _start_one(self) -> None:
         self._starting += 1
+        self._last_start = time.monotonic()
         threading.Thread(target=self._start, name=f"sandbox-start-{self.spec.name}", daemon=True).start()
 
     def _start(self) -> None:
         sandbox = Sandbox(self.spec)
         sandbox.start(self._environment())
-        with self._condition:
+        with self._lock:
             self._starting -= 1
-            if self._closed:
-                sandbox.close()
+            if not self._closed:
+                self._hand_over(sandbox)
                 return
+        sandbox.close()
+
+    def _hand_over(self, sandbox: Sandbox) -> None:
+        """To the oldest waiter, else among the idle ones (under the lock)."""
+        if self._queue:
+            waiter = self._queue.popleft()
+            waiter.sandbox = sandbox
+            self._busy[sandbox] = time.monotonic()
+            waiter.ready.set()
+        else:
             self._idle.append(sandbox)
-            self._condition.notify()
 
     def _release(self, sandbox: Sandbox, keep: bool) -> None:
-        with self._condition:
-            self._busy.discard(sandbox)
+        with self._lock:
+            self._busy.pop(sandbox, None)
             if keep and not self._closed:
-                self._idle.append(sandbox)
-                self._condition.notify()
+                self._hand_over(sandbox)
                 return
-            self._condition.notify()  # a waiter may start a sandbox in its place
+            self._grow()  # a waiter may need a sandbox in its place
         if sandbox.alive:
             sandbox.close()
 
     def close(self) -> None:
-        """Refuse new invocations and kill every sandbox (a busy one's invocation answers a Sandbox error)."""
-        with self._condition:
+        """Refuse new invocations and kill every sandbox (busy ones' invocations answer Runtime.ExitError)."""
+        with self._lock:
             self._closed = True
-            idle, busy = list(self._idle), list(self._busy)
+            idle, busy, waiters = list(self._idle), list(self._busy), list(self._queue)
             self._idle.clear()
-            self._condition.notify_all()
+            self._queue.clear()
+        for waiter in waiters:
+            waiter.ready.set()
         for sandbox in idle:
-            sandbox.kill()  # as Lambda ends an environment: no grace, so a stop never waits on a slow exit
+            sandbox.kill()  # at once: a graceful exit, one after the other, takes seconds on a busy machine
         for sandbox in busy:
             if sandbox.process is not None:
                 kill_tree(sandbox.process.pid)  # its invocation answers, and the invoking thread reaps it

@@ -13,6 +13,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
+CHECKOUT_PARTS = ("template.yaml", "statemachine", "src/handlers", "examples")  # what the local stack is made of
+
+
+def checkout_problem(root: Path = ROOT) -> str | None:
+    """What the local stack misses beside the hookrun package (an install outside a checkout), or None."""
+    missing = [part for part in CHECKOUT_PARTS if not (root / part).exists()]
+    if not missing:
+        return None
+    return (
+        f"hookrun dev runs the local stack from a hookrun checkout: template.yaml, statemachine/, src/ (the Lambda "
+        f"code) and examples/ beside the hookrun package. {root} has no {', '.join(missing)}: this hookrun is "
+        "installed outside a checkout. Clone the repository and run `make run` (or `./hookrun dev`) in it."
+    )
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -150,6 +163,28 @@ def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:
         for event in props.get("Events", {}).values()
         if event["Type"] == "Api"
     ]
+
+
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+@dataclass(frozen=True)
+class ExecutionRule:
+    """An `EventBridgeRule` event on Step Functions execution status changes: its function and the statuses."""
+
+    function: str
+    statuses: tuple[str, ...]
+
+
+def execution_rules(template: dict[str, Any] | None = None) -> list[ExecutionRule]:
+    """Every rule of template.yaml that sends a function Step Functions' execution status changes."""
+    rules = []
+    for name, props in function_properties(template).items():
+        for event in props.get("Events", {}).values():
+            pattern = event.get("Properties", {}).get("Pattern", {})
+            if event["Type"] == "EventBridgeRule" and EXECUTION_STATUS_CHANGE in pattern.get("detail-type", []):
+                rules.append(ExecutionRule(name, tuple(pattern.get("detail", {}).get("status", []))))
+    return rules
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ STATE_MACHINE = RESOURCES["PipelineStateMachine"].ref
 EXECUTION = STATE_MACHINE.replace(":stateMachine:", ":execution:") + ":r-1"
 SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:hookrun/{STACK}"
 SIGNING_SECRET = f"{SECRETS}/pipelines/demo/webhook-signing-secret-0a1b2c-AbCdEf"
-SOURCE_CREDENTIALS = f"{SECRETS}/pipelines/demo/credentials/github-AbCdEf"
+SOURCE_CREDENTIALS = f"{SECRETS}/credentials/demo/gh-AbCdEf"
 BUILD_SECRET = f"{SECRETS}/runs/r-1/0/build-AbCdEf"
 JOB_RUNNER = RESOURCES["JobRunnerFunction"].attributes["Arn"]
 BUILD_PROJECT = RESOURCES["BuildProject"].attributes["Arn"]
@@ -79,6 +79,7 @@ CALLS: dict[str, list[Call]] = {
         ),
         Call("secretsmanager:PutSecretValue", SOURCE_CREDENTIALS),  # replaced in place; signing secrets never
         Call("states:DescribeExecution", EXECUTION),
+        Call("states:StopExecution", EXECUTION),  # cancel
     ],
     # runs a lambda job's script and answers; it calls no AWS API (a script could use its credentials)
     "JobRunnerFunction": [],
@@ -104,6 +105,8 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),
+        # a run's concurrency group, taken and released by the workflow
+        *(Call(f"dynamodb:{a}", TABLE, ("GROUP#demo#",)) for a in ("GetItem", "Query", "PutItem", "DeleteItem")),
     ],
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,11 @@ from hookrun.template import create_table, state_machine_definition, substitutio
 REGION = "eu-west-1"
 TABLE = "hookrun-test"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+def pytest_report_header() -> str:
+    """Which Python runs the tests: the functions run on 3.12 (`make` uses a 3.12 when this machine has one)."""
+    return f"python {platform.python_version()} ({sys.executable}); the functions' runtime is python3.12"
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from adapters import keys
 from adapters.aws_errors import unavailable_on_outage
 from adapters.dynamodb import Item, grant_to_item, pipeline_to_item, trigger_to_item, user_to_item
-from domain.models import Grant, Pipeline, Trigger, User
+from domain.models import Grant, Pipeline, Role, Trigger, User
+from domain.tokens import hash_token, token_hint
+from hookrun.local_iam import LocalIam
+from tests.support import DEMO_TOKEN, demo_pipeline
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,3 +42,30 @@ class DynamoDirectory:
     def delete_grant(self, pipeline_id: str, user_id: str) -> None:
         with unavailable_on_outage():
             self._client.delete_item(TableName=self._table, Key=keys.grant_key(pipeline_id, user_id))
+
+
+def seed_demo(directory: DynamoDirectory, roles: dict[str, Role]) -> None:
+    """Pipeline demo with these users' roles, its webhook enabled (token DEMO_TOKEN) and running as alice."""
+    directory.save_pipeline(demo_pipeline(), token_hash=hash_token(DEMO_TOKEN))
+    for user_id, role in roles.items():
+        directory.save_user(User(id=user_id))
+        directory.save_grant(Grant(pipeline_id="demo", user_id=user_id, role=role))
+    directory.save_trigger(
+        Trigger(
+            token_hash=hash_token(DEMO_TOKEN),
+            pipeline_id="demo",
+            enabled=True,
+            run_as="alice",
+            enabled_at="2026-11-27T12:00:00.000Z",
+            token_hint=token_hint(DEMO_TOKEN),
+        )
+    )
+
+
+def map_local_principals(
+    dynamodb: Any, table: str, users: tuple[str, ...] = ("admin", "owen", "alice", "bob", "carol")
+) -> None:
+    """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
+    iam = LocalIam(lambda: dynamodb, table)
+    for user in users:
+        iam.user_arn(user)

@@ -7,8 +7,19 @@ from dataclasses import dataclass, field, replace
 
 from domain.deliveries import Delivery
 from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted
-from domain.models import AuditEntry, Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
-from domain.ports import Access, StoredPipeline
+from domain.models import (
+    AuditEntry,
+    Grant,
+    Pipeline,
+    Role,
+    RunRequest,
+    RunStatus,
+    Trigger,
+    User,
+    UserStatus,
+)
+from domain.ports import Access, GroupLock, StoredPipeline
+from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
 from tests.support import local_user
@@ -31,8 +42,9 @@ class FakeStore:
 
     def get_access(self, pipeline_id: str, user_id: str) -> Access:
         self.reads += 1
+        pipeline = self.pipelines.get(pipeline_id)
         return Access(
-            pipeline=self.pipelines.get(pipeline_id),
+            pipeline=pipeline,
             grant=self.grants.get((pipeline_id, user_id)),
             user=self.users.get(user_id),
         )
@@ -49,6 +61,9 @@ class FakeStore:
 
     def delete_run_secrets(self, run_id: str) -> None:
         self.run_secrets.pop(run_id, None)
+
+    def get_run_secrets(self, run_id: str) -> dict[str, str]:
+        return dict(self.run_secrets.get(run_id, {}))
 
     def add_pipeline(self, pipeline: Pipeline) -> None:
         self.pipelines[pipeline.id] = pipeline
@@ -253,3 +268,123 @@ class FakeManagementStore:
         entries = zip(reversed(self.audit), reversed(self.audit_incarnations), strict=True)
         scope = incarnation if subject.startswith("pipeline/") else ""
         return [a for a, inc in entries if a.target == subject and inc == scope][:limit]
+
+
+@dataclass
+class FakeRunRecorder:
+    """RunRecorder in memory, with the adapter's guarded moves (never backwards)."""
+
+    runs: dict[str, dict[str, object]] = field(default_factory=dict)
+    stages: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
+    jobs: dict[tuple[str, int, str], dict[str, object]] = field(default_factory=dict)
+
+    def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
+        if run.run_id in self.runs:
+            return False
+        self.runs[run.run_id] = {"request": run, "status": status, "startedAt": at, "group": group}
+        for index, stage in enumerate(run.stages):
+            self.stages[(run.run_id, index)] = {"name": stage.name, "status": RunStatus.PENDING}
+            for job in stage.jobs:
+                self.jobs[(run.run_id, index, job.name)] = {"status": RunStatus.PENDING}
+        return True
+
+    def get_run(self, run_id: str) -> RunView | None:
+        run = self.runs.get(run_id)
+        if run is None:
+            return None
+        request = run["request"]
+        assert isinstance(request, RunRequest)
+        stages = tuple(
+            StageView(
+                index=index,
+                name=str(stage["name"]),
+                status=RunStatus(str(stage["status"])),
+                reused_from=stage.get("reusedFrom"),  # type: ignore[arg-type]
+                jobs=tuple(
+                    JobView(
+                        name=name,
+                        status=RunStatus(str(job["status"])),
+                        reason=job.get("reason"),  # type: ignore[arg-type]
+                        started_at=job.get("startedAt"),  # type: ignore[arg-type]
+                    )
+                    for (rid, i, name), job in self.jobs.items()
+                    if rid == run_id and i == index
+                ),
+            )
+            for (rid, index), stage in sorted(self.stages.items())
+            if rid == run_id
+        )
+        return RunView(
+            run_id=run_id,
+            pipeline_id=request.pipeline_id,
+            status=RunStatus(str(run["status"])),
+            variables=request.variables,
+            secret_names=request.secret_names,
+            trigger_kind=request.trigger_kind,
+            run_as=request.run_as,
+            created_at=request.created_at,
+            reason=run.get("reason"),  # type: ignore[arg-type]
+            finished_at=run.get("finishedAt"),  # type: ignore[arg-type]
+            cancelled_by=run.get("cancelledBy"),  # type: ignore[arg-type]
+            cancelled_at=run.get("cancelledAt"),  # type: ignore[arg-type]
+            incarnation=request.incarnation,
+            rerun_of=request.rerun_of,
+            superseded_by=run.get("supersededBy"),  # type: ignore[arg-type]
+            group=run.get("group"),  # type: ignore[arg-type]
+            stages=stages,
+        )
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        run = self.runs.get(run_id)
+        return RunStatus(str(run["status"])) if run else None
+
+    @staticmethod
+    def _move(record: dict[str, object] | None, to: RunStatus, changes: Mapping[str, object] | None) -> bool:
+        if record is None or RunStatus(str(record["status"])) not in statuses_that_may_move_to(to):
+            return False
+        record.update({k: v for k, v in (changes or {}).items() if v is not None}, status=to)
+        return True
+
+    def move_run(self, run_id: str, to: RunStatus, changes: Mapping[str, object] | None = None) -> bool:
+        return self._move(self.runs.get(run_id), to, changes)
+
+    def move_stage(
+        self, run_id: str, stage_index: int, to: RunStatus, changes: Mapping[str, object] | None = None
+    ) -> bool:
+        return self._move(self.stages.get((run_id, stage_index)), to, changes)
+
+    def move_job(
+        self, run_id: str, stage_index: int, job_name: str, to: RunStatus, changes: Mapping[str, object] | None = None
+    ) -> bool:
+        return self._move(self.jobs.get((run_id, stage_index, job_name)), to, changes)
+
+
+@dataclass
+class FakeGroups:
+    """ConcurrencyGroups in memory, with the adapter's conditional lock."""
+
+    locks: dict[str, GroupLock] = field(default_factory=dict)
+    waiting: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+    def add_waiter(self, group: str, created_at: str, run_id: str) -> None:
+        self.waiting.setdefault(group, set()).add((created_at, run_id))
+
+    def waiters(self, group: str) -> list[tuple[str, str]]:
+        return sorted(self.waiting.get(group, set()))
+
+    def remove_waiter(self, group: str, created_at: str, run_id: str) -> None:
+        self.waiting.get(group, set()).discard((created_at, run_id))
+
+    def lock(self, group: str) -> GroupLock | None:
+        return self.locks.get(group)
+
+    def take_lock(self, group: str, run_id: str, lease_until: str, replacing: str | None) -> bool:
+        held = self.locks.get(group)
+        if (held.owner if held else None) != replacing:
+            return False
+        self.locks[group] = GroupLock(run_id, lease_until)
+        return True
+
+    def release_lock(self, group: str, run_id: str) -> None:
+        if group in self.locks and self.locks[group].owner == run_id:
+            del self.locks[group]

@@ -23,7 +23,7 @@ def build_secret_name(prefix: str, run_id: str, stage_index: int, job_name: str)
 
 
 def source_credentials_name(prefix: str, pipeline_id: str, name: str) -> str:
-    return f"{prefix}pipelines/{pipeline_id}/credentials/{name}"
+    return f"{prefix}credentials/{pipeline_id}/{name}"
 
 
 class SecretsManagerBuildSecrets:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from domain.runs import ExecutionResult
 
 from .aws_errors import unavailable_on_outage
+
+STOP_CHECK_SECONDS = 1.0  # how often a running job asks whether its run was cancelled
+_calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job-runner-call")
 
 
 class JobRunnerFailed(Exception):
@@ -27,10 +32,26 @@ class LambdaScriptExecutor:
         self._client = client
         self._function = function_name
 
-    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
         payload = {"script": list(script), "environment": dict(environment), "timeoutSeconds": timeout_seconds}
+        call: Future[Any] = _calls.submit(
+            lambda: self._client.invoke(FunctionName=self._function, Payload=json.dumps(payload).encode())
+        )
+        while should_stop is not None:
+            try:
+                call.result(timeout=STOP_CHECK_SECONDS)
+                break
+            except FutureTimeout:
+                if should_stop():  # a running Lambda cannot be stopped from outside: its result is discarded
+                    return ExecutionResult(exit_code=None, output="", duration_ms=0, cancelled=True)
         with unavailable_on_outage():
-            response = self._client.invoke(FunctionName=self._function, Payload=json.dumps(payload).encode())
+            response = call.result()
         answer = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError") or not isinstance(answer, dict):
             error = answer if isinstance(answer, dict) else {}

@@ -15,6 +15,8 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | all pipelines                        | gsi1: gsi1pk=PIPELINES          gsi1sk=<id>              |
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
 | user of an IAM principal (API auth)  | pk=PRINCIPAL#<arn>           sk=PRINCIPAL                |
+| a concurrency group's lock           | pk=GROUP#<pipeline>#<group>  sk=LOCK                     |
+| its waiting runs, oldest first       | pk=GROUP#<pipeline>#<group>  sk=WAIT#<createdAt>#<run>   |
 | audit of a pipeline or user          | pk=PIPELINE#<id> or USER#<id>, sk=AUDIT#<at>#<n>         |
 
 A pipeline's history (runs, deliveries, audit) is kept under its id and its incarnation, a random id made when the
@@ -114,3 +116,8 @@ def subject_pk(subject: str, incarnation: str = "") -> str:
 def deliveries_pk(pipeline_id: str, incarnation: str) -> str:
     """Deliveries of a pipeline: pk=PIPELINE#<id>[#<inc>]#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 d)."""
     return f"{_history(pipeline_id, incarnation)}#DELIVERIES"
+
+
+def group_pk(group: str) -> str:
+    """A concurrency group (`<pipeline>#<rendered group>`): its lock and its waiting runs."""
+    return f"GROUP#{group}"

@@ -35,23 +35,28 @@ def _number(item: Item, name: str) -> int | None:
     return int(value["N"]) if value else None
 
 
-def _run_item(run: RunRequest, status: RunStatus, at: str) -> Item:
-    return {
-        **keys.run_key(run.run_id),
-        "type": {"S": "run"},
-        "runId": {"S": run.run_id},
-        "pipelineId": {"S": run.pipeline_id},
-        "pipelineName": {"S": run.pipeline_name},
-        "status": {"S": status},
-        "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
-        "secretNames": {"L": [{"S": name} for name in run.secret_names]},
-        "triggerKind": {"S": run.trigger_kind},
-        "runAs": {"S": run.run_as},
-        "createdAt": {"S": run.created_at},
-        "startedAt": {"S": at},
-        "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id, run.incarnation)},
-        "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
-    } | ({"incarnation": {"S": run.incarnation}} if run.incarnation else {})
+def _run_item(run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> Item:
+    return (
+        {
+            **keys.run_key(run.run_id),
+            "type": {"S": "run"},
+            "runId": {"S": run.run_id},
+            "pipelineId": {"S": run.pipeline_id},
+            "pipelineName": {"S": run.pipeline_name},
+            "status": {"S": status},
+            "variables": {"M": {name: {"S": value} for name, value in run.variables.items()}},
+            "secretNames": {"L": [{"S": name} for name in run.secret_names]},
+            "triggerKind": {"S": run.trigger_kind},
+            "runAs": {"S": run.run_as},
+            "createdAt": {"S": run.created_at},
+            "startedAt": {"S": at},
+            "gsi1pk": {"S": keys.runs_of_pipeline_pk(run.pipeline_id, run.incarnation)},
+            "gsi1sk": {"S": f"{run.created_at}#{run.run_id}"},
+        }
+        | ({"incarnation": {"S": run.incarnation}} if run.incarnation else {})
+        | ({"rerunOf": {"S": run.rerun_of}} if run.rerun_of else {})
+        | ({"group": {"S": group}} if group else {})
+    )
 
 
 def _child_items(run: RunRequest) -> list[Item]:
@@ -112,6 +117,7 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
             jobs=tuple(jobs.get(int(item["stageIndex"]["N"]), [])),
             started_at=_text(item, "startedAt"),
             finished_at=_text(item, "finishedAt"),
+            reused_from=_text(item, "reusedFrom"),
         )
         for item in sorted(items, key=lambda i: i["sk"]["S"])
         if item["sk"]["S"].startswith(keys.STAGE)
@@ -131,6 +137,11 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
         finished_at=_text(run, "finishedAt"),
         reason=_text(run, "reason"),
         stages=stages,
+        cancelled_by=_text(run, "cancelledBy"),
+        cancelled_at=_text(run, "cancelledAt"),
+        rerun_of=_text(run, "rerunOf"),
+        superseded_by=_text(run, "supersededBy"),
+        group=_text(run, "group"),
     )
 
 
@@ -141,7 +152,7 @@ class DynamoRuns:
         self._client = client
         self._table = table_name
 
-    def create_run(self, run: RunRequest, status: RunStatus, at: str) -> bool:
+    def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
         if self.get_run(run.run_id) is not None:
             return False
         children = _child_items(run)
@@ -154,7 +165,7 @@ class DynamoRuns:
                 # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
                 self._client.put_item(
                     TableName=self._table,
-                    Item=_run_item(run, status, at),
+                    Item=_run_item(run, status, at, group),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except ClientError as exc:
@@ -179,6 +190,17 @@ class DynamoRuns:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return run_view_from_items([item for item in items if item["sk"]["S"] != keys.SECRETS_SK])
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        with unavailable_on_outage():
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=keys.run_key(run_id),
+                ConsistentRead=True,
+                ProjectionExpression="#status",
+                ExpressionAttributeNames={"#status": "status"},
+            ).get("Item")
+        return RunStatus(item["status"]["S"]) if item else None
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -25,6 +25,7 @@ _DEFAULT_LOCALE = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 _SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
 _SUPERVISOR_GRACE_SECONDS = 10
+STOP_CHECK_SECONDS = 1.0  # how often a running job asks whether its run was cancelled
 _STOPPED_NOTE = "[hookrun: the script ended with {count} process(es) of its own still running; they were stopped]\n"
 
 
@@ -71,7 +72,13 @@ class ShellExecutor:
         self._shell = shell or shutil.which("bash") or "/bin/sh"
         self._limits = limits or JobLimits()
 
-    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
         workdir = tempfile.mkdtemp(prefix="hookrun-job-")
         # the domain refuses reserved names; dropping them here too keeps the shell safe whatever the caller
         env = {name: value for name, value in environment.items() if not is_reserved_name(name)}
@@ -115,10 +122,7 @@ class ShellExecutor:
             os.close(result_write)
             tail = _TailBuffer(cast(IO[bytes], process.stdout))  # stdout=PIPE always sets it
             outcome = _Outcome(result_read)
-            try:
-                process.wait(timeout=timeout_seconds + _SUPERVISOR_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                _stop(process)
+            cancelled = _wait(process, started + timeout_seconds + _SUPERVISOR_GRACE_SECONDS, should_stop)
             outcome.join(_SUPERVISOR_GRACE_SECONDS)
             tail.join(timeout=5)
             output = bytes(tail.data).decode("utf-8", errors="replace")
@@ -128,8 +132,9 @@ class ShellExecutor:
                 exit_code=None if outcome.timed_out else outcome.exit_code,
                 output=output,
                 duration_ms=int((time.monotonic() - started) * 1000),
-                timed_out=outcome.timed_out,
+                timed_out=outcome.timed_out and not cancelled,
                 dropped_bytes=tail.dropped,
+                cancelled=cancelled,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -157,8 +162,25 @@ class _Outcome:
         self._thread.join(timeout)
 
 
+def _wait(process: subprocess.Popen[bytes], deadline: float, should_stop: Callable[[], bool] | None) -> bool:
+    """Wait for the supervisor until `deadline`, asking `should_stop` every second; True if the job was stopped
+    because it said so."""
+    while True:
+        try:
+            process.wait(timeout=max(0.0, min(deadline - time.monotonic(), STOP_CHECK_SECONDS)))
+            return False
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() >= deadline:
+            _stop(process)
+            return False
+        if should_stop is not None and should_stop():
+            _stop(process)
+            return True
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """The supervisor outlived the job's timeout: ask it to stop the job, then stop it."""
+    """Ask the supervisor to stop the job (its timeout passed, or its run was cancelled), then stop it."""
     process.terminate()
     try:
         process.wait(timeout=_SUPERVISOR_GRACE_SECONDS)

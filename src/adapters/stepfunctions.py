@@ -42,9 +42,29 @@ class StepFunctionsRunStarter:
         return None if found is None else RunRequest.model_validate_json(found)
 
 
+def execution_arn(state_machine_arn: str, run_id: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+
+class StepFunctionsExecutions:
+    """ExecutionControl: stops a run's execution (Step Functions stops the CodeBuild builds it waits for)."""
+
+    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+        self._client = client
+        self._arn = state_machine_arn
+
+    def stop_execution(self, run_id: str, cause: str) -> None:
+        try:
+            with unavailable_on_outage():
+                self._client.stop_execution(executionArn=execution_arn(self._arn, run_id), cause=cause[:32768])
+        except ClientError as exc:
+            if error_code(exc) not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise
+
+
 def _execution_input(client: SFNClient, state_machine_arn: str, run_id: str) -> str | None:
     """The input of the execution named `run_id`, or None if there is no such execution."""
-    arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+    arn = execution_arn(state_machine_arn, run_id)
     try:
         with unavailable_on_outage():
             execution: Any = client.describe_execution(executionArn=arn)

@@ -93,7 +93,12 @@ def build_overrides(
     its `secret-id:json-key` reference (type SECRETS_MANAGER).
     """
     checks_out = checkout is not None and job.checks_out(checkout.repository)
-    public = {name: value for name, value in environment.items() if _fits_codebuild(name)}
+    # a secret's name is never also sent as plain text (a caller could name a variable like the source token)
+    public = {
+        name: value
+        for name, value in environment.items()
+        if _fits_codebuild(name) and name not in secret_references and name != GIT_TOKEN_VARIABLE
+    }
     if checks_out and checkout is not None:
         public |= {"HOOKRUN_REPOSITORY_URL": checkout.repository, "HOOKRUN_DEFAULT_BRANCH": checkout.default_branch}
     variables = [{"Name": name, "Value": value, "Type": "PLAINTEXT"} for name, value in sorted(public.items())]

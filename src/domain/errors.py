@@ -51,6 +51,8 @@ class ErrorCode(Enum):
     LAST_OWNER = 409, "This is the pipeline's last owner. Make another owner first."
     PRINCIPAL_TAKEN = 409, "One of these principals already acts as another hookrun user."
     CONFLICT = 409, "Another change to the same resource happened at once. Try again."
+    RUN_FINISHED = 409, "The run has already ended; there is nothing to cancel. Re-run it to run it again."
+    SECRETS_EXPIRED = 409, "The run's secret values are no longer kept, so it cannot be re-run: trigger it again."
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,20 @@
-"""Management use cases: pipelines, users, members and the webhook trigger, with their permission rules."""
+"""Management use cases: pipelines, users, members and deliveries, with their permission rules.
+
+The webhook trigger's use cases (and the pipeline's stored secrets) are in webhook_trigger.py.
+"""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .deliveries import Delivery
-from .errors import Conflict, ErrorCode, Forbidden, InvalidRequest, NotFound, VariableProblem
+from .errors import Conflict, ErrorCode, Forbidden, NotFound
 from .models import AuditEntry, Grant, Pipeline, Role, Trigger, User, UserStatus
 from .policy import Caller, Rule, authorize, can_own, can_run, can_view, is_suspended, refusal, suspended
 from .ports import DeliveryReader, ManagementStore, SigningSecretStore, SourceCredentialStore, StoredPipeline
-from .tokens import hash_token, new_token, token_hint
 
 RUN_AS_LOST_PERMISSION = "RUN_AS_LOST_PERMISSION"
-MIN_SECRET_LENGTH = 16
-MAX_SECRET_LENGTH = 256
-MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -66,12 +64,6 @@ class UserDetails:
 
 
 @dataclass(frozen=True)
-class WebhookDetails:
-    state: WebhookState
-    audit: list[AuditEntry]
-
-
-@dataclass(frozen=True)
 class DeliveryPage:
     """A page of a pipeline's deliveries, newest first, and the cursor of the next page (None at the end)."""
 
@@ -87,7 +79,7 @@ def user_not_found() -> NotFound:
     return NotFound(ErrorCode.USER_NOT_FOUND)
 
 
-class _Session:
+class Session:
     """One use case's view of the caller: their user record and role, looked up once."""
 
     def __init__(self, ports: ManagementPorts, caller: Caller) -> None:
@@ -124,23 +116,23 @@ class _Session:
 
 def apply_pipeline(ports: ManagementPorts, caller: Caller, pipeline: Pipeline) -> tuple[StoredPipeline, bool]:
     """Create the pipeline (the caller becomes its owner) or update it (owners and admins). True if created."""
-    session = _Session(ports, caller)
+    session = Session(ports, caller)
     session.require_active()
     target = f"pipeline/{pipeline.id}"
     if ports.store.get_pipeline(pipeline.id) is None:
         owner = Grant(pipeline_id=pipeline.id, user_id=caller.user_id, role=Role.OWNER)
         incarnation = ports.random_bytes(8).hex()  # a new life of this id: no history of a deleted namesake
         if ports.store.create_pipeline(pipeline, owner, session.audit("pipeline.create", target), incarnation):
-            return _stored(ports, pipeline.id), True
+            return stored_pipeline(ports, pipeline.id), True
     if not caller.is_admin and not can_view(session.user, session.grant_on(pipeline.id)):
         raise Conflict(ErrorCode.PIPELINE_EXISTS, f"The id '{pipeline.id}' is taken by a pipeline you hold no role on.")
     stored = session.pipeline(pipeline.id, can_own)
     ports.store.update_pipeline(stored, pipeline, session.audit("pipeline.update", target))
-    return _stored(ports, pipeline.id), False
+    return stored_pipeline(ports, pipeline.id), False
 
 
 def get_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> StoredPipeline:
-    return _Session(ports, caller).pipeline(pipeline_id, can_view)
+    return Session(ports, caller).pipeline(pipeline_id, can_view)
 
 
 def describe_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> PipelineDetails:
@@ -148,7 +140,7 @@ def describe_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) 
     stored = get_pipeline(ports, caller, pipeline_id)
     return PipelineDetails(
         stored=stored,
-        webhook=_state(ports, stored),
+        webhook=webhook_state_of(ports, stored),
         members=_members(ports, pipeline_id),
         audit=ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation),
     )
@@ -156,7 +148,7 @@ def describe_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) 
 
 def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipeline]:
     """Every pipeline for admins; for others, those they hold a role on."""
-    session = _Session(ports, caller)
+    session = Session(ports, caller)
     if caller.is_admin:
         return ports.store.list_pipelines(None)
     if is_suspended(caller, session.user):
@@ -168,18 +160,22 @@ def list_pipelines(ports: ManagementPorts, caller: Caller) -> list[StoredPipelin
 
 def list_pipeline_summaries(ports: ManagementPorts, caller: Caller) -> list[PipelineSummary]:
     """The pipelines the caller may see (as list_pipelines), each with its webhook's state."""
-    return [PipelineSummary(stored, _state(ports, stored)) for stored in list_pipelines(ports, caller)]
+    return [PipelineSummary(stored, webhook_state_of(ports, stored)) for stored in list_pipelines(ports, caller)]
 
 
 def delete_pipeline(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> None:
-    """Owners and admins delete a pipeline; its webhook URL stops working at once, and its signing secret goes."""
-    session = _Session(ports, caller)
+    """Owners and admins delete a pipeline; its webhook URL stops working at once, and its signing secret and
+    the source credentials it names go."""
+    session = Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
-    trigger = _trigger_of(ports, stored)
+    trigger = trigger_of(ports, stored)
     grants = ports.store.list_grants(pipeline_id)
     ports.store.delete_pipeline(stored, grants, session.audit("pipeline.delete", f"pipeline/{pipeline_id}"))
     if trigger is not None and trigger.signing_secret:
         ports.signing_secrets.delete_signing_secret(trigger.signing_secret)
+    credentials = stored.pipeline.source.credentials
+    if credentials and ports.source_credentials is not None:
+        ports.source_credentials.delete_source_token(pipeline_id, credentials)
 
 
 # Users
@@ -198,7 +194,7 @@ def put_user(
     """
     if not caller.is_admin:
         raise Forbidden("Only hookrun admins manage users.")
-    session = _Session(ports, caller)
+    session = Session(ports, caller)
     previous = ports.store.get_user(user_id)
     kept_status = previous.status if previous else UserStatus.ACTIVE
     kept_principals = previous.principals if previous else ()
@@ -240,7 +236,7 @@ def describe_user(ports: ManagementPorts, caller: Caller, user_id: str) -> UserD
 
 def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str, role: Role) -> Grant:
     """Owners and admins give a user a role on the pipeline; the last owner cannot be demoted."""
-    session = _Session(ports, caller)
+    session = Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
     if ports.store.get_user(user_id) is None:
         raise user_not_found()
@@ -254,7 +250,7 @@ def set_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id
 
 
 def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user_id: str) -> None:
-    session = _Session(ports, caller)
+    session = Session(ports, caller)
     stored = session.pipeline(pipeline_id, can_own)
     grants = ports.store.list_grants(pipeline_id)
     grant = next((g for g in grants if g.user_id == user_id), None)
@@ -266,7 +262,7 @@ def remove_member(ports: ManagementPorts, caller: Caller, pipeline_id: str, user
 
 
 def list_members(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> list[Grant]:
-    _Session(ports, caller).pipeline(pipeline_id, can_view)
+    Session(ports, caller).pipeline(pipeline_id, can_view)
     return _members(ports, pipeline_id)
 
 
@@ -282,162 +278,6 @@ def _keep_an_owner(grants: list[Grant], leaving_user: str) -> None:
         )
 
 
-# The webhook trigger
-
-
-def webhook_state(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
-    """The trigger's state and, before the next webhook fails, whether its run-as user lost permission."""
-    stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
-    return _state(ports, stored)
-
-
-def describe_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookDetails:
-    """The trigger's state with the webhook entries among the pipeline's newest audit entries."""
-    stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
-    state = _state(ports, stored)
-    audit = ports.store.list_audit(f"pipeline/{pipeline_id}", incarnation=stored.incarnation)
-    return WebhookDetails(state, [entry for entry in audit if entry.action.startswith("webhook.")])
-
-
-def enable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
-    """The caller, who must be able to run the pipeline, becomes the run-as user.
-
-    The first enable makes the token and returns it once; later ones keep it, so the old URL works again.
-    """
-    session = _Session(ports, caller)
-    stored = session.pipeline(pipeline_id, lambda user, grant: True)
-    if not can_run(session.user, session.grant_on(pipeline_id)):
-        raise Forbidden(
-            f"User '{caller.user_id}' cannot run pipeline '{pipeline_id}', so cannot enable its webhook: "
-            "the webhook runs as the user who enables it. Ask an owner for the runner role."
-        )
-    audit = session.audit("webhook.enable", f"pipeline/{pipeline_id}", runAs=caller.user_id)
-    current = _trigger_of(ports, stored)
-    if current is None:
-        token = new_token(ports.random_bytes)
-        trigger = _trigger(pipeline_id, token, caller.user_id, session.now, stored.incarnation)
-        ports.store.create_trigger(stored, trigger, audit)
-        return _state(ports, _stored(ports, pipeline_id), token)
-    ports.store.update_trigger(
-        stored,
-        current.model_copy(update={"enabled": True, "run_as": caller.user_id, "enabled_at": session.now}),
-        audit,
-    )
-    return _state(ports, stored)
-
-
-def disable_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
-    """Runners, owners and admins may disable; the URL is kept for the next enable."""
-    session = _Session(ports, caller)
-    stored = session.pipeline(pipeline_id, can_run)
-    current = _existing_trigger(ports, stored)
-    audit = session.audit("webhook.disable", f"pipeline/{pipeline_id}")
-    ports.store.update_trigger(stored, current.model_copy(update={"enabled": False}), audit)
-    return _state(ports, stored)
-
-
-def rotate_webhook(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
-    """Owners and admins replace the token: the old URL dies at once, the new one is returned once.
-
-    Everything else about the trigger stays, its signing secret included.
-    """
-    session = _Session(ports, caller)
-    stored = session.pipeline(pipeline_id, can_own)
-    current = _existing_trigger(ports, stored)
-    token = new_token(ports.random_bytes)
-    replacement = current.model_copy(update={"token_hash": hash_token(token), "token_hint": token_hint(token)})
-    ports.store.replace_trigger(
-        stored, current.token_hash, replacement, session.audit("webhook.rotate", f"pipeline/{pipeline_id}")
-    )
-    return _state(ports, _stored(ports, pipeline_id), token)
-
-
-def set_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: str, secret: str) -> WebhookState:
-    """Owners and admins give the webhook a signing secret (or replace it): source events must then prove it.
-
-    The value goes to the secret store; the trigger keeps only its name. The value is never audited, logged or
-    answered. Raises WEBHOOK_NOT_FOUND before the first enable, InvalidRequest for an unfit secret.
-    """
-    session = _Session(ports, caller)
-    stored = session.pipeline(pipeline_id, can_own)
-    current = _existing_trigger(ports, stored)
-    _check_secret(secret)
-    # a new secret each time, named afresh: a change that loses a race leaves the winner's secret as it was
-    name = ports.signing_secrets.put_signing_secret(pipeline_id, secret)
-    audit = session.audit("webhook.secret.set", f"pipeline/{pipeline_id}")
-    try:
-        ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": name}), audit)
-    except Conflict:
-        ports.signing_secrets.delete_signing_secret(name)
-        raise
-    if current.signing_secret and current.signing_secret != name:
-        ports.signing_secrets.delete_signing_secret(current.signing_secret)
-    return _state(ports, stored)
-
-
-def remove_signing_secret(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> WebhookState:
-    """Owners and admins remove the webhook's signing secret: source events are then taken unsigned.
-
-    Removing a secret the webhook does not have changes nothing. Raises WEBHOOK_NOT_FOUND before the first enable.
-    """
-    session = _Session(ports, caller)
-    stored = session.pipeline(pipeline_id, can_own)
-    current = _existing_trigger(ports, stored)
-    if current.signing_secret is None:
-        return _state(ports, stored)
-    audit = session.audit("webhook.secret.remove", f"pipeline/{pipeline_id}")
-    # the trigger lets go first: a secret left behind is harmless, a trigger naming a deleted one refuses all events
-    ports.store.update_trigger(stored, current.model_copy(update={"signing_secret": None}), audit)  # nosec B105
-    ports.signing_secrets.delete_signing_secret(current.signing_secret)
-    return _state(ports, stored)
-
-
-def set_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str, token: str) -> None:
-    """Owners and admins store the https token that `source.credentials: <name>` names; it is never answered,
-    audited or logged, and reaches a codebuild job's build only while it checks out."""
-    _Session(ports, caller).pipeline(pipeline_id, can_own)
-    reason = None
-    if not 1 <= len(token) <= MAX_TOKEN_LENGTH:
-        reason = f"must be 1 to {MAX_TOKEN_LENGTH} characters long"
-    elif any(unicodedata.category(ch) in {"Cc", "Cs"} or ch.isspace() for ch in token):
-        reason = "must not contain spaces, control characters or invalid Unicode"
-    if reason is not None:
-        raise InvalidRequest(f"The token {reason}.", [VariableProblem("token", reason)])
-    _credential_store(ports).put_source_token(pipeline_id, name, token)
-
-
-def remove_source_credentials(ports: ManagementPorts, caller: Caller, pipeline_id: str, name: str) -> None:
-    """Owners and admins remove a stored token; removing one that is not stored changes nothing."""
-    _Session(ports, caller).pipeline(pipeline_id, can_own)
-    _credential_store(ports).delete_source_token(pipeline_id, name)
-
-
-def _credential_store(ports: ManagementPorts) -> SourceCredentialStore:
-    if ports.source_credentials is None:
-        raise RuntimeError("this function is not wired to store source credentials")
-    return ports.source_credentials
-
-
-def trigger_to_test(ports: ManagementPorts, caller: Caller, pipeline_id: str) -> Trigger:
-    """The webhook trigger a sample delivery is tried against: for those who may run the pipeline, and admins.
-
-    Raises FORBIDDEN for a viewer, WEBHOOK_NOT_FOUND before the first enable.
-    """
-    stored = _Session(ports, caller).pipeline(pipeline_id, can_run)
-    return _existing_trigger(ports, stored)
-
-
-def _check_secret(secret: str) -> None:
-    """Raise InvalidRequest, naming the field but never the value, unless the secret is fit to sign with."""
-    reason = None
-    if not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
-        reason = f"must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters long"
-    elif any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in secret):
-        reason = "must not contain control characters or invalid Unicode"
-    if reason is not None:
-        raise InvalidRequest(f"The signing secret {reason}.", [VariableProblem("secret", reason)])
-
-
 # Deliveries
 
 
@@ -445,50 +285,24 @@ def list_deliveries(
     ports: ManagementPorts, caller: Caller, pipeline_id: str, limit: int, cursor: str | None
 ) -> DeliveryPage:
     """A page of what became of the requests to the pipeline's webhook, newest first; any role, admins."""
-    stored = _Session(ports, caller).pipeline(pipeline_id, can_view)
+    stored = Session(ports, caller).pipeline(pipeline_id, can_view)
     deliveries, next_cursor = ports.deliveries.list_deliveries(pipeline_id, limit, cursor, stored.incarnation)
     return DeliveryPage(deliveries, next_cursor)
 
 
-def _trigger_of(ports: ManagementPorts, stored: StoredPipeline) -> Trigger | None:
+def trigger_of(ports: ManagementPorts, stored: StoredPipeline) -> Trigger | None:
     return ports.store.get_trigger(stored.token_hash) if stored.token_hash else None
 
 
-def _existing_trigger(ports: ManagementPorts, stored: StoredPipeline) -> Trigger:
-    """The pipeline's trigger; WEBHOOK_NOT_FOUND if its webhook was never enabled."""
-    trigger = _trigger_of(ports, stored)
-    if trigger is None and stored.token_hash:  # rotated or deleted since the pipeline was read
-        raise Conflict(
-            ErrorCode.CONFLICT, f"The webhook of pipeline '{stored.pipeline.id}' changed meanwhile. Try again."
-        )
-    if trigger is None:
-        raise NotFound(
-            ErrorCode.WEBHOOK_NOT_FOUND, f"Pipeline '{stored.pipeline.id}' has no webhook trigger yet. Enable it first."
-        )
-    return trigger
-
-
-def _trigger(pipeline_id: str, token: str, run_as: str, now: str, incarnation: str) -> Trigger:
-    return Trigger(
-        token_hash=hash_token(token),
-        pipeline_id=pipeline_id,
-        incarnation=incarnation,
-        enabled=True,
-        run_as=run_as,
-        enabled_at=now,
-        token_hint=token_hint(token),
-    )
-
-
-def _stored(ports: ManagementPorts, pipeline_id: str) -> StoredPipeline:
+def stored_pipeline(ports: ManagementPorts, pipeline_id: str) -> StoredPipeline:
     stored = ports.store.get_pipeline(pipeline_id)
     if stored is None:
         raise pipeline_not_found()
     return stored
 
 
-def _state(ports: ManagementPorts, stored: StoredPipeline, token: str | None = None) -> WebhookState:
-    trigger = _trigger_of(ports, stored)
+def webhook_state_of(ports: ManagementPorts, stored: StoredPipeline, token: str | None = None) -> WebhookState:
+    trigger = trigger_of(ports, stored)
     if trigger is None:
         return WebhookState(stored.pipeline.id, False, None, None, None, None)
     run_as = ports.store.get_user(trigger.run_as)

@@ -39,8 +39,10 @@ def start_manual_run(
     run = RunRequest(
         run_id=run_id,
         pipeline_id=pipeline.id,
+        incarnation=access.incarnation,
         pipeline_name=pipeline.name,
         stages=pipeline.stages,
+        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.MANUAL,

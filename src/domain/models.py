@@ -5,7 +5,6 @@ Pure pydantic models: no AWS, no clock, no environment.
 
 from __future__ import annotations
 
-import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -13,145 +12,40 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .base import MAX_VALUE_LENGTH, Model
+from .declarations import (
+    MAX_SAFE_NUMBER,
+    RESERVED_NAMES,
+    VARIABLE_NAME,
+    VariableDeclaration,
+    VariableType,
+    is_reserved_name,
+)
 from .sources import SourceSettings
 
-__all__ = ["MAX_VALUE_LENGTH", "Model", "SourceSettings"]  # re-exported: the domain's models live here
+# re-exported: the domain's models live here
+__all__ = [
+    "MAX_SAFE_NUMBER",
+    "MAX_VALUE_LENGTH",
+    "RESERVED_NAMES",
+    "VARIABLE_NAME",
+    "Model",
+    "SourceSettings",
+    "VariableDeclaration",
+    "VariableType",
+    "is_reserved_name",
+]
 
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# a run's start carries its variables: the defaults plus a 64 KiB body must stay well below Step Functions' 256 KiB
+MAX_DEFAULTS_BYTES = 64 * 1024
+# a run's start carries its stages too: with the defaults and a 64 KiB body it stays below 256 KiB
+MAX_STAGES_BYTES = 96 * 1024
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_JOB_TIMEOUT_SECONDS = 300
 MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
 MAX_BUILD_TIMEOUT_SECONDS = 28800  # CodeBuild's own limit is 36 hours; 8 hours is ours
 DEFAULT_BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
-MAX_SAFE_NUMBER = 2**53
-_NUMBER_TEXT = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")
-
-
-# Names that change how bash or the dynamic loader behave before a job's first line runs (BASH_ENV is sourced,
-# PS4 is expanded, LD_PRELOAD is loaded...): no pipeline may declare them and no caller may send them.
-RESERVED_NAMES = frozenset(
-    {
-        "BASH_ENV",
-        "ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "PS4",
-        "IFS",
-        "PROMPT_COMMAND",
-        "CDPATH",
-        "GLOBIGNORE",
-        "BASH_XTRACEFD",
-        "EXECIGNORE",
-        "PATH",
-        "HOME",
-        "TMPDIR",
-        "SHELL",
-    }
-)
-RESERVED_PREFIXES = ("LD_", "BASH_FUNC_")
-
-
-def is_reserved_name(name: str) -> bool:
-    """True for names a job's environment must not take from a pipeline or a caller."""
-    return name.upper() in RESERVED_NAMES or name.upper().startswith(RESERVED_PREFIXES)
-
-
-class VariableType(StrEnum):
-    STRING = "string"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    CHOICE = "choice"
-
-
-Scalar = str | int | float | bool
-
-
-class VariableDeclaration(Model):
-    """A variable a pipeline declares: its type, default, and whether it is secret."""
-
-    type: VariableType = VariableType.STRING
-    default: Scalar | None = None
-    choices: tuple[str, ...] = ()
-    secret: bool = False
-    required: bool = False
-    description: str = ""
-
-    @model_validator(mode="after")
-    def _choices_and_default_fit_type(self) -> VariableDeclaration:
-        if self.type is VariableType.CHOICE and not self.choices:
-            raise ValueError("a choice variable needs a non-empty 'choices' list")
-        if self.type is not VariableType.CHOICE and self.choices:
-            raise ValueError("'choices' is only allowed on variables of type choice")
-        if self.default is not None:
-            self.render(self.default)
-        return self
-
-    def render(self, value: object) -> str:
-        """Coerce `value` to this variable's type and render it for a job's environment.
-
-        Raises ValueError with a reason a caller can read.
-        """
-        if value is None:
-            raise ValueError("null is not allowed; leave the variable out to use its default")
-        if isinstance(value, dict | list | tuple):
-            raise ValueError("nested values are not allowed; send a string, number or boolean")
-        if self.type is VariableType.NUMBER:
-            text = _render_number(value)
-        elif self.type is VariableType.BOOLEAN:
-            text = _render_boolean(value)
-        else:
-            text = _render_text(value)
-            if self.type is VariableType.CHOICE and text not in self.choices:
-                raise ValueError(f"must be one of: {', '.join(self.choices)}")
-        if len(text) > MAX_VALUE_LENGTH:
-            raise ValueError(f"longer than {MAX_VALUE_LENGTH} characters")
-        if "\x00" in text:
-            raise ValueError("contains a NUL character")
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("contains invalid Unicode (a lone surrogate)") from None
-        return text
-
-
-def _render_number(value: object) -> str:
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    if isinstance(value, str):
-        if not _NUMBER_TEXT.fullmatch(value.strip()):
-            raise ValueError("must be a number")
-        number: float = float(value.strip())
-    elif isinstance(value, int | float):
-        number = value
-    else:
-        raise ValueError("must be a number")
-    # compare before any float conversion: an int of 400 digits has no float and would overflow
-    if (isinstance(number, float) and not math.isfinite(number)) or abs(number) > MAX_SAFE_NUMBER:
-        raise ValueError(f"number out of range (at most {MAX_SAFE_NUMBER} in magnitude)")
-    if float(number).is_integer():
-        return str(int(number))
-    return repr(float(number))
-
-
-def _render_boolean(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower()
-    raise ValueError("must be a boolean: true or false")
-
-
-def _render_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _render_number(value)
-    if isinstance(value, str):
-        return value
-    raise ValueError("must be a string, number or boolean")
 
 
 class Runner(StrEnum):
@@ -177,6 +71,13 @@ class Job(Model):
     @classmethod
     def _one_line_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("script")
+    @classmethod
+    def _no_nul(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any("\x00" in line for line in value):
+            raise ValueError("a script line contains a NUL character, which no shell can run")
+        return value
 
     @field_validator("timeout_seconds")
     @classmethod
@@ -226,6 +127,28 @@ class WebhookSettings(Model):
     allow_undeclared_variables: bool = False
 
 
+class ConcurrencyMode(StrEnum):
+    """What happens when runs of one group overlap: all run, one at a time in order, or the newest wins."""
+
+    PARALLEL = "parallel"
+    QUEUE = "queue"
+    SUPERSEDE = "supersede"
+
+
+GROUP_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
+
+
+class Concurrency(Model):
+    """`concurrency: {mode, group}`: `group` may name variables (`${HOOKRUN_BRANCH}`); empty is one per pipeline."""
+
+    mode: ConcurrencyMode = ConcurrencyMode.PARALLEL
+    group: Annotated[str, Field(max_length=200)] = ""
+
+    def group_of(self, pipeline_id: str, variables: dict[str, str]) -> str:
+        """The run's group: the pipeline and the template with the run's variables put in (unknown ones empty)."""
+        return f"{pipeline_id}#" + GROUP_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), self.group)[:200]
+
+
 class Pipeline(Model):
     """A pipeline as its file describes it."""
 
@@ -234,6 +157,7 @@ class Pipeline(Model):
     variables: dict[str, VariableDeclaration] = Field(default_factory=dict)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
+    concurrency: Concurrency = Field(default_factory=Concurrency)
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")
@@ -255,7 +179,23 @@ class Pipeline(Model):
                 raise ValueError(f"variable name {name!r} must match {VARIABLE_NAME.pattern}")
             if is_reserved_name(name):
                 raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
+        size = sum(len(n) + len(d.render(d.default).encode()) for n, d in value.items() if d.default is not None)
+        if size > MAX_DEFAULTS_BYTES:
+            raise ValueError(
+                f"the variables' names and defaults take {size} bytes; at most {MAX_DEFAULTS_BYTES} fit in a run's "
+                "start: shorten the defaults or keep large values in the job's script"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _stages_fit_a_runs_start(self) -> Pipeline:
+        size = sum(len(stage.model_dump_json(by_alias=True).encode()) for stage in self.stages)
+        if size > MAX_STAGES_BYTES:
+            raise ValueError(
+                f"the stages take {size} bytes; at most {MAX_STAGES_BYTES} fit in a run's start (Step Functions takes "
+                "256 KiB): keep long scripts in the repository and call them from the jobs"
+            )
+        return self
 
     @model_validator(mode="after")
     def _stage_names_unique(self) -> Pipeline:
@@ -336,6 +276,7 @@ class RunStatus(StrEnum):
 class TriggerKind(StrEnum):
     WEBHOOK = "webhook"
     SOURCE = "source"
+    RERUN = "rerun"
     MANUAL = "manual"
 
 
@@ -380,6 +321,9 @@ class RunRequest(Model):
     run_as: str
     created_at: str
     delivery: DeliveryInfo | None = None
+    concurrency: Concurrency = Field(default_factory=Concurrency)  # the pipeline's, for the workflow to take
+    rerun_of: str | None = None  # the run this one re-runs
+    reuse_stages: int = 0  # how many leading stages are taken from `rerun_of` instead of run again
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
     checkout: CheckoutSource | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -94,12 +94,21 @@ class RunSecretsReader(Protocol):
         """The secret values kept for a run (empty if it has none)."""
         ...
 
+    def delete_run_secrets(self, run_id: str) -> None:
+        """Forget a run's secret values (when it has ended); none kept is fine."""
+        ...
+
 
 class RunRecorder(Protocol):
     """The run record: a run with its stages and jobs, moved by guarded transitions only."""
 
-    def create_run(self, run: RunRequest, status: RunStatus, at: str) -> bool:
-        """Record the run in `status` with every stage and job PENDING; False if it was recorded before."""
+    def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
+        """Record the run in `status` (in concurrency `group`, if any) with every stage and job PENDING; False if it
+        was recorded before."""
+        ...
+
+    def run_status(self, run_id: str) -> RunStatus | None:
+        """The run's status alone (a cheap read, polled while a job runs), or None if it is not recorded."""
         ...
 
     def get_run(self, run_id: str) -> RunView | None:
@@ -123,9 +132,49 @@ class RunRecorder(Protocol):
         ...
 
 
+class ExecutionControl(Protocol):
+    def stop_execution(self, run_id: str, cause: str) -> None:
+        """Stop the run's workflow execution (and the builds it waits for); one already ended is fine."""
+        ...
+
+
+@dataclass(frozen=True)
+class GroupLock:
+    """Who holds a concurrency group, and until when at the latest (the longest an execution lives)."""
+
+    owner: str
+    lease_until: str
+
+
+class ConcurrencyGroups(Protocol):
+    """A concurrency group: its lock item (taken and released by conditional writes) and its waiting runs."""
+
+    def add_waiter(self, group: str, created_at: str, run_id: str) -> None: ...
+    def waiters(self, group: str) -> list[tuple[str, str]]:
+        """The group's waiting runs as (created_at, run_id), oldest first."""
+        ...
+
+    def remove_waiter(self, group: str, created_at: str, run_id: str) -> None: ...
+    def lock(self, group: str) -> GroupLock | None: ...
+    def take_lock(self, group: str, run_id: str, lease_until: str, replacing: str | None) -> bool:
+        """Take the lock if it is free (`replacing` None) or still held by `replacing`; False if another won."""
+        ...
+
+    def release_lock(self, group: str, run_id: str) -> None:
+        """Free the lock if `run_id` holds it."""
+        ...
+
+
 class ScriptExecutor(Protocol):
-    def execute(self, script: Sequence[str], environment: Mapping[str, str], timeout_seconds: int) -> ExecutionResult:
-        """Run the script's lines in a shell, stopping at the first failing line or at the timeout."""
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
+        """Run the script's lines in a shell, stopping at the first failing line, at the timeout, or (checked
+        every second or so) as soon as `should_stop` says so; the result of a stopped script is discarded."""
         ...
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from .errors import BadRequest, ErrorCode
 
 MAX_JSON_DEPTH = 32
+_MAX_INT_DIGITS = 400
 
 
 def media_type_of(content_type: str | None) -> str:
@@ -22,6 +23,14 @@ def is_json_media_type(content_type: str | None) -> bool:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_int(text: str) -> int | float:
+    """An integer; one too long to be any variable's value is infinite, so it is refused as out of range (422)
+    rather than breaking the parse (Python refuses to read integers of more than 4300 digits)."""
+    if len(text) > _MAX_INT_DIGITS:
+        return float("-inf") if text.startswith("-") else float("inf")
+    return int(text)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -64,7 +73,9 @@ def parse_json(text: bytes | str) -> Any:
         decoded = text.decode("utf-8") if isinstance(text, bytes) else text
         if _depth(decoded) > MAX_JSON_DEPTH:
             raise ValueError("too deeply nested")
-        return json.loads(decoded, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+        return json.loads(
+            decoded, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant, parse_int=_parse_int
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest(ErrorCode.INVALID_JSON) from None
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -9,6 +12,7 @@ from .models import RunStatus
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED})
 MAX_OUTPUT_BYTES = 64 * 1024
+_MIN_ENCODED_LENGTH = 4
 _CUT_MARKER = "[hookrun: output cut, the first {dropped} bytes are not kept]\n"
 
 # Which statuses may move to which: never backwards, so a retried or redriven step cannot undo progress.
@@ -58,10 +62,34 @@ def job_environment(
 
 
 def mask_secrets(text: str, secret_values: Iterable[str]) -> str:
-    """Replace every secret value in `text` with ***, longest first so overlapping values are all hidden."""
-    for value in sorted({v for v in secret_values if v}, key=len, reverse=True):
-        text = text.replace(value, "***")
+    """Replace every secret value in `text`, and its common encodings, with ***.
+
+    The encodings a script most often prints a value in: base64 (standard and URL-safe, with or without padding),
+    URL encoding (`%20` and `+` for spaces) and JSON string escaping. Longest first, so overlapping values are all
+    hidden.
+    """
+    forms = {form for value in secret_values if value for form in _encodings(value)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
+
+
+def _encodings(value: str) -> set[str]:
+    raw = value.encode("utf-8", errors="replace")
+    standard, url_safe = base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()
+    forms = {
+        value,
+        standard,
+        url_safe,
+        standard.rstrip("="),
+        url_safe.rstrip("="),
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    # the encodings of a secret of a few characters are as short, and would mask ordinary text
+    return forms if len(value) >= _MIN_ENCODED_LENGTH else {value}
 
 
 def keep_tail(text: str, dropped_before: int = 0, limit: int = MAX_OUTPUT_BYTES) -> str:
@@ -84,6 +112,7 @@ class ExecutionResult:
     duration_ms: int
     timed_out: bool = False
     dropped_bytes: int = 0
+    cancelled: bool = False  # stopped because its run was cancelled meanwhile
 
 
 @dataclass(frozen=True)
@@ -106,6 +135,7 @@ class StageView:
     jobs: tuple[JobView, ...] = ()
     started_at: str | None = None
     finished_at: str | None = None
+    reused_from: str | None = None  # the run whose result this stage shows: it was not run again
 
 
 @dataclass(frozen=True)
@@ -126,9 +156,18 @@ class RunView:
     finished_at: str | None = None
     reason: str | None = None
     stages: tuple[StageView, ...] = field(default=())
+    cancelled_by: str | None = None
+    cancelled_at: str | None = None
+    rerun_of: str | None = None
+    superseded_by: str | None = None
+    group: str | None = None  # its concurrency group, when its pipeline queues or supersedes runs
 
     def stage(self, index: int) -> StageView | None:
         return next((stage for stage in self.stages if stage.index == index), None)
+
+    def job(self, stage_index: int, name: str) -> JobView | None:
+        stage = self.stage(stage_index)
+        return next((job for job in stage.jobs if job.name == name), None) if stage else None
 
     def has_failed_before(self, index: int) -> bool:
         """True if an earlier stage failed or the run already ended: later stages must not run."""

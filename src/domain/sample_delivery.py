@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .management import ManagementPorts, trigger_to_test
+from .management import ManagementPorts
 from .policy import Caller
 from .trigger_pipeline import DryRun, TriggerPorts, WebhookRequest, dry_run_delivery
+from .webhook_trigger import trigger_to_test
 
 # The header that names each sender's event, and the event a sample is unless its headers say otherwise.
 SAMPLE_EVENT_HEADERS: dict[str, tuple[str, str] | None] = {

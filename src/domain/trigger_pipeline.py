@@ -332,6 +332,7 @@ def _run_request(
         incarnation=trigger.incarnation,
         pipeline_name=pipeline.name,
         stages=pipeline.stages,
+        concurrency=pipeline.concurrency,
         variables=variables,
         secret_names=tuple(sorted(secret_names)),
         trigger_kind=TriggerKind.SOURCE if from_source else TriggerKind.WEBHOOK,

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .models import CheckoutSource, Job, Model, RunRequest, RunStatus
+from .groups import join_group, leave_group
+from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
     BuildSecrets,
+    ConcurrencyGroups,
     DeliveryLog,
     RunRecorder,
     RunSecretsReader,
     ScriptExecutor,
     SourceCredentials,
 )
+from .run_control import has_ended, reuse_stages
 from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -56,6 +61,7 @@ class WorkflowPorts:
     secrets: RunSecretsReader
     executor: ScriptExecutor
     deliveries: DeliveryLog
+    groups: ConcurrencyGroups
     now: Callable[[], str]
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
 
@@ -72,15 +78,19 @@ class PreparedBuild(Model):
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
-    """Record the run RUNNING with its stages and jobs PENDING, and its delivery as RUN_STARTED.
-
-    The delivery is logged here rather than by the webhook, to keep the webhook's hot path short.
-    A repeat (retry, redrive) changes nothing: the run is kept, the delivery written again over itself.
-    """
-    if not ports.runs.create_run(run, RunStatus.RUNNING, ports.now()):
+    """Record the run RUNNING (QUEUED in line, for a `queue` or `supersede` group) with its stages and jobs PENDING
+    (a re-run's reused ones ended), and its delivery as RUN_STARTED, here to keep the webhook's hot path short.
+    A repeat (retry, redrive) changes nothing. Returns the run's status: all but RUNNING waits for its group."""
+    mode = run.concurrency.mode
+    group = run.concurrency.group_of(run.pipeline_id, run.variables) if mode is not ConcurrencyMode.PARALLEL else None
+    status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
+    if ports.runs.create_run(run, status, ports.now(), group):
+        reuse_stages(ports.runs, run.run_id, run.rerun_of, run.reuse_stages)
+        join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), mode, ports.now())
+    elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
-    return RunStatus.RUNNING
+    return _recorded(ports, run.run_id).status
 
 
 def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
@@ -123,7 +133,10 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
         stage=task.stage_name,
         job=task.job.name,
     )
-    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds)
+    run_ended = partial(has_ended, ports.runs, task.run_id)
+    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds, should_stop=run_ended)
+    if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
+        return _job_status(_recorded(ports, task.run_id), task)
     if result.timed_out:
         status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
     elif result.exit_code == 0:
@@ -240,6 +253,8 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
+    leave_group(ports.groups, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -263,7 +278,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
     """
     view = _recorded(ports, run_id)
     now = ports.now()
-    reason = f"{error}: {cause}"[:1000]
+    reason = failure_reason(error, cause)
     for stage in view.stages:
         for job in stage.jobs:
             if job.status is RunStatus.RUNNING:
@@ -276,7 +291,28 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
+    _forget_secrets(ports, view)
+    leave_group(ports.groups, view)
     return RunStatus.FAILED
+
+
+def failure_reason(error: str, cause: str) -> str:
+    """`error: cause` as viewers read it: a Lambda error's type and message, never its stack trace."""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        cause = f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
+    # a cause that is not Lambda's JSON may still carry a trace: keep what comes before it
+    cause = cause.split("Traceback (most recent call last)", 1)[0].strip()
+    return f"{error}: {cause}"[:1000]
+
+
+def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
+    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+    if view.secret_names:
+        ports.secrets.delete_run_secrets(view.run_id)
 
 
 def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:

@@ -5,22 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import ErrorCode, HookrunError
 
-from . import api_manage, api_runs, api_webhook_test
+from . import api_manage, api_runs, api_webhook, api_webhook_test
 from .http import RequestRejected, error_response
 from .observability import logger, metrics
 
 SWAGGER_PATH = "/swagger"
+LOCAL_USER_SCHEME = "localUser"
+LOCAL_USER_HEADER = "X-Hookrun-User"  # read by the local API Gateway (hookrun/local_api.py), never by this function
 
 # validation maps the template's camelCase path parameters to the routes' arguments and documents them
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(api_runs.router)
 app.include_router(api_manage.router)
+app.include_router(api_webhook.router)
 app.include_router(api_webhook_test.router)
 app.configure_openapi(
     title="hookrun API",
@@ -37,7 +41,21 @@ app.configure_openapi(
 )
 
 
-app.enable_swagger(path=SWAGGER_PATH)  # the template has no such route: only the local API Gateway routes it here
+# The template has no such route: only the local API Gateway routes it here. There the acting user is the
+# X-Hookrun-User header (the gateway signs as that user's principal), so this schema declares it: Authorize, then
+# "Try it out" sends it. The deployed API's schema (configure_openapi above) knows no such header.
+app.enable_swagger(
+    path=SWAGGER_PATH,
+    security_schemes={
+        LOCAL_USER_SCHEME: APIKey(
+            name=LOCAL_USER_HEADER,
+            in_=APIKeyIn.header,
+            description="The local stack only: the hookrun user to act as (admin, alice, bob).",
+        )
+    },
+    security=[{LOCAL_USER_SCHEME: []}],
+    persist_authorization=True,
+)
 
 
 @app.exception_handler(HookrunError)  # type: ignore[untyped-decorator]
@@ -46,6 +64,19 @@ def rejected(error: HookrunError) -> Response[str]:
     metrics.add_metric(name=error.code, unit=MetricUnit.Count, value=1)
     logger.info("api request rejected", extra={"code": error.code, "path": app.current_event.path})
     return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def invalid_parameter(error: RequestValidationError) -> Response[str]:
+    """Powertools' own validation (a query parameter given twice, say) answered in the API's shape, echoing nothing."""
+    places = {str(problem["loc"][0]) for problem in error.errors() if problem.get("loc")}
+    if places <= {"query", "path", "header"}:
+        names = sorted({str(problem["loc"][-1]) for problem in error.errors() if problem.get("loc")})
+        message = f"Give each of {', '.join(names) or 'the parameters'} once, with a value this route takes."
+        answer: Response[str] = rejected(RequestRejected(ErrorCode.INVALID_PARAMETER, message))
+    else:
+        answer = rejected(RequestRejected(ErrorCode.INVALID_REQUEST))
+    return answer
 
 
 def _no_such_route() -> Response[str]:

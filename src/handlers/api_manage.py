@@ -14,16 +14,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ValidationError
 
 from domain import management
-from domain.errors import ErrorCode, InvalidRequest, VariableProblem
-from domain.management import ManagementPorts, WebhookState
+from domain.errors import ErrorCode, VariableProblem
+from domain.management import ManagementPorts
 from domain.models import PIPELINE_ID, USER_ID, Pipeline
 from domain.policy import Caller
-from domain.sources.filters import CREDENTIALS_NAME
 
 from .api_schemas import (
     BODY_ERRORS,
     MAX_BODY_BYTES,
-    CredentialsChange,
     DeliveryBody,
     DeliveryList,
     MemberBody,
@@ -34,15 +32,12 @@ from .api_schemas import (
     PipelineId,
     PipelineList,
     PipelineListItem,
-    SecretChange,
     UserBody,
     UserChange,
     UserDetailsBody,
     UserId,
     WebhookStateBody,
     WebhookSummary,
-    WebhookWithAudit,
-    WebhookWithUrl,
     problems_of,
     request_body,
     responses,
@@ -56,7 +51,6 @@ from .http import (
     json_response,
     no_such_pipeline,
     page_limit,
-    public_base_url,
 )
 from .identity import identify
 
@@ -65,7 +59,6 @@ router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 Body = TypeVar("Body", bound=BaseModel)
 
 PIPELINES, USERS, MEMBERS, WEBHOOK, DELIVERIES = ["pipelines"], ["users"], ["members"], ["webhook"], ["deliveries"]
-WEBHOOK_PATH = "/pipeline/webhook/"
 
 
 def _caller() -> Caller:
@@ -123,14 +116,6 @@ def _pipeline_from_body(pipeline_id: str) -> Pipeline:
             ErrorCode.INVALID_PIPELINE, "The pipeline has 1 problem(s); see 'errors'.", problems=[problem]
         )
     return _parsed(Pipeline, data, ErrorCode.INVALID_PIPELINE, "pipeline")
-
-
-def _webhook_answer(status_with_url: int, state: WebhookState) -> Response[str]:
-    """The trigger's state, with its URL (and `status_with_url`) when a new token was just made."""
-    if state.token is None:
-        return _answer(200, WebhookStateBody.of(state))
-    url = f"{public_base_url(router.current_event)}{WEBHOOK_PATH}{state.token}"
-    return _answer(status_with_url, WebhookWithUrl.of(state, url=url))
 
 
 # Pipelines
@@ -289,139 +274,6 @@ def delete_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
     """Take the user's role away: 204."""
     management.remove_member(_ports(), _caller(), _pipeline_id(pipeline_id), user_id)
     return _no_content()
-
-
-# The webhook trigger
-
-
-@router.get(
-    "/api/pipelines/<pipelineId>/webhook",
-    summary="Show the webhook's state",
-    description="Whether it is enabled, whom it runs as, and whether that user lost permission; any role.",
-    tags=WEBHOOK,
-    responses=responses({200: ("The state, with the webhook's newest audit entries.", WebhookWithAudit)}, 404),
-)
-def get_webhook(pipeline_id: PipelineId) -> Response[str]:
-    """The webhook trigger's state with its audit."""
-    details = management.describe_webhook(_ports(), _caller(), _pipeline_id(pipeline_id))
-    return _answer(200, WebhookWithAudit.of(details.state, audit=details.audit))
-
-
-@router.post(
-    "/api/pipelines/<pipelineId>/webhook/enable",
-    summary="Enable the webhook",
-    description=(
-        "Users who can run the pipeline (runners, owners). The webhook then runs as the caller. "
-        "The first enable makes the URL and shows it once (201); later ones keep it (200, no url)."
-    ),
-    tags=WEBHOOK,
-    responses=responses(
-        {201: ("Enabled with a new URL, shown once.", WebhookWithUrl), 200: ("Enabled; same URL.", WebhookStateBody)},
-        403,
-        404,
-        409,
-    ),
-)
-def enable_webhook(pipeline_id: PipelineId) -> Response[str]:
-    """Enable the webhook as the caller: 201 with the URL when it was just made, else 200 without."""
-    return _webhook_answer(201, management.enable_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
-
-
-@router.post(
-    "/api/pipelines/<pipelineId>/webhook/disable",
-    summary="Disable the webhook",
-    description="Runners, owners and admins. The URL is kept for the next enable.",
-    tags=WEBHOOK,
-    responses=responses({200: ("Disabled.", WebhookStateBody)}, 403, 404, 409),
-)
-def disable_webhook(pipeline_id: PipelineId) -> Response[str]:
-    """Disable the webhook, keeping its URL: 200 with its state."""
-    return _webhook_answer(200, management.disable_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
-
-
-@router.post(
-    "/api/pipelines/<pipelineId>/webhook/rotate",
-    summary="Rotate the webhook URL",
-    description="Owners and admins. The old URL stops working at once; the new one is shown once.",
-    tags=WEBHOOK,
-    responses=responses({200: ("The new URL, shown once.", WebhookWithUrl)}, 403, 404, 409),
-)
-def rotate_webhook(pipeline_id: PipelineId) -> Response[str]:
-    """Replace the webhook's token: 200 with the new URL."""
-    return _webhook_answer(200, management.rotate_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
-
-
-@router.put(
-    "/api/pipelines/<pipelineId>/webhook/secret",
-    summary="Set the webhook's signing secret",
-    description=(
-        "Owners and admins. Source events (GitHub, GitLab, Codeup, Gitee) must then be signed with this secret, "
-        "or they are refused with 401 INVALID_SIGNATURE. Setting it again replaces it; rotating the URL keeps it. "
-        "The secret is never shown again."
-    ),
-    tags=WEBHOOK,
-    responses=responses({200: ("The state, with signed: true.", WebhookStateBody)}, 403, 404, 409, *BODY_ERRORS),
-    openapi_extensions=request_body(SecretChange, "The signing secret, as set in the Git provider's webhook."),
-)
-def put_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
-    """Set the webhook's signing secret: 200 with its state."""
-    caller = _caller()
-    pipeline_id = _pipeline_id(pipeline_id)
-    change = _parsed(SecretChange, _body())
-    return _webhook_answer(200, management.set_signing_secret(_ports(), caller, pipeline_id, change.secret))
-
-
-@router.delete(
-    "/api/pipelines/<pipelineId>/webhook/secret",
-    summary="Remove the webhook's signing secret",
-    description="Owners and admins. Source events are then taken without a signature.",
-    tags=WEBHOOK,
-    responses=responses({204: ("Removed, or there was none.", None)}, 403, 404, 409),
-)
-def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
-    """Remove the webhook's signing secret: 204."""
-    management.remove_signing_secret(_ports(), _caller(), _pipeline_id(pipeline_id))
-    return _no_content()
-
-
-@router.put(
-    "/api/pipelines/<pipelineId>/credentials/<name>",
-    summary="Store source credentials",
-    description=(
-        "Owners and admins. Stores the https token that the pipeline's `source.credentials: <name>` names; "
-        "codebuild jobs check out with it. Storing it again replaces it. The token is never shown again."
-    ),
-    tags=WEBHOOK,
-    responses=responses({204: ("Stored.", None)}, 403, 404, *BODY_ERRORS),
-    openapi_extensions=request_body(CredentialsChange, "The token."),
-)
-def put_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
-    """Store the pipeline's https token `name`: 204."""
-    caller = _caller()
-    pipeline_id = _pipeline_id(pipeline_id)
-    change = _parsed(CredentialsChange, _body())
-    management.set_source_credentials(_ports(), caller, pipeline_id, _credentials_name(name), change.token)
-    return _no_content()
-
-
-@router.delete(
-    "/api/pipelines/<pipelineId>/credentials/<name>",
-    summary="Remove source credentials",
-    description="Owners and admins. Jobs then check out without a token.",
-    tags=WEBHOOK,
-    responses=responses({204: ("Removed, or there was none.", None)}, 403, 404),
-)
-def delete_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
-    """Remove the pipeline's https token `name`: 204."""
-    management.remove_source_credentials(_ports(), _caller(), _pipeline_id(pipeline_id), _credentials_name(name))
-    return _no_content()
-
-
-def _credentials_name(name: str) -> str:
-    if not CREDENTIALS_NAME.fullmatch(name):
-        reason = f"must match {CREDENTIALS_NAME.pattern}"
-        raise InvalidRequest(f"The credentials name {reason}.", [VariableProblem("name", reason)])
-    return name
 
 
 # Deliveries

@@ -1,4 +1,4 @@
-"""The run API: GET /api/runs/{runId} and GET /api/pipelines/{pipelineId}/runs. A door: identify, call, answer."""
+"""The run API: read, list, start, cancel and re-run runs. A door: identify, call, answer."""
 
 from __future__ import annotations
 
@@ -14,23 +14,14 @@ from domain.errors import ErrorCode
 from domain.manual_runs import start_manual_run
 from domain.models import PIPELINE_ID, RunStatus
 from domain.policy import Caller
+from domain.run_control import cancel_run, rerun
 from domain.run_reads import RUN_ID, QueuedRun, show_run
 from domain.run_reads import list_runs as list_runs_of
-from domain.runs import JobView, RunView, StageView
+from domain.runs import RunView, StageView
 from domain.variables import SECRET_MASK
 
-from .api_schemas import (
-    BODY_ERRORS,
-    PipelineId,
-    RunAccepted,
-    RunBody,
-    RunId,
-    RunPage,
-    RunStart,
-    problems_of,
-    request_body,
-    responses,
-)
+from .api_run_schemas import RunAccepted, RunBody, RunPage, RunStart, StageBody
+from .api_schemas import BODY_ERRORS, PipelineId, RunId, problems_of, request_body, responses
 from .composition import container
 from .http import (
     DEFAULT_LIMIT,
@@ -57,27 +48,9 @@ def _caller() -> Caller:
     return identify(router.current_event, wiring.management, wiring.admin_principals)
 
 
-def _job_body(job: JobView) -> dict[str, Any]:
-    return {
-        "name": job.name,
-        "status": job.status,
-        "exitCode": job.exit_code,
-        "output": job.output,
-        "reason": job.reason,
-        "startedAt": job.started_at,
-        "finishedAt": job.finished_at,
-        "durationMs": job.duration_ms,
-    }
-
-
 def _stage_body(stage: StageView) -> dict[str, Any]:
-    return {
-        "name": stage.name,
-        "status": stage.status,
-        "startedAt": stage.started_at,
-        "finishedAt": stage.finished_at,
-        "jobs": [_job_body(job) for job in stage.jobs],
-    }
+    """A stage with its jobs, as StageBody documents it."""
+    return StageBody.model_validate(stage, from_attributes=True).model_dump(by_alias=True, mode="json")
 
 
 def _trigger_body(run: RunView) -> dict[str, Any]:
@@ -89,7 +62,7 @@ def _trigger_body(run: RunView) -> dict[str, Any]:
         "branch": built_in.get("HOOKRUN_BRANCH"),
         "tag": built_in.get("HOOKRUN_TAG"),
         "commitSha": built_in.get("HOOKRUN_COMMIT_SHA"),
-    }
+    } | ({"rerunOf": run.rerun_of} if run.rerun_of else {})
 
 
 def _summary_body(run: RunView) -> dict[str, Any]:
@@ -101,6 +74,10 @@ def _summary_body(run: RunView) -> dict[str, Any]:
         "finishedAt": run.finished_at,
         "trigger": _trigger_body(run),
         "reason": run.reason,
+        "cancelledBy": run.cancelled_by,
+        "cancelledAt": run.cancelled_at,
+        "rerunOf": run.rerun_of,
+        "supersededBy": run.superseded_by,
     }
 
 
@@ -186,3 +163,66 @@ def start_run(pipeline_id: PipelineId) -> Response[str]:
     answer = {"triggered": True, **accepted.model_dump(by_alias=True, mode="json")}
     answer["statusUrl"] = f"{public_base_url(router.current_event)}/api/runs/{accepted.run_id}"
     return json_response(202, answer)
+
+
+@router.post(
+    "/api/runs/<runId>/cancel",
+    summary="Cancel a run",
+    description=(
+        "Stops a run that has not ended: its execution stops, its running jobs are killed (their result discarded),"
+        " and the run, its running jobs and its waiting stages end CANCELLED. Owners, runners and admins; "
+        "cancelling a cancelled run changes nothing (202), one that ended otherwise is 409 RUN_FINISHED."
+    ),
+    tags=RUNS,
+    responses=responses({202: ("The run as it is after the cancel.", JSON_OBJECT)}, 403, 404, 409),
+)
+def post_cancel(run_id: RunId) -> Response[str]:
+    """Cancel a run for an owner, runner or admin of its pipeline."""
+    if not RUN_ID.fullmatch(run_id):
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
+    run = cancel_run(container().run_control_ports, _caller(), run_id)
+    metrics.add_metric(name="RunCancelled", unit=MetricUnit.Count, value=1)
+    return json_response(202, _summary_body(run))
+
+
+@router.post(
+    "/api/runs/<runId>/rerun",
+    summary="Re-run a run",
+    description=(
+        "Starts a new run of the pipeline (as it is now) with the same variables and commit, as the caller "
+        "(`trigger.kind: rerun`, `rerunOf`). `?from=failed` shows the stages before the first that did not succeed "
+        "SUCCEEDED with `reusedFrom` and runs the rest. Owners, runners and admins; 409 SECRETS_EXPIRED when the "
+        "run's secret values are no longer kept."
+    ),
+    tags=RUNS,
+    responses=responses(
+        {202: ("The new run, as the webhook answers an accepted call.", JSON_OBJECT)}, 400, 403, 404, 409
+    ),
+)
+def post_rerun(
+    run_id: RunId,
+    from_: Annotated[
+        str | None, Query(alias="from", description="'failed': run again from the first stage that did not succeed.")
+    ] = None,
+) -> Response[str]:
+    """Re-run a run for an owner, runner or admin of its pipeline."""
+    if not RUN_ID.fullmatch(run_id):
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
+    if from_ not in (None, "failed"):
+        raise RequestRejected(ErrorCode.INVALID_PARAMETER, "The query parameter 'from' takes only 'failed'.")
+    started = rerun(container().run_control_ports, _caller(), run_id, from_failed=from_ == "failed")
+    metrics.add_metric(name="RunRerun", unit=MetricUnit.Count, value=1)
+    masked = {name: SECRET_MASK for name in started.secret_names}
+    return json_response(
+        202,
+        {
+            "triggered": True,
+            "runId": started.run_id,
+            "pipelineId": started.pipeline_id,
+            "status": RunStatus.QUEUED,
+            "variables": {**started.variables, **masked},
+            "rerunOf": run_id,
+            "reusedStages": started.reuse_stages,
+            "statusUrl": f"{public_base_url(router.current_event)}/api/runs/{started.run_id}",
+        },
+    )

@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from domain.deliveries import Delivery, Outcome
 from domain.errors import VariableProblem
-from domain.management import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, WebhookState
+from domain.management import WebhookState
 from domain.models import AuditEntry, Grant, Model, Pipeline, Role, User, UserStatus
 from domain.ports import StoredPipeline
 from domain.variables import SECRET_MASK
+from domain.webhook_trigger import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_PRINCIPALS = 20
@@ -102,16 +103,6 @@ class WebhookTest(Model):
         if isinstance(self.body, str):
             return self.body.encode("utf-8", "surrogatepass")
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-
-
-class RunStart(Model):
-    """POST /api/pipelines/{pipelineId}/runs: the run's variables, checked as a variable webhook's body is."""
-
-    variables: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Variable names to values (strings, numbers, booleans) over the pipeline's defaults; "
-        "undeclared names are refused unless the pipeline allows them.",
-    )
 
 
 def problems_of(error: ValidationError, root: str) -> list[VariableProblem]:
@@ -249,69 +240,6 @@ class DeliveryList(Model):
     next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
 
 
-class RunTrigger(Model):
-    kind: str = Field(description="webhook, source (a Git push or tag event), manual (POST .../runs) or rerun.")
-    run_as: str = Field(description="The user the run executes as.")
-    branch: str | None = Field(description="A push's branch (HOOKRUN_BRANCH); null otherwise.")
-    tag: str | None = Field(description="A tag push's tag (HOOKRUN_TAG); null otherwise.")
-    commit_sha: str | None = Field(description="A push's commit (HOOKRUN_COMMIT_SHA); null otherwise.")
-
-
-class JobBody(Model):
-    name: str
-    status: str = Field(description="PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED or CANCELLED.")
-    exit_code: int | None
-    output: str = Field(description="The last 64 KiB of the job's output, secret values as ***.")
-    reason: str | None
-    started_at: str | None
-    finished_at: str | None
-    duration_ms: int | None
-
-
-class StageBody(Model):
-    name: str
-    status: str
-    started_at: str | None
-    finished_at: str | None
-    jobs: list[JobBody]
-
-
-class RunSummaryBody(Model):
-    run_id: str
-    status: str = Field(description="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED.")
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    trigger: RunTrigger
-    reason: str | None = Field(description="Why the run failed or was cancelled.")
-
-
-class RunBody(RunSummaryBody):
-    """A recorded run; one only accepted so far answers `{"runId", "status": "QUEUED", "stages": []}`."""
-
-    pipeline_id: str
-    pipeline_name: str
-    variables: dict[str, str] = Field(description="The run's variables; secret ones as ***.")
-    stages: list[StageBody]
-
-
-class RunPage(Model):
-    runs: list[RunSummaryBody] = Field(description="Newest first.")
-    next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
-
-
-class RunAccepted(Model):
-    """A run that was accepted and will start (the webhook's 202 answer too)."""
-
-    triggered: bool
-    run_id: str
-    pipeline_id: str
-    status: str = Field(description="QUEUED: accepted; GET statusUrl follows it.")
-    variables: dict[str, str] = Field(description="The merged variables; secret ones as ***.")
-    replayed: bool
-    status_url: str
-
-
 class Problem(Model):
     name: str
     reason: str
@@ -324,10 +252,15 @@ class ErrorBody(Model):
 
 
 def masked(pipeline: Pipeline) -> Pipeline:
-    """The pipeline with the defaults of its secret variables replaced by the mask."""
+    """The pipeline with the defaults and choices of its secret variables replaced by the mask."""
     variables = {
-        name: declaration.model_copy(update={"default": SECRET_MASK})
-        if declaration.secret and declaration.default is not None
+        name: declaration.model_copy(
+            update={
+                "default": None if declaration.default is None else SECRET_MASK,
+                "choices": (SECRET_MASK,) if declaration.choices else (),
+            }
+        )
+        if declaration.secret
         else declaration
         for name, declaration in pipeline.variables.items()
     }
@@ -344,7 +277,7 @@ ERROR_DESCRIPTIONS = {
     401: "UNAUTHENTICATED: the request names no hookrun user.",
     403: "FORBIDDEN: the caller's role does not allow this.",
     404: "Not found (PIPELINE_NOT_FOUND, USER_NOT_FOUND, MEMBER_NOT_FOUND or WEBHOOK_NOT_FOUND).",
-    409: "Conflict (PIPELINE_EXISTS, LAST_OWNER, PRINCIPAL_TAKEN or CONFLICT).",
+    409: "Conflict (PIPELINE_EXISTS, LAST_OWNER, PRINCIPAL_TAKEN, CONFLICT, RUN_FINISHED or SECRETS_EXPIRED).",
     413: "PAYLOAD_TOO_LARGE: the body is over 256 KiB.",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body with Content-Type: application/json.",
     422: "INVALID_PIPELINE (also a body `id` other than the path's) or INVALID_REQUEST: `errors` lists every field.",

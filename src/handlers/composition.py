@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from adapters.runs import DynamoRuns
     from adapters.secrets import SecretsManagerSigningSecretStore
     from domain.management import ManagementPorts
+    from domain.run_control import RunControlPorts
     from domain.run_reads import RunReadPorts
     from domain.trigger_pipeline import TriggerPorts
     from domain.workflow import WorkflowPorts
@@ -190,6 +191,7 @@ class Container:
     def workflow_ports(self) -> WorkflowPorts:
         from adapters.builds import CodeBuildReader, SecretsManagerBuildSecrets, SecretsManagerSourceCredentials
         from adapters.dynamodb import DynamoRunSecrets
+        from adapters.groups import DynamoGroups
         from adapters.job_runner import LambdaScriptExecutor
         from domain.workflow import BuildPorts, WorkflowPorts
 
@@ -203,12 +205,30 @@ class Container:
                 self.settings.job_runner_function,
             ),
             deliveries=self.deliveries,
+            groups=DynamoGroups(self._dynamodb, self.settings.table_name),
             now=utc_now,
             builds=BuildPorts(
                 secrets=SecretsManagerBuildSecrets(secrets, self.settings.secret_prefix),
                 builds=CodeBuildReader(_Deferred(lambda: self._codebuild), _Deferred(lambda: self._logs)),
                 source_credentials=SecretsManagerSourceCredentials(secrets, self.settings.secret_prefix),
             ),
+        )
+
+    @cached_property
+    def run_control_ports(self) -> RunControlPorts:
+        from adapters.dynamodb import DynamoRunSecrets
+        from adapters.stepfunctions import StepFunctionsExecutions, StepFunctionsRunStarter
+        from domain.run_control import RunControlPorts
+
+        return RunControlPorts(
+            runs=self.runs,
+            access=self.access,
+            executions=StepFunctionsExecutions(self._stepfunctions, self.settings.workflow_arn()),
+            starter=StepFunctionsRunStarter(self._stepfunctions, self.settings.workflow_arn()),
+            secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
+            users=self.management,
+            now=utc_now,
+            new_run_id=new_run_id,
         )
 
     @cached_property

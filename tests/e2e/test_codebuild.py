@@ -196,3 +196,28 @@ def test_a_secret_echoed_by_a_build_shows_masked_and_is_in_no_history_or_build_r
     assert SECRET not in json.dumps(builds, default=str)
     kinds = {v["type"] for b in builds for v in b["environment"]["environmentVariables"] if v["name"] == "API_KEY"}
     assert kinds == {"SECRETS_MANAGER"}
+
+
+def test_stored_credentials_reach_the_checkout_only_and_never_the_script_or_output(
+    local_stack: RunningStack, two_commits: tuple[Path, list[str]]
+) -> None:
+    repository, shas = two_commits
+    script = ['echo "token=${HOOKRUN_GIT_TOKEN:-unset}"', "cat VERSION"]
+    stages = [{"name": "build", "jobs": [codebuild_job("show", script)]}]
+    source = {"repository": f"file://{repository}", "credentials": "gh"}
+    pipeline_id, url = new_pipeline(local_stack, stages, source=source)
+    stored = requests.put(
+        f"{local_stack.endpoint}/api/pipelines/{pipeline_id}/credentials/gh",
+        json={"token": SECRET},
+        headers=ADMIN,
+        timeout=30,
+    )
+    assert (stored.status_code, stored.text) == (204, "")
+    run = run_of(local_stack, url)
+    show = job(run, "build", "show")
+    assert after_checkout(show["output"], shas[1])[:2] == ["token=unset", "2.0.0"], show
+    assert SECRET not in json.dumps(run)
+    removed = requests.delete(
+        f"{local_stack.endpoint}/api/pipelines/{pipeline_id}/credentials/gh", headers=ADMIN, timeout=30
+    )
+    assert removed.status_code == 204

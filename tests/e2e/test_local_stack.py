@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from hookrun.template import ROOT
-from tests.e2e.conftest import HOOKRUN, RunningStack, start_stack, stop_stack, wait_for_run
+from tests.e2e.conftest import HOOKRUN, RunningStack, moto_client, start_stack, stop_stack, wait_for_run
 
 JSON = {"Content-Type": "application/json"}
 
@@ -135,17 +135,25 @@ def test_the_swagger_ui_serves_the_apis_openapi_schema(local_stack: RunningStack
     assert {"/api/pipelines/{pipelineId}/deliveries", "/api/pipelines/{pipelineId}/webhook/secret"} <= paths.keys()
 
 
-def test_the_workflow_functions_run_their_events_like_sam_local_invoke(local_stack: RunningStack) -> None:
+def test_the_workflow_functions_run_their_events_like_sam_local_invoke(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
     """The Step Functions task events in events/: record the run, run its job, finish it, then read it."""
+    # the run belongs to this stack's demo pipeline as the webhook would make it: of its incarnation
+    dynamodb, info = moto_client(local_stack, "dynamodb")
+    demo = dynamodb.get_item(TableName=info["tableName"], Key={"pk": {"S": "PIPELINE#demo"}, "sk": {"S": "PIPELINE"}})
+    start = json.loads((ROOT / "events" / "run-status-start.json").read_text())
+    start["run"]["incarnation"] = demo["Item"]["incarnation"]["S"]
+    (tmp_path / "run-status-start.json").write_text(json.dumps(start))
     outcomes = [
-        json.loads(hookrun("invoke", function, "-e", f"events/{event}", "--endpoint", local_stack.endpoint).stdout)
+        json.loads(hookrun("invoke", function, "-e", str(event), "--endpoint", local_stack.endpoint).stdout)
         for function, event in [
-            ("RunStatusFunction", "run-status-start.json"),
-            ("JobStatusFunction", "job-status-run.json"),
-            ("RunStatusFunction", "run-status-finish.json"),
+            ("RunStatusFunction", tmp_path / "run-status-start.json"),
+            ("JobStatusFunction", ROOT / "events" / "job-status-run.json"),
+            ("RunStatusFunction", ROOT / "events" / "run-status-finish.json"),
         ]
     ]
-    assert outcomes == [{"status": "RUNNING"}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
+    assert outcomes == [{"status": "RUNNING", "waitsForGroup": False}, {"status": "SUCCEEDED"}, {"status": "SUCCEEDED"}]
     run_id = json.loads((ROOT / "events" / "job-status-run.json").read_text())["task"]["runId"]
     run = wait_for_run(local_stack.endpoint, run_id)
     assert run["stages"][0]["jobs"][0]["output"] == "abc is 456\n"

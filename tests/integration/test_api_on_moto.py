@@ -12,9 +12,9 @@ from adapters.runs import DynamoRuns
 from domain.models import Grant, Role, RunRequest, RunStatus, User, UserStatus
 from handlers import api, composition
 from handlers.composition import Container, Settings
-from hookrun.local_iam import LocalIam, principal_of
+from hookrun.local_iam import principal_of
 from tests.conftest import TABLE
-from tests.directory import DynamoDirectory
+from tests.directory import DynamoDirectory, map_local_principals
 from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -94,10 +94,7 @@ def wired(one_state_machine_arn: str, directory: DynamoDirectory, recorded: list
 
 @pytest.fixture(autouse=True)
 def local_stack(dynamodb: Any) -> None:
-    """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
-    iam = LocalIam(lambda: dynamodb, TABLE)
-    for user in ("admin", "owen", "alice", "bob", "carol"):
-        iam.user_arn(user)
+    map_local_principals(dynamodb, TABLE)
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -16,8 +16,7 @@ import requests
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from domain.models import Grant, Role, Trigger, User
-from domain.tokens import hash_token, token_hint
+from domain.models import Role
 from handlers import composition
 from handlers.composition import Container, Settings
 from hookrun.local_iam import ADMIN, LocalRoles, RoleDefinition, create_local_iam, enforce, without_action
@@ -30,9 +29,9 @@ from hookrun.template import (
 )
 from tests.aws_calls import CALLS, LIBRARY_CALLS, CallRecorder, record_aws_calls
 from tests.conftest import REGION
-from tests.directory import DynamoDirectory
+from tests.directory import DynamoDirectory, seed_demo
 from tests.integration.test_webhook_on_moto import call, fail_with
-from tests.support import DEMO_TOKEN, demo_pipeline, load_event, webhook_event
+from tests.support import load_event, webhook_event
 
 STACK = "hookrun-iam"
 ACCOUNT = "123456789012"
@@ -84,20 +83,7 @@ def start(endpoint: str, change: Change | None = None) -> EnforcedMoto:
         definition=state_machine_definition(dict.fromkeys(substitution_names(), missing)),
         roleArn=local_iam.role_arns["PipelineStateMachine"],
     )
-    directory = DynamoDirectory(dynamodb, TABLE)
-    directory.save_pipeline(demo_pipeline(), token_hash=hash_token(DEMO_TOKEN))
-    directory.save_user(User(id="alice"))
-    directory.save_grant(Grant(pipeline_id="demo", user_id="alice", role=Role.RUNNER))
-    directory.save_trigger(
-        Trigger(
-            token_hash=hash_token(DEMO_TOKEN),
-            pipeline_id="demo",
-            enabled=True,
-            run_as="alice",
-            enabled_at="2026-11-27T12:00:00.000Z",
-            token_hint=token_hint(DEMO_TOKEN),
-        )
-    )
+    seed_demo(DynamoDirectory(dynamodb, TABLE), {"alice": Role.RUNNER})
     enforce(endpoint)
     return EnforcedMoto(endpoint, local_iam)
 

@@ -17,8 +17,9 @@ from domain.models import UserStatus
 from domain.policy import Caller
 from handlers import api, composition, webhook
 from handlers.composition import Container, Settings
-from hookrun.local_iam import LocalIam, principal_of
+from hookrun.local_iam import principal_of
 from tests.conftest import REGION, TABLE
+from tests.directory import map_local_principals
 from tests.support import FakeLambdaContext, admins, api_request, demo_pipeline, load_event, webhook_event
 from tests.unit.test_management import SECRET, seeded
 
@@ -48,10 +49,7 @@ def wired(state_machine_arn: str, ports: ManagementPorts) -> Iterator[Container]
 
 @pytest.fixture(autouse=True)
 def local_stack(dynamodb: Any) -> None:
-    """Requests signed as the local API Gateway signs them: each user's local principal, mapped in the table."""
-    iam = LocalIam(lambda: dynamodb, TABLE)
-    for user in ("admin", "owen", "alice", "bob", "carol"):
-        iam.user_arn(user)
+    map_local_principals(dynamodb, TABLE)
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -56,9 +56,9 @@ def test_principals_map_to_their_user_and_move_with_it(dynamodb: Any, ports: Man
 
 def test_items_keep_the_webhook_hot_path_readable(dynamodb: Any, ports: ManagementPorts) -> None:
     from adapters.dynamodb import DynamoAccessReader, DynamoTriggerReader
-    from domain.management import enable_webhook
     from domain.policy import Caller
     from domain.tokens import hash_token
+    from domain.webhook_trigger import enable_webhook
 
     token = enable_webhook(ports, Caller("alice"), "demo").token or ""
     trigger = DynamoTriggerReader(dynamodb, TABLE).get_trigger(hash_token(token))

@@ -11,33 +11,20 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from domain.models import Grant, Role, Trigger, User, UserStatus
-from domain.tokens import hash_token, token_hint
+from domain.models import Role, Trigger, User, UserStatus
+from domain.tokens import hash_token
 from handlers import composition, webhook
 from handlers.composition import Container, Settings
 from handlers.observability import logger
 from tests.conftest import TABLE
-from tests.directory import DynamoDirectory
-from tests.support import DEMO_TOKEN, FakeLambdaContext, demo_pipeline, load_event, webhook_event
+from tests.directory import DynamoDirectory, seed_demo
+from tests.support import DEMO_TOKEN, FakeLambdaContext, load_event, webhook_event
 
 
 @pytest.fixture
 def directory(dynamodb: Any) -> DynamoDirectory:
     directory = DynamoDirectory(dynamodb, TABLE)
-    directory.save_pipeline(demo_pipeline(), token_hash=hash_token(DEMO_TOKEN))
-    for user_id, role in [("alice", Role.RUNNER), ("bob", Role.VIEWER)]:
-        directory.save_user(User(id=user_id))
-        directory.save_grant(Grant(pipeline_id="demo", user_id=user_id, role=role))
-    directory.save_trigger(
-        Trigger(
-            token_hash=hash_token(DEMO_TOKEN),
-            pipeline_id="demo",
-            enabled=True,
-            run_as="alice",
-            enabled_at="2026-11-27T12:00:00.000Z",
-            token_hint=token_hint(DEMO_TOKEN),
-        )
-    )
+    seed_demo(directory, {"alice": Role.RUNNER, "bob": Role.VIEWER})
     return directory
 
 

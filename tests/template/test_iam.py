@@ -40,9 +40,6 @@ BROAD_ALLOWED = {
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
     },
-    # A pipeline's source credentials (pipelines/<id>/credentials/<name>) are replaced in place: the wildcard
-    # spans pipelines, and within each only its credentials, never its webhook signing secrets.
-    ("ApiFunctionRole", "ReplaceSourceCredentials"): {"secretsmanager:PutSecretValue"},
     # No X-Ray statement: nothing in the stack traces yet. Tracing would add xray:PutTraceSegments and
     # xray:PutTelemetryRecords, which also take only Resource "*": they belong in this list, with that reason.
 }

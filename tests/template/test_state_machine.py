@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hookrun.asl import check_definition
 from hookrun.template import ROOT, load_template, resources_of_type
+from tests.template.asl import check_definition
 
 
 def definition() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from domain.models import Role, RunStatus, User, UserStatus
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers import api, composition
-from handlers.api_schemas import RunBody, RunPage
+from handlers.api_run_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
 from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user
@@ -164,6 +164,7 @@ def test_run_shows_its_stages_and_jobs() -> None:
             "status": "SUCCEEDED",
             "startedAt": None,
             "finishedAt": None,
+            "reusedFrom": None,
             "jobs": [
                 {
                     "name": "print",
@@ -299,7 +300,19 @@ def test_a_source_run_names_its_branch_and_commit_in_its_trigger(runs: FakeRuns)
 
 def test_listed_run_is_a_summary_without_variables_or_stages() -> None:
     _, body, _ = list_runs()
-    assert set(body["runs"][0]) == {"runId", "status", "createdAt", "startedAt", "finishedAt", "trigger", "reason"}
+    assert set(body["runs"][0]) == {
+        "runId",
+        "status",
+        "createdAt",
+        "startedAt",
+        "finishedAt",
+        "trigger",
+        "reason",
+        "cancelledBy",
+        "cancelledAt",
+        "rerunOf",
+        "supersededBy",
+    }
 
 
 def test_limit_defaults_to_20(runs: FakeRuns) -> None:

@@ -13,9 +13,10 @@ import pytest
 
 from domain.deliveries import Delivery, Outcome
 from domain.errors import Unavailable
-from domain.management import ManagementPorts, enable_webhook, put_user, set_signing_secret
+from domain.management import ManagementPorts, put_user
 from domain.models import AuditEntry, UserStatus
 from domain.tokens import hash_token
+from domain.webhook_trigger import enable_webhook, set_signing_secret
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from handlers.observability import logger
@@ -154,6 +155,14 @@ def test_invalid_pipeline_is_422_naming_every_field() -> None:
     assert {e["name"] for e in body["errors"]} >= {"name", "stages.0.jobs.0.timeoutSeconds"}
 
 
+def test_a_script_with_a_nul_byte_is_refused_at_apply() -> None:
+    broken = pipeline_file(id="new")
+    broken["stages"][0]["jobs"][0]["script"] = ["echo one\u0000two"]
+    status, body = request("PUT", PIPELINE, broken, pipelineId="new")
+    assert (status, body["code"]) == (422, "INVALID_PIPELINE")
+    assert "stages.0.jobs.0.script" in [e["name"] for e in body["errors"]]
+
+
 def test_invalid_pipeline_answer_does_not_echo_the_input() -> None:
     broken = pipeline_file(id="new")
     broken["variables"]["RETRIES"]["default"] = "s3cr3t-not-a-number"
@@ -194,6 +203,15 @@ def test_secret_defaults_are_masked_in_the_answer() -> None:
     with_secret["variables"]["API_KEY"]["default"] = "s3cr3t-value"
     status, body = request("PUT", PIPELINE, with_secret, pipelineId="new")
     assert (status, body["pipeline"]["variables"]["API_KEY"]["default"]) == (201, "***")
+
+
+def test_a_secret_choice_variables_choices_are_masked_when_read() -> None:
+    with_choice = pipeline_file(id="new")
+    with_choice["variables"]["REGION_KEY"] = {"type": "choice", "choices": ["k-alpha", "k-beta"], "secret": True}
+    request("PUT", PIPELINE, with_choice, pipelineId="new")
+    status, body = request("GET", PIPELINE, as_user="alice", pipelineId="new")
+    assert (status, body["pipeline"]["variables"]["REGION_KEY"]["choices"]) == (200, ["***"])
+    assert "k-alpha" not in json.dumps(body)
 
 
 # GET /api/pipelines, GET and DELETE /api/pipelines/{pipelineId}
@@ -648,6 +666,15 @@ def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> 
     assert (shown["outcome"], shown["reason"], shown["runId"]) == ("REJECTED", "INVALID_SIGNATURE", None)
 
 
+def test_a_limit_given_twice_is_invalid_parameter_in_the_apis_shape() -> None:
+    event = api_request("GET", DELIVERIES, {"pipelineId": "demo"}, user="bob")
+    event["queryStringParameters"] = {"limit": "500"}
+    event["multiValueQueryStringParameters"] = {"limit": ["1", "500"]}
+    status, body = call(event)
+    assert (status, set(body), body["code"]) == (400, {"code", "message"}, "INVALID_PARAMETER")
+    assert "limit" in body["message"] and "500" not in body["message"]
+
+
 def test_deliveries_default_to_pages_of_20(delivery_log: FakeDeliveryLog) -> None:
     record(delivery_log, 25)
     _, body = list_deliveries()
@@ -780,3 +807,16 @@ def test_a_token_with_spaces_is_refused_without_echoing_it(credentials: FakeSour
 def test_a_malformed_credentials_name_is_refused(credentials: FakeSourceCredentials) -> None:
     status, body = request("PUT", CREDENTIALS, {"token": TOKEN}, as_user="owen", pipelineId="demo", name="-x")
     assert (status, body["code"], credentials.tokens) == (422, "INVALID_REQUEST", {})
+
+
+def test_deleting_a_pipeline_deletes_the_credentials_it_names(
+    credentials: FakeSourceCredentials, store: FakeManagementStore
+) -> None:
+    status, _ = request(
+        "PUT", PIPELINE, pipeline_file(id="src", source={"credentials": "gh"}), as_user="owen", pipelineId="src"
+    )
+    assert status == 201
+    credentials.tokens["src", "gh"] = TOKEN
+    credentials.tokens["demo", "gh"] = TOKEN
+    status, _ = request("DELETE", PIPELINE, as_user="owen", pipelineId="src")
+    assert (status, credentials.tokens) == (204, {("demo", "gh"): TOKEN})

@@ -29,6 +29,14 @@ def test_the_domain_imports_only_the_standard_library_and_pydantic(path: Path) -
     assert imported_packages(path) - allowed == set()
 
 
+MAX_LINES = 350  # a module longer than this does more than one job (issue 14)
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_module_of_the_lambda_code_is_longer_than_350_lines(path: Path) -> None:
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= MAX_LINES
+
+
 @pytest.mark.parametrize("path", sorted((SRC / "adapters").glob("*.py")), ids=lambda p: p.name)
 def test_adapters_never_import_handlers(path: Path) -> None:
     assert "handlers" not in imported_packages(path)

@@ -157,3 +157,12 @@ def test_a_failed_checkout_fails_with_gits_message() -> None:
 def test_a_succeeded_build_succeeds_whatever_its_script_printed() -> None:
     log = "[hookrun] CHECKOUT_FAILED: a script's own words\n[hookrun] exit code 0\n"
     assert read_outcome(outcome("SUCCEEDED", log), 60) == (True, 0, None)
+
+
+def test_a_variable_named_like_a_secret_or_the_source_token_is_not_sent_as_plain_text() -> None:
+    environment = {"API_KEY": "from-a-caller", "HOOKRUN_GIT_TOKEN": "from-a-caller", "ok": "1"}
+    overrides = build_overrides(codebuild(), environment, {"API_KEY": "arn:secret:API_KEY"}, None)
+    assert {v["Name"]: v["Type"] for v in overrides.environment_variables} == {
+        "ok": "PLAINTEXT",
+        "API_KEY": "SECRETS_MANAGER",
+    }

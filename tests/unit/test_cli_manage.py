@@ -94,6 +94,7 @@ class FakeApi:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
+    fake.answers[("GET", "/api/pipelines/demo")] = {"pipeline": PIPELINE}  # `webhook status` reads its concurrency
     monkeypatch.setattr(
         HookrunClient,
         "send",
@@ -407,6 +408,14 @@ def test_secret_json_prints_the_apis_answer(api: FakeApi) -> None:
     api.answers[("PUT", SECRET_PATH)] = {**STATE, "signed": True}
     result = run(webhook_app, "secret", "demo", "--stdin", "--json", stdin=SECRET)
     assert json.loads(result.stdout) == {**STATE, "signed": True}
+
+
+def test_status_shows_the_pipelines_concurrency(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "audit": AUDIT}
+    concurrency = {"mode": "supersede", "group": "${HOOKRUN_BRANCH}"}
+    api.answers[("GET", "/api/pipelines/demo")] = {"pipeline": {**PIPELINE, "concurrency": concurrency}}
+
+    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in run(webhook_app, "status", "demo").stdout
 
 
 def test_status_says_when_source_events_must_be_signed(api: FakeApi) -> None:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from hookrun.cli_runs import runs_app
 from hookrun.client import ApiError, HookrunClient
+from hookrun.terminal import terminal_safe
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 
@@ -151,6 +152,31 @@ def test_logs_of_one_job_prints_its_output_alone(api: FakeApi) -> None:
     assert (result.exit_code, result.stdout) == (0, "abc is 456\n")
 
 
+@pytest.mark.parametrize(
+    ("printed", "shown"),
+    [
+        ("\x1b]52;c;cHduZWQ=\x07copied", "copied"),  # OSC 52: write the clipboard
+        ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"),  # OSC 8 hyperlink, ended by ST
+        ("\x1b[2J\x1b[Hcleared", "cleared"),  # erase the screen, move the cursor
+        ("\x1b]0;title\x07", ""),  # retitle the window
+        ("a\rb\x08c\x9b31md", "abcd"),  # carriage return, backspace, 8-bit CSI
+        ("red\tok\r\n", "red\tok\n"),  # tab and newline stay
+    ],
+)
+def test_logs_keep_colours_and_drop_every_other_control_sequence(api: FakeApi, printed: str, shown: str) -> None:
+    run = a_run()
+    run["stages"][0]["jobs"][0]["output"] = printed
+    api.answers[RUN_PATH] = run
+    result = hookrun("logs", RUN_ID, "--job", "print")
+    assert result.stdout.rstrip("\n") == shown.rstrip("\n")
+
+
+def test_colours_are_kept_for_the_terminal() -> None:
+    assert terminal_safe("\x1b[1;31mred\x1b[0m \x1b[38;5;2mgreen\x1b[m") == (
+        "\x1b[1;31mred\x1b[0m \x1b[38;5;2mgreen\x1b[m"
+    )
+
+
 def test_logs_of_an_unknown_job_names_the_jobs_there_are(api: FakeApi) -> None:
     api.answers[RUN_PATH] = a_run()
     result = hookrun("logs", RUN_ID, "--job", "deploy")
@@ -259,3 +285,41 @@ def test_no_api_at_the_endpoint_says_how_to_start_one_and_exits_2() -> None:
 def test_endpoint_comes_from_hookrun_endpoint() -> None:
     result = hookrun("show", RUN_ID, env={"HOOKRUN_ENDPOINT": "http://127.0.0.1:9"})
     assert "http://127.0.0.1:9" in result.stderr
+
+
+@pytest.fixture
+def posts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """POSTs the CLI sends: path and body; the run API answers a cancelled run, or RUN_FINISHED for run-done."""
+    sent: list[tuple[str, Any]] = []
+
+    def post(self: HookrunClient, path: str, body: Any = None) -> dict[str, Any]:
+        sent.append((path, body))
+        if "run-done" in path:
+            raise ApiError(409, "RUN_FINISHED", "Run run-done has already ended SUCCEEDED.")
+        return {"runId": RUN_ID, "status": "CANCELLED", "cancelledBy": "alice", "reason": "CANCELLED"}
+
+    monkeypatch.setattr(HookrunClient, "post", post)
+    return sent
+
+
+def test_cancel_posts_to_the_cancel_route_and_prints_the_status(posts: list[tuple[str, Any]]) -> None:
+    result = hookrun("cancel", RUN_ID, "--as", "alice")
+
+    assert result.exit_code == 0, result.output
+    assert posts == [(f"{RUN_PATH}/cancel", None)]
+    assert "CANCELLED" in result.output
+
+
+def test_cancel_of_a_finished_run_exits_1_with_the_code(posts: list[tuple[str, Any]]) -> None:
+    result = hookrun("cancel", "run-done", "--as", "alice")
+
+    assert result.exit_code == 1
+    assert "RUN_FINISHED" in result.output
+
+
+def test_a_superseded_run_shows_as_such(api: FakeApi) -> None:
+    api.answers[RUN_PATH] = a_run(status="CANCELLED") | {"reason": "SUPERSEDED", "stages": []}
+
+    result = hookrun("show", RUN_ID)
+
+    assert "CANCELLED · SUPERSEDED" in result.output

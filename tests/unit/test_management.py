@@ -16,9 +16,6 @@ from domain.management import (
     delete_pipeline,
     describe_pipeline,
     describe_user,
-    describe_webhook,
-    disable_webhook,
-    enable_webhook,
     get_pipeline,
     get_user,
     list_deliveries,
@@ -27,16 +24,21 @@ from domain.management import (
     list_pipelines,
     put_user,
     remove_member,
-    remove_signing_secret,
-    rotate_webhook,
     set_member,
-    set_signing_secret,
-    webhook_state,
 )
 from domain.models import AuditEntry, Grant, Role, Trigger, UserStatus
 from domain.policy import Caller
 from domain.ports import DeliveryLog, DeliveryReader, ManagementStore, SigningSecretStore
 from domain.tokens import hash_token, is_well_formed
+from domain.webhook_trigger import (
+    describe_webhook,
+    disable_webhook,
+    enable_webhook,
+    remove_signing_secret,
+    rotate_webhook,
+    set_signing_secret,
+    webhook_state,
+)
 from tests.fakes import FakeDeliveryLog, FakeManagementStore, FakeSigningSecrets
 from tests.support import demo_pipeline
 

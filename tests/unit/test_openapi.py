@@ -67,3 +67,34 @@ def test_the_local_api_gateway_routes_the_swagger_ui_to_the_api_function() -> No
 
 def test_the_swagger_ui_is_no_route_of_the_template() -> None:
     assert api.SWAGGER_PATH not in {route.path for route in api_routes()}
+
+
+def test_swagger_on_the_local_stack_sends_the_acting_user_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKRUN_LOCAL_STACK", "1")
+    event = api_request("GET", api.SWAGGER_PATH)
+    event["queryStringParameters"] = {"format": "json"}
+    event["multiValueQueryStringParameters"] = {"format": ["json"]}
+    served = json.loads(api.handler(event, FakeLambdaContext())["body"])  # type: ignore[arg-type]
+    scheme = served["components"]["securitySchemes"][api.LOCAL_USER_SCHEME]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Hookrun-User")
+    assert served["security"] == [{api.LOCAL_USER_SCHEME: []}]
+
+
+def test_the_deployed_apis_schema_knows_no_acting_user_header() -> None:
+    schema = json.loads(api.app.get_openapi_json_schema())
+    assert "X-Hookrun-User" not in json.dumps(schema) and schema["security"] == [{"sigv4": []}]
+
+
+@pytest.mark.parametrize(
+    ("route", "status", "component"),
+    [
+        (("/api/runs/{runId}", "get"), "200", "RunBody"),
+        (("/api/pipelines/{pipelineId}/runs", "get"), "200", "RunPage"),
+        (("/api/pipelines/{pipelineId}/runs", "post"), "202", "RunAccepted"),
+        (("/api/pipelines/{pipelineId}", "get"), "200", "PipelineDetailsBody"),
+        (("/api/pipelines", "get"), "200", "PipelineList"),
+    ],
+)
+def test_run_and_pipeline_answers_have_real_schemas(route: tuple[str, str], status: str, component: str) -> None:
+    content = operations()[route]["responses"][status]["content"]["application/json"]["schema"]
+    assert content == {"$ref": f"#/components/schemas/{component}"}

@@ -1,5 +1,9 @@
 """Run status rules, stage outcomes, job environment and output handling."""
 
+import json
+
+import pytest
+
 from domain.models import RunStatus as S
 from domain.runs import (
     MAX_OUTPUT_BYTES,
@@ -9,6 +13,7 @@ from domain.runs import (
     stage_outcome,
     statuses_that_may_move_to,
 )
+from domain.workflow import failure_reason
 
 
 def can_move(current: S, target: S) -> bool:
@@ -52,6 +57,28 @@ def test_hookrun_names_cannot_be_overridden_by_variables() -> None:
     assert env["HOOKRUN_RUN_ID"] == "r"
 
 
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "aHVudGVyMiBzM2NyZXQvKz8=",  # base64
+        "aHVudGVyMiBzM2NyZXQvKz8",  # base64 without padding
+        "aHVudGVyMiBzM2NyZXQvKz8=".replace("+", "-").replace("/", "_"),  # URL-safe base64
+        "hunter2%20s3cret%2F%2B%3F",  # URL encoding
+        "hunter2+s3cret%2F%2B%3F",  # form encoding
+    ],
+)
+def test_common_encodings_of_a_secret_are_masked(printed: str) -> None:
+    assert mask_secrets(f"value: {printed}.", ["hunter2 s3cret/+?"]) == "value: ***."
+
+
+def test_a_json_escaped_secret_is_masked() -> None:
+    assert mask_secrets('{"key": "quote\\"and\\\\slash"}', ['quote"and\\slash']) == '{"key": "***"}'
+
+
+def test_encodings_of_a_very_short_secret_do_not_mask_ordinary_text() -> None:
+    assert mask_secrets("eA== x", ["x"]) == "eA== ***"
+
+
 def test_secrets_are_masked_longest_first() -> None:
     assert mask_secrets("token=abcdef and abc", ["abc", "abcdef"]) == "token=*** and ***"
     assert mask_secrets("nothing", [""]) == "nothing"
@@ -71,3 +98,19 @@ def test_long_output_keeps_the_last_64_kib_with_a_marker() -> None:
 
 def test_bytes_dropped_earlier_are_counted_in_the_marker() -> None:
     assert keep_tail("tail", dropped_before=10).startswith("[hookrun: output cut, the first 10 bytes")
+
+
+def test_a_failure_reason_keeps_a_lambda_errors_type_and_message_but_never_its_stack_trace() -> None:
+    cause = json.dumps(
+        {
+            "errorMessage": "embedded null byte",
+            "errorType": "ValueError",
+            "stackTrace": ['  File "/var/task/adapters/shell.py", line 90, in execute\n'],
+        }
+    )
+    assert failure_reason("ValueError", cause) == "ValueError: ValueError: embedded null byte"
+
+
+def test_a_failure_reason_drops_a_python_traceback_in_a_plain_cause() -> None:
+    cause = 'it broke\nTraceback (most recent call last):\n  File "/src/x.py", line 1, in f\nValueError'
+    assert failure_reason("States.TaskFailed", cause) == "States.TaskFailed: it broke"

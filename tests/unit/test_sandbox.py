@@ -106,8 +106,7 @@ def test_a_warm_sandbox_is_reused_with_its_module_state(make_pool: Any) -> None:
 def test_at_its_limit_an_invocation_waits_for_a_free_sandbox(
     make_pool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "GROW_AFTER_SECONDS", 0.0)
-    pool = make_pool(concurrency=2)
+    pool = make_pool(concurrency=2, grow_after=0.0)
     release = tmp_path / "release"
     answers: list[dict[str, Any]] = []
     threads = [threading.Thread(target=lambda: answers.append(call(pool, {"wait_for": str(release)}))) for _ in "abc"]

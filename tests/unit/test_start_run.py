@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from domain.management import Caller
 from domain.manual_runs import start_manual_run
 from domain.models import Role, TriggerKind, User, UserStatus
 from handlers import api, composition
-from handlers.api_schemas import RunAccepted
+from handlers.api_run_schemas import RunAccepted
 from handlers.composition import Container, Settings
 from tests.fakes import FakeManagementStore, FakeRunStarter, FakeStore, fake_ports
 from tests.support import FakeLambdaContext, api_request, demo_pipeline
@@ -153,3 +154,10 @@ def test_the_route_refuses_an_unknown_pipeline() -> None:
 def test_an_undeclared_variable_passes_when_the_pipeline_allows_them(store: FakeStore, runs: FakeRunStarter) -> None:
     store.add_pipeline(demo_pipeline(webhook={"allowUndeclaredVariables": True}))
     assert start(store, runs, "alice", {"EXTRA": "x"}).variables["EXTRA"] == "x"
+
+
+def test_a_manual_run_belongs_to_the_pipelines_incarnation(people: FakeStore, runs: FakeRunStarter) -> None:
+    read = people.get_access
+    people.get_access = lambda pipeline_id, user_id: replace(read(pipeline_id, user_id), incarnation="life-2")  # type: ignore[method-assign]
+    start(people, runs, "alice")
+    assert runs.started[0].incarnation == "life-2"

@@ -138,6 +138,15 @@ def test_a_lambda_job_over_840_seconds_is_refused_naming_the_job() -> None:
         demo_pipeline(stages=stages)
 
 
+def test_a_value_outside_a_secret_choice_names_none_of_the_choices() -> None:
+    declared = {"KEY": VariableDeclaration(type=VariableType.CHOICE, choices=("k-alpha", "k-beta"), secret=True)}
+    with pytest.raises(InvalidVariables) as caught:
+        merge_variables(declared, {"KEY": "k-gamma"})
+    (problem,) = caught.value.problems
+    assert problem.reason == "must be one of the choices the pipeline declares"
+    assert "k-alpha" not in problem.reason
+
+
 def test_a_codebuild_job_may_run_for_an_hour() -> None:
     stages = [
         {"name": "s", "jobs": [{"name": "long", "script": ["true"], "runner": "codebuild", "timeoutSeconds": 3600}]}

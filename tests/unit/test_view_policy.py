@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
-from domain.management import ManagementPorts, enable_webhook, put_user
-from domain.models import UserStatus
+from domain.management import ManagementPorts, put_user
+from domain.models import RunRequest, RunStatus, UserStatus
 from domain.policy import suspended
+from domain.run_control import RunControlPorts
 from domain.run_reads import RunReadPorts
+from domain.webhook_trigger import enable_webhook
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from hookrun.template import ApiRoute, api_routes
-from tests.fakes import FakeManagementStore
+from tests.fakes import FakeManagementStore, FakeRunRecorder, FakeRunStarter, FakeStore
 from tests.support import FakeLambdaContext, api_request, demo_pipeline
 from tests.unit.test_api_handler import RUN_ID, FakeAcceptedRuns, FakeRuns, a_run
 from tests.unit.test_management import ADMIN, ALICE, seeded
@@ -37,7 +39,43 @@ class FakeContainer(Container):
         super().__init__(Settings(table_name="unused", state_machine_arn="unused"))
         runs = FakeRuns(runs={RUN_ID: a_run()})
         read_ports = RunReadPorts(runs=runs, access=store, users=store, accepted=FakeAcceptedRuns(set()))
-        self.__dict__.update(management=store, management_ports=ports, access=store, run_read_ports=read_ports)
+        recorder = FakeRunRecorder()
+        recorder.create_run(running_demo_run(), RunStatus.RUNNING, "2026-11-27T12:00:00.000Z")
+        control_ports = RunControlPorts(
+            runs=recorder,
+            access=store,
+            executions=FakeExecutions(),
+            starter=FakeRunStarter(),
+            secrets=FakeStore(),
+            users=store,
+            now=lambda: "2026-11-27T12:00:01.000Z",
+            new_run_id=lambda: "run-" + "f" * 29,
+        )
+        self.__dict__.update(
+            management=store,
+            management_ports=ports,
+            access=store,
+            run_read_ports=read_ports,
+            run_control_ports=control_ports,
+        )
+
+
+class FakeExecutions:
+    def stop_execution(self, run_id: str, cause: str) -> None:
+        pass
+
+
+def running_demo_run() -> RunRequest:
+    """The run the routes are called on, recorded and running, so cancel and re-run get past their rules."""
+    return RunRequest(
+        run_id=RUN_ID,
+        pipeline_id="demo",
+        pipeline_name="Demo pipeline",
+        stages=demo_pipeline().stages,
+        variables={"abc": "456"},
+        run_as="alice",
+        created_at="2026-11-27T12:00:00.000Z",
+    )
 
 
 @pytest.fixture(autouse=True)

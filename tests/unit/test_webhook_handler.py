@@ -120,6 +120,13 @@ def test_body_over_64_kib_is_413() -> None:
     assert (status, body["code"]) == (413, "PAYLOAD_TOO_LARGE")
 
 
+@pytest.mark.parametrize("digits", ["9" * 5000, "-" + "9" * 5000])
+def test_a_number_of_thousands_of_digits_is_422_out_of_range(digits: str) -> None:
+    status, body, _ = call(webhook_event(body=f'{{"abc": {digits}}}'))
+    assert (status, body["code"]) == (422, "INVALID_VARIABLES")
+    assert body["errors"] == [{"name": "abc", "reason": "number out of range (at most 9007199254740992 in magnitude)"}]
+
+
 def test_undeclared_variable_is_422_with_every_problem() -> None:
     status, body, _ = call(load_event("webhook-undeclared-variable.json"))
     assert (status, body["code"]) == (422, "INVALID_VARIABLES")

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from domain.management import ManagementPorts, enable_webhook
+from domain.management import ManagementPorts
 from domain.ports import Access
+from domain.webhook_trigger import enable_webhook
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from tests.fakes import FakeDeliveryLog, FakeManagementStore, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports

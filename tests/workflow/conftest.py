@@ -14,12 +14,14 @@ import pytest
 
 from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
-from hookrun import lambda_bridge
+from hookrun import lambda_bridge, local_codebuild
+from hookrun.local_stack import stop_executions_at_once
 from hookrun.template import load_template, state_machine_definition
 from tests.conftest import REGION, TABLE
 from tests.directory import DynamoDirectory
 
 ROLE = "arn:aws:iam::123456789012:role/hookrun-test"
+SECRET_PREFIX = "hookrun/test/"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -33,6 +35,8 @@ def _zip() -> bytes:
 @pytest.fixture
 def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
     lambda_bridge.install()
+    local_codebuild.install()
+    stop_executions_at_once()  # as the local stack runs moto
     template = load_template()
     lambda_client = boto3.client("lambda", region_name=REGION)
     role = boto3.client("iam", region_name=REGION).create_role(
@@ -46,7 +50,15 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
             }
         ),
     )["Role"]["Arn"]
-    arns = {"BuildProjectName": "hookrun-build"}  # codebuild jobs run on the local stack (tests/e2e)
+    arns = {
+        "BuildProjectName": boto3.client("codebuild", region_name=REGION).create_project(
+            name="hookrun-build",
+            source={"type": "NO_SOURCE", "location": "-"},  # moto asks a location even of NO_SOURCE
+            artifacts={"type": "NO_ARTIFACTS"},
+            environment={"type": "LINUX_CONTAINER", "image": "test", "computeType": "BUILD_GENERAL1_SMALL"},
+            serviceRole=role,
+        )["project"]["name"]
+    }
     for logical_id in ("JobRunnerFunction", "JobStatusFunction", "RunStatusFunction"):
         props = template["Resources"][logical_id]["Properties"]
         arns[f"{logical_id}Arn"] = lambda_client.create_function(
@@ -62,6 +74,7 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
     )["stateMachineArn"]
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("JOB_RUNNER_FUNCTION", "hookrun-JobRunnerFunction")
+    monkeypatch.setenv("SECRET_PREFIX", SECRET_PREFIX)
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     composition.use_container(None)
     yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))

@@ -7,13 +7,15 @@ import json
 import time
 from typing import Any
 
+import boto3
+
 from adapters.deliveries import DynamoDeliveryLog
 from adapters.dynamodb import DynamoRunSecrets
 from adapters.runs import DynamoRuns
 from domain.models import DeliveryInfo
 from domain.runs import RunView
-from tests.conftest import TABLE
-from tests.workflow.conftest import Workflow, pipeline, state_transitions
+from tests.conftest import REGION, TABLE
+from tests.workflow.conftest import SECRET_PREFIX, Workflow, pipeline, state_transitions
 
 
 def recorded(dynamodb: Any, run_id: str) -> RunView:
@@ -146,6 +148,46 @@ def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflo
     execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
     assert secret not in execution["input"] + execution.get("output", "")
     assert secret not in json.dumps(workflow.history(run_id), default=str)
+    assert secrets.get_run_secrets(run_id) == {}  # forgotten when the run ended, not kept until their TTL
+
+
+def test_a_codebuild_job_sees_its_secret_masked_in_output_and_its_builds_secret_is_gone_after(
+    workflow: Workflow, dynamodb: Any
+) -> None:
+    secret = "hunter22-build"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    script = ['echo "key=$API_KEY"', f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}']
+    p = pipeline(
+        [{"name": "s", "jobs": [{"name": "leak", "runner": "codebuild", "script": script}]}],
+        variables={"API_KEY": {"secret": True}},
+    )
+    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
+    original_start = workflow.stepfunctions.start_execution
+
+    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
+        secrets.put_run_secrets(kwargs["name"], {"API_KEY": secret})
+        return original_start(**kwargs)
+
+    workflow.stepfunctions.start_execution = start_with_secret
+    run_id = workflow.start(p, secret_names=("API_KEY",))
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the build saw the real value
+    leak = job(recorded(dynamodb, run_id), 0, "leak")
+    assert "key=***" in leak.output.splitlines() and secret not in leak.output
+    assert secret not in json.dumps(workflow.history(run_id), default=str)
+    listed = boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]
+    assert [s["Name"] for s in listed if s["Name"].startswith(f"{SECRET_PREFIX}runs/")] == []
+
+
+def test_a_codebuild_job_after_a_failed_stage_is_skipped_and_starts_no_build(workflow: Workflow, dynamodb: Any) -> None:
+    stages = [
+        {"name": "test", "jobs": [{"name": "broken", "script": ["exit 3"]}]},
+        {"name": "deploy", "jobs": [{"name": "ship", "runner": "codebuild", "script": ["echo shipped"]}]},
+    ]
+    run_id = workflow.start(pipeline(stages))
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    view = recorded(dynamodb, run_id)
+    assert (job(view, 1, "ship").status, view.stages[1].status) == ("SKIPPED", "SKIPPED")
+    assert boto3.client("codebuild", region_name=REGION).list_builds()["ids"] == []
 
 
 def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any) -> None:
@@ -155,7 +197,7 @@ def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dyna
     transitions = state_transitions(workflow.history(run_id))
     print(f"state transitions for 3 stages x 2 jobs: {transitions}")
     # the run's two tasks and its Map of stages, each stage's Map of jobs, each job's runner choice and task
-    assert transitions <= 3 + 3 + 2 * 6
+    assert transitions <= 3 + 3 + 2 * 6 + 1  # + the Concurrency choice
 
 
 def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
@@ -179,6 +221,7 @@ def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
     view = recorded(dynamodb, run_id)
     assert view.status == "FAILED"
     assert "runner died mid-job" in (view.reason or "")
+    assert "stackTrace" not in (view.reason or "") and 'File "' not in (view.reason or "")
     assert [s.status for s in view.stages] == ["FAILED", "CANCELLED"]
     assert job(view, 0, "j").status == "FAILED"
     assert job(view, 1, "k").status == "CANCELLED"

@@ -1,0 +1,458 @@
+"""Cancel, re-run, reconcile and concurrency groups, on fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from pydantic import ValidationError
+
+from domain.errors import Conflict, Forbidden, NotFound
+from domain.groups import GroupTurn, take_turn
+from domain.management import Caller
+from domain.models import (
+    MAX_DEFAULTS_BYTES,
+    Concurrency,
+    ConcurrencyMode,
+    Pipeline,
+    Role,
+    RunRequest,
+    RunStatus,
+)
+from domain.ports import GroupLock
+from domain.reconcile import reconcile_execution
+from domain.run_control import RunControlPorts, cancel_run, rerun
+from domain.runs import ExecutionResult
+from domain.workflow import (
+    JobTask,
+    WorkflowPorts,
+    finish_run,
+    record_run_started,
+    run_job,
+)
+from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
+from tests.support import demo_pipeline
+
+RUN = "run-0195f2a3b4c5d0123456789abcdef"
+
+
+def two_stages() -> Pipeline:
+    return demo_pipeline(
+        stages=[
+            {"name": "build", "jobs": [{"name": "print", "script": ["echo $abc"]}]},
+            {"name": "deploy", "jobs": [{"name": "ship", "script": ["echo shipped"]}]},
+        ]
+    )
+
+
+@dataclass
+class FakeExecutions:
+    stopped: list[str] = field(default_factory=list)
+
+    def stop_execution(self, run_id: str, cause: str) -> None:
+        self.stopped.append(run_id)
+
+
+@dataclass
+class FakeExecutor:
+    """Runs nothing: asks `should_stop` once, as the shell would while the script runs, and answers `result`."""
+
+    result: ExecutionResult = field(default_factory=lambda: ExecutionResult(exit_code=0, output="ok\n", duration_ms=5))
+    scripts: list[Sequence[str]] = field(default_factory=list)
+    environments: list[Mapping[str, str]] = field(default_factory=list)
+    before_stop_check: Callable[[], None] = lambda: None
+
+    def execute(
+        self,
+        script: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ExecutionResult:
+        self.scripts.append(script)
+        self.environments.append(environment)
+        self.before_stop_check()
+        if should_stop is not None and should_stop():
+            return ExecutionResult(exit_code=None, output="", duration_ms=5, cancelled=True)
+        return self.result
+
+
+@dataclass
+class World:
+    runs: FakeRunRecorder = field(default_factory=FakeRunRecorder)
+    executions: FakeExecutions = field(default_factory=FakeExecutions)
+    executor: FakeExecutor = field(default_factory=FakeExecutor)
+    store: FakeStore = field(default_factory=FakeStore)
+    deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
+    starter: FakeRunStarter = field(default_factory=FakeRunStarter)
+    groups: FakeGroups = field(default_factory=FakeGroups)
+    clock: str = NOW
+
+    def workflow(self) -> WorkflowPorts:
+        return WorkflowPorts(
+            runs=self.runs,
+            secrets=self.store,
+            executor=self.executor,
+            deliveries=self.deliveries,
+            groups=self.groups,
+            now=lambda: self.clock,
+        )
+
+    def control(self) -> RunControlPorts:
+        return RunControlPorts(
+            runs=self.runs,
+            access=self.store,
+            executions=self.executions,
+            starter=self.starter,
+            secrets=self.store,
+            users=self.store,
+            now=lambda: NOW,
+            new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
+        )
+
+    def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
+        pipeline = pipeline or two_stages()
+        return RunRequest(
+            run_id=run_id,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            stages=pipeline.stages,
+            concurrency=pipeline.concurrency,
+            variables={"abc": "456"},
+            run_as="alice",
+            created_at=NOW,
+        ).model_copy(update=changes)
+
+    def started(self) -> RunRequest:
+        request = self.request()
+        record_run_started(self.workflow(), request)
+        return request
+
+
+@pytest.fixture
+def world() -> World:
+    world = World()
+    world.store.add_pipeline(two_stages())
+    world.store.add_user("alice", Role.RUNNER)
+    world.store.add_user("olga", Role.OWNER)
+    world.store.add_user("bob", Role.VIEWER)
+    world.store.add_user("carol", None)
+    return world
+
+
+def task(stage: int = 0, name: str = "print", run_id: str = RUN) -> JobTask:
+    job = two_stages().stages[stage].jobs[0]
+    assert job.name == name
+    return JobTask(
+        run_id=run_id, pipeline_id="demo", stage_index=stage, stage_name="build", job=job, variables={"abc": "456"}
+    )
+
+
+# Running jobs
+
+
+def test_a_job_runs_the_script_and_variables_its_run_recorded(world: World) -> None:
+    world.started()
+
+    assert run_job(world.workflow(), task()) is RunStatus.SUCCEEDED
+    assert world.executor.scripts == [("echo $abc",)]
+    assert world.executor.environments[0]["abc"] == "456"
+
+
+def test_pipeline_defaults_too_large_for_a_runs_start_are_refused_at_apply() -> None:
+    defaults = {f"V{n}": "x" * 4000 for n in range(MAX_DEFAULTS_BYTES // 4000 + 1)}
+
+    with pytest.raises(ValidationError, match="fit in a run's start"):
+        demo_pipeline(variables=defaults)
+
+
+# Cancel
+
+
+def test_cancel_ends_the_run_its_jobs_and_stages_cancelled_and_stops_the_execution(world: World) -> None:
+    world.started()
+    world.runs.move_job(RUN, 0, "print", RunStatus.RUNNING)
+    world.runs.move_stage(RUN, 0, RunStatus.RUNNING)
+
+    cancel_run(world.control(), Caller("alice"), RUN)
+
+    view = world.runs.get_run(RUN)
+    assert view is not None
+    assert (view.status, view.cancelled_by, view.cancelled_at) == (RunStatus.CANCELLED, "alice", NOW)
+    assert view.reason == "CANCELLED"
+    assert [s.status for s in view.stages] == [RunStatus.CANCELLED, RunStatus.CANCELLED]
+    assert [s.jobs[0].status for s in view.stages] == [RunStatus.CANCELLED, RunStatus.CANCELLED]
+    assert world.executions.stopped == [RUN]
+
+
+def test_owners_and_admins_may_cancel(world: World) -> None:
+    world.started()
+    cancel_run(world.control(), Caller("olga"), RUN)
+    world.runs.runs.clear()
+    world.started()
+    cancel_run(world.control(), Caller("root", is_admin=True), RUN)
+    assert world.executions.stopped == [RUN, RUN]
+
+
+def test_a_viewer_may_not_cancel(world: World) -> None:
+    world.started()
+
+    with pytest.raises(Forbidden, match="runner or owner"):
+        cancel_run(world.control(), Caller("bob"), RUN)
+    assert world.runs.run_status(RUN) is RunStatus.RUNNING and world.executions.stopped == []
+
+
+def test_a_user_without_a_role_is_told_there_is_no_such_run(world: World) -> None:
+    world.started()
+
+    with pytest.raises(NotFound) as raised:
+        cancel_run(world.control(), Caller("carol"), RUN)
+    assert raised.value.code == "RUN_NOT_FOUND"
+
+
+def test_cancelling_a_finished_run_is_run_finished(world: World) -> None:
+    world.started()
+    world.runs.move_run(RUN, RunStatus.SUCCEEDED)
+
+    with pytest.raises(Conflict) as raised:
+        cancel_run(world.control(), Caller("alice"), RUN)
+    assert raised.value.code == "RUN_FINISHED"
+    assert world.executions.stopped == []
+
+
+def test_cancelling_twice_changes_nothing_the_second_time(world: World) -> None:
+    world.started()
+    cancel_run(world.control(), Caller("alice"), RUN)
+    first = world.runs.get_run(RUN)
+
+    again = cancel_run(world.control(), Caller("olga"), RUN)
+
+    assert again == first and world.executions.stopped == [RUN]
+
+
+def test_a_job_whose_run_is_cancelled_while_it_runs_is_stopped_and_its_result_discarded(world: World) -> None:
+    world.started()
+    world.executor.before_stop_check = lambda: cancel_run(world.control(), Caller("alice"), RUN) and None
+
+    assert run_job(world.workflow(), task()) is RunStatus.CANCELLED
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.stages[0].jobs[0].status is RunStatus.CANCELLED
+
+
+def test_a_later_stage_of_a_cancelled_run_never_runs(world: World) -> None:
+    world.started()
+    cancel_run(world.control(), Caller("alice"), RUN)
+
+    run_job(world.workflow(), task(stage=1, name="ship"))
+
+    assert world.executor.scripts == []
+
+
+# Reconcile
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("ABORTED", "EXECUTION_ABORTED"), ("TIMED_OUT", "EXECUTION_TIMED_OUT"), ("FAILED", "EXECUTION_FAILED")],
+)
+def test_an_execution_that_ended_leaves_its_run_failed_with_the_reason(world: World, status: str, code: str) -> None:
+    request = world.started()
+    world.runs.move_job(RUN, 0, "print", RunStatus.RUNNING)
+    world.runs.move_stage(RUN, 0, RunStatus.RUNNING)
+
+    assert reconcile_execution(world.workflow(), request, status, "", "") is RunStatus.FAILED
+
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.reason is not None and view.reason.startswith(code)
+    assert [(s.status, s.jobs[0].status) for s in view.stages] == [
+        (RunStatus.FAILED, RunStatus.FAILED),
+        (RunStatus.CANCELLED, RunStatus.CANCELLED),
+    ]
+
+
+def test_an_execution_that_failed_before_recording_its_run_leaves_it_recorded_failed(world: World) -> None:
+    request = world.request()
+
+    reconcile_execution(world.workflow(), request, "FAILED", "States.DataLimitExceeded", "too big")
+
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.status is RunStatus.FAILED
+    assert view.reason == "EXECUTION_FAILED: States.DataLimitExceeded: too big"
+
+
+def test_a_run_that_had_ended_keeps_its_status_and_reason(world: World) -> None:
+    request = world.started()
+    cancel_run(world.control(), Caller("alice"), RUN)
+
+    assert reconcile_execution(world.workflow(), request, "ABORTED", "", "") is RunStatus.CANCELLED
+    view = world.runs.get_run(RUN)
+    assert view is not None and view.reason == "CANCELLED"
+
+
+def finished(world: World, statuses: tuple[RunStatus, RunStatus], secrets: dict[str, str] | None = None) -> None:
+    """The run recorded and ended: each stage (and its one job) in the given status."""
+    world.runs.create_run(world.request(secret_names=tuple(secrets or {})), RunStatus.RUNNING, NOW)
+    if secrets:
+        world.store.put_run_secrets(RUN, secrets)
+    for index, (status, name) in enumerate(zip(statuses, ("print", "ship"), strict=True)):
+        world.runs.move_job(RUN, index, name, RunStatus.RUNNING)
+        world.runs.move_job(RUN, index, name, status, {"output": f"{name} output"})
+        world.runs.move_stage(RUN, index, RunStatus.RUNNING)
+        world.runs.move_stage(RUN, index, status)
+    world.runs.move_run(RUN, RunStatus.FAILED if RunStatus.FAILED in statuses else RunStatus.SUCCEEDED)
+
+
+def test_a_rerun_starts_a_new_run_with_the_same_variables_as_the_caller(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    started = rerun(world.control(), Caller("olga"), RUN)
+
+    assert world.starter.started == [started]
+    assert (started.rerun_of, started.trigger_kind, started.run_as, started.reuse_stages) == (RUN, "rerun", "olga", 0)
+    original = world.runs.get_run(RUN)
+    assert original is not None
+    assert (started.variables, started.stages) == (original.variables, two_stages().stages)
+
+
+def test_a_rerun_from_failed_reuses_the_stages_before_the_failed_one(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.FAILED))
+
+    started = rerun(world.control(), Caller("alice"), RUN, from_failed=True)
+    record_run_started(world.workflow(), started)
+    run_job(world.workflow(), task(0, "print", started.run_id))  # handed over, it finds itself done already
+
+    assert started.reuse_stages == 1
+    assert world.executor.scripts == []
+    view = world.runs.get_run(started.run_id)
+    assert view is not None
+    assert (view.stages[0].status, view.stages[0].jobs[0].status) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED)
+    assert view.stages[0].reused_from == RUN
+    assert view.stages[1].status is RunStatus.PENDING
+
+
+def test_a_rerun_from_failed_of_a_run_that_succeeded_runs_everything(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    assert rerun(world.control(), Caller("alice"), RUN, from_failed=True).reuse_stages == 0
+
+
+def test_a_rerun_copies_the_runs_secret_values_to_the_new_run(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED), secrets={"API_KEY": "hunter22"})
+
+    started = rerun(world.control(), Caller("alice"), RUN)
+
+    assert world.store.get_run_secrets(started.run_id) == {"API_KEY": "hunter22"}
+    assert "hunter22" not in started.model_dump_json()
+
+
+def test_a_rerun_of_a_run_whose_secrets_are_gone_is_secrets_expired(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED), secrets={"API_KEY": "hunter22"})
+    world.store.delete_run_secrets(RUN)
+
+    with pytest.raises(Conflict) as raised:
+        rerun(world.control(), Caller("alice"), RUN)
+    assert raised.value.code == "SECRETS_EXPIRED"
+    assert world.starter.started == []
+
+
+def test_a_viewer_may_not_rerun(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    with pytest.raises(Forbidden):
+        rerun(world.control(), Caller("bob"), RUN)
+    assert world.starter.started == []
+
+
+# Concurrency groups
+
+
+def grouped(world: World, mode: str, *created_at: str) -> list[str]:
+    """Runs of a `mode` pipeline accepted at `created_at`, each recorded as the workflow's first state does."""
+    pipeline = two_stages().model_copy(update={"concurrency": Concurrency(mode=ConcurrencyMode(mode))})
+    ids = []
+    for at in created_at:
+        run_id = f"run-{len(world.runs.runs) + 1:029x}"
+        world.clock = at
+        record_run_started(world.workflow(), world.request(pipeline, run_id=run_id, created_at=at))
+        ids.append(run_id)
+    return ids
+
+
+def turn(world: World, run_id: str, at: str = "2026-11-27T12:01:00.000Z") -> GroupTurn:
+    world.clock = at
+    return take_turn(world.runs, world.groups, run_id, at)
+
+
+T1, T2, T3 = "2026-11-27T12:00:01.000Z", "2026-11-27T12:00:01.500Z", "2026-11-27T12:00:02.000Z"
+
+
+def test_queued_runs_wait_as_queued_and_start_one_at_a_time_in_acceptance_order(world: World) -> None:
+    first, second, third = grouped(world, "queue", T1, T2, T3)
+    assert world.runs.run_status(first) is RunStatus.QUEUED
+
+    assert not turn(world, second).acquired  # the first still waits ahead of it
+    assert turn(world, first).acquired
+    assert world.runs.run_status(first) is RunStatus.RUNNING
+    assert not turn(world, second).acquired  # the first holds the group
+    world.clock = "2026-11-27T12:01:01.000Z"
+    finish_run(world.workflow(), first)  # however it ends, it leaves the group
+    assert not turn(world, third).acquired
+    assert turn(world, second).acquired and turn(world, second).acquired  # a retried look keeps it
+
+
+def test_a_run_takes_no_turn_within_a_second_of_its_acceptance(world: World) -> None:
+    (only,) = grouped(world, "queue", T1)
+
+    assert turn(world, only, at="2026-11-27T12:00:01.400Z") == GroupTurn(acquired=False, ended=False, wait_seconds=1)
+    assert turn(world, only, at="2026-11-27T12:00:02.100Z").acquired
+
+
+def test_a_lock_whose_holder_ended_without_releasing_it_is_taken_over(world: World) -> None:
+    first, second = grouped(world, "queue", T1, T2)
+    assert turn(world, first).acquired
+    world.runs.move_run(first, RunStatus.FAILED)  # its execution died: nothing released the lock
+
+    assert turn(world, second).acquired
+
+
+def test_a_lock_of_a_run_that_is_not_recorded_is_taken_over(world: World) -> None:
+    (only,) = grouped(world, "queue", T1)
+    world.groups.locks["demo#"] = GroupLock("run-" + "d" * 29, "2099-01-01T00:00:00.000Z")
+
+    assert turn(world, only).acquired
+
+
+def test_a_run_cancelled_while_it_waits_ends_its_wait_and_leaves_the_line(world: World) -> None:
+    first, second = grouped(world, "queue", T1, T2)
+    cancel_run(world.control(), Caller("alice"), first)
+
+    assert turn(world, first) == GroupTurn(acquired=False, ended=True)
+    assert turn(world, second).acquired
+
+
+def test_a_superseding_run_cancels_the_older_runs_of_its_group(world: World) -> None:
+    first, second = grouped(world, "supersede", T1, T2)
+
+    view = world.runs.get_run(first)
+    assert view is not None
+    assert (view.status, view.reason, view.superseded_by) == (RunStatus.CANCELLED, "SUPERSEDED", second)
+    assert turn(world, first).ended
+    assert turn(world, second).acquired
+
+
+def test_a_superseding_run_cancels_the_run_that_holds_the_group(world: World) -> None:
+    (first,) = grouped(world, "supersede", T1)
+    assert turn(world, first).acquired
+
+    (second,) = grouped(world, "supersede", T3)
+
+    assert world.runs.run_status(first) is RunStatus.CANCELLED
+    assert turn(world, second).acquired  # the holder's run ended: its lock is taken over
+
+
+def test_parallel_runs_take_no_group(world: World) -> None:
+    (only,) = grouped(world, "parallel", T1)
+
+    assert world.runs.run_status(only) is RunStatus.RUNNING
+    assert world.groups.waiting == {}
