@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess  # nosec B404 # runs the build's commands: the local CodeBuild's purpose
@@ -39,6 +40,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceCallback,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from hookrun.job_gate import job_uid
 
 _PHASES: Final = ("install", "pre_build", "build", "post_build")
 # the StartBuild parameters a local build honours
@@ -129,6 +132,9 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
     metadata = build.metadata
     environment = metadata["environment"]
     workdir = tempfile.mkdtemp(prefix="hookrun-build-")
+    job_user = _job_user()
+    if job_user is not None:
+        os.chown(workdir, job_user.pw_uid, job_user.pw_gid)
     secrets = secretsmanager_backends[account][region]
     log = _LogWriter(account, region, metadata["logs"]["groupName"], metadata["logs"]["streamName"])
     log.write(
@@ -150,12 +156,18 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
             "CODEBUILD_BUILD_ARN": metadata["arn"],
             "CODEBUILD_SRC_DIR": workdir,
             "CODEBUILD_BUILD_IMAGE": str(environment.get("image")),
+            # the repositories on this host belong to the stack's user, not the build's
+            **(
+                {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+                if job_user is not None
+                else {}
+            ),
         }
         commands = _commands(metadata["source"]["buildspec"])
         deadline = time.monotonic() + 60 * int(metadata["timeoutInMinutes"])
         status = "SUCCEEDED"
         for command in commands:
-            status = _run_command(build, command, env, workdir, deadline=deadline, log=log)
+            status = _run_command(build, command, env, workdir, deadline=deadline, log=log, user=job_user)
             if status != "SUCCEEDED":
                 break
     except (ValueError, KeyError, yaml.YAMLError) as exc:
@@ -176,9 +188,17 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
 
 
 def _run_command(
-    build: LocalBuild, command: str, env: dict[str, str], workdir: str, *, deadline: float, log: _LogWriter
+    build: LocalBuild,
+    command: str,
+    env: dict[str, str],
+    workdir: str,
+    *,
+    deadline: float,
+    log: _LogWriter,
+    user: pwd.struct_passwd | None = None,
 ) -> str:
     bash = shutil.which("bash") or "/bin/bash"
+    as_user: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
     process = subprocess.Popen(  # nosec B603 # argv list; the command is the build's own, as CodeBuild runs it
         [bash, "--noprofile", "--norc", "-c", command],
         cwd=workdir,
@@ -187,6 +207,7 @@ def _run_command(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        **as_user,
     )
     build.process = process
     reader = threading.Thread(target=_copy_lines, args=(process, log), daemon=True)
@@ -204,6 +225,12 @@ def _run_command(
         log.write(f"[Container] Command did not exit successfully: exit status {code}\n")
         return "FAILED"
     return "SUCCEEDED"
+
+
+def _job_user() -> pwd.struct_passwd | None:
+    """The user a build runs as: `nobody`, as a lambda job, when the stack runs as root (hookrun/job_gate.py)."""
+    uid = job_uid()
+    return pwd.getpwuid(uid) if uid is not None else None
 
 
 def _copy_lines(process: subprocess.Popen[bytes], log: _LogWriter) -> None:
