@@ -27,11 +27,11 @@ from hookrun.template import (
     state_machine_definition,
     substitution_names,
 )
+from tests.aws_calls import CALLS, LIBRARY_CALLS, CallRecorder, record_aws_calls
 from tests.conftest import REGION
 from tests.directory import DynamoDirectory, seed_demo
 from tests.integration.test_webhook_on_moto import call, fail_with
 from tests.support import load_event, webhook_event
-from tests.template.test_role_by_role import CALLS, LIBRARY_CALLS
 
 STACK = "hookrun-iam"
 ACCOUNT = "123456789012"
@@ -166,19 +166,18 @@ def test_unavailable_start_deletes_the_run_secrets_it_stored(
 
 
 def test_the_webhook_makes_exactly_the_calls_its_role_is_checked_for(
-    moto_endpoint: str, as_webhook: Callable[[EnforcedMoto], Container]
+    moto_endpoint: str, as_webhook: Callable[[EnforcedMoto], Container], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     moto = start(moto_endpoint)
     wiring = as_webhook(moto)
-    recorded: set[str] = set()
-    for client, prefix in ((wiring._dynamodb, "dynamodb"), (wiring._stepfunctions, "states")):
-        client.meta.events.register(
-            "before-call", lambda model, prefix=prefix, **_: recorded.add(f"{prefix}:{model.name}")
-        )
-    assert call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))[0] == 202
-    assert call(load_event("webhook-undeclared-variable.json"))[0] == 422  # rejected: its delivery is recorded
-    fail_with(wiring._stepfunctions, "StartExecution", "ThrottlingException")
-    assert call(webhook_event(body='{"API_KEY":"another-value"}'))[0] == 503  # its secret is taken back
-    # these requests read no signing secret: the calls of the two clients recorded here
-    expected = {call.action for call in CALLS[WEBHOOK] if call.action.split(":")[0] in {"dynamodb", "states"}}
-    assert recorded == expected - LIBRARY_CALLS
+    recorder = CallRecorder()
+    record_aws_calls(recorder, monkeypatch)
+    with recorder.as_function(WEBHOOK):
+        assert call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))[0] == 202
+        assert call(load_event("webhook-undeclared-variable.json"))[0] == 422  # rejected: its delivery is recorded
+        fail_with(wiring._stepfunctions, "StartExecution", "ThrottlingException")
+        assert call(webhook_event(body='{"API_KEY":"another-value"}'))[0] == 503  # its secret is taken back
+    # its role allows each (resource and dynamodb:LeadingKeys included), and CALLS lists each and no other
+    assert recorder.not_allowed() == []
+    recorded = {call.action for call in recorder.calls[WEBHOOK]}
+    assert recorded == {call.action for call in CALLS[WEBHOOK]} - LIBRARY_CALLS
