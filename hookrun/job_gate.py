@@ -30,17 +30,21 @@ def job_uid() -> int | None:
 
 def socket_owner(client_port: int, server_port: int) -> int | None:
     """The uid owning the client end (local port `client_port`) of a local connection to `server_port`."""
-    ports = (f"{client_port:04X}", f"{server_port:04X}")
+    ends = f":{client_port:04X} "
+    server = f":{server_port:04X} "
     for table in _TABLES:
         try:
-            with open(table, encoding="ascii") as lines:
-                next(lines, None)
-                for line in lines:
-                    fields = line.split()
-                    if (fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]) == ports:
-                        return int(fields[7])
+            with open(table, encoding="ascii") as file:
+                text = file.read()
         except OSError:
             continue
+        at = text.find(ends)
+        while at >= 0:  # a substring search: the tables hold thousands of lines on a busy host
+            line = text[text.rfind("\n", 0, at) + 1 : text.find("\n", at)]
+            fields = line.split()
+            if fields[1].endswith(ends.strip()) and fields[2].endswith(server.strip()):
+                return int(fields[7])
+            at = text.find(ends, at + 1)
     return None
 
 
