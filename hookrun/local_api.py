@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from hookrun.job_gate import from_a_job
 from hookrun.template import ApiRoute
 from hookrun.ui_static import is_ui_path, ui_answer
 
@@ -361,12 +362,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
         request = HttpRequest(
             method=self.command,
             target=self.path,
-            headers=list(self.headers.items()),
+            headers=self._headers(),
             body=body,
             source_ip=self.client_address[0],
             protocol=self.request_version,
         )
         self._write(self.server.gateway.handle(request))
+
+    def _headers(self) -> list[tuple[str, str]]:
+        """The request's headers; a job's connection cannot name a user (hookrun/job_gate.py)."""
+        headers = list(self.headers.items())
+        if any(name.lower() == "x-hookrun-user" for name, _ in headers) and from_a_job(
+            self.client_address, int(self.server.server_address[1])
+        ):
+            return [(name, value) for name, value in headers if name.lower() != "x-hookrun-user"]
+        return headers
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

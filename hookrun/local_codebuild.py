@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess  # nosec B404 # runs the build's commands: the local CodeBuild's purpose
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import yaml
@@ -39,6 +40,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceCallback,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from adapters.shell import SUPERVISOR, JobLimits
+from hookrun.job_gate import job_uid
 
 _PHASES: Final = ("install", "pre_build", "build", "post_build")
 # the StartBuild parameters a local build honours
@@ -129,6 +133,7 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
     metadata = build.metadata
     environment = metadata["environment"]
     workdir = tempfile.mkdtemp(prefix="hookrun-build-")
+    job_user = job_uid()
     secrets = secretsmanager_backends[account][region]
     log = _LogWriter(account, region, metadata["logs"]["groupName"], metadata["logs"]["streamName"])
     log.write(
@@ -150,6 +155,8 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
             "CODEBUILD_BUILD_ARN": metadata["arn"],
             "CODEBUILD_SRC_DIR": workdir,
             "CODEBUILD_BUILD_IMAGE": str(environment.get("image")),
+            # the repositories on this host belong to the stack's user, not the build's (git reads this file only)
+            **({"GIT_CONFIG_GLOBAL": _git_config(workdir)} if job_user is not None else {}),
         }
         commands = _commands(metadata["source"]["buildspec"])
         deadline = time.monotonic() + 60 * int(metadata["timeoutInMinutes"])
@@ -164,6 +171,7 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
     finally:
         log.flush()
         shutil.rmtree(workdir, ignore_errors=True)
+        Path(workdir + ".gitconfig").unlink(missing_ok=True)
         metadata.update(
             {
                 "buildStatus": "STOPPED" if build.stopped else status,
@@ -178,32 +186,52 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
 def _run_command(
     build: LocalBuild, command: str, env: dict[str, str], workdir: str, *, deadline: float, log: _LogWriter
 ) -> str:
+    """Run one command under the job supervisor, as a lambda job's script runs: as `nobody` when the stack is root,
+    confined by Landlock where the kernel has it, nothing of it left running after it."""
     bash = shutil.which("bash") or "/bin/bash"
+    result_read, result_write = os.pipe()
+    limits = JobLimits()
+    config = {
+        "workdir": workdir,
+        "timeoutSeconds": max(0.0, deadline - time.monotonic()),
+        "resultFd": result_write,
+        "limits": {"memoryBytes": limits.memory_bytes, "fileBytes": limits.file_bytes, "processes": limits.processes},
+    }
+    argv = [sys.executable, "-I", "-S", SUPERVISOR, json.dumps(config), "--", bash, "--noprofile", "--norc", "-c"]
     process = subprocess.Popen(  # nosec B603 # argv list; the command is the build's own, as CodeBuild runs it
-        [bash, "--noprofile", "--norc", "-c", command],
+        [*argv, command],
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        pass_fds=(result_write,),
         start_new_session=True,
     )
+    os.close(result_write)
     build.process = process
     reader = threading.Thread(target=_copy_lines, args=(process, log), daemon=True)
     reader.start()
-    try:
-        code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        reader.join(timeout=5)
+    with os.fdopen(result_read, "rb") as results:
+        verdict = json.loads(results.read() or b"{}")  # written when the supervisor ends; nothing if it was killed
+    process.wait()
+    reader.join(timeout=5)
+    if verdict.get("timedOut", not build.stopped):
         log.write("[Container] Build timed out\n")
         return "TIMED_OUT"
-    reader.join(timeout=5)
+    code = verdict.get("exitCode", -1)
     if code != 0:
         log.write(f"[Container] Command did not exit successfully: exit status {code}\n")
         return "FAILED"
     return "SUCCEEDED"
+
+
+def _git_config(workdir: str) -> str:
+    """A global git configuration beside `workdir` that trusts every repository's owner."""
+    path = Path(workdir + ".gitconfig")
+    path.write_text("[safe]\n\tdirectory = *\n", encoding="utf-8")
+    path.chmod(0o644)
+    return str(path)
 
 
 def _copy_lines(process: subprocess.Popen[bytes], log: _LogWriter) -> None:
@@ -281,7 +309,7 @@ def stop_build(build_id: str) -> None:
         return
     build.stopped = True
     if build.process is not None and build.process.poll() is None:
-        os.killpg(build.process.pid, signal.SIGKILL)
+        build.process.terminate()  # the supervisor stops the build's processes and ends
 
 
 def _pascal(value: Any) -> Any:

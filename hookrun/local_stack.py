@@ -334,6 +334,7 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         from hookrun import lambda_bridge, local_codebuild, moto_speed
+        from hookrun.job_gate import refusing_jobs
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
         state = self._data.open() if self._data else None
@@ -352,6 +353,7 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
+        self._moto._server.verify_request = refusing_jobs(moto_port)
         self.moto_endpoint = f"http://{moto_host}:{moto_port}"
         self._point_aws_at_moto(moto_port)
         self._configure_moto()

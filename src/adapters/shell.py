@@ -23,7 +23,7 @@ from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult
 _KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
 _DEFAULT_LOCALE = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _PATH = "/usr/local/bin:/usr/bin:/bin"
-_SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
 _SUPERVISOR_GRACE_SECONDS = 10
 STOP_CHECK_SECONDS = 1.0  # how often a running job asks whether its run was cancelled
 _STOPPED_NOTE = "[hookrun: the script ended with {count} process(es) of its own still running; they were stopped]\n"
@@ -103,7 +103,7 @@ class ShellExecutor:
                     sys.executable,
                     "-I",
                     "-S",
-                    _SUPERVISOR,
+                    SUPERVISOR,
                     json.dumps(config),
                     "--",
                     *shell,

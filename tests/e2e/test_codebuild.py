@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +53,12 @@ def git(repository: Path, *arguments: str) -> str:
 
 
 @pytest.fixture
-def two_commits(tmp_path: Path) -> tuple[Path, list[str]]:
-    """A repository whose two commits on main differ in VERSION; the repository and the SHAs, oldest first."""
-    repository = tmp_path / "hello"
+def two_commits() -> Iterator[tuple[Path, list[str]]]:
+    """A repository whose two commits on main differ in VERSION; the repository and the SHAs, oldest first.
+    Outside pytest's own (private) folder: a local build runs as `nobody` when the tests run as root."""
+    folder = Path(tempfile.mkdtemp(prefix="hookrun-e2e-repo-"))
+    folder.chmod(0o755)
+    repository = folder / "hello"
     repository.mkdir()
     git(repository, "init", "-q", "-b", "main")
     shas = []
@@ -61,7 +67,8 @@ def two_commits(tmp_path: Path) -> tuple[Path, list[str]]:
         git(repository, "add", "VERSION")
         git(repository, "commit", "-q", "-m", f"version {version}")
         shas.append(git(repository, "rev-parse", "HEAD"))
-    return repository, shas
+    yield repository, shas
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def github_push(url: str, clone_url: str, sha: str) -> requests.Response:
