@@ -31,6 +31,19 @@ def test_the_owner_of_a_local_connection_is_the_user_that_opened_it(connection: 
     assert job_gate.socket_owner(client_port, client_port) is None
 
 
+def test_the_kernel_tables_give_the_same_owner_where_sock_diag_is_missing(
+    connection: tuple[tuple[str, int], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (_, client_port), server_port = connection
+
+    def no_sock_diag(*_: object) -> int | None:
+        raise OSError("no sock_diag")
+
+    monkeypatch.setattr(job_gate, "_owner_by_netlink", no_sock_diag)
+    assert job_gate.socket_owner(client_port, server_port) == os.geteuid()
+    assert job_gate.socket_owner(client_port, client_port) is None
+
+
 def test_a_connection_is_a_jobs_when_its_socket_belongs_to_the_jobs_user(
     connection: tuple[tuple[str, int], int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
