@@ -127,7 +127,8 @@ def test_a_pipeline_at_the_apply_limits_with_a_64_kb_body_runs_with_every_state_
 
     run_id = workflow.start(big, variables)
 
-    assert workflow.wait(run_id, timeout=120)["status"] == "SUCCEEDED"
+    run = workflow.wait(run_id, timeout=120)
+    assert run["status"] == "SUCCEEDED", {key: run.get(key) for key in ("status", "reason", "failedStage", "failedJob")}
     sizes = [
         len(json.dumps(details.get("input") or details.get("output") or ""))
         for event in workflow.history(run_id)
