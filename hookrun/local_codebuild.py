@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess  # nosec B404 # runs the build's commands: the local CodeBuild's purpose
-import sys
 import tempfile
 import threading
 import time
@@ -41,7 +40,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-from adapters.shell import SUPERVISOR, JobLimits
+from adapters.shell import JobLimits, start_supervised
 from hookrun.job_gate import job_uid
 
 _PHASES: Final = ("install", "pre_build", "build", "post_build")
@@ -189,26 +188,10 @@ def _run_command(
     """Run one command under the job supervisor, as a lambda job's script runs: as `nobody` when the stack is root,
     confined by Landlock where the kernel has it, nothing of it left running after it."""
     bash = shutil.which("bash") or "/bin/bash"
-    result_read, result_write = os.pipe()
-    limits = JobLimits()
-    config = {
-        "workdir": workdir,
-        "timeoutSeconds": max(0.0, deadline - time.monotonic()),
-        "resultFd": result_write,
-        "limits": {"memoryBytes": limits.memory_bytes, "fileBytes": limits.file_bytes, "processes": limits.processes},
-    }
-    argv = [sys.executable, "-I", "-S", SUPERVISOR, json.dumps(config), "--", bash, "--noprofile", "--norc", "-c"]
-    process = subprocess.Popen(  # nosec B603 # argv list; the command is the build's own, as CodeBuild runs it
-        [*argv, command],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        pass_fds=(result_write,),
-        start_new_session=True,
+    timeout_seconds = max(0.0, deadline - time.monotonic())
+    process, result_read = start_supervised(
+        [bash, "--noprofile", "--norc", "-c", command], workdir, env, timeout_seconds, JobLimits()
     )
-    os.close(result_write)
     build.process = process
     reader = threading.Thread(target=_copy_lines, args=(process, log), daemon=True)
     reader.start()

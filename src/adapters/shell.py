@@ -61,6 +61,37 @@ class JobLimits:
     processes: int = 256
 
 
+def start_supervised(
+    command: Sequence[str], workdir: str, env: Mapping[str, str], timeout_seconds: float, limits: JobLimits
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `command` under the job supervisor, in its own session with output on one pipe; the process and the
+    read end of the supervisor's result pipe (its verdict as JSON, nothing if it was killed)."""
+    result_read, result_write = os.pipe()
+    config = {
+        "workdir": workdir,
+        "timeoutSeconds": timeout_seconds,
+        "resultFd": result_write,
+        "limits": {"memoryBytes": limits.memory_bytes, "fileBytes": limits.file_bytes, "processes": limits.processes},
+    }
+    try:
+        process = subprocess.Popen(  # nosec B603 # argv list, no shell=True; the command is the job's own
+            [sys.executable, "-I", "-S", SUPERVISOR, json.dumps(config), "--", *command],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(result_write,),
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(result_read)
+        raise
+    finally:
+        os.close(result_write)
+    return process, result_read
+
+
 class ShellExecutor:
     """ScriptExecutor: bash with `-e -o pipefail`, in a fresh working directory, under the job supervisor.
 
@@ -85,41 +116,11 @@ class ShellExecutor:
         env = {**_DEFAULT_LOCALE, **env, "PATH": _PATH, "HOME": workdir, "TMPDIR": workdir}
         flags = ["-e", "-o", "pipefail"] if self._shell.endswith("bash") else ["-e"]
         shell = [self._shell, "--noprofile", "--norc"] if self._shell.endswith("bash") else [self._shell]
-        result_read, result_write = os.pipe()
-        config = {
-            "workdir": workdir,
-            "timeoutSeconds": timeout_seconds,
-            "resultFd": result_write,
-            "limits": {
-                "memoryBytes": self._limits.memory_bytes,
-                "fileBytes": self._limits.file_bytes,
-                "processes": self._limits.processes,
-            },
-        }
         started = time.monotonic()
         try:
-            process = subprocess.Popen(  # nosec B603 # argv list, no shell=True; the script is the pipeline's own
-                [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    SUPERVISOR,
-                    json.dumps(config),
-                    "--",
-                    *shell,
-                    *flags,
-                    "-c",
-                    "\n".join(script),
-                ],
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(result_write,),
-                start_new_session=True,
+            process, result_read = start_supervised(
+                [*shell, *flags, "-c", "\n".join(script)], workdir, env, timeout_seconds, self._limits
             )
-            os.close(result_write)
             tail = _TailBuffer(cast(IO[bytes], process.stdout))  # stdout=PIPE always sets it
             outcome = _Outcome(result_read)
             cancelled = _wait(process, started + timeout_seconds + _SUPERVISOR_GRACE_SECONDS, should_stop)
