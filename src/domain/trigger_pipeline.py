@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,7 +15,7 @@ from .errors import (
     IdempotencyKeyReused,
     InsufficientPermissions,
     RunAlreadyStarted,
-    Unavailable,
+    RunLimitReached,
     WebhookDisabled,
     WebhookNotFound,
 )
@@ -23,6 +23,7 @@ from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, 
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import check_size, json_object
+from .run_slots import RunSlots, RunStatuses, start_in_a_slot
 from .sources import Decision, Inbound, Provider, SkipReason, read_inbound, read_source_event
 from .sources.events import printable
 from .tokens import hash_token, is_well_formed
@@ -46,6 +47,8 @@ class TriggerPorts:
     now: Callable[[], str]
     epoch_ms: Callable[[], int]
     new_run_id: Callable[[], str]
+    slots: RunSlots
+    run_statuses: RunStatuses
 
 
 @dataclass(frozen=True)
@@ -253,8 +256,6 @@ def _start(
         return Skipped(pipeline.id, outcome, str(reason), decision.message if decision else "")
     incarnation = prepared.trigger.incarnation
     run_id = run_id_for_delivery(pipeline.id, key, incarnation) if key else ports.new_run_id()
-    secrets = merged.secrets()
-    kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
     digest = request_digest(request.token, journal.delivery.source, prepared.asked)
     run = _run_request(
         pipeline,
@@ -267,13 +268,11 @@ def _start(
         request_id=request.request_id,
     ).model_copy(update={"request_digest": digest})
     try:
-        ports.runs.start_run(run)
-    except Unavailable:
-        if kept_secrets:
-            with suppress(Unavailable):  # nothing half-done: a run that never started keeps no secrets
-                ports.secrets.delete_run_secrets(run_id)
-        raise
-    except RunAlreadyStarted:
+        start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, ports.now())
+    except (RunAlreadyStarted, RunLimitReached) as refused:
+        # a redelivery of a run that started is its replay, even at the pipeline's limit
+        if isinstance(refused, RunLimitReached) and not (key and ports.runs.get_started_run(run_id)):
+            raise
         return _replay(ports, run, journal, merged)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
 
