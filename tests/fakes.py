@@ -18,7 +18,7 @@ from domain.models import (
     User,
     UserStatus,
 )
-from domain.ports import Access, GroupLock, StoredPipeline
+from domain.ports import Access, GroupLock, SlotTake, StoredPipeline
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
@@ -151,12 +151,13 @@ class FakeRunSlots:
     held: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     fail_frees: bool = False
 
-    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> list[str] | None:
+    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
         held = self.held.setdefault((pipeline_id, incarnation), set())
         if len(held) >= limit and slot not in held:
-            return sorted(held)
+            return SlotTake(taken=False, held=tuple(sorted(held)))
+        already = slot in held
         held.add(slot)
-        return None
+        return SlotTake(taken=True, held_already=already)
 
     def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
         if self.fail_frees:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from domain.ports import SlotTake
+
 from . import keys
 from .aws_errors import error_code, unavailable_on_outage
 
@@ -28,10 +30,10 @@ class DynamoRunSlots:
         self._client = client
         self._table = table_name
 
-    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> list[str] | None:
+    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
         try:
             with unavailable_on_outage():
-                self._client.update_item(
+                answer = self._client.update_item(
                     TableName=self._table,
                     Key=keys.run_slots_key(pipeline_id, incarnation),
                     UpdateExpression="ADD #slots :slot",
@@ -42,6 +44,7 @@ class DynamoRunSlots:
                         ":one": {"S": slot},
                         ":limit": {"N": str(limit)},
                     },
+                    ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as exc:
@@ -49,8 +52,9 @@ class DynamoRunSlots:
                 raise
             response: dict[str, Any] = dict(exc.response)
             item = response.get("Item") or {}  # the item as the refused write found it
-            return sorted(item.get("slots", {}).get("SS", []))
-        return None
+            return SlotTake(taken=False, held=tuple(sorted(item.get("slots", {}).get("SS", []))))
+        before = answer.get("Attributes", {}).get("slots", {}).get("SS", [])
+        return SlotTake(taken=True, held_already=slot in before)
 
     def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
         if not slots:

@@ -171,12 +171,22 @@ class ConcurrencyGroups(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SlotTake:
+    """What taking a slot did: took it, found it held already (a repeated start of the same run), or was refused
+    because `limit` slots are held (`held` lists them)."""
+
+    taken: bool
+    held_already: bool = False
+    held: tuple[str, ...] = ()
+
+
 class RunSlots(Protocol):
     """A pipeline's (incarnation's) slots for runs that have not ended, its `maxRunningRuns`: taken by a conditional
     write before a run starts, so concurrent starts never hold more than the limit, and freed when the run ends."""
 
-    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> list[str] | None:
-        """Take `slot` if fewer than `limit` are held (or it is held already); None if taken, else the slots held."""
+    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
+        """Take `slot` if fewer than `limit` are held, in one conditional write."""
         ...
 
     def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:

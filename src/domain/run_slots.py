@@ -52,21 +52,22 @@ def slot_of(run: SlotHolder) -> str:
     return f"{run.created_at}#{run.run_id}"
 
 
-def take_slot(slots: RunSlots, statuses: RunStatuses, run: SlotHolder, limit: int, now: str) -> None:
-    """Hold one of the pipeline's `limit` slots for `run`, before it starts.
+def take_slot(slots: RunSlots, statuses: RunStatuses, run: SlotHolder, limit: int, now: str) -> bool:
+    """Hold one of the pipeline's `limit` slots for `run`, before it starts. False if it held it already (a repeated
+    start of the same run, whose slot is not this start's to free).
 
     Raises RunLimitReached when `limit` runs that have not ended hold them all; nothing is kept then.
     """
     slot = slot_of(run)
-    held = slots.take_slot(run.pipeline_id, run.incarnation, slot, limit)
-    if held is None:
-        return
-    lost = _lost_slots(statuses, held, now)
-    if lost:
-        slots.free_slots(run.pipeline_id, run.incarnation, lost)
-        if slots.take_slot(run.pipeline_id, run.incarnation, slot, limit) is None:
-            return
-    raise RunLimitReached(run.pipeline_id, limit)
+    took = slots.take_slot(run.pipeline_id, run.incarnation, slot, limit)
+    if not took.taken:
+        lost = _lost_slots(statuses, took.held, now)
+        if lost:
+            slots.free_slots(run.pipeline_id, run.incarnation, lost)
+            took = slots.take_slot(run.pipeline_id, run.incarnation, slot, limit)
+    if not took.taken:
+        raise RunLimitReached(run.pipeline_id, limit)
+    return not took.held_already
 
 
 def free_slot(slots: RunSlots, run: SlotHolder) -> None:
@@ -128,7 +129,7 @@ def start_in_a_slot(ports: StartPorts, run: RunRequest, secrets: Mapping[str, st
     Raises RunLimitReached (nothing taken or kept), RunAlreadyStarted (a replay: the run that started holds a slot
     and secrets of its own) or Unavailable.
     """
-    take_slot(ports.slots, ports.run_statuses, run, limit, now)
+    took = take_slot(ports.slots, ports.run_statuses, run, limit, now)
     kept = False
     try:
         kept = bool(secrets) and ports.secrets.put_run_secrets(run.run_id, secrets)
@@ -137,5 +138,6 @@ def start_in_a_slot(ports: StartPorts, run: RunRequest, secrets: Mapping[str, st
         with suppress(HookrunError):  # a slot left held is freed at the next refusal, secrets by their TTL
             if kept:
                 ports.secrets.delete_run_secrets(run.run_id)
-            free_slot(ports.slots, run)
+            if took:
+                free_slot(ports.slots, run)
         raise
