@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import InvalidHeaderDefect, MissingHeaderBodySeparatorDefect
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -322,11 +323,14 @@ class ApiGateway:
         return error_response(502, "INTERNAL_ERROR", "Internal server error")
 
 
+_HEADER_LINE_DEFECTS = (MissingHeaderBodySeparatorDefect, InvalidHeaderDefect)  # a line that is no `name: value`
+
+
 def _framing_problem(headers: Message, version: str) -> str | None:
     """Why the request's head or body framing is ambiguous (RFC 9112 sections 2.2, 5 and 6), or None: no smuggling."""
     if version == "HTTP/0.9":
         return "HTTP/0.9 is not served. Send an HTTP/1.1 request."
-    if headers.defects or any("\n" in value for value in headers.values()):
+    if any(isinstance(defect, _HEADER_LINE_DEFECTS) for defect in headers.defects) or "\n" in "".join(headers.values()):
         return "A header line is malformed (no colon, a space before it, or a folded line). Send one header per line."
     lengths, codings = headers.get_all("Content-Length", []), headers.get_all("Transfer-Encoding", [])
     if codings and (lengths or version == "HTTP/1.0"):

@@ -91,6 +91,28 @@ AMBIGUOUS_FRAMINGS = {
 }
 
 
+WELL_FRAMED = {
+    "Content-Length": (b"{}", ["Content-Length: 2"]),
+    "chunked": (b"1\r\n{\r\n1\r\n}\r\n0\r\n\r\n", ["Transfer-Encoding: Chunked"]),
+    "multipart content type": (b"{}", ["Content-Length: 2", "Content-Type: multipart/form-data; boundary=x"]),
+    "empty header value": (b"{}", ["Content-Length: 2", "X-Empty:"]),
+    "expecting 100-continue": (b"{}", ["Content-Length: 2", "Expect: 100-continue"]),
+}
+
+
+@pytest.mark.parametrize(("body", "framing"), WELL_FRAMED.values(), ids=WELL_FRAMED.keys())
+def test_a_well_framed_request_reaches_its_function_whole(
+    server: tuple[LocalApiServer, FakeFunctions], body: bytes, framing: list[str]
+) -> None:
+    api, functions = server
+
+    answer = exchange(api, post(body, *framing, "Connection: close"))
+
+    assert parse(answer.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n"))[0] == 202
+    ((_, event),) = functions.events
+    assert event["body"] == "{}"
+
+
 @pytest.mark.parametrize("framing", AMBIGUOUS_FRAMINGS.values(), ids=AMBIGUOUS_FRAMINGS.keys())
 def test_ambiguous_framing_is_refused_with_400_and_nothing_smuggled_runs(
     server: tuple[LocalApiServer, FakeFunctions], framing: list[str]
