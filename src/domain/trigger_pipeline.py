@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal
@@ -264,14 +264,14 @@ def _replay(ports: TriggerPorts, run: RunRequest, journal: _Journal, merged: Mer
     if original is not None and original.request_digest is not None and original.request_digest != run.request_digest:
         raise IdempotencyKeyReused(run.run_id)
     # the first request's run, as it runs: its variables, even if the pipeline's defaults changed since
-    variables = merged.masked() if original is None else masked_variables(original)
+    variables = merged.masked() if original is None else masked_variables(original.variables, original.secret_names)
     journal.write(Outcome.REPLAYED, run_id=run.run_id)
     return AcceptedRun(run_id=run.run_id, pipeline_id=run.pipeline_id, variables=variables, replayed=True)
 
 
-def masked_variables(run: RunRequest) -> dict[str, str]:
-    """A started run's variables as they may be shown: its secret ones by name, masked."""
-    return {**run.variables, **dict.fromkeys(run.secret_names, SECRET_MASK)}
+def masked_variables(variables: Mapping[str, str], secret_names: Iterable[str]) -> dict[str, str]:
+    """A run's variables as they may be shown: its secret ones by name, masked, whatever the record holds."""
+    return {**variables, **dict.fromkeys(secret_names, SECRET_MASK)}
 
 
 def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:
