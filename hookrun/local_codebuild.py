@@ -141,7 +141,10 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
     )
     status = "FAILED"
     try:
-        variables, masked = _variables(environment["environmentVariables"], secrets)
+        spec = _buildspec(metadata["source"]["buildspec"])
+        # CodeBuild ranks StartBuild's environment above the buildspec's `env`
+        declared = _buildspec_variables(spec) + list(environment["environmentVariables"])
+        variables, masked = _variables(declared, secrets)
         log.masked = masked
         env = {
             "LANG": "C.UTF-8",
@@ -157,7 +160,7 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
             # the repositories on this host belong to the stack's user, not the build's (git reads this file only)
             **({"GIT_CONFIG_GLOBAL": _git_config(workdir)} if job_user is not None else {}),
         }
-        commands = _commands(metadata["source"]["buildspec"])
+        commands = _commands(spec)
         deadline = time.monotonic() + 60 * int(metadata["timeoutInMinutes"])
         status = "SUCCEEDED"
         for command in commands:
@@ -223,8 +226,25 @@ def _copy_lines(process: subprocess.Popen[bytes], log: _LogWriter) -> None:
         log.write(line.decode("utf-8", errors="replace"))
 
 
-def _commands(buildspec: str) -> list[str]:
-    spec = yaml.safe_load(buildspec) or {}
+def _buildspec(text: str) -> dict[str, Any]:
+    spec = yaml.safe_load(text) or {}
+    if not isinstance(spec, dict):
+        raise ValueError("the buildspec is not a mapping")
+    return spec
+
+
+def _buildspec_variables(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """The buildspec's `env.variables` (PLAINTEXT) and `env.secrets-manager` (references), as StartBuild's."""
+    env = spec.get("env") or {}
+    kinds = (("variables", "PLAINTEXT"), ("secrets-manager", "SECRETS_MANAGER"))
+    return [
+        {"name": str(name), "value": str(value), "type": kind}
+        for key, kind in kinds
+        for name, value in (env.get(key) or {}).items()
+    ]
+
+
+def _commands(spec: dict[str, Any]) -> list[str]:
     phases = spec.get("phases") or {}
     return [str(command) for phase in _PHASES for command in (phases.get(phase) or {}).get("commands") or []]
 
