@@ -107,12 +107,9 @@ class World:
 
     def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
         pipeline = pipeline or two_stages()
-        return RunRequest(
+        return RunRequest.of(
+            pipeline,
             run_id=run_id,
-            pipeline_id=pipeline.id,
-            pipeline_name=pipeline.name,
-            stages=pipeline.stages,
-            concurrency=pipeline.concurrency,
             variables={"abc": "456"},
             run_as="alice",
             created_at=NOW,
