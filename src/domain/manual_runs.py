@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .errors import Forbidden
-from .models import AcceptedRun, CheckoutSource, RunRequest, TriggerKind
+from .models import AcceptedRun, RunRequest, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .run_slots import start_in_a_slot
 from .trigger_pipeline import TriggerPorts
@@ -34,19 +34,15 @@ def start_manual_run(
         pipeline.variables, overrides, allow_undeclared=pipeline.webhook.allow_undeclared_variables
     )
     run_id = ports.new_run_id()
-    run = RunRequest(
+    run = RunRequest.of(
+        pipeline,
         run_id=run_id,
-        pipeline_id=pipeline.id,
         incarnation=access.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.MANUAL,
         run_as=caller.user_id,
         created_at=ports.now(),
-        checkout=CheckoutSource.of(pipeline.source),
     )
     start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, run.created_at)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())

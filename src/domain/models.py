@@ -47,8 +47,7 @@ MAX_BUILD_TIMEOUT_SECONDS = 28800  # CodeBuild's own limit is 36 hours; 8 hours 
 DEFAULT_BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
 DEFAULT_MAX_RUNNING_RUNS = 10
-# each run not ended holds ~60 bytes of one item (run_slots.py): 1000 keep it far below DynamoDB's 400 KB
-MAX_RUNNING_RUNS = 1000
+MAX_RUNNING_RUNS = 1000  # each run not ended holds ~60 bytes of one item: far below DynamoDB's 400 KB
 
 
 class Runner(StrEnum):
@@ -332,6 +331,18 @@ class RunRequest(Model):
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
     checkout: CheckoutSource | None = None
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, **fields: Any) -> RunRequest:
+        """A run of `pipeline` as it is now (its name, stages, concurrency and checkout), with these `fields`."""
+        return cls(
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            stages=pipeline.stages,
+            concurrency=pipeline.concurrency,
+            checkout=CheckoutSource.of(pipeline.source),
+            **fields,
+        )
 
 
 class AcceptedRun(Model):
