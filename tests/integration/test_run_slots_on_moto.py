@@ -13,12 +13,10 @@ from adapters.run_slots import DynamoRunSlots
 from domain.deliveries import Outcome
 from domain.models import Role
 from domain.tokens import hash_token
-from handlers import composition
 from handlers.composition import Container, Settings
 from tests.conftest import TABLE
 from tests.directory import DynamoDirectory, seed_demo
-from tests.integration.test_webhook_on_moto import call
-from tests.support import DEMO_TOKEN, demo_pipeline, webhook_event
+from tests.support import DEMO_TOKEN, call_webhook, demo_pipeline, using_container, webhook_event
 
 
 @pytest.fixture
@@ -67,17 +65,16 @@ def capped(state_machine_arn: str, dynamodb: Any) -> Iterator[DynamoDirectory]:
     directory = DynamoDirectory(dynamodb, TABLE)
     seed_demo(directory, {"alice": Role.RUNNER})
     directory.save_pipeline(demo_pipeline(maxRunningRuns=2), token_hash=hash_token(DEMO_TOKEN))
-    composition.use_container(Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn)))
-    yield directory
-    composition.use_container(None)
+    with using_container(Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))):
+        yield directory
 
 
 def test_the_webhook_beyond_the_limit_is_429_with_retry_after_and_starts_and_keeps_nothing(
     capped: DynamoDirectory, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
 ) -> None:
-    accepted = [call(webhook_event()) for _ in range(2)]
+    accepted = [call_webhook(webhook_event()) for _ in range(2)]
 
-    status, body, headers = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    status, body, headers = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
 
     assert [answer[0] for answer in accepted] == [202, 202]
     assert (status, body["code"], body["maxRunningRuns"], headers["Retry-After"]) == (429, "RUN_LIMIT_REACHED", 2, "30")
