@@ -97,6 +97,17 @@ class StagePlan(Model):
     environment: tuple[dict[str, str], ...] = ()  # the run's, for every build of the stage: one copy per stage
 
 
+class StageRun(Model):
+    """The stage the workflow ran last: its index and its jobs' names, in the order of their results."""
+
+    index: int = -1
+    jobs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, plan: StagePlan) -> StageRun:
+        return cls(index=plan.index, jobs=tuple(job.name for job in plan.jobs))
+
+
 BuildResult = tuple[str | None, str | None]  # (build id, error) of a build the workflow waited for
 
 
@@ -186,10 +197,11 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
 
 
 def next_stage(
-    ports: WorkflowPorts, run: RunRequest, done: StagePlan | None, results: Sequence[BuildResult | None]
+    ports: WorkflowPorts, run: RunRequest, done: StageRun | None, results: Sequence[BuildResult | None]
 ) -> StagePlan:
-    """Record how the builds of the stage just run (`done`, in the order of its jobs) ended, then plan the next
-    stage to run: its codebuild jobs are recorded RUNNING and their secrets put where their builds alone read them.
+    """Record how the builds of the stage just run (`done`, its jobs in the order of `results`) ended, then plan
+    the next stage to run: its codebuild jobs are recorded RUNNING and their secrets put where their builds alone
+    read them.
 
     A run waiting for its group, or ended, runs nothing; a stage whose jobs all ended already (taken from the run
     re-run, or a retried plan) is passed over; after a failed stage, or the last one, the run is done.
@@ -211,16 +223,16 @@ def next_stage(
 
 
 def _record_builds(
-    ports: WorkflowPorts, run: RunRequest, done: StagePlan, results: Sequence[BuildResult | None]
+    ports: WorkflowPorts, run: RunRequest, done: StageRun, results: Sequence[BuildResult | None]
 ) -> None:
-    stage = run.stages[done.index]
-    jobs = {job.name: job for job in stage.jobs}
-    for position, planned in enumerate(done.jobs):
-        if planned.build is None or planned.name not in jobs:
+    jobs = {job.name: job for job in run.stages[done.index].jobs}
+    for position, name in enumerate(done.jobs):
+        job = jobs.get(name)
+        if job is None or job.runner is not Runner.CODEBUILD:
             continue
         result = results[position] if position < len(results) else None
         build_id, error = result or (None, "the workflow kept no result of the build")
-        record_build(ports, _task(run, done.index, jobs[planned.name]), build_id, error)
+        record_build(ports, _task(run, done.index, job), build_id, error)
 
 
 def _plan_stage(ports: WorkflowPorts, run: RunRequest, view: RunView, index: int) -> StagePlan | None:
