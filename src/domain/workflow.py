@@ -23,7 +23,7 @@ from .ports import (
     SourceCredentials,
 )
 from .run_control import has_ended, reuse_stages
-from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
+from .runs import TERMINAL, JobScript, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
 class RunFailed(Exception):
@@ -169,7 +169,8 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
         job=task.job.name,
     )
     run_ended = partial(has_ended, ports.runs, task.run_id)
-    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds, should_stop=run_ended)
+    script = JobScript(task.job.script, environment, task.job.timeout_seconds)
+    result = ports.executor.execute(script, should_stop=run_ended)
     if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
         return _job_status(_recorded(ports, task.run_id), task)
     if result.timed_out:

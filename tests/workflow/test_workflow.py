@@ -114,24 +114,13 @@ def test_jobs_of_a_stage_run_in_parallel(workflow: Workflow, dynamodb: Any) -> N
     assert time.monotonic() - started < 20
 
 
-def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
-    secret = "hunter22"
+def run_with_secret(workflow: Workflow, dynamodb: Any, secret: str, runner: str) -> tuple[str, DynamoRunSecrets]:
+    """A job on `runner` that prints API_KEY and checks it is `secret`, run to success with the secret written as
+    the webhook writes it; the run's id and the run secrets store."""
     digest = hashlib.sha256(secret.encode()).hexdigest()
+    script = ['echo "key=$API_KEY"', f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}']
     p = pipeline(
-        [
-            {
-                "name": "s",
-                "jobs": [
-                    {
-                        "name": "leak",
-                        "script": [
-                            'echo "key=$API_KEY"',
-                            f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}',
-                        ],
-                    }
-                ],
-            }
-        ],
+        [{"name": "s", "jobs": [{"name": "leak", "runner": runner, "script": script}]}],
         variables={"API_KEY": {"secret": True}},
     )
     secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
@@ -144,6 +133,12 @@ def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflo
     workflow.stepfunctions.start_execution = start_with_secret
     run_id = workflow.start(p, secret_names=("API_KEY",))
     assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the job saw the real value
+    return run_id, secrets
+
+
+def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
+    secret = "hunter22"
+    run_id, secrets = run_with_secret(workflow, dynamodb, secret, "lambda")
     view = recorded(dynamodb, run_id)
     assert job(view, 0, "leak").output == "key=***\n"
     execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
@@ -156,22 +151,7 @@ def test_a_codebuild_job_sees_its_secret_masked_in_output_and_its_builds_secret_
     workflow: Workflow, dynamodb: Any
 ) -> None:
     secret = "hunter22-build"
-    digest = hashlib.sha256(secret.encode()).hexdigest()
-    script = ['echo "key=$API_KEY"', f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}']
-    p = pipeline(
-        [{"name": "s", "jobs": [{"name": "leak", "runner": "codebuild", "script": script}]}],
-        variables={"API_KEY": {"secret": True}},
-    )
-    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
-    original_start = workflow.stepfunctions.start_execution
-
-    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
-        secrets.put_run_secrets(kwargs["name"], {"API_KEY": secret})
-        return original_start(**kwargs)
-
-    workflow.stepfunctions.start_execution = start_with_secret
-    run_id = workflow.start(p, secret_names=("API_KEY",))
-    assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the build saw the real value
+    run_id, _ = run_with_secret(workflow, dynamodb, secret, "codebuild")
     leak = job(recorded(dynamodb, run_id), 0, "leak")
     assert "key=***" in leak.output.splitlines() and secret not in leak.output
     assert secret not in json.dumps(workflow.history(run_id), default=str)
