@@ -13,7 +13,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.models import RunRequest
-from domain.workflow import BuildResult, JobTask, StageRun, next_stage, run_job
+from domain.stages import BuildResult, StageRun, next_stage
+from domain.workflow import JobTask, run_job
 
 from .composition import container
 from .observability import logger

@@ -24,13 +24,11 @@ from domain.ports import GroupLock
 from domain.reconcile import reconcile_execution
 from domain.run_control import RunControlPorts, cancel_run, rerun
 from domain.runs import ExecutionResult, JobScript, StopCheck
+from domain.stages import StageKind, StageRun, next_stage
 from domain.workflow import (
     JobTask,
-    StageKind,
-    StageRun,
     WorkflowPorts,
     finish_run,
-    next_stage,
     record_run_started,
     run_job,
 )
