@@ -74,7 +74,7 @@ def assert_refused(answer: bytes, status: int, code: str) -> dict[str, str]:
 
 def post(body: bytes, *framing: str, version: str = "HTTP/1.1") -> bytes:
     head = [f"POST /pipeline/webhook/hr_abc {version}", "Host: 127.0.0.1", "Content-Type: application/json", *framing]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
 AMBIGUOUS_FRAMINGS = {
@@ -86,6 +86,7 @@ AMBIGUOUS_FRAMINGS = {
     "unknown coding": ["Transfer-Encoding: gzip, chunked"],
     "signed Content-Length": ["Content-Length: +0"],
     "hex Content-Length": ["Content-Length: 0x0"],
+    "superscript Content-Length": ["Content-Length: \u00b2"],
     "space before colon": ["Content-Length : 0"],
     "folded header": ["Content-Length: 0", " 5"],
 }
@@ -231,6 +232,7 @@ MALFORMED_HEADS = {
     "four words": (b"GET /pipeline/webhook/hr_secretToken HTTP/1.1 extra\r\n\r\n", 400, "BAD_REQUEST"),
     "bad version": (b"GET /pipeline/webhook/hr_secretToken HTTP/x.y\r\n\r\n", 400, "BAD_REQUEST"),
     "not HTTP": (b"GET /pipeline/webhook/hr_secretToken FTP/1.1\r\n\r\n", 400, "BAD_REQUEST"),
+    "not a URL": (b"GET http://[/pipeline/webhook/hr_secretToken HTTP/1.1\r\n\r\n", 400, "BAD_REQUEST"),
     "HTTP/0.9": (b"GET /pipeline/webhook/hr_secretToken\r\n\r\n", 400, "BAD_REQUEST"),
     "HTTP/2": (b"GET /pipeline/webhook/hr_secretToken HTTP/2.0\r\n\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED"),
     "long request line": (b"GET /hr_secretToken" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "URI_TOO_LONG"),
