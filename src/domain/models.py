@@ -1,7 +1,4 @@
-"""The nouns of hookrun: pipelines, variables, triggers, users, grants and runs.
-
-Pure pydantic models: no AWS, no clock, no environment.
-"""
+"""The nouns of hookrun (pipelines, variables, triggers, users, grants, runs): pure pydantic, no AWS or clock."""
 
 from __future__ import annotations
 
@@ -327,6 +324,18 @@ class RunRequest(Model):
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
     checkout: CheckoutSource | None = None
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, **fields: Any) -> RunRequest:
+        """A run of `pipeline` as it is now (its name, stages, concurrency and checkout), with these `fields`."""
+        return cls(
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            stages=pipeline.stages,
+            concurrency=pipeline.concurrency,
+            checkout=CheckoutSource.of(pipeline.source),
+            **fields,
+        )
 
 
 class AcceptedRun(Model):
