@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import yaml
 
 from domain.models import Pipeline
-from handlers import composition
+from handlers import api, composition, webhook
 from hookrun.local_iam import principal_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,34 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body ({} when empty), last value of each header
+
+
+def _answer(response: dict[str, Any]) -> Answer:
+    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
+    return response["statusCode"], json.loads(response["body"]) if response["body"] else {}, headers
+
+
+def call_api(event: dict[str, Any]) -> Answer:
+    """The API function's answer to `event`, with the wiring in place."""
+    return _answer(api.handler(event, FakeLambdaContext()))  # type: ignore[arg-type]
+
+
+def call_webhook(event: dict[str, Any]) -> Answer:
+    """The webhook function's answer to `event`, with the wiring in place."""
+    return _answer(webhook.handler(event, FakeLambdaContext()))  # type: ignore[arg-type]
+
+
+@contextmanager
+def using_container(container: composition.Container) -> Iterator[composition.Container]:
+    """The handlers use `container` until the block ends, then build their wiring again on next use."""
+    composition.use_container(container)
+    try:
+        yield container
+    finally:
+        composition.use_container(None)
 
 
 AS_THE_LOCAL_GATEWAY_SIGNS = "<the local principal of the X-Hookrun-User header>"

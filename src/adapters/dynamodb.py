@@ -6,15 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from domain.errors import Unavailable
 from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
 from domain.ports import Access
 from domain.variables import SECRET_MASK
 
 from . import keys
-from .aws_errors import error_code, unavailable_on_outage
+from .aws_errors import unavailable_on_outage, written
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -217,24 +215,19 @@ class DynamoRunSecrets:
         self._now_epoch = now_epoch
 
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
-        try:
-            with unavailable_on_outage():
-                self._client.put_item(
-                    TableName=self._table,
-                    Item={
-                        **keys.run_secrets_key(run_id),
-                        "type": {"S": "run-secrets"},
-                        "values": {"S": json.dumps(dict(values))},
-                        keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
-                    },
-                    # a repeated delivery id never replaces the secrets of the run it started
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **keys.run_secrets_key(run_id),
+                    "type": {"S": "run-secrets"},
+                    "values": {"S": json.dumps(dict(values))},
+                    keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
+                },
+                # a repeated delivery id never replaces the secrets of the run it started
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )
 
     def delete_run_secrets(self, run_id: str) -> None:
         with unavailable_on_outage():

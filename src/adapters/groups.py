@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from domain.ports import GroupLock
 
 from . import keys
-from .aws_errors import error_code, unavailable_on_outage
+from .aws_errors import unavailable_on_outage, written
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -73,25 +71,15 @@ class DynamoGroups:
             "owner": {"S": run_id},
             "leaseUntil": {"S": lease_until},
         }
-        try:
-            with unavailable_on_outage():
-                self._client.put_item(TableName=self._table, Item=item, **condition)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(lambda: self._client.put_item(TableName=self._table, Item=item, **condition))
 
     def release_lock(self, group: str, run_id: str) -> None:
-        try:
-            with unavailable_on_outage():
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key=keys.key(keys.group_pk(group), _LOCK),
-                    ConditionExpression="#owner = :me",
-                    ExpressionAttributeNames={"#owner": "owner"},
-                    ExpressionAttributeValues={":me": {"S": run_id}},
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        written(
+            lambda: self._client.delete_item(
+                TableName=self._table,
+                Key=keys.key(keys.group_pk(group), _LOCK),
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": run_id}},
+            )
+        )  # another run holds the lock: nothing to free

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from domain.models import RunRequest, RunStatus
 from domain.ports import Field
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
 from . import keys
-from .aws_errors import error_code, unavailable_on_outage
+from .aws_errors import unavailable_on_outage, written
 from .pages import newest_first_page
 
 if TYPE_CHECKING:
@@ -161,18 +159,14 @@ class DynamoRuns:
                 pending: Any = {self._table: [{"PutRequest": {"Item": i}} for i in children[start : start + 25]]}
                 while pending:
                     pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
-            try:
-                # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=_run_item(run, status, at, group),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+        # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
+        return written(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item=_run_item(run, status, at, group),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )
 
     def get_run(self, run_id: str) -> RunView | None:
         items: list[Item] = []
@@ -236,18 +230,13 @@ class DynamoRuns:
                 names[f"#f{i}"] = name
                 values[f":f{i}"] = _value(value)
                 assignments.append(f"#f{i} = :f{i}")
-        try:
-            with unavailable_on_outage():
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET " + ", ".join(assignments),
-                    ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 
 from .errors import Forbidden, Unavailable
-from .models import AcceptedRun, CheckoutSource, RunRequest, TriggerKind
+from .models import AcceptedRun, RunRequest, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .trigger_pipeline import TriggerPorts
 from .variables import merge_variables
@@ -36,19 +36,15 @@ def start_manual_run(
     run_id = ports.new_run_id()
     secrets = merged.secrets()
     kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
-    run = RunRequest(
+    run = RunRequest.of(
+        pipeline,
         run_id=run_id,
-        pipeline_id=pipeline.id,
         incarnation=access.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.MANUAL,
         run_as=caller.user_id,
         created_at=ports.now(),
-        checkout=CheckoutSource.of(pipeline.source),
     )
     try:
         ports.runs.start_run(run)

@@ -328,6 +328,18 @@ class RunRequest(Model):
     request_digest: str | None = None
     checkout: CheckoutSource | None = None
 
+    @classmethod
+    def of(cls, pipeline: Pipeline, **fields: Any) -> RunRequest:
+        """A run of `pipeline` as it is now (its name, stages, concurrency and checkout), with these `fields`."""
+        return cls(
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            stages=pipeline.stages,
+            concurrency=pipeline.concurrency,
+            checkout=CheckoutSource.of(pipeline.source),
+            **fields,
+        )
+
 
 class AcceptedRun(Model):
     """The answer to an accepted webhook."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -11,7 +11,7 @@ from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger,
 
 if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import the run rules
     from .builds import BuildOutcome
-    from .runs import ExecutionResult, RunView
+    from .runs import ExecutionResult, JobScript, RunView, StopCheck
 
 Field = str | int | None
 """A value recorded with a status change: a time, an exit code, an output, a reason."""
@@ -166,13 +166,7 @@ class ConcurrencyGroups(Protocol):
 
 
 class ScriptExecutor(Protocol):
-    def execute(
-        self,
-        script: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ExecutionResult:
+    def execute(self, script: JobScript, should_stop: StopCheck | None = None) -> ExecutionResult:
         """Run the script's lines in a shell, stopping at the first failing line, at the timeout, or (checked
         every second or so) as soon as `should_stop` says so; the result of a stopped script is discarded."""
         ...

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import Conflict, ErrorCode, HookrunError, NotFound
-from .models import CheckoutSource, RunRequest, RunStatus, TriggerKind
+from .models import RunRequest, RunStatus, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .ports import (
     AccessReader,
@@ -122,13 +122,10 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
                 break
             reuse += 1
         reuse = 0 if reuse == len(run.stages) else reuse  # nothing failed: everything runs again
-    request = RunRequest(
+    request = RunRequest.of(
+        pipeline,
         run_id=ports.new_run_id(),
-        pipeline_id=run.pipeline_id,
         incarnation=run.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=run.variables,
         secret_names=run.secret_names,
         trigger_kind=TriggerKind.RERUN,
@@ -136,7 +133,6 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
         created_at=ports.now(),
         rerun_of=run_id,
         reuse_stages=reuse,
-        checkout=CheckoutSource.of(pipeline.source),
     )
     kept = {name: secrets[name] for name in run.secret_names}
     if kept:

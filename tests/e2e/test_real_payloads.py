@@ -15,17 +15,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import RunningStack, admin_call, delivery_log
 from tests.providers import SECRET, SENDERS, Wire, deliver, samples_of
 
 pytestmark = pytest.mark.e2e
 
-ADMIN = "admin"
 LOG_TIMEOUT_SECONDS = 120  # every started run's record is written by its workflow; the machine may be loaded
-
-
-def call(endpoint: str, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-    return requests.request(method, f"{endpoint}{path}", json=body, headers={"X-Hookrun-User": ADMIN}, timeout=30)
 
 
 def signed_webhook(endpoint: str, name: str) -> str:
@@ -35,22 +30,15 @@ def signed_webhook(endpoint: str, name: str) -> str:
         "source": {"branches": ["**"], "tags": ["**"]},
         "stages": [{"name": "build", "jobs": [{"name": "ok", "script": ["true"]}]}],
     }
-    assert call(endpoint, "PUT", f"/api/pipelines/{name}", definition).status_code == 201
-    enabled = call(endpoint, "POST", f"/api/pipelines/{name}/webhook/enable")
+    assert admin_call(endpoint, "PUT", f"/api/pipelines/{name}", definition).status_code == 201
+    enabled = admin_call(endpoint, "POST", f"/api/pipelines/{name}/webhook/enable")
     assert enabled.status_code == 201, enabled.text
-    assert call(endpoint, "PUT", f"/api/pipelines/{name}/webhook/secret", {"secret": SECRET}).status_code == 200
+    assert admin_call(endpoint, "PUT", f"/api/pipelines/{name}/webhook/secret", {"secret": SECRET}).status_code == 200
     return str(enabled.json()["url"])
 
 
 def send(url: str, wire: Wire) -> requests.Response:
     return requests.post(url, data=wire.body, headers=wire.headers, timeout=60)
-
-
-def delivery_log(endpoint: str, pipeline: str) -> list[dict[str, Any]]:
-    response = call(endpoint, "GET", f"/api/pipelines/{pipeline}/deliveries?limit=100")
-    assert response.status_code == 200, response.text
-    deliveries: list[dict[str, Any]] = response.json()["deliveries"]
-    return deliveries
 
 
 def log_once_complete(endpoint: str, pipeline: str, expected: int) -> list[dict[str, Any]]:

@@ -13,11 +13,10 @@ from domain.errors import InvalidCursor, Unavailable
 from domain.models import Role, RunStatus, User, UserStatus
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
-from handlers import api, composition
 from handlers.api_run_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user
+from tests.support import admins, api_event, call_api, demo_pipeline, local_user, using_container
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -133,23 +132,16 @@ def executions() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def wiring(store: FakeStore, runs: FakeRuns, principals: FakePrincipalTable, executions: set[str]) -> Iterator[None]:
-    composition.use_container(FakeContainer(store, runs, principals, executions))
-    yield
-    composition.use_container(None)
-
-
-def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    response = api.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
-    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
-    return response["statusCode"], json.loads(response["body"]), headers
+    with using_container(FakeContainer(store, runs, principals, executions)):
+        yield
 
 
 def get_run(run_id: str = RUN_ID, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return call(api_event("api-get-run.json", {"runId": run_id}, **changes))
+    return call_api(api_event("api-get-run.json", {"runId": run_id}, **changes))
 
 
 def list_runs(query: dict[str, str] | None = None, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return call(api_event("api-list-runs.json", query=query or {}, **changes))
+    return call_api(api_event("api-list-runs.json", query=query or {}, **changes))
 
 
 def test_run_shows_its_stages_and_jobs() -> None:
@@ -334,12 +326,12 @@ def test_bad_cursor_is_400() -> None:
 
 
 def test_unknown_pipeline_is_404() -> None:
-    status, body, _ = call(api_event("api-list-runs.json", {"pipelineId": "nope"}))
+    status, body, _ = call_api(api_event("api-list-runs.json", {"pipelineId": "nope"}))
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
 def test_malformed_pipeline_id_is_404_without_any_read(store: FakeStore) -> None:
-    status, body, _ = call(api_event("api-list-runs.json", {"pipelineId": "Not_A_Pipeline"}))
+    status, body, _ = call_api(api_event("api-list-runs.json", {"pipelineId": "Not_A_Pipeline"}))
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
     assert store.reads == 0
 
@@ -351,7 +343,7 @@ def test_viewer_may_list_runs() -> None:
 
 def test_user_without_a_role_gets_404_for_the_list_as_for_no_pipeline() -> None:
     status, body, _ = list_runs(user="carol")
-    assert (status, body) == call(api_event("api-list-runs.json", {"pipelineId": "nothing"}, query={}))[:2]
+    assert (status, body) == call_api(api_event("api-list-runs.json", {"pipelineId": "nothing"}, query={}))[:2]
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
@@ -375,7 +367,7 @@ def test_throttled_read_is_503_with_retry_after(runs: FakeRuns) -> None:
 def test_unknown_route_is_404_not_found() -> None:
     event = api_event("api-list-runs.json")
     event["path"] = "/api/nothing-here"
-    status, body, _ = call(event)
+    status, body, _ = call_api(event)
     assert (status, body["code"]) == (404, "NOT_FOUND")
 
 

@@ -23,7 +23,7 @@ from domain.models import (
 from domain.ports import GroupLock
 from domain.reconcile import reconcile_execution
 from domain.run_control import RunControlPorts, cancel_run, rerun
-from domain.runs import ExecutionResult
+from domain.runs import ExecutionResult, JobScript, StopCheck
 from domain.workflow import (
     JobTask,
     WorkflowPorts,
@@ -63,15 +63,9 @@ class FakeExecutor:
     environments: list[Mapping[str, str]] = field(default_factory=list)
     before_stop_check: Callable[[], None] = lambda: None
 
-    def execute(
-        self,
-        script: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ExecutionResult:
-        self.scripts.append(script)
-        self.environments.append(environment)
+    def execute(self, script: JobScript, should_stop: StopCheck | None = None) -> ExecutionResult:
+        self.scripts.append(script.lines)
+        self.environments.append(script.environment)
         self.before_stop_check()
         if should_stop is not None and should_stop():
             return ExecutionResult(exit_code=None, output="", duration_ms=5, cancelled=True)
@@ -113,12 +107,9 @@ class World:
 
     def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
         pipeline = pipeline or two_stages()
-        return RunRequest(
+        return RunRequest.of(
+            pipeline,
             run_id=run_id,
-            pipeline_id=pipeline.id,
-            pipeline_name=pipeline.name,
-            stages=pipeline.stages,
-            concurrency=pipeline.concurrency,
             variables={"abc": "456"},
             run_as="alice",
             created_at=NOW,
