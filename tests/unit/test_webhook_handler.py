@@ -238,7 +238,7 @@ def entries_into_sources(event: dict[str, Any]) -> tuple[int, int]:
 
     sys.setprofile(watch)
     try:
-        status, _, _ = call(event)
+        status, _, _ = call_webhook(event)
     finally:
         sys.setprofile(None)
     return status, entries
