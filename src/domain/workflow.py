@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from .deliveries import Delivery, Outcome
-from .groups import join_group, leave_group
+from .groups import join_group, let_go
 from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
@@ -22,6 +22,7 @@ from .ports import (
     SourceCredentials,
 )
 from .run_control import has_ended, reuse_stages
+from .run_slots import RunSlots
 from .runs import TERMINAL, JobScript, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -62,6 +63,7 @@ class WorkflowPorts:
     executor: ScriptExecutor
     deliveries: DeliveryLog
     groups: ConcurrencyGroups
+    slots: RunSlots
     now: Callable[[], str]
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
 
@@ -75,7 +77,7 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
     status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
     if ports.runs.create_run(run, status, ports.now(), group):
         reuse_stages(ports.runs, run.run_id, run.rerun_of, run.reuse_stages)
-        join_group(ports.runs, ports.groups, recorded_run(ports, run.run_id), mode, ports.now())
+        join_group(ports.runs, ports.groups, ports.slots, recorded_run(ports, run.run_id), mode, now=ports.now())
     elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
@@ -168,8 +170,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
-    _forget_secrets(ports, view)
-    leave_group(ports.groups, view)
+    _let_go(ports, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -206,8 +207,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
-    _forget_secrets(ports, view)
-    leave_group(ports.groups, view)
+    _let_go(ports, view)
     return RunStatus.FAILED
 
 
@@ -224,10 +224,10 @@ def failure_reason(error: str, cause: str) -> str:
     return f"{error}: {cause}"[:1000]
 
 
-def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
-    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+def _let_go(ports: WorkflowPorts, view: RunView) -> None:  # its secrets: no job reads them any more
     if view.secret_names:
         ports.secrets.delete_run_secrets(view.run_id)
+    let_go(ports.groups, ports.slots, view)
 
 
 def recorded_run(ports: WorkflowPorts, run_id: str) -> RunView:

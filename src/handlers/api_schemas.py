@@ -281,6 +281,7 @@ ERROR_DESCRIPTIONS = {
     413: "PAYLOAD_TOO_LARGE: the body is over 256 KiB.",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body with Content-Type: application/json.",
     422: "INVALID_PIPELINE (also a body `id` other than the path's) or INVALID_REQUEST: `errors` lists every field.",
+    429: "RUN_LIMIT_REACHED: the pipeline's maxRunningRuns runs have not ended; retry after Retry-After seconds.",
     503: "UNAVAILABLE: a backing service is busy; retry after Retry-After seconds.",
 }
 ALWAYS = (401, 503)

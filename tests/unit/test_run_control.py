@@ -32,7 +32,15 @@ from domain.workflow import (
     record_run_started,
     run_job,
 )
-from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
+from tests.fakes import (
+    NOW,
+    FakeDeliveryLog,
+    FakeGroups,
+    FakeRunRecorder,
+    FakeRunSlots,
+    FakeRunStarter,
+    FakeStore,
+)
 from tests.support import demo_pipeline
 
 RUN = "run-0195f2a3b4c5d0123456789abcdef"
@@ -82,6 +90,7 @@ class World:
     deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
     starter: FakeRunStarter = field(default_factory=FakeRunStarter)
     groups: FakeGroups = field(default_factory=FakeGroups)
+    slots: FakeRunSlots = field(default_factory=FakeRunSlots)
     clock: str = NOW
 
     def workflow(self) -> WorkflowPorts:
@@ -91,6 +100,7 @@ class World:
             executor=self.executor,
             deliveries=self.deliveries,
             groups=self.groups,
+            slots=self.slots,
             now=lambda: self.clock,
         )
 
@@ -104,6 +114,7 @@ class World:
             users=self.store,
             now=lambda: NOW,
             new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
+            slots=self.slots,
         )
 
     def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
