@@ -33,6 +33,13 @@ def request_from(event_file: str, **header_changes: str | None) -> WebhookReques
     return WebhookRequest(DEMO_TOKEN, headers, body, request_id="req-1")
 
 
+def received_twice(ports: TriggerPorts, request: WebhookRequest) -> tuple[AcceptedRun, AcceptedRun]:
+    """The same request received twice, both times accepted: the first answer and the second."""
+    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
+    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    return first, again
+
+
 @pytest.fixture
 def deliveries() -> FakeDeliveryLog:
     return FakeDeliveryLog()
@@ -129,9 +136,7 @@ def test_wrong_or_missing_signature_is_rejected_and_recorded(
 def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
     ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
 ) -> None:
-    first = receive_webhook(ports, request_from("source-github-push.json"))
-    again = receive_webhook(ports, request_from("source-github-push.json"))
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    first, again = received_twice(ports, request_from("source-github-push.json"))
     assert first.run_id == again.run_id == run_id_for_delivery("demo", "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11")
     assert (first.replayed, again.replayed) == (False, True)
     assert len(runs.started) == 1
@@ -140,8 +145,7 @@ def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
 
 def test_idempotency_key_makes_a_variable_webhook_replay(ports: TriggerPorts, runs: FakeRunStarter) -> None:
     request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json", "Idempotency-Key": "k-1"}, b"{}")
-    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    first, again = received_twice(ports, request)
     assert first.run_id == again.run_id and again.replayed and len(runs.started) == 1
 
 
@@ -360,9 +364,7 @@ def test_an_unavailable_start_is_recorded_with_the_delivery_id(store: FakeStore,
 def test_a_push_without_delivery_id_replays_by_its_derived_key(
     ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
 ) -> None:
-    first = receive_webhook(ports, request_from("source-gitee-push.json"))
-    again = receive_webhook(ports, request_from("source-gitee-push.json"))
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    first, again = received_twice(ports, request_from("source-gitee-push.json"))
     assert (again.replayed, again.run_id) == (True, first.run_id) and len(runs.started) == 1
     delivery = runs.started[0].delivery
     assert delivery is not None and (delivery.delivery_id or "").startswith("derived-")
