@@ -268,13 +268,11 @@ def test_audit_shows_the_newest_50_entries(store: FakeManagementStore) -> None:
     assert len(body["audit"]) == 50
 
 
-def test_non_member_gets_404_for_a_pipeline() -> None:
-    status, body = request("GET", PIPELINE, as_user="carol", pipelineId="demo")
-    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
-
-
-def test_unknown_pipeline_is_404() -> None:
-    status, body = request("GET", PIPELINE, as_user="admin", pipelineId="nope")
+@pytest.mark.parametrize(
+    ("user", "pipeline_id"), [("carol", "demo"), ("admin", "nope")], ids=["non-member", "unknown pipeline"]
+)
+def test_a_pipeline_the_caller_cannot_see_is_404(user: str, pipeline_id: str) -> None:
+    status, body = request("GET", PIPELINE, as_user=user, pipelineId=pipeline_id)
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
