@@ -21,7 +21,7 @@ from domain.models import AcceptedRun
 from domain.sources import SourceSettings
 from domain.trigger_pipeline import DryRun, Skipped, TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
-from tests.support import DEMO_TOKEN, demo_pipeline, load_event
+from tests.support import DEMO_TOKEN, SOURCE_EVENT_VARIABLES, demo_pipeline, load_event
 
 SECRET = "hookrun-example-secret"
 
@@ -52,17 +52,7 @@ def ports(store: FakeStore, runs: FakeRunStarter, deliveries: FakeDeliveryLog) -
 
 @pytest.mark.parametrize(
     ("event_file", "expected"),
-    [
-        ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
-        ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
-        ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
-        ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_BRANCH": "master"}),
-        ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
-        ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
-        ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
-        ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
-        ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
-    ],
+    SOURCE_EVENT_VARIABLES,
 )
 def test_push_and_tag_events_start_a_run_with_built_in_variables(
     ports: TriggerPorts, runs: FakeRunStarter, event_file: str, expected: dict[str, str]
