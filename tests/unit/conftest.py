@@ -9,7 +9,7 @@ from domain.models import Role
 from hookrun.client import HookrunClient
 from hookrun.local_iam import principal_of
 from tests.cli_api import FakeApi
-from tests.fakes import FakeRunStarter, FakeStore
+from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore
 from tests.support import DEMO_TOKEN, admins, demo_pipeline
 
 
@@ -26,6 +26,16 @@ def store() -> FakeStore:
 @pytest.fixture
 def runs() -> FakeRunStarter:
     return FakeRunStarter()
+
+
+@pytest.fixture
+def deliveries() -> FakeDeliveryLog:
+    return FakeDeliveryLog()
+
+
+@pytest.fixture
+def signing_secrets() -> FakeSigningSecrets:
+    return FakeSigningSecrets()
 
 
 @pytest.fixture

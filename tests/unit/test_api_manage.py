@@ -49,21 +49,11 @@ def store() -> FakeManagementStore:
 
 
 @pytest.fixture
-def signing_secrets() -> FakeSigningSecrets:
-    return FakeSigningSecrets()
-
-
-@pytest.fixture
-def delivery_log() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
-
-
-@pytest.fixture
 def ports(
-    store: FakeManagementStore, signing_secrets: FakeSigningSecrets, delivery_log: FakeDeliveryLog
+    store: FakeManagementStore, signing_secrets: FakeSigningSecrets, deliveries: FakeDeliveryLog
 ) -> ManagementPorts:
     """Users owen (owner of demo), alice (runner), bob (viewer), carol (no role) and admin."""
-    return seeded(store, signing_secrets, delivery_log)
+    return seeded(store, signing_secrets, deliveries)
 
 
 @pytest.fixture(autouse=True)
@@ -634,8 +624,8 @@ def list_deliveries(query: dict[str, str] | None = None, as_user: str = "bob") -
     return call(event)
 
 
-def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 2)
+def test_viewer_lists_deliveries_newest_first_with_every_field(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 2)
     status, body = list_deliveries()
     assert status == 200 and body["nextCursor"] is None
     assert body["deliveries"][0] == {
@@ -650,7 +640,7 @@ def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: Fak
     }
 
 
-def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> None:
+def test_a_rejected_delivery_shows_its_reason(deliveries: FakeDeliveryLog) -> None:
     rejected = Delivery(
         pipeline_id="demo",
         incarnation=demo_incarnation(),
@@ -659,7 +649,7 @@ def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> 
         outcome=Outcome.REJECTED,
         reason="INVALID_SIGNATURE",
     )
-    delivery_log.record(rejected)
+    deliveries.record(rejected)
     (shown,) = list_deliveries()[1]["deliveries"]
     assert (shown["outcome"], shown["reason"], shown["runId"]) == ("REJECTED", "INVALID_SIGNATURE", None)
 
@@ -673,14 +663,14 @@ def test_a_limit_given_twice_is_invalid_parameter_in_the_apis_shape() -> None:
     assert "limit" in body["message"] and "500" not in body["message"]
 
 
-def test_deliveries_default_to_pages_of_20(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 25)
+def test_deliveries_default_to_pages_of_20(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 25)
     _, body = list_deliveries()
     assert len(body["deliveries"]) == 20 and body["nextCursor"]
 
 
-def test_the_next_cursor_gives_the_next_page(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 3)
+def test_the_next_cursor_gives_the_next_page(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 3)
     first = list_deliveries({"limit": "2"})[1]
     rest = list_deliveries({"limit": "2", "cursor": first["nextCursor"]})[1]
     ids = [d["deliveryId"] for d in first["deliveries"] + rest["deliveries"]]
@@ -703,8 +693,8 @@ def test_non_member_gets_404_for_deliveries() -> None:
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
-def test_admin_lists_the_deliveries_of_any_pipeline(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 1)
+def test_admin_lists_the_deliveries_of_any_pipeline(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 1)
     status, body = list_deliveries(as_user="admin")
     assert (status, len(body["deliveries"])) == (200, 1)
 

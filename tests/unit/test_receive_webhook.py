@@ -41,11 +41,6 @@ def received_twice(ports: TriggerPorts, request: WebhookRequest) -> tuple[Accept
 
 
 @pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
-
-
-@pytest.fixture
 def ports(store: FakeStore, runs: FakeRunStarter, deliveries: FakeDeliveryLog) -> TriggerPorts:
     return fake_ports(store, runs, deliveries, FakeSigningSecrets({"demo-secret": SECRET}))
 
