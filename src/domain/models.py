@@ -1,7 +1,4 @@
-"""The nouns of hookrun: pipelines, variables, triggers, users, grants and runs.
-
-Pure pydantic models: no AWS, no clock, no environment.
-"""
+"""The nouns of hookrun (pipelines, variables, triggers, users, grants, runs): pure pydantic, no AWS or clock."""
 
 from __future__ import annotations
 

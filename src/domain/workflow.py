@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
-from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
+from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_environment, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
 from .groups import join_group, leave_group
-from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
+from .models import CheckoutSource, ConcurrencyMode, Job, Model, Runner, RunRequest, RunStatus
 from .ports import (
     BuildReader,
     BuildSecrets,
@@ -41,7 +42,7 @@ class JobTask(Model):
     stage_index: int
     stage_name: str
     job: Job
-    variables: dict[str, str]
+    variables: dict[str, str] = {}  # a lambda job's are read from its run's record
     secret_names: tuple[str, ...] = ()
     checkout: CheckoutSource | None = None
 
@@ -66,15 +67,37 @@ class WorkflowPorts:
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
 
 
-class JobSkipped(Exception):
-    """Raised instead of preparing a build that must not run: an earlier stage failed, or the job already ran
-    (a workflow error, never an API answer)."""
+class StageKind(StrEnum):
+    """What the workflow does next: wait for the run's group, stop (the run ended, or has no stage left to run),
+    or run a stage whose jobs are all lambda jobs, all codebuild jobs, or both."""
+
+    WAIT = "wait"
+    ENDED = "ended"
+    DONE = "done"
+    LAMBDA = "lambda"
+    CODEBUILD = "codebuild"
+    MIXED = "mixed"
 
 
-class PreparedBuild(Model):
-    """What the workflow starts the job's build with."""
+class PlannedJob(Model):
+    """One job of the stage to run: a lambda job with its definition, or a codebuild job with its build."""
 
-    overrides: BuildOverrides
+    name: str
+    job: Job | None = None  # a lambda job's, for the job status function that runs it
+    build: BuildOverrides | None = None  # a codebuild job's, for the StartBuild state
+
+
+class StagePlan(Model):
+    """The stage the workflow runs next (or why none), with what its states need and no secret value."""
+
+    kind: StageKind
+    index: int = -1
+    name: str = ""
+    jobs: tuple[PlannedJob, ...] = ()
+    environment: tuple[dict[str, str], ...] = ()  # the run's, for every build of the stage: one copy per stage
+
+
+BuildResult = tuple[str | None, str | None]  # (build id, error) of a build the workflow waited for
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
@@ -112,7 +135,8 @@ def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
 
 
 def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
-    """Run one job unless an earlier stage failed; record its status, exit code and output."""
+    """Run one lambda job unless an earlier stage failed, with its run's recorded variables; record its status,
+    exit code and output."""
     view = _recorded(ports, task.run_id)
     if view.has_failed_before(task.stage_index):
         ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
@@ -126,7 +150,7 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
     secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
     environment = job_environment(
-        task.variables,
+        view.variables,  # the run's record holds them: the workflow's states need not carry them
         secrets,
         run_id=task.run_id,
         pipeline_id=task.pipeline_id,
@@ -162,22 +186,97 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     return status
 
 
-def prepare_build(ports: WorkflowPorts, task: JobTask) -> PreparedBuild:
-    """Start a codebuild job: record it RUNNING and put its secrets (the run's, and the source token when it checks
-    out) where its build alone reads them. No secret value is returned. Raises JobSkipped after a failed stage
-    (the job is recorded SKIPPED) or if the job already ran."""
+def next_stage(
+    ports: WorkflowPorts, run: RunRequest, done: StagePlan | None, results: Sequence[BuildResult | None]
+) -> StagePlan:
+    """Record how the builds of the stage just run (`done`, in the order of its jobs) ended, then plan the next
+    stage to run: its codebuild jobs are recorded RUNNING and their secrets put where their builds alone read them.
+
+    A run waiting for its group, or ended, runs nothing; a stage whose jobs all ended already (taken from the run
+    re-run, or a retried plan) is passed over; after a failed stage, or the last one, the run is done.
+    """
+    if done is not None and done.index >= 0:
+        _record_builds(ports, run, done, results)
+    view = _recorded(ports, run.run_id)
+    if view.status in TERMINAL:
+        return StagePlan(kind=StageKind.ENDED)
+    if view.status is not RunStatus.RUNNING:
+        return StagePlan(kind=StageKind.WAIT)
+    index = done.index + 1 if done is not None else 0
+    while index < len(run.stages) and not view.has_failed_before(index):
+        plan = _plan_stage(ports, run, view, index)
+        if plan is not None:
+            return plan
+        index += 1
+    return StagePlan(kind=StageKind.DONE)
+
+
+def _record_builds(
+    ports: WorkflowPorts, run: RunRequest, done: StagePlan, results: Sequence[BuildResult | None]
+) -> None:
+    stage = run.stages[done.index]
+    jobs = {job.name: job for job in stage.jobs}
+    for position, planned in enumerate(done.jobs):
+        if planned.build is None or planned.name not in jobs:
+            continue
+        result = results[position] if position < len(results) else None
+        build_id, error = result or (None, "the workflow kept no result of the build")
+        record_build(ports, _task(run, done.index, jobs[planned.name]), build_id, error)
+
+
+def _plan_stage(ports: WorkflowPorts, run: RunRequest, view: RunView, index: int) -> StagePlan | None:
+    """The jobs of stage `index` that have not ended, its builds prepared; None if none is left to run."""
+    stage = run.stages[index]
+    recorded = view.stage(index)
+    ended = {job.name for job in recorded.jobs if job.status in TERMINAL} if recorded else set()
+    planned: list[PlannedJob] = []
+    for job in stage.jobs:
+        if job.name in ended:
+            continue
+        if job.runner is Runner.CODEBUILD:
+            planned.append(PlannedJob(name=job.name, build=_prepare_build(ports, _task(run, index, job))))
+        else:
+            planned.append(PlannedJob(name=job.name, job=job))
+    if not planned:
+        return None
+    builds = [p for p in planned if p.build is not None]
+    environment: tuple[dict[str, str], ...] = ()
+    if builds:
+        shared = job_environment(
+            run.variables, {}, run_id=run.run_id, pipeline_id=run.pipeline_id, stage=stage.name, job=""
+        )
+        environment = build_environment(shared, run.secret_names)
+    kind = StageKind.LAMBDA if not builds else StageKind.CODEBUILD if len(builds) == len(planned) else StageKind.MIXED
+    return StagePlan(kind=kind, index=index, name=stage.name, jobs=tuple(planned), environment=environment)
+
+
+def _task(run: RunRequest, index: int, job: Job) -> JobTask:
+    return JobTask(
+        run_id=run.run_id,
+        pipeline_id=run.pipeline_id,
+        stage_index=index,
+        stage_name=run.stages[index].name,
+        job=job,
+        variables=run.variables,
+        secret_names=run.secret_names,
+        checkout=run.checkout,
+    )
+
+
+def _prepare_build(ports: WorkflowPorts, task: JobTask) -> BuildOverrides:
+    """Record a codebuild job RUNNING and put its secrets (the run's, and the source token when it checks out)
+    where its build alone reads them. No secret value is returned."""
     build_ports = _build_ports(ports)
-    if not _started(ports, task):
-        raise JobSkipped(f"Job {task.job.name} of run {task.run_id} starts no build.")
+    started_at = ports.now()
+    ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at})
+    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
     secrets = _build_secrets(ports, build_ports, task)
     references: dict[str, str] = {}
     if secrets:
         secret_id = build_ports.secrets.put_build_secrets(task.run_id, task.stage_index, task.job.name, secrets)
         references = {name: f"{secret_id}:{name}" for name in secrets}
-    environment = job_environment(
-        task.variables, {}, run_id=task.run_id, pipeline_id=task.pipeline_id, stage=task.stage_name, job=task.job.name
-    )
-    return PreparedBuild(overrides=build_overrides(task.job, environment, references, task.checkout))
+    job_variables = {"HOOKRUN_STAGE": task.stage_name, "HOOKRUN_JOB": task.job.name}
+    return build_overrides(task.job, job_variables, references, task.checkout)
 
 
 def record_build(ports: WorkflowPorts, task: JobTask, build_id: str | None, error: str | None) -> RunStatus:
@@ -206,23 +305,6 @@ def _build_ports(ports: WorkflowPorts) -> BuildPorts:
     if ports.builds is None:
         raise RuntimeError("this function is not wired for codebuild jobs")
     return ports.builds
-
-
-def _started(ports: WorkflowPorts, task: JobTask) -> bool:
-    """Move the job (and its stage) to RUNNING; False if an earlier stage failed (the job is SKIPPED) or the job
-    already finished."""
-    view = _recorded(ports, task.run_id)
-    if view.has_failed_before(task.stage_index):
-        ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
-        ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
-        return False
-    started_at = ports.now()
-    if not ports.runs.move_job(
-        task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
-    ):
-        return False
-    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
-    return True
 
 
 def _build_secrets(ports: WorkflowPorts, build_ports: BuildPorts, task: JobTask) -> dict[str, str]:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, Self
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -22,6 +22,8 @@ from domain.ports import StoredPipeline
 from domain.variables import SECRET_MASK
 from domain.webhook_trigger import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
 
+from .http import DEFAULT_LIMIT, MAX_LIMIT
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_PRINCIPALS = 20
 PRINCIPAL_ARN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,1900}$"
@@ -29,6 +31,11 @@ PRINCIPAL_ARN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,190
 PipelineId = Annotated[str, Path(alias="pipelineId", description="The pipeline's id, e.g. demo.")]
 UserId = Annotated[str, Path(alias="userId", description="A hookrun user's id, e.g. alice.")]
 RunId = Annotated[str, Path(alias="runId", description="A run's id, e.g. run-019...; the webhook's answer names it.")]
+PageLimit = Annotated[
+    str | None, Query(description=f"How many per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
+]
+PageCursor = Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")]
+NextCursor = Annotated[str | None, Field(description="The next page's cursor; null on the last page.")]
 
 # Requests
 
@@ -237,7 +244,7 @@ class DeliveryBody(Model):
 
 class DeliveryList(Model):
     deliveries: list[DeliveryBody] = Field(description="Newest first; each is kept 30 days.")
-    next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
+    next_cursor: NextCursor
 
 
 class Problem(Model):

@@ -18,6 +18,7 @@ from domain.errors import (
     WebhookDisabled,
 )
 from domain.models import AcceptedRun
+from domain.ports import Access
 from domain.sources import SourceSettings
 from domain.trigger_pipeline import DryRun, Skipped, TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
@@ -343,6 +344,26 @@ def test_an_unavailable_start_is_recorded_with_the_delivery_id(store: FakeStore,
     ports = fake_ports(store, FakeRunStarter(fail_with=Unavailable()), deliveries)
     with pytest.raises(Unavailable):
         receive_webhook(ports, request_from("source-github-push.json"))
+    assert [(d.reason, d.delivery_id) for d in deliveries.deliveries] == [("UNAVAILABLE", GITHUB_DELIVERY)]
+
+
+class _UnavailableReads:
+    """Access and signing secret reads that fail as a throttled table or secret store does."""
+
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        raise Unavailable()
+
+    def get_signing_secret(self, name: str) -> str | None:
+        raise Unavailable()
+
+
+@pytest.mark.parametrize("port", ["access", "signing_secrets"])
+def test_an_unavailable_read_before_the_start_is_recorded_with_the_delivery_id(
+    store: FakeStore, ports: TriggerPorts, deliveries: FakeDeliveryLog, port: str
+) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret="demo-secret")
+    with pytest.raises(Unavailable):
+        receive_webhook(replace(ports, **{port: _UnavailableReads()}), request_from("source-github-push.json"))
     assert [(d.reason, d.delivery_id) for d in deliveries.deliveries] == [("UNAVAILABLE", GITHUB_DELIVERY)]
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 
+from domain import sources
 from domain.errors import Unavailable
 from handlers.composition import Container, Settings
 from tests.fakes import FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
@@ -214,3 +218,43 @@ def test_a_token_with_a_trailing_newline_is_not_found(runs: FakeRunStarter) -> N
     status, body, _ = call_webhook(event)
     assert (status, body["code"]) == (404, "WEBHOOK_NOT_FOUND")
     assert runs.started == []
+
+
+SOURCES_PACKAGE = Path(sources.__file__).parent
+
+
+def _in_sources(frame: FrameType | None) -> bool:
+    return frame is not None and Path(frame.f_code.co_filename).parent == SOURCES_PACKAGE
+
+
+def entries_into_sources(event: dict[str, Any]) -> tuple[int, int]:
+    """The webhook's status for `event`, and how often control passed from other code into the sources package."""
+    entries = 0
+
+    def watch(frame: FrameType, kind: str, _: object) -> None:
+        nonlocal entries
+        if kind == "call" and _in_sources(frame) and not _in_sources(frame.f_back):
+            entries += 1
+
+    sys.setprofile(watch)
+    try:
+        status, _, _ = call_webhook(event)
+    finally:
+        sys.setprofile(None)
+    return status, entries
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(github_push(), id="push"),
+        pytest.param(load_event("webhook-variables.json"), id="variables body"),
+        pytest.param(webhook_event(body=None, content_type=None), id="empty body"),
+    ],
+)
+def test_a_request_enters_the_sources_package_once_on_its_way_to_start_execution(
+    store: FakeStore, runs: FakeRunStarter, event: dict[str, Any]
+) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret=SIGNING_SECRET)
+    status, entries = entries_into_sources(event)
+    assert (status, len(runs.started), entries) == (202, 1, 1)

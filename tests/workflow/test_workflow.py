@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 
 from adapters.deliveries import DynamoDeliveryLog
 from adapters.dynamodb import DynamoRunSecrets
@@ -170,14 +171,39 @@ def test_a_codebuild_job_after_a_failed_stage_is_skipped_and_starts_no_build(wor
     assert boto3.client("codebuild", region_name=REGION).list_builds()["ids"] == []
 
 
-def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any) -> None:
-    stages = [{"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": ["true"]} for j in range(2)]} for s in range(3)]
+@pytest.mark.parametrize("runner", ["lambda", "codebuild"])
+def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any, runner: str) -> None:
+    stages = [
+        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": ["true"], "runner": runner} for j in range(2)]}
+        for s in range(3)
+    ]
     run_id = workflow.start(pipeline(stages))
     assert workflow.wait(run_id)["status"] == "SUCCEEDED"
     transitions = state_transitions(workflow.history(run_id))
-    print(f"state transitions for 3 stages x 2 jobs: {transitions}")
-    # the run's two tasks and its Map of stages, each stage's Map of jobs, each job's runner choice and task
-    assert transitions <= 3 + 3 + 2 * 6 + 1  # + the Concurrency choice
+    print(f"state transitions for 3 stages x 2 {runner} jobs: {transitions}")
+    # RecordRun, NextStage and Route before each stage and once after the last, each stage's Map, one state per job
+    assert transitions <= 1 + 2 * 4 + 3 + 6 + 1
+
+
+def test_a_stage_of_lambda_and_codebuild_jobs_runs_both_and_records_each(workflow: Workflow, dynamodb: Any) -> None:
+    jobs = [
+        {"name": "unit", "script": ['echo "unit $HOOKRUN_JOB $abc"']},
+        {"name": "image", "runner": "codebuild", "script": ['echo "image $HOOKRUN_JOB $HOOKRUN_STAGE $abc"']},
+        {"name": "lint", "runner": "codebuild", "script": ["exit 5"]},
+    ]
+    stages = [{"name": "check", "jobs": jobs}, {"name": "ship", "jobs": [{"name": "never", "script": ["true"]}]}]
+    run_id = workflow.start(pipeline(stages), {"abc": "456"})
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    view = recorded(dynamodb, run_id)
+    assert (job(view, 0, "unit").status, job(view, 0, "unit").output) == ("SUCCEEDED", "unit unit 456\n")
+    image = job(view, 0, "image")
+    assert image.status == "SUCCEEDED" and "image image check 456" in image.output.splitlines()
+    assert (job(view, 0, "lint").status, job(view, 0, "lint").exit_code) == ("FAILED", 5)
+    assert [stage.status for stage in view.stages] == ["FAILED", "SKIPPED"]
+    entered = {
+        e["stateEnteredEventDetails"]["name"] for e in workflow.history(run_id) if e["type"] == "MapStateEntered"
+    }
+    assert entered == {"Jobs"}  # the stage after the failed one was never started
 
 
 def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
