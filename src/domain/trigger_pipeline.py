@@ -20,7 +20,7 @@ from .errors import (
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import printable
@@ -298,13 +298,10 @@ def _run_request(
     prepared: _Prepared, merged: MergedVariables, delivery: Delivery, *, run_id: str, request: WebhookRequest
 ) -> RunRequest:
     pipeline, trigger, inbound = prepared.pipeline, prepared.trigger, prepared.inbound
-    return RunRequest(
+    return RunRequest.of(
+        pipeline,
         run_id=run_id,
-        pipeline_id=pipeline.id,
         incarnation=trigger.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.WEBHOOK if inbound.provider is None else TriggerKind.SOURCE,
@@ -317,7 +314,6 @@ def _run_request(
             delivery_id=delivery.delivery_id,
             request_id=request.request_id,
         ),
-        checkout=CheckoutSource.of(pipeline.source),
         # what the request asked for (its variables, or its push's built-ins), keyed by the token: replays compare it
         request_digest=request_digest(request.token, delivery.source, {**inbound.built_ins, **inbound.variables}),
     )

@@ -152,15 +152,8 @@ class WebhookStateBody(Model):
 
     @classmethod
     def of(cls, state: WebhookState, **more: Any) -> Self:
-        return cls(
-            enabled=state.enabled,
-            run_as=state.run_as,
-            enabled_at=state.enabled_at,
-            token_hint=state.token_hint,
-            problem=state.problem,
-            signed=state.signed,
-            **more,
-        )
+        """The state's fields by their own names (never its token), with what `cls` adds in `more`."""
+        return cls(**{name: getattr(state, name) for name in WebhookStateBody.model_fields}, **more)
 
 
 class WebhookWithUrl(WebhookStateBody):
