@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -342,3 +344,11 @@ def test_proxy_event_survives_a_malformed_host_header() -> None:
 
     assert event["requestContext"]["domainName"] == "example.test"
     assert event["headers"]["X-Forwarded-Port"] == "80"
+
+
+def test_the_cli_imports_the_gateway_and_its_werkzeug_only_for_the_commands_that_use_them() -> None:
+    code = "import sys, hookrun.cli; print(sorted(m for m in ('hookrun.local_api', 'werkzeug') if m in sys.modules))"
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+
+    assert done.stdout.strip() == "[]"
