@@ -162,6 +162,18 @@ def test_router_does_not_find_an_unknown_path_or_a_longer_one() -> None:
             router.match("POST", path)
 
 
+def test_router_does_not_find_a_path_that_werkzeug_would_redirect_to_its_trailing_slash() -> None:
+    with pytest.raises(NotFound):
+        Router([ApiRoute(function="F", path="/files/", method="GET")]).match("GET", "/files")
+
+
+def test_router_does_not_route_head_to_a_get_route() -> None:
+    with pytest.raises(MethodNotAllowed) as raised:
+        Router(ROUTES).match("HEAD", "/api/runs/run-1")
+
+    assert raised.value.valid_methods == ["GET"]
+
+
 def test_router_matches_any_method_and_greedy_parameters() -> None:
     proxy = ApiRoute(function="F", path="/files/{path+}", method="ANY")
 
