@@ -352,6 +352,10 @@ def _framing_problem(headers: Message, version: str) -> str | None:
     return None
 
 
+_CLOSE = ("Connection", "close")
+RAW_HEADERS = "hookrun.headers"  # the request's headers as sent: WSGI's HTTP_* keys lose their case, order and repeats
+
+
 class GatewayApp:
     """The local API Gateway as a WSGI application: the body read whole (or nothing runs), then `ApiGateway.handle`."""
 
@@ -387,10 +391,6 @@ class GatewayApp:
             protocol=environ["SERVER_PROTOCOL"],
         )
         return self.gateway.handle(request)
-
-
-_CLOSE = ("Connection", "close")
-RAW_HEADERS = "hookrun.headers"  # the request's headers as sent: WSGI's HTTP_* keys lose their case, order and repeats
 
 
 class _TimedReads(socket.SocketIO):
