@@ -18,6 +18,18 @@ from hookrun.local_iam import principal_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+# each push and tag event of events/ with built-in variables the run it starts must have (some of them)
+SOURCE_EVENT_VARIABLES = [
+    ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
+    ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
+    ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
+    ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
+    ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
+    ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
+    ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
+    ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
+    ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
+]
 
 
 @cache

@@ -209,25 +209,20 @@ def test_viewer_may_read_a_run() -> None:
     assert (status, body["runId"]) == (200, RUN_ID)
 
 
-def test_user_without_a_role_gets_404_for_a_run() -> None:
-    status, body, _ = get_run(user="carol")
-    assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
-
-
-def test_unknown_user_gets_404_for_a_run() -> None:
-    status, body, _ = get_run(user="mallory")
-    assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
+@pytest.mark.parametrize(
+    ("user", "refusal"),
+    [("carol", (404, "RUN_NOT_FOUND")), ("mallory", (404, "RUN_NOT_FOUND")), (None, (401, "UNAUTHENTICATED"))],
+    ids=["user without a role", "unknown user", "request without a user"],
+)
+def test_a_caller_who_may_not_see_a_run_is_refused(user: str | None, refusal: tuple[int, str]) -> None:
+    status, body, _ = get_run(user=user)
+    assert (status, body["code"]) == refusal
 
 
 def test_suspended_user_gets_403_for_a_run(store: FakeStore) -> None:
     store.users["bob"] = User(id="bob", status=UserStatus.SUSPENDED)
     status, body, _ = get_run(user="bob")
     assert (status, body["code"]) == (403, "FORBIDDEN")
-
-
-def test_request_without_a_user_is_401() -> None:
-    status, body, _ = get_run(user=None)
-    assert (status, body["code"]) == (401, "UNAUTHENTICATED")
 
 
 def test_local_admin_may_read_any_run() -> None:

@@ -4,7 +4,6 @@ exits with."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,10 @@ from typer.testing import CliRunner, Result
 from hookrun import cli_common
 from hookrun.cli import app
 from hookrun.cli_manage import members_app, pipelines_app, users_app, webhook_app
-from hookrun.client import ApiError, ApiUnreachable, HookrunClient
+from hookrun.client import ApiError, ApiUnreachable
+from tests.cli_api import FakeApi
+
+pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
 URL = "http://127.0.0.1:3000/pipeline/webhook/hr_" + "A" * 43
 STATE = {
@@ -63,51 +65,9 @@ DELIVERIES = [
 ]
 
 
-@dataclass
-class Sent:
-    method: str
-    path: str
-    body: Any
-    user: str | None
-    endpoint: str
-    params: Any = None
-
-
-@dataclass
-class FakeApi:
-    """Answers HookrunClient.send from canned (status, body) answers per (method, path); records what was sent."""
-
-    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
-    sent: list[Sent] = field(default_factory=list)
-
-    def send(
-        self, client: HookrunClient, method: str, path: str, body: Any, params: Any = None
-    ) -> tuple[int, dict[str, Any]]:
-        self.sent.append(Sent(method, path, body, client.user, client.endpoint, params))
-        answer = self.answers[(method, path)]
-        if isinstance(answer, Exception):
-            raise answer
-        status, found = answer if isinstance(answer, tuple) else (200, answer)
-        return status, dict(found)
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    fake = FakeApi()
-    fake.answers[("GET", "/api/pipelines/demo")] = {"pipeline": PIPELINE}  # `webhook status` reads its concurrency
-    monkeypatch.setattr(
-        HookrunClient,
-        "send",
-        lambda self, method, path, params=None, body=None: fake.send(self, method, path, body, params),
-    )
-    return fake
-
-
 @pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HOOKRUN_ENDPOINT", "HOOKRUN_USER", "HOOKRUN_STACK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")
+def _demo_answers(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo")] = {"pipeline": PIPELINE}  # `webhook status` reads its concurrency
 
 
 def run(group: typer.Typer, *args: str, stdin: str | None = None) -> Result:

@@ -22,7 +22,7 @@ from domain.ports import Access
 from domain.sources import SourceSettings
 from domain.trigger_pipeline import DryRun, Skipped, TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
-from tests.support import DEMO_TOKEN, demo_pipeline, load_event
+from tests.support import DEMO_TOKEN, SOURCE_EVENT_VARIABLES, demo_pipeline, load_event
 
 SECRET = "hookrun-example-secret"
 GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
@@ -37,14 +37,14 @@ def request_from(event_file: str, **header_changes: str | None) -> WebhookReques
 
 def delivered_twice(ports: TriggerPorts, event_file: str) -> tuple[AcceptedRun, AcceptedRun]:
     """The answers to events/<event_file> delivered, then delivered again."""
-    first, again = (receive_webhook(ports, request_from(event_file)) for _ in range(2))
+    return received_twice(ports, request_from(event_file))
+
+
+def received_twice(ports: TriggerPorts, request: WebhookRequest) -> tuple[AcceptedRun, AcceptedRun]:
+    """The same request received twice, both times accepted: the first answer and the second."""
+    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
     assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
     return first, again
-
-
-@pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
 
 
 @pytest.fixture
@@ -54,17 +54,7 @@ def ports(store: FakeStore, runs: FakeRunStarter, deliveries: FakeDeliveryLog) -
 
 @pytest.mark.parametrize(
     ("event_file", "expected"),
-    [
-        ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
-        ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
-        ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
-        ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_BRANCH": "master"}),
-        ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
-        ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
-        ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
-        ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
-        ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
-    ],
+    SOURCE_EVENT_VARIABLES,
 )
 def test_push_and_tag_events_start_a_run_with_built_in_variables(
     ports: TriggerPorts, runs: FakeRunStarter, event_file: str, expected: dict[str, str]
@@ -147,8 +137,7 @@ def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
 
 def test_idempotency_key_makes_a_variable_webhook_replay(ports: TriggerPorts, runs: FakeRunStarter) -> None:
     request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json", "Idempotency-Key": "k-1"}, b"{}")
-    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    first, again = received_twice(ports, request)
     assert first.run_id == again.run_id and again.replayed and len(runs.started) == 1
 
 

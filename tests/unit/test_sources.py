@@ -723,29 +723,28 @@ def test_any_matching_branch_pattern_runs() -> None:
     assert decide(SourceSettings(branches=("main", "release/*")), push_to("main")).outcome == "run"
 
 
-def test_tag_filter_runs_matching_tags() -> None:
-    tag_push = delivery("source-gitlab-tag.json").parse()
-    assert decide(SourceSettings(tags=("v*",)), tag_push).outcome == "run"
-
-
-def test_tag_filter_skips_other_tags_with_reason_tag_filtered() -> None:
-    decision = decide(SourceSettings(tags=("release-*",)), delivery("source-gitlab-tag.json").parse())
-    assert (decision.outcome, decision.reason) == ("skip", SkipReason.TAG_FILTERED)
-
-
-def test_branch_patterns_do_not_filter_tags() -> None:
-    tag_push = delivery("source-gitlab-tag.json").parse()
-    assert decide(SourceSettings(branches=("main",)), tag_push).outcome == "run"
-
-
-def test_event_filter_skips_tags_when_only_pushes_run() -> None:
-    decision = decide(SourceSettings(events=("push",)), delivery("source-gitee-tag.json").parse())
-    assert (decision.outcome, decision.reason) == ("skip", SkipReason.EVENT_FILTERED)
-
-
-def test_event_filter_skips_pushes_when_only_tags_run() -> None:
-    decision = decide(SourceSettings(events=("tag",)), delivery("source-gitee-push.json").parse())
-    assert (decision.outcome, decision.reason) == ("skip", SkipReason.EVENT_FILTERED)
+@pytest.mark.parametrize(
+    ("settings", "event_file", "outcome", "reason"),
+    [
+        (SourceSettings(tags=("v*",)), "source-gitlab-tag.json", "run", None),
+        (SourceSettings(tags=("release-*",)), "source-gitlab-tag.json", "skip", SkipReason.TAG_FILTERED),
+        (SourceSettings(branches=("main",)), "source-gitlab-tag.json", "run", None),
+        (SourceSettings(events=("push",)), "source-gitee-tag.json", "skip", SkipReason.EVENT_FILTERED),
+        (SourceSettings(events=("tag",)), "source-gitee-push.json", "skip", SkipReason.EVENT_FILTERED),
+    ],
+    ids=[
+        "tag filter runs matching tags",
+        "tag filter skips other tags",
+        "branch patterns do not filter tags",
+        "event filter skips tags when only pushes run",
+        "event filter skips pushes when only tags run",
+    ],
+)
+def test_tag_and_event_filters_decide_with_their_reason(
+    settings: SourceSettings, event_file: str, outcome: str, reason: SkipReason | None
+) -> None:
+    decision = decide(settings, delivery(event_file).parse())
+    assert (decision.outcome, decision.reason) == (outcome, reason)
 
 
 def test_skip_message_names_the_branch_and_the_patterns() -> None:
