@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from domain.models import RunRequest, RunStatus
-from domain.ports import Field
+from domain.ports import Field, Page
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
 from . import keys
@@ -198,7 +198,7 @@ class DynamoRuns:
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    ) -> Page[RunView]:
         """Runs of a pipeline (of this incarnation), newest first, a page at a time (stages not included)."""
         partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(

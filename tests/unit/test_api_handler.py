@@ -11,6 +11,7 @@ import pytest
 
 from domain.errors import InvalidCursor, Unavailable
 from domain.models import Role, RunStatus, User, UserStatus
+from domain.ports import Page
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers.api_run_schemas import RunBody, RunPage
@@ -64,7 +65,7 @@ class FakeRuns:
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    ) -> Page[RunView]:
         self.reads += 1
         if cursor is not None and not cursor.isdigit():
             raise InvalidCursor()
