@@ -11,16 +11,16 @@ from domain.ports import Page
 
 from . import keys
 from .aws_errors import unavailable_on_outage
+from .dynamodb import DynamoTable
 from .pages import newest_first_page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoDeliveryLog:
+class DynamoDeliveryLog(DynamoTable):
     def __init__(self, client: DynamoDBClient, table_name: str, now_epoch: Callable[[], float]) -> None:
-        self._client = client
-        self._table = table_name
+        super().__init__(client, table_name)
         self._now_epoch = now_epoch
 
     def record(self, delivery: Delivery) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.models import RunRequest, RunStatus
 from domain.ports import Field, Page
@@ -11,10 +11,8 @@ from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
 from . import keys
 from .aws_errors import unavailable_on_outage, written
+from .dynamodb import DynamoTable
 from .pages import newest_first_page
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
 
@@ -143,12 +141,8 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
     )
 
 
-class DynamoRuns:
+class DynamoRuns(DynamoTable):
     """RunRecorder on DynamoDB, plus the reads of the run API."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
 
     def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
         if self.get_run(run.run_id) is not None:
