@@ -326,10 +326,19 @@ class ApiGateway:
 _HEADER_LINE_DEFECTS = (MissingHeaderBodySeparatorDefect, InvalidHeaderDefect)  # a line that is no `name: value`
 
 
-def _framing_problem(headers: Message, version: str) -> str | None:
-    """Why the request's head or body framing is ambiguous (RFC 9112 sections 2.2, 5 and 6), or None: no smuggling."""
+def _request_line_problem(target: str, version: str) -> str | None:
+    """Why a request line that http.server accepted cannot be served (HTTP/0.9, a target that is no URL), or None."""
     if version == "HTTP/0.9":
         return "HTTP/0.9 is not served. Send an HTTP/1.1 request."
+    try:
+        urlsplit(target)
+    except ValueError:
+        return "The request target is not a URL. Send a path, or an absolute http URL."
+    return None
+
+
+def _framing_problem(headers: Message, version: str) -> str | None:
+    """Why the request's framing is ambiguous (RFC 9112 sections 5 and 6), or None: nothing can be smuggled."""
     if any(isinstance(defect, _HEADER_LINE_DEFECTS) for defect in headers.defects) or "\n" in "".join(headers.values()):
         return "A header line is malformed (no colon, a space before it, or a folded line). Send one header per line."
     lengths, codings = headers.get_all("Content-Length", []), headers.get_all("Transfer-Encoding", [])
@@ -337,7 +346,7 @@ def _framing_problem(headers: Message, version: str) -> str | None:
         return "Transfer-Encoding goes with HTTP/1.1 and without Content-Length. Send one of them."
     if codings and [coding.strip().lower() for coding in codings] != ["chunked"]:
         return "The only transfer coding served is one 'Transfer-Encoding: chunked'. Send that or Content-Length."
-    if len(lengths) > 1 or (lengths and not lengths[0].strip().isdigit()):
+    if len(lengths) > 1 or (lengths and not re.fullmatch(r"[0-9]+", lengths[0].strip())):
         return "Content-Length must be given once, in decimal digits. Send one."
     return None
 
@@ -435,7 +444,8 @@ class _RequestHandler(WSGIRequestHandler):
         return environ
 
     def run_wsgi(self) -> None:
-        problem = _framing_problem(self.headers, self.request_version)
+        version = self.request_version
+        problem = _request_line_problem(self.path, version) or _framing_problem(self.headers, version)
         if problem:
             self._refuse(ErrorCode.BAD_REQUEST, problem)
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from domain.models import RunRequest, RunStatus
@@ -15,6 +15,8 @@ from .dynamodb import DynamoTable
 from .pages import newest_first_page
 
 Item = dict[str, Any]
+_BATCH_KEYS = 100  # BatchGetItem's limit
+_BATCH_ROUNDS = 3  # asks for unprocessed keys again at most this often; statuses not read count as unknown
 
 
 def _value(value: Field) -> dict[str, str]:
@@ -189,6 +191,29 @@ class DynamoRuns(DynamoTable):
                 ExpressionAttributeNames={"#status": "status"},
             ).get("Item")
         return RunStatus(item["status"]["S"]) if item else None
+
+    def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """Statuses of many runs: BatchGetItem, 100 keys a call, with what DynamoDB left unprocessed asked again."""
+        wanted = list(dict.fromkeys(run_ids))
+        found: dict[str, RunStatus] = {}
+        for start in range(0, len(wanted), _BATCH_KEYS):
+            request: Any = {
+                self._table: {
+                    "Keys": [keys.run_key(run_id) for run_id in wanted[start : start + _BATCH_KEYS]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
+            for _ in range(_BATCH_ROUNDS):
+                with unavailable_on_outage():
+                    answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"].removeprefix(keys.RUN)] = RunStatus(item["status"]["S"])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""

@@ -57,6 +57,7 @@ class ErrorCode(Enum):
     CONFLICT = 409, "Another change to the same resource happened at once. Try again."
     RUN_FINISHED = 409, "The run has already ended; there is nothing to cancel. Re-run it to run it again."
     SECRETS_EXPIRED = 409, "The run's secret values are no longer kept, so it cannot be re-run: trigger it again."
+    RUN_LIMIT_REACHED = 429, "The pipeline runs as many runs as its maxRunningRuns allows. Retry once one has ended."
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,20 @@ class Unavailable(HookrunError):
 
     def __init__(self, retry_after_seconds: int = 5) -> None:
         super().__init__(ErrorCode.UNAVAILABLE)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RunLimitReached(HookrunError):
+    """The pipeline already has `limit` runs that have not ended: this one is not started (nothing is kept of it)."""
+
+    def __init__(self, pipeline_id: str, limit: int, retry_after_seconds: int = 30) -> None:
+        super().__init__(
+            ErrorCode.RUN_LIMIT_REACHED,
+            f"Pipeline '{pipeline_id}' already has {limit} runs that have not ended, its limit (maxRunningRuns: "
+            f"{limit}), so this one was not started. Retry once one of them has ended, cancel one, or have a pipeline "
+            "owner raise maxRunningRuns in the pipeline file.",
+        )
+        self.limit = limit
         self.retry_after_seconds = retry_after_seconds
 
 

@@ -43,6 +43,8 @@ MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function tim
 MAX_BUILD_TIMEOUT_SECONDS = 28800  # CodeBuild's own limit is 36 hours; 8 hours is ours
 DEFAULT_BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
+DEFAULT_MAX_RUNNING_RUNS = 10
+MAX_RUNNING_RUNS = 1000  # each run not ended holds ~60 bytes of one item: far below DynamoDB's 400 KB
 
 
 class Runner(StrEnum):
@@ -155,6 +157,8 @@ class Pipeline(Model):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     concurrency: Concurrency = Field(default_factory=Concurrency)
+    # runs not ended (queued or running) at once; one more answers 429 RUN_LIMIT_REACHED
+    max_running_runs: Annotated[int, Field(ge=1, le=MAX_RUNNING_RUNS, strict=True)] = DEFAULT_MAX_RUNNING_RUNS
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")

@@ -101,7 +101,13 @@ class RunSecretsReader(Protocol):
         ...
 
 
-class RunRecorder(Protocol):
+class RunStatuses(Protocol):
+    def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of each recorded run among `run_ids`, in one read; runs not recorded are left out."""
+        ...
+
+
+class RunRecorder(RunStatuses, Protocol):
     """The run record: a run with its stages and jobs, moved by guarded transitions only."""
 
     def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
@@ -164,6 +170,29 @@ class ConcurrencyGroups(Protocol):
 
     def release_lock(self, group: str, run_id: str) -> None:
         """Free the lock if `run_id` holds it."""
+        ...
+
+
+@dataclass(frozen=True)
+class SlotTake:
+    """What taking a slot did: took it, found it held already (a repeated start of the same run), or was refused
+    because `limit` slots are held (`held` lists them)."""
+
+    taken: bool
+    held_already: bool = False
+    held: tuple[str, ...] = ()
+
+
+class RunSlots(Protocol):
+    """A pipeline's (incarnation's) slots for runs that have not ended, its `maxRunningRuns`: taken by a conditional
+    write before a run starts, so concurrent starts never hold more than the limit, and freed when the run ends."""
+
+    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
+        """Take `slot` if fewer than `limit` are held, in one conditional write."""
+        ...
+
+    def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
+        """Free these slots; a slot already free is fine, so freeing twice is harmless."""
         ...
 
 

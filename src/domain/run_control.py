@@ -16,9 +16,11 @@ from .ports import (
     RunRecorder,
     RunSecrets,
     RunSecretsReader,
+    RunSlots,
     RunStarter,
     UserReader,
 )
+from .run_slots import StartParts, free_slot, start_in_a_slot
 from .runs import TERMINAL, RunView
 
 CANCELLED = "CANCELLED"
@@ -39,6 +41,7 @@ class RunControlPorts:
     users: UserReader
     now: Callable[[], str]
     new_run_id: Callable[[], str]
+    slots: RunSlots
 
 
 def run_finished(run: RunView) -> Conflict:
@@ -74,20 +77,24 @@ def cancel_run(ports: RunControlPorts, caller: Caller, run_id: str) -> RunView:
     now = ports.now()
     end_run_cancelled(
         ports.runs,
+        ports.slots,
         run,
         CANCELLED,
         {"cancelledBy": caller.user_id, "cancelledAt": now},
-        now,
+        now=now,
     )
     ports.executions.stop_execution(run_id, f"cancelled by {caller.user_id}")
     return ports.runs.get_run(run_id) or run
 
 
-def end_run_cancelled(runs: RunRecorder, run: RunView, reason: str, changes: Mapping[str, Field], now: str) -> bool:
+def end_run_cancelled(
+    runs: RunRecorder, slots: RunSlots, run: RunView, reason: str, changes: Mapping[str, Field], *, now: str
+) -> bool:
     """End a run CANCELLED with `reason`: the run first (its running jobs see it and stop), then its jobs and
-    stages that had not ended. False if the run had ended meanwhile (nothing is changed then)."""
+    stages that had not ended, and its slot is freed. False if the run had ended meanwhile (nothing is changed)."""
     if not runs.move_run(run.run_id, RunStatus.CANCELLED, {**changes, "reason": reason, "finishedAt": now}):
         return False
+    free_slot(slots, run)
     for stage in run.stages:
         for job in stage.jobs:
             if job.status not in TERMINAL:
@@ -135,14 +142,8 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
         reuse_stages=reuse,
     )
     kept = {name: secrets[name] for name in run.secret_names}
-    if kept:
-        ports.secrets.put_run_secrets(request.run_id, kept)
-    try:
-        ports.starter.start_run(request)
-    except Exception:
-        if kept:  # a run that never started keeps no secrets
-            ports.secrets.delete_run_secrets(request.run_id)
-        raise
+    parts = StartParts(slots=ports.slots, run_statuses=ports.runs, secrets=ports.secrets, runs=ports.starter)
+    start_in_a_slot(parts, request, kept, pipeline.max_running_runs, request.created_at)
     return request
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,14 +15,16 @@ from .errors import (
     IdempotencyKeyReused,
     InsufficientPermissions,
     RunAlreadyStarted,
+    RunLimitReached,
     Unavailable,
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import printable
+from .run_slots import RunSlots, RunStatuses, start_in_a_slot
 from .sources import Expectations, Inbound, SkipReason, read_inbound
 from .tokens import hash_token, is_well_formed
 from .variables import SECRET_MASK, MergedVariables, merge_variables
@@ -43,6 +45,8 @@ class TriggerPorts:
     now: Callable[[], str]
     epoch_ms: Callable[[], int]
     new_run_id: Callable[[], str]
+    slots: RunSlots
+    run_statuses: RunStatuses
 
 
 @dataclass(frozen=True)
@@ -243,17 +247,13 @@ def _start(
         journal.write(outcome, reason)
         return Skipped(pipeline.id, outcome, reason, message)
     run_id = run_id_for_delivery(pipeline.id, key, prepared.trigger.incarnation) if key else ports.new_run_id()
-    secrets = merged.secrets()
-    kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
     run = _run_request(prepared, merged, journal.delivery, run_id=run_id, request=request)
     try:
-        ports.runs.start_run(run)
-    except Unavailable:
-        if kept_secrets:
-            with suppress(Unavailable):  # nothing half-done: a run that never started keeps no secrets
-                ports.secrets.delete_run_secrets(run_id)
-        raise
-    except RunAlreadyStarted:
+        start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, ports.now())
+    except (RunAlreadyStarted, RunLimitReached) as refused:
+        # a redelivery of a run that started is its replay, even at the pipeline's limit
+        if isinstance(refused, RunLimitReached) and not (key and ports.runs.get_started_run(run_id)):
+            raise
         return _replay(ports, run, journal, merged)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
 
@@ -297,13 +297,10 @@ def _run_request(
     prepared: _Prepared, merged: MergedVariables, delivery: Delivery, *, run_id: str, request: WebhookRequest
 ) -> RunRequest:
     pipeline, trigger, inbound = prepared.pipeline, prepared.trigger, prepared.inbound
-    return RunRequest(
+    return RunRequest.of(
+        pipeline,
         run_id=run_id,
-        pipeline_id=pipeline.id,
         incarnation=trigger.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.WEBHOOK if inbound.provider is None else TriggerKind.SOURCE,
@@ -316,7 +313,6 @@ def _run_request(
             delivery_id=delivery.delivery_id,
             request_id=request.request_id,
         ),
-        checkout=CheckoutSource.of(pipeline.source),
         # what the request asked for (its variables, or its push's built-ins), keyed by the token: replays compare it
         request_digest=request_digest(request.token, delivery.source, {**inbound.built_ins, **inbound.variables}),
     )

@@ -1,17 +1,16 @@
-"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure."""
+"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure (the stages and
+builds in between: `stages`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import partial
 
-from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_environment, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .groups import join_group, leave_group
-from .models import CheckoutSource, ConcurrencyMode, Job, Model, Runner, RunRequest, RunStatus
+from .groups import join_group, let_go
+from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
     BuildSecrets,
@@ -23,6 +22,7 @@ from .ports import (
     SourceCredentials,
 )
 from .run_control import has_ended, reuse_stages
+from .run_slots import RunSlots
 from .runs import TERMINAL, JobScript, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
@@ -63,41 +63,9 @@ class WorkflowPorts:
     executor: ScriptExecutor
     deliveries: DeliveryLog
     groups: ConcurrencyGroups
+    slots: RunSlots
     now: Callable[[], str]
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
-
-
-class StageKind(StrEnum):
-    """What the workflow does next: wait for the run's group, stop (the run ended, or has no stage left to run),
-    or run a stage whose jobs are all lambda jobs, all codebuild jobs, or both."""
-
-    WAIT = "wait"
-    ENDED = "ended"
-    DONE = "done"
-    LAMBDA = "lambda"
-    CODEBUILD = "codebuild"
-    MIXED = "mixed"
-
-
-class PlannedJob(Model):
-    """One job of the stage to run: a lambda job with its definition, or a codebuild job with its build."""
-
-    name: str
-    job: Job | None = None  # a lambda job's, for the job status function that runs it
-    build: BuildOverrides | None = None  # a codebuild job's, for the StartBuild state
-
-
-class StagePlan(Model):
-    """The stage the workflow runs next (or why none), with what its states need and no secret value."""
-
-    kind: StageKind
-    index: int = -1
-    name: str = ""
-    jobs: tuple[PlannedJob, ...] = ()
-    environment: tuple[dict[str, str], ...] = ()  # the run's, for every build of the stage: one copy per stage
-
-
-BuildResult = tuple[str | None, str | None]  # (build id, error) of a build the workflow waited for
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
@@ -109,11 +77,11 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
     status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
     if ports.runs.create_run(run, status, ports.now(), group):
         reuse_stages(ports.runs, run.run_id, run.rerun_of, run.reuse_stages)
-        join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), mode, ports.now())
+        join_group(ports.runs, ports.groups, ports.slots, recorded_run(ports, run.run_id), mode, now=ports.now())
     elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
-    return _recorded(ports, run.run_id).status
+    return recorded_run(ports, run.run_id).status
 
 
 def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
@@ -137,7 +105,7 @@ def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
 def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     """Run one lambda job unless an earlier stage failed, with its run's recorded variables; record its status,
     exit code and output."""
-    view = _recorded(ports, task.run_id)
+    view = recorded_run(ports, task.run_id)
     if view.has_failed_before(task.stage_index):
         ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
         ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
@@ -161,7 +129,7 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     script = JobScript(task.job.script, environment, task.job.timeout_seconds)
     result = ports.executor.execute(script, should_stop=run_ended)
     if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
-        return _job_status(_recorded(ports, task.run_id), task)
+        return _job_status(recorded_run(ports, task.run_id), task)
     if result.timed_out:
         status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
     elif result.exit_code == 0:
@@ -182,147 +150,13 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
             "durationMs": result.duration_ms,
         },
     )
-    _settle_stage(ports, task.run_id, task.stage_index, finished_at)
+    settle_stage(ports, task.run_id, task.stage_index, finished_at)
     return status
-
-
-def next_stage(
-    ports: WorkflowPorts, run: RunRequest, done: StagePlan | None, results: Sequence[BuildResult | None]
-) -> StagePlan:
-    """Record how the builds of the stage just run (`done`, in the order of its jobs) ended, then plan the next
-    stage to run: its codebuild jobs are recorded RUNNING and their secrets put where their builds alone read them.
-
-    A run waiting for its group, or ended, runs nothing; a stage whose jobs all ended already (taken from the run
-    re-run, or a retried plan) is passed over; after a failed stage, or the last one, the run is done.
-    """
-    if done is not None and done.index >= 0:
-        _record_builds(ports, run, done, results)
-    view = _recorded(ports, run.run_id)
-    if view.status in TERMINAL:
-        return StagePlan(kind=StageKind.ENDED)
-    if view.status is not RunStatus.RUNNING:
-        return StagePlan(kind=StageKind.WAIT)
-    index = done.index + 1 if done is not None else 0
-    while index < len(run.stages) and not view.has_failed_before(index):
-        plan = _plan_stage(ports, run, view, index)
-        if plan is not None:
-            return plan
-        index += 1
-    return StagePlan(kind=StageKind.DONE)
-
-
-def _record_builds(
-    ports: WorkflowPorts, run: RunRequest, done: StagePlan, results: Sequence[BuildResult | None]
-) -> None:
-    stage = run.stages[done.index]
-    jobs = {job.name: job for job in stage.jobs}
-    for position, planned in enumerate(done.jobs):
-        if planned.build is None or planned.name not in jobs:
-            continue
-        result = results[position] if position < len(results) else None
-        build_id, error = result or (None, "the workflow kept no result of the build")
-        record_build(ports, _task(run, done.index, jobs[planned.name]), build_id, error)
-
-
-def _plan_stage(ports: WorkflowPorts, run: RunRequest, view: RunView, index: int) -> StagePlan | None:
-    """The jobs of stage `index` that have not ended, its builds prepared; None if none is left to run."""
-    stage = run.stages[index]
-    recorded = view.stage(index)
-    ended = {job.name for job in recorded.jobs if job.status in TERMINAL} if recorded else set()
-    planned: list[PlannedJob] = []
-    for job in stage.jobs:
-        if job.name in ended:
-            continue
-        if job.runner is Runner.CODEBUILD:
-            planned.append(PlannedJob(name=job.name, build=_prepare_build(ports, _task(run, index, job))))
-        else:
-            planned.append(PlannedJob(name=job.name, job=job))
-    if not planned:
-        return None
-    builds = [p for p in planned if p.build is not None]
-    environment: tuple[dict[str, str], ...] = ()
-    if builds:
-        shared = job_environment(
-            run.variables, {}, run_id=run.run_id, pipeline_id=run.pipeline_id, stage=stage.name, job=""
-        )
-        environment = build_environment(shared, run.secret_names)
-    kind = StageKind.LAMBDA if not builds else StageKind.CODEBUILD if len(builds) == len(planned) else StageKind.MIXED
-    return StagePlan(kind=kind, index=index, name=stage.name, jobs=tuple(planned), environment=environment)
-
-
-def _task(run: RunRequest, index: int, job: Job) -> JobTask:
-    return JobTask(
-        run_id=run.run_id,
-        pipeline_id=run.pipeline_id,
-        stage_index=index,
-        stage_name=run.stages[index].name,
-        job=job,
-        variables=run.variables,
-        secret_names=run.secret_names,
-        checkout=run.checkout,
-    )
-
-
-def _prepare_build(ports: WorkflowPorts, task: JobTask) -> BuildOverrides:
-    """Record a codebuild job RUNNING and put its secrets (the run's, and the source token when it checks out)
-    where its build alone reads them. No secret value is returned."""
-    build_ports = _build_ports(ports)
-    started_at = ports.now()
-    ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at})
-    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
-    secrets = _build_secrets(ports, build_ports, task)
-    references: dict[str, str] = {}
-    if secrets:
-        secret_id = build_ports.secrets.put_build_secrets(task.run_id, task.stage_index, task.job.name, secrets)
-        references = {name: f"{secret_id}:{name}" for name in secrets}
-    job_variables = {"HOOKRUN_STAGE": task.stage_name, "HOOKRUN_JOB": task.job.name}
-    return build_overrides(task.job, job_variables, references, task.checkout)
-
-
-def record_build(ports: WorkflowPorts, task: JobTask, build_id: str | None, error: str | None) -> RunStatus:
-    """Record how a codebuild job ended: from its build (status, exit code, the tail of its log, secrets masked),
-    or, if no build ran, from the workflow's `error`. Its secrets are deleted first."""
-    build_ports = _build_ports(ports)
-    build_ports.secrets.delete_build_secrets(task.run_id, task.stage_index, task.job.name)
-    secrets = _build_secrets(ports, build_ports, task)
-    outcome = build_ports.builds.get_build(build_id) if build_id else None
-    changes: dict[str, str | int | None] = {"finishedAt": ports.now()}
-    reason: str | None
-    if outcome is None:
-        status, reason = RunStatus.FAILED, mask_secrets(error or "the build did not start", secrets.values())[:1000]
-    else:
-        succeeded, exit_code, reason = read_outcome(outcome, task.job.timeout_seconds)
-        status = RunStatus.SUCCEEDED if succeeded else RunStatus.FAILED
-        output = keep_tail(mask_secrets(outcome.output, secrets.values()), outcome.dropped_bytes)
-        changes |= {"exitCode": exit_code, "output": output, "durationMs": outcome.duration_ms}
-        reason = mask_secrets(reason, secrets.values()) if reason else None
-    ports.runs.move_job(task.run_id, task.stage_index, task.job.name, status, changes | {"reason": reason})
-    _settle_stage(ports, task.run_id, task.stage_index, str(changes["finishedAt"]))
-    return status
-
-
-def _build_ports(ports: WorkflowPorts) -> BuildPorts:
-    if ports.builds is None:
-        raise RuntimeError("this function is not wired for codebuild jobs")
-    return ports.builds
-
-
-def _build_secrets(ports: WorkflowPorts, build_ports: BuildPorts, task: JobTask) -> dict[str, str]:
-    """The secret values a build sees: the run's secrets, and the source token when the job checks out."""
-    secrets: dict[str, str] = {}
-    if task.secret_names:
-        secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
-    checkout = task.checkout
-    if checkout is not None and checkout.credentials and task.job.checks_out(checkout.repository):
-        token = build_ports.source_credentials.get_source_token(task.pipeline_id, checkout.credentials)
-        if token:
-            secrets[GIT_TOKEN_VARIABLE] = token
-    return secrets
 
 
 def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     """Settle every stage, skip those after a failure, and end the run. Raises RunFailed if it failed."""
-    view = _recorded(ports, run_id)
+    view = recorded_run(ports, run_id)
     now = ports.now()
     failed = False
     for stage in view.stages:
@@ -336,8 +170,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
-    _forget_secrets(ports, view)
-    leave_group(ports.groups, view)
+    _let_go(ports, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -359,7 +192,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
 
     A run that has already ended keeps its status (the moves are guarded).
     """
-    view = _recorded(ports, run_id)
+    view = recorded_run(ports, run_id)
     now = ports.now()
     reason = failure_reason(error, cause)
     for stage in view.stages:
@@ -374,8 +207,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
-    _forget_secrets(ports, view)
-    leave_group(ports.groups, view)
+    _let_go(ports, view)
     return RunStatus.FAILED
 
 
@@ -392,13 +224,14 @@ def failure_reason(error: str, cause: str) -> str:
     return f"{error}: {cause}"[:1000]
 
 
-def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
-    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+def _let_go(ports: WorkflowPorts, view: RunView) -> None:  # its secrets: no job reads them any more
     if view.secret_names:
         ports.secrets.delete_run_secrets(view.run_id)
+    let_go(ports.groups, ports.slots, view)
 
 
-def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:
+def recorded_run(ports: WorkflowPorts, run_id: str) -> RunView:
+    """The run as recorded; RunNotRecorded if it is not."""
     view = ports.runs.get_run(run_id)
     if view is None:
         raise RunNotRecorded(f"Run {run_id} has no record.")
@@ -411,9 +244,9 @@ def _job_status(view: RunView, task: JobTask) -> RunStatus:
     return job.status if job else RunStatus.PENDING
 
 
-def _settle_stage(ports: WorkflowPorts, run_id: str, stage_index: int, at: str) -> None:
+def settle_stage(ports: WorkflowPorts, run_id: str, stage_index: int, at: str) -> None:
     """Give the stage its final status as soon as its last job is done, so followers see it live."""
-    stage = _recorded(ports, run_id).stage(stage_index)
+    stage = recorded_run(ports, run_id).stage(stage_index)
     outcome = stage_outcome(job.status for job in stage.jobs) if stage else None
     if outcome is not None:
         ports.runs.move_stage(run_id, stage_index, outcome, {"finishedAt": at})

@@ -162,7 +162,7 @@ def list_pipelines() -> Response[str]:
         PipelineListItem(
             id=s.stored.pipeline.id,
             name=s.stored.pipeline.name,
-            webhook=WebhookSummary(enabled=s.webhook.enabled, run_as=s.webhook.run_as, problem=s.webhook.problem),
+            webhook=WebhookSummary.model_validate(s.webhook, from_attributes=True),
         )
         for s in summaries
     ]

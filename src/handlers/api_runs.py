@@ -134,7 +134,9 @@ def list_runs(
     description="Start a run of the pipeline as the caller (owners and runners), with `variables` over its defaults: "
     "the webhook's variable rules, errors and answer, with the trigger kind `manual`.",
     tags=RUNS,
-    responses=responses({202: ("The run was accepted; statusUrl follows it.", RunAccepted)}, 403, 404, *BODY_ERRORS),
+    responses=responses(
+        {202: ("The run was accepted; statusUrl follows it.", RunAccepted)}, 403, 404, 429, *BODY_ERRORS
+    ),
     openapi_extensions=request_body(RunStart, "The run's variables; an empty body runs with the defaults."),
 )
 def start_run(pipeline_id: PipelineId) -> Response[str]:
@@ -177,7 +179,7 @@ def post_cancel(run_id: RunId) -> Response[str]:
     ),
     tags=RUNS,
     responses=responses(
-        {202: ("The new run, as the webhook answers an accepted call.", JSON_OBJECT)}, 400, 403, 404, 409
+        {202: ("The new run, as the webhook answers an accepted call.", JSON_OBJECT)}, 400, 403, 404, 409, 429
     ),
 )
 def post_rerun(

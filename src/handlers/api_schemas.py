@@ -152,15 +152,8 @@ class WebhookStateBody(Model):
 
     @classmethod
     def of(cls, state: WebhookState, **more: Any) -> Self:
-        return cls(
-            enabled=state.enabled,
-            run_as=state.run_as,
-            enabled_at=state.enabled_at,
-            token_hint=state.token_hint,
-            problem=state.problem,
-            signed=state.signed,
-            **more,
-        )
+        """The state's fields by their own names (never its token), with what `cls` adds in `more`."""
+        return cls(**{name: getattr(state, name) for name in WebhookStateBody.model_fields}, **more)
 
 
 class WebhookWithUrl(WebhookStateBody):
@@ -288,6 +281,7 @@ ERROR_DESCRIPTIONS = {
     413: "PAYLOAD_TOO_LARGE: the body is over 256 KiB.",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body with Content-Type: application/json.",
     422: "INVALID_PIPELINE (also a body `id` other than the path's) or INVALID_REQUEST: `errors` lists every field.",
+    429: "RUN_LIMIT_REACHED: the pipeline's maxRunningRuns runs have not ended; retry after Retry-After seconds.",
     503: "UNAVAILABLE: a backing service is busy; retry after Retry-After seconds.",
 }
 ALWAYS = (401, 503)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from adapters.deliveries import DynamoDeliveryLog
     from adapters.dynamodb import DynamoAccessReader
     from adapters.management import DynamoManagement
+    from adapters.run_slots import DynamoRunSlots
     from adapters.runs import DynamoRuns
     from adapters.secrets import SecretsManagerSigningSecretStore
     from domain.management import ManagementPorts
@@ -137,6 +138,12 @@ class Container:
         return DynamoRuns(self._dynamodb, self.settings.table_name)
 
     @cached_property
+    def run_slots(self) -> DynamoRunSlots:
+        from adapters.run_slots import DynamoRunSlots
+
+        return DynamoRunSlots(self._dynamodb, self.settings.table_name)
+
+    @cached_property
     def access(self) -> DynamoAccessReader:
         from adapters.dynamodb import DynamoAccessReader
 
@@ -206,6 +213,7 @@ class Container:
             ),
             deliveries=self.deliveries,
             groups=DynamoGroups(self._dynamodb, self.settings.table_name),
+            slots=self.run_slots,
             now=utc_now,
             builds=BuildPorts(
                 secrets=SecretsManagerBuildSecrets(secrets, self.settings.secret_prefix),
@@ -229,6 +237,7 @@ class Container:
             users=self.management,
             now=utc_now,
             new_run_id=new_run_id,
+            slots=self.run_slots,
         )
 
     @cached_property
@@ -253,6 +262,8 @@ class Container:
             now=utc_now,
             epoch_ms=lambda: time.time_ns() // 1_000_000,
             new_run_id=new_run_id,
+            slots=self.run_slots,
+            run_statuses=self.runs,
         )
 
 

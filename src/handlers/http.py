@@ -18,6 +18,7 @@ from domain.errors import (
     HookrunError,
     IdempotencyKeyReused,
     InsufficientPermissions,
+    RunLimitReached,
     Unavailable,
     VariableProblem,
 )
@@ -86,7 +87,9 @@ def error_answer(error: HookrunError) -> tuple[int, dict[str, Any], dict[str, st
         body["runId"] = error.run_id
     if error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
-    if isinstance(error, Unavailable):
+    if isinstance(error, RunLimitReached):
+        body["maxRunningRuns"] = error.limit
+    if isinstance(error, Unavailable | RunLimitReached):
         headers["Retry-After"] = str(error.retry_after_seconds)
     return error.status, body, headers
 

@@ -13,7 +13,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.models import RunRequest
-from domain.workflow import BuildResult, JobTask, StagePlan, next_stage, run_job
+from domain.stages import BuildResult, StageRun, next_stage
+from domain.workflow import JobTask, run_job
 
 from .composition import container
 from .observability import logger
@@ -25,7 +26,7 @@ _NOT_TASK = ("build", "environment")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"action": "run", "task": <job task>}` or `{"action": "stage", "run": <execution input>, "state": <the
-    workflow's state: the stage just run as `next`, its jobs' outcomes as `results`>}`."""
+    workflow's state: the stage just run as `stage`, its jobs' outcomes in order as `next`>}`."""
     action = event["action"]
     ports = container().workflow_ports
     if action == "stage":
@@ -44,16 +45,17 @@ def _next_stage(event: dict[str, Any]) -> dict[str, Any]:
     run = RunRequest.model_validate(event["run"])
     logger.append_keys(runId=run.run_id, action="stage")
     state = event.get("state") or {}
-    done = StagePlan.model_validate(state["next"]) if state.get("next") else None
-    results: list[BuildResult | None] = [
-        _build_id_or_error(result) if isinstance(result, dict) else None for result in state.get("results") or []
-    ]
+    done = StageRun.model_validate(state["stage"]) if state.get("stage") else None
+    ran = state.get("next")
+    ran = ran if isinstance(ran, list) else []  # the stage's Map put its jobs' results in place of its plan
+    results = [_build_id_or_error(result) if isinstance(result, dict) else None for result in ran]
     plan = next_stage(container().workflow_ports, run, done, results)
     logger.info("stage planned", extra={"kind": plan.kind, "stage": plan.index})
     return {
         "runId": run.run_id,
         "pipelineId": run.pipeline_id,
         "secretNames": list(run.secret_names),
+        "stage": StageRun.of(plan).model_dump(mode="json", by_alias=True),
         "next": plan.model_dump(mode="json", by_alias=True),
     }
 

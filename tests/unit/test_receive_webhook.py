@@ -25,6 +25,7 @@ from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, Fak
 from tests.support import DEMO_TOKEN, SOURCE_EVENT_VARIABLES, demo_pipeline, load_event
 
 SECRET = "hookrun-example-secret"
+GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
 
 
 def request_from(event_file: str, **header_changes: str | None) -> WebhookRequest:
@@ -32,6 +33,11 @@ def request_from(event_file: str, **header_changes: str | None) -> WebhookReques
     headers = {k: v for k, v in {**event["headers"], **header_changes}.items() if v is not None}
     body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
     return WebhookRequest(DEMO_TOKEN, headers, body, request_id="req-1")
+
+
+def delivered_twice(ports: TriggerPorts, event_file: str) -> tuple[AcceptedRun, AcceptedRun]:
+    """The answers to events/<event_file> delivered, then delivered again."""
+    return received_twice(ports, request_from(event_file))
 
 
 def received_twice(ports: TriggerPorts, request: WebhookRequest) -> tuple[AcceptedRun, AcceptedRun]:
@@ -122,8 +128,8 @@ def test_wrong_or_missing_signature_is_rejected_and_recorded(
 def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
     ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
 ) -> None:
-    first, again = received_twice(ports, request_from("source-github-push.json"))
-    assert first.run_id == again.run_id == run_id_for_delivery("demo", "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11")
+    first, again = delivered_twice(ports, "source-github-push.json")
+    assert first.run_id == again.run_id == run_id_for_delivery("demo", GITHUB_DELIVERY)
     assert (first.replayed, again.replayed) == (False, True)
     assert len(runs.started) == 1
     assert [(d.outcome, d.run_id) for d in deliveries.deliveries] == [(Outcome.REPLAYED, first.run_id)]
@@ -184,9 +190,8 @@ def test_the_request_digest_travels_with_the_run_and_holds_no_value(ports: Trigg
 
 
 def test_a_redelivered_push_with_its_delivery_id_still_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
-    receive_webhook(ports, request_from("source-gitlab-push.json"))
-    again = receive_webhook(ports, request_from("source-gitlab-push.json"))
-    assert isinstance(again, AcceptedRun) and again.replayed and len(runs.started) == 1
+    _, again = delivered_twice(ports, "source-gitlab-push.json")
+    assert again.replayed and len(runs.started) == 1
 
 
 def test_a_run_started_before_digests_were_kept_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
@@ -271,8 +276,6 @@ def test_a_run_that_could_not_start_keeps_no_secret_values(store: FakeStore, del
 
 
 # --- every record written after the delivery id is known carries it ----------------------------------------------
-
-GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
 
 
 def _disabled(store: FakeStore) -> None:
@@ -370,7 +373,7 @@ def test_an_unavailable_read_before_the_start_is_recorded_with_the_delivery_id(
 def test_a_push_without_delivery_id_replays_by_its_derived_key(
     ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
 ) -> None:
-    first, again = received_twice(ports, request_from("source-gitee-push.json"))
+    first, again = delivered_twice(ports, "source-gitee-push.json")
     assert (again.replayed, again.run_id) == (True, first.run_id) and len(runs.started) == 1
     delivery = runs.started[0].delivery
     assert delivery is not None and (delivery.delivery_id or "").startswith("derived-")

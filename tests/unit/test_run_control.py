@@ -24,6 +24,7 @@ from domain.ports import GroupLock
 from domain.reconcile import reconcile_execution
 from domain.run_control import RunControlPorts, cancel_run, rerun
 from domain.runs import ExecutionResult, JobScript, StopCheck
+from domain.stages import StageKind, StageRun, next_stage
 from domain.workflow import (
     JobTask,
     WorkflowPorts,
@@ -31,7 +32,15 @@ from domain.workflow import (
     record_run_started,
     run_job,
 )
-from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
+from tests.fakes import (
+    NOW,
+    FakeDeliveryLog,
+    FakeGroups,
+    FakeRunRecorder,
+    FakeRunSlots,
+    FakeRunStarter,
+    FakeStore,
+)
 from tests.support import demo_pipeline
 
 RUN = "run-0195f2a3b4c5d0123456789abcdef"
@@ -81,6 +90,7 @@ class World:
     deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
     starter: FakeRunStarter = field(default_factory=FakeRunStarter)
     groups: FakeGroups = field(default_factory=FakeGroups)
+    slots: FakeRunSlots = field(default_factory=FakeRunSlots)
     clock: str = NOW
 
     def workflow(self) -> WorkflowPorts:
@@ -90,6 +100,7 @@ class World:
             executor=self.executor,
             deliveries=self.deliveries,
             groups=self.groups,
+            slots=self.slots,
             now=lambda: self.clock,
         )
 
@@ -103,6 +114,7 @@ class World:
             users=self.store,
             now=lambda: NOW,
             new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
+            slots=self.slots,
         )
 
     def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
@@ -135,9 +147,53 @@ def world() -> World:
 def task(stage: int = 0, name: str = "print", run_id: str = RUN) -> JobTask:
     job = two_stages().stages[stage].jobs[0]
     assert job.name == name
-    return JobTask(
-        run_id=run_id, pipeline_id="demo", stage_index=stage, stage_name="build", job=job, variables={"abc": "456"}
-    )
+    return JobTask(run_id=run_id, pipeline_id="demo", stage_index=stage, stage_name="build", job=job)
+
+
+# Planning stages
+
+
+def test_the_workflow_plans_each_stage_in_order_and_is_done_after_the_last(world: World) -> None:
+    request = world.started()
+    ports = world.workflow()
+
+    first = next_stage(ports, request, None, [])
+    run_job(ports, task(0, "print"))
+    second = next_stage(ports, request, StageRun.of(first), [None])
+    run_job(ports, task(1, "ship"))
+    last = next_stage(ports, request, StageRun.of(second), [None])
+
+    assert (first.kind, first.index, [j.name for j in first.jobs]) == (StageKind.LAMBDA, 0, ["print"])
+    assert (second.kind, second.index, [j.name for j in second.jobs]) == (StageKind.LAMBDA, 1, ["ship"])
+    assert last.kind is StageKind.DONE
+
+
+def test_after_a_failed_stage_the_workflow_plans_no_further_stage(world: World) -> None:
+    request = world.started()
+    ports = world.workflow()
+    world.executor.result = ExecutionResult(exit_code=2, output="", duration_ms=5)
+
+    first = next_stage(ports, request, None, [])
+    run_job(ports, task(0, "print"))
+
+    assert next_stage(ports, request, StageRun.of(first), [None]).kind is StageKind.DONE
+
+
+def test_a_stage_whose_jobs_all_ended_is_passed_over(world: World) -> None:
+    request = world.started()
+    ports = world.workflow()
+    run_job(ports, task(0, "print"))  # as a re-run's reused stage, or a plan retried after its jobs ran
+
+    plan = next_stage(ports, request, None, [])
+
+    assert (plan.kind, plan.index) == (StageKind.LAMBDA, 1)
+
+
+def test_an_ended_run_plans_nothing(world: World) -> None:
+    request = world.started()
+    world.runs.move_run(RUN, RunStatus.CANCELLED)
+
+    assert next_stage(world.workflow(), request, None, []).kind is StageKind.ENDED
 
 
 # Running jobs
