@@ -19,7 +19,7 @@ from domain.models import (
     User,
     UserStatus,
 )
-from domain.ports import Access, GroupLock, SlotTake, StoredPipeline
+from domain.ports import Access, GroupLock, Page, SlotTake, StoredPipeline
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
@@ -115,7 +115,7 @@ class FakeDeliveryLog:
 
     def list_deliveries(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[Delivery], str | None]:
+    ) -> Page[Delivery]:
         mine = [d for d in reversed(self.deliveries) if (d.pipeline_id, d.incarnation) == (pipeline_id, incarnation)]
         newest_first = mine
         if cursor is not None and not (cursor.isdigit() and 0 < int(cursor) < len(newest_first)):

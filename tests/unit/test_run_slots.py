@@ -30,11 +30,6 @@ def slots() -> FakeRunSlots:
     return FakeRunSlots()
 
 
-@pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
-
-
 def capped(store: FakeStore, limit: int) -> FakeStore:
     store.add_pipeline(demo_pipeline(maxRunningRuns=limit))
     return store
