@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,7 +96,8 @@ def end_run_cancelled(
     stages that had not ended, and its slot is freed. False if the run had ended meanwhile (nothing is changed)."""
     if not runs.move_run(run.run_id, RunStatus.CANCELLED, {**changes, "reason": reason, "finishedAt": now}):
         return False
-    free_slot(slots, run)
+    with suppress(HookrunError):  # the run has ended: a slot left held is freed at the next refusal
+        free_slot(slots, run)
     for stage in run.stages:
         for job in stage.jobs:
             if job.status not in TERMINAL:

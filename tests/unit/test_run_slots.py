@@ -18,7 +18,7 @@ from domain.run_slots import slot_of, take_slot
 from domain.runs import ExecutionResult
 from domain.trigger_pipeline import TriggerPorts, WebhookRequest, receive_webhook
 from domain.workflow import RunFailed, finish_run, record_run_failure, record_run_started, run_job
-from tests.fakes import FakeDeliveryLog, FakeRunRecorder, FakeRunSlots, FakeRunStarter, FakeStore, fake_ports
+from tests.fakes import NOW, FakeDeliveryLog, FakeRunRecorder, FakeRunSlots, FakeRunStarter, FakeStore, fake_ports
 from tests.support import DEMO_TOKEN, demo_pipeline
 from tests.unit.test_run_control import RUN, World, task, two_stages
 
@@ -250,6 +250,18 @@ def test_a_cancelled_run_frees_its_slot_at_once(world: World) -> None:
     cancel_run(world.control(), Caller("alice"), RUN)
 
     assert world.slots.of() == set() and world.executions.stopped == [RUN]
+
+
+def test_a_cancel_whose_slot_cannot_be_freed_still_cancels_and_the_next_refusal_frees_it(world: World) -> None:
+    running(world)
+    world.slots.fail_frees = True
+
+    cancelled = cancel_run(world.control(), Caller("alice"), RUN)
+
+    assert cancelled.status is RunStatus.CANCELLED and world.slots.of() == {slot_of(world.request())}
+    world.slots.fail_frees = False
+    take_slot(world.slots, world.runs, world.request(run_id="run-next"), 1, NOW)
+    assert world.slots.of() == {slot_of(world.request(run_id="run-next"))}
 
 
 @pytest.mark.parametrize("status", ["ABORTED", "FAILED", "TIMED_OUT"])
