@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -15,6 +15,7 @@ from domain.ports import StoredPipeline
 from . import keys
 from .aws_errors import error_code, unavailable_on_outage
 from .dynamodb import (
+    DynamoTable,
     definition_json,
     grant_from_item,
     grant_to_item,
@@ -26,9 +27,6 @@ from .dynamodb import (
     user_from_item,
     user_to_item,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
 _MAX_TRANSACTION_ITEMS = 100
@@ -70,11 +68,7 @@ def _changed_meanwhile(stored: StoredPipeline) -> Conflict:
     )
 
 
-class DynamoManagement:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
+class DynamoManagement(DynamoTable):
     # reads
 
     def _get(self, key: keys.Key) -> Item | None:
