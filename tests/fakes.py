@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from domain.deliveries import Delivery
 from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted, Unavailable
 from domain.models import (
+    MAX_RUNNING_RUNS,
     AuditEntry,
     Grant,
     Pipeline,
@@ -175,6 +176,7 @@ def fake_ports(
     signing_secrets: FakeSigningSecrets | None = None,
     slots: FakeRunSlots | None = None,
     recorder: FakeRunRecorder | None = None,
+    stack_run_limit: int = MAX_RUNNING_RUNS,
 ) -> TriggerPorts:
     ids = iter(f"run-{n:029x}" for n in range(1, 10_000))
     return TriggerPorts(
@@ -189,6 +191,7 @@ def fake_ports(
         new_run_id=lambda: next(ids),
         slots=slots if slots is not None else FakeRunSlots(),
         run_statuses=recorder if recorder is not None else FakeRunRecorder(),
+        stack_run_limit=stack_run_limit,
     )
 
 

@@ -42,6 +42,7 @@ class RunControlPorts:
     now: Callable[[], str]
     new_run_id: Callable[[], str]
     slots: RunSlots
+    stack_run_limit: int  # the stack's MaxRunningRunsPerPipeline
 
 
 def run_finished(run: RunView) -> Conflict:
@@ -142,7 +143,7 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
         reuse_stages=reuse,
     )
     kept = {name: secrets[name] for name in run.secret_names}
-    parts = StartParts(slots=ports.slots, run_statuses=ports.runs, secrets=ports.secrets, runs=ports.starter)
+    parts = StartParts(ports.slots, ports.runs, ports.secrets, ports.starter, ports.stack_run_limit)
     start_in_a_slot(parts, request, kept, pipeline.max_running_runs, request.created_at)
     return request
 

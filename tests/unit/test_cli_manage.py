@@ -377,9 +377,13 @@ def test_secret_json_prints_the_apis_answer(api: FakeApi) -> None:
 def test_status_shows_the_pipelines_concurrency(api: FakeApi) -> None:
     api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "audit": AUDIT}
     concurrency = {"mode": "supersede", "group": "${HOOKRUN_BRANCH}"}
-    api.answers[("GET", "/api/pipelines/demo")] = {"pipeline": {**PIPELINE, "concurrency": concurrency}}
+    api.answers[("GET", "/api/pipelines/demo")] = {
+        "pipeline": {**PIPELINE, "concurrency": concurrency, "maxRunningRuns": 3}
+    }
 
-    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in run(webhook_app, "status", "demo").stdout
+    shown = run(webhook_app, "status", "demo").stdout
+    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in shown
+    assert "Runs at once: at most 3 not ended" in shown
 
 
 def test_status_says_when_source_events_must_be_signed(api: FakeApi) -> None:

@@ -177,6 +177,17 @@ def test_a_pipeline_made_again_with_the_same_id_starts_with_no_slot_held(
     assert len(runs.started) == 1
 
 
+def test_the_stack_s_limit_caps_a_pipeline_that_asks_for_more(
+    store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
+) -> None:
+    ports = fake_ports(capped(store, 50), runs, slots=slots, stack_run_limit=1)
+    post(ports)
+
+    with pytest.raises(RunLimitReached) as raised:
+        post(ports)
+    assert raised.value.limit == 1 and len(runs.started) == 1
+
+
 def test_runs_started_by_hand_count_and_are_refused_beyond_the_limit(
     store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
 ) -> None:
@@ -271,8 +282,12 @@ def test_a_superseded_run_frees_its_slot(world: World) -> None:
     assert world.slots.of() == {slot_of(newer)}
 
 
-def test_a_rerun_beyond_the_limit_is_refused_and_keeps_no_secret_values(world: World) -> None:
-    world.store.add_pipeline(two_stages().model_copy(update={"max_running_runs": 1}))
+@pytest.mark.parametrize(("pipeline_limit", "stack_limit"), [(1, 1000), (10, 1)])
+def test_a_rerun_beyond_the_limit_is_refused_and_keeps_no_secret_values(
+    world: World, pipeline_limit: int, stack_limit: int
+) -> None:
+    world.store.add_pipeline(two_stages().model_copy(update={"max_running_runs": pipeline_limit}))
+    world.stack_run_limit = stack_limit
     running(world)
     world.store.put_run_secrets(RUN, {"API_KEY": "hunter22"})
     world.runs.runs[RUN]["request"] = world.request(secret_names=("API_KEY",))
