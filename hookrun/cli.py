@@ -160,11 +160,11 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     console.print("hookrun local stack stopped.")
-    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()[1:]):
-        # moto's interpreter is ending the runs that were in flight (the next start records them FAILED): not waited for
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    # the state is written: moto's interpreter ending runs in flight (the next start records them FAILED) and the
+    # finalization of moto's heap (seconds on a busy machine) are not waited for
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()

@@ -217,7 +217,7 @@ class DynamoManagement(DynamoTable):
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
         grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]
-        room = _MAX_TRANSACTION_ITEMS - 4
+        room = _MAX_TRANSACTION_ITEMS - 5
         condition, expected = _as_read(stored)
         expected.pop(":next")
         delete = {"Delete": {**self._delete(keys.pipeline_key(stored.pipeline.id))["Delete"]}}
@@ -230,7 +230,8 @@ class DynamoManagement(DynamoTable):
                 self._client.batch_write_item(
                     RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in chunk]}
                 )
-        actions = [delete, self._delete(keys.secret_defaults_key(stored.pipeline.id))]
+        slots = keys.run_slots_key(stored.pipeline.id, stored.incarnation)  # its runs still going free nothing
+        actions = [delete, self._delete(keys.secret_defaults_key(stored.pipeline.id)), self._delete(slots)]
         actions += [self._delete(k) for k in grant_keys[:room]]
         if stored.token_hash:
             actions.append(self._delete(keys.trigger_key(stored.token_hash)))

@@ -22,6 +22,10 @@ from tests.support import DEMO_TOKEN, call_webhook, demo_pipeline, using_contain
 SECRETS = {":s": {"S": "SECRETS"}}  # a run's secret values item
 
 
+def slots_key(pipeline_id: str, incarnation: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PIPELINE#{pipeline_id}#{incarnation}#SLOTS"}, "sk": {"S": "SLOTS"}}
+
+
 @pytest.fixture
 def slots(dynamodb: Any) -> DynamoRunSlots:
     return DynamoRunSlots(dynamodb, TABLE)
@@ -57,8 +61,29 @@ def test_each_incarnation_of_a_pipeline_has_its_own_slots(slots: DynamoRunSlots,
     slots.take_slot("demo", "deleted", "t#run-0", 1)
 
     assert slots.take_slot("demo", "made-again", "t#run-1", 1).taken
-    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PIPELINE#demo#made-again#SLOTS"}, "sk": {"S": "SLOTS"}})
+    item = dynamodb.get_item(TableName=TABLE, Key=slots_key("demo", "made-again"))
     assert item["Item"]["slots"]["SS"] == ["t#run-1"]
+
+
+def test_freeing_a_slot_of_a_pipeline_whose_item_is_gone_makes_no_item(slots: DynamoRunSlots, dynamodb: Any) -> None:
+    slots.free_slots("demo", "deleted", ["t#run-0"])
+
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key=slots_key("demo", "deleted"))
+
+
+def test_deleting_a_pipeline_deletes_its_slots(dynamodb: Any) -> None:
+    from adapters.management import DynamoManagement
+    from domain.management import apply_pipeline, delete_pipeline
+    from domain.policy import Caller
+    from tests.unit.test_management import seeded
+
+    ports = seeded(DynamoManagement(dynamodb, TABLE))
+    stored, _ = apply_pipeline(ports, Caller("admin", is_admin=True), demo_pipeline(id="doomed"))
+    DynamoRunSlots(dynamodb, TABLE).take_slot("doomed", stored.incarnation, "t#run-0", 1)
+
+    delete_pipeline(ports, Caller("admin", is_admin=True), "doomed")
+
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key=slots_key("doomed", stored.incarnation))
 
 
 @pytest.fixture

@@ -364,3 +364,8 @@ def test_the_cli_imports_the_gateway_and_its_werkzeug_only_for_the_commands_that
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
 
     assert done.stdout.strip() == "[]"
+
+
+def test_server_on_a_taken_port_raises_oserror_for_the_stack_to_explain() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(OSError):
+        LocalApiServer(ApiGateway(ROUTES, FakeFunctions()), "127.0.0.1", taken.getsockname()[1])
