@@ -48,15 +48,8 @@ def test_finish_run_frees_the_slot_of_a_run_that_succeeds_or_fails(
     assert slots_held(dynamodb) == []
 
 
-def test_record_failure_frees_the_slot_of_a_run_whose_job_runner_crashed(
-    workflow: Workflow, dynamodb: Any, monkeypatch: Any
-) -> None:
-    from adapters.shell import ShellExecutor
-
-    def crash(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("runner died mid-job")
-
-    monkeypatch.setattr(ShellExecutor, "execute", crash)
+@pytest.mark.usefixtures("crashed_job_runner")
+def test_record_failure_frees_the_slot_of_a_run_whose_job_runner_crashed(workflow: Workflow, dynamodb: Any) -> None:
     run = start_holding_a_slot(workflow, dynamodb, ["true"])
 
     assert workflow.wait(run.run_id)["status"] == "FAILED"
