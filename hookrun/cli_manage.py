@@ -512,7 +512,7 @@ def test_delivery(
         typer.Option("--header", metavar="'NAME: VALUE'", help="A header of the sample delivery (repeatable)."),
     ] = None,
 ) -> None:
-    """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners).
+    """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners, admins).
 
     Without --data or --event the sample is `{}`. It is answered as the webhook's own ?dryRun=true would be.
     """
