@@ -196,7 +196,7 @@ def delete(
     *,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a pipeline with its members; its webhook URL stops working at once (owners and admins)."""
+    """Delete a pipeline, its members and its runs and deliveries; its webhook URL dies at once (owners, admins)."""
     if not yes:
         typer.confirm(f"Delete pipeline {pipeline_id}? Its webhook URL stops working at once.", abort=True)
     answer = ask(lambda: session.api.delete(_pipeline_path(pipeline_id)))
