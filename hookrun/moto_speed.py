@@ -22,19 +22,31 @@ calls themselves (measured with py-spy under `make bench`):
 - its Step Functions interpreter builds a new boto3 Lambda client (a deep copy of botocore's event hooks) for
   every Task that invokes a function; they differ only by region (all sign as the state machine's role,
   hookrun.local_iam), and botocore clients are thread-safe, so one per region is kept, made at the first Task.
-None changes what moto answers. And the process hands the GIL over every millisecond rather than every 5: a thread
+None changes what moto answers. Two change when, not what:
+- moto starts an interpreter thread for each execution at once; under a burst of webhooks hundreds run together,
+  each Task's invocation then queues for a sandbox past its TimeoutSeconds, and the threads take the GIL from the
+  webhooks' calls. Executions are admitted in start order, RUNNING_EXECUTIONS at a time (RUNNING, with no history
+  yet, until then), and one more every ADMIT_EVERY_SECONDS that none ended, so long jobs never hold the rest back;
+  a stopped execution that waits ends ABORTED at once. The list moto keeps of every thread it ever started is pruned
+  of ended ones as each execution ends.
+And the process hands the GIL over every millisecond rather than every 5: a thread
 serving a webhook's call waits less behind the interpreter's threads running executions.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 SWITCH_INTERVAL_SECONDS = 0.001
+RUNNING_EXECUTIONS = 6  # about what two cores keep busy: each run's Tasks run in sandboxes of their own
+ADMIT_EVERY_SECONDS = 1.0
 _lock = threading.Lock()
 _installed = False
 
@@ -52,6 +64,7 @@ def install() -> None:
         _query_one_partition()
         _dump_item_answers()
         _keep_method_names()
+        admit_executions_in_turn(ExecutionGate(RUNNING_EXECUTIONS, ADMIT_EVERY_SECONDS))
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         _installed = True
 
@@ -167,3 +180,92 @@ def _keep_method_names() -> None:
 
     original = getattr(responses, "method_names_from_class")  # noqa: B009 - moto does not export it
     setattr(responses, "method_names_from_class", functools.cache(original))  # noqa: B010
+
+
+class ExecutionGate:
+    """Admits executions in the order they came: while fewer than `limit` run, or once none was let in or ended
+    for `every` seconds (the running ones are long: they must not hold the others back)."""
+
+    def __init__(self, limit: int, every: float) -> None:
+        self.limit = limit
+        self.every = every
+        self.running = 0
+        self._changed = threading.Condition()
+        self._queue: collections.deque[object] = collections.deque()
+        self._last = time.monotonic()  # the last admission or end
+
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._queue)
+
+    def enter(self, stopped: Callable[[], bool]) -> bool:
+        """Wait for this execution's turn: True when admitted, False if `stopped()` became true meanwhile."""
+        turn = object()
+        with self._changed:
+            self._queue.append(turn)
+            while True:
+                if stopped():
+                    self._queue.remove(turn)
+                    self._changed.notify_all()
+                    return False
+                now = time.monotonic()
+                due = self._last + self.every - now
+                if self._queue[0] is turn and (self.running < self.limit or due <= 0):
+                    self._queue.popleft()
+                    self.running += 1
+                    self._last = now
+                    self._changed.notify_all()
+                    return True
+                self._changed.wait(max(due, 0.05) if self._queue[0] is turn else None)
+
+    def leave(self) -> None:
+        with self._changed:
+            self.running -= 1
+            self._last = time.monotonic()
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """A waiting execution was stopped: let it see so."""
+        with self._changed:
+            self._changed.notify_all()
+
+
+def admit_executions_in_turn(gate: ExecutionGate) -> None:
+    """Run each execution moto starts from now on when `gate` admits it; one stopped before that ends ABORTED."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    original_stop = ExecutionWorker.stop
+
+    def stopped(worker: ExecutionWorker) -> bool:
+        return getattr(worker, "_hookrun_stopped", False)
+
+    def run(worker: ExecutionWorker) -> None:
+        if not gate.enter(lambda: stopped(worker)):
+            return
+        if stopped(worker):  # between its admission and now
+            gate.leave()
+            return
+        try:
+            worker._execution_logic()  # type: ignore[no-untyped-call]
+        finally:
+            gate.leave()
+            TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+    def start(self: ExecutionWorker) -> None:
+        threading.Thread(target=run, args=(self,), name="execution", daemon=True).start()
+
+    def stop(self: ExecutionWorker, stop_date: Any, error: str | None, cause: str | None) -> None:
+        if self.env is not None:
+            original_stop(self, stop_date=stop_date, error=error, cause=cause)
+            return
+        execution = getattr(self._execution_communication, "execution", None)
+        if execution is not None:
+            execution.exec_status, execution.stop_date = ExecutionStatus.ABORTED, stop_date
+        self._hookrun_stopped = True  # type: ignore[attr-defined]
+        gate.wake()
+
+    ExecutionWorker.start = start  # type: ignore[method-assign]
+    ExecutionWorker.stop = stop  # type: ignore[method-assign]
