@@ -22,6 +22,10 @@ calls themselves (measured with py-spy under `make bench`):
 - its Step Functions interpreter builds a new boto3 Lambda client (a deep copy of botocore's event hooks) for
   every Task that invokes a function; they differ only by region (all sign as the state machine's role,
   hookrun.local_iam), and botocore clients are thread-safe, so one per region is kept, made at the first Task.
+- its server (werkzeug's development server) closes the connection after every answer, so each AWS call of each
+  sandbox opened a new connection, and the server a new thread for it; a request whose body has a length is read
+  to its end after the answer, and its connection then serves the client's next request (keep-alive), as
+  http.server does for HTTP/1.1. A chunked body still closes its connection, as werkzeug does.
 None changes what moto answers. Two change when, not what:
 - moto starts an interpreter thread for each execution at once; under a burst of webhooks hundreds run together,
   each Task's invocation then queues for a sandbox past its TimeoutSeconds, and the threads take the GIL from the
@@ -38,6 +42,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import socket
 import sys
 import threading
 import time
@@ -64,6 +69,7 @@ def install() -> None:
         _query_one_partition()
         _dump_item_answers()
         _keep_method_names()
+        _keep_connections_alive()
         admit_executions_in_turn(ExecutionGate(RUNNING_EXECUTIONS, ADMIT_EVERY_SECONDS))
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         _installed = True
@@ -229,6 +235,73 @@ class ExecutionGate:
         """A waiting execution was stopped: let it see so."""
         with self._changed:
             self._changed.notify_all()
+
+
+class _NothingLeft:
+    """The selector werkzeug reads a request's leftovers with: on a kept connection those are the next request."""
+
+    def register(self, *args: Any) -> None:
+        pass
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def _keep_connections_alive() -> None:
+    import selectors
+    import types
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug import serving
+    from werkzeug.wsgi import LimitedStream
+
+    keeping = threading.local()  # whether the request this thread answers keeps its connection
+    only_when_closing = types.SimpleNamespace(
+        DefaultSelector=lambda: _NothingLeft() if getattr(keeping, "body", None) else selectors.DefaultSelector(),
+        EVENT_READ=selectors.EVENT_READ,
+    )
+    setattr(serving, "selectors", only_when_closing)  # noqa: B010 - the one name werkzeug's run_wsgi reads it by
+
+    original_setup = MotoRequestHandler.setup
+    original_make_environ = MotoRequestHandler.make_environ
+    original_run_wsgi = MotoRequestHandler.run_wsgi
+    original_send_header = MotoRequestHandler.send_header
+
+    def setup(self: Any) -> None:
+        original_setup(self)
+        # an answer goes out in several writes: on a kept connection Nagle would hold the last one for an ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def make_environ(self: Any) -> Any:
+        environ = original_make_environ(self)
+        length = environ.get("CONTENT_LENGTH") or "0"
+        keeping.body = None
+        if not environ.get("wsgi.input_terminated") and length.isdigit():  # not chunked: its end is known
+            keeping.body = LimitedStream(environ["wsgi.input"], int(length))
+            environ["wsgi.input"] = keeping.body
+            environ["wsgi.input_terminated"] = True  # the app reads it to its end, not past it
+        return environ
+
+    def run_wsgi(self: Any) -> None:
+        try:
+            original_run_wsgi(self)
+            if keeping.body is not None and not self.close_connection:
+                keeping.body.exhaust()  # what the app left unread, so the next request starts where it should
+        finally:
+            keeping.body = None
+
+    def send_header(self: Any, keyword: str, value: str) -> None:
+        if getattr(keeping, "body", None) is not None and (keyword.lower(), value.lower()) == ("connection", "close"):
+            return
+        original_send_header(self, keyword, value)
+
+    MotoRequestHandler.setup = setup  # type: ignore[method-assign]
+    MotoRequestHandler.make_environ = make_environ  # type: ignore[method-assign]
+    MotoRequestHandler.run_wsgi = run_wsgi  # type: ignore[method-assign]
+    MotoRequestHandler.send_header = send_header  # type: ignore[method-assign]
 
 
 def admit_executions_in_turn(gate: ExecutionGate) -> None:
