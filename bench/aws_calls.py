@@ -29,6 +29,8 @@ from bench.common import (
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/hookrun-bench"
 # executions are recorded, not run: a running workflow would make calls of its own on other threads
+# an accepted run also takes its slot under the pipeline's maxRunningRuns (one conditional UpdateItem); dry runs none
+SEQUENTIAL_GOALS = {"a": 4, "e": 3, "f": 3}
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": False}, "lambda": {"use_docker": False}}
 
 
@@ -164,7 +166,7 @@ def measure(quick: bool) -> Section:
             section.data[key] = {"label": label, "calls": [str(c) for c in calls], "sequential": sequential}
             if key == "a'":
                 continue  # a check that warm clients make the same calls: in the notes, not a row
-            goal, met = at_most(sequential, 3) if key in {"a", "e", "f"} else ("", None)
+            goal, met = at_most(sequential, SEQUENTIAL_GOALS[key]) if key in SEQUENTIAL_GOALS else ("", None)
             section.rows.append(Row(f"AWS calls ({key}) {label}: sequential", sequential, "calls", goal, met))
             section.rows.append(Row(f"AWS calls ({key}) {label}: total", total, "calls"))
         composition.use_container(None)

@@ -77,6 +77,19 @@ def post_to_succeeded(session: requests.Session, endpoint: str, url: str) -> tup
     raise RuntimeError(f"run {run_id} did not succeed within {RUN_TIMEOUT_SECONDS} s")
 
 
+def uncapped(session: requests.Session, endpoint: str) -> None:
+    """The demo pipeline with the highest maxRunningRuns: the load measures the webhook, not the cap on runs."""
+    from domain.models import MAX_RUNNING_RUNS
+    from tests.support import demo_pipeline
+
+    pipeline = demo_pipeline(maxRunningRuns=MAX_RUNNING_RUNS).model_dump(mode="json", by_alias=True, exclude_none=True)
+    answer = session.put(
+        f"{endpoint}/api/pipelines/demo", json=pipeline, headers={"X-Hookrun-User": "admin"}, timeout=30
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"PUT the demo pipeline answered {answer.status_code}: {answer.text}")
+
+
 def load(url: str, seconds: float) -> tuple[list[ClientLog], float, tuple[float, float]]:
     """CLIENTS threads POSTing `{}` until `seconds` have passed; their logs, the elapsed time, its wall-clock span."""
     logs = [ClientLog() for _ in range(CLIENTS)]
@@ -168,6 +181,7 @@ def measure(quick: bool) -> Section:
         try:
             session = _session()
             info = session.get(f"{stack.endpoint}/_hookrun/local", timeout=REQUEST_TIMEOUT_SECONDS).json()
+            uncapped(session, stack.endpoint)
             idle = [post_to_succeeded(session, stack.endpoint, stack.webhook_url) for _ in range(idle_runs)]
             rss_before = rss_kib(stack.process.pid)
             load_average = os.getloadavg()[0]

@@ -19,6 +19,8 @@ import requests
 USER_HEADER = "X-Hookrun-User"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 SIGNED_SERVICE = "execute-api"
+Query = Mapping[str, str | int | None]  # a request's query parameters; the None ones are left out
+JsonBody = Mapping[str, Any]
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
@@ -86,15 +88,15 @@ class HookrunClient:
         self.signed = not is_loopback(self.endpoint)
         self._session = requests.Session()
 
-    def get(self, path: str, params: Mapping[str, str | int | None] | None = None) -> dict[str, Any]:
+    def get(self, path: str, params: Query | None = None) -> dict[str, Any]:
         """GET `path` (already URL-quoted) with the non-None `params`; the JSON object the API answered."""
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def post(self, path: str, body: JsonBody | None = None) -> dict[str, Any]:
         """POST `body` (none if None) as JSON to `path`; the JSON object the API answered."""
         return self.request("POST", path, body=body)
 
-    def put(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def put(self, path: str, body: JsonBody) -> dict[str, Any]:
         """PUT `body` as JSON to `path`; the JSON object the API answered."""
         return self.request("PUT", path, body=body)
 
@@ -103,21 +105,13 @@ class HookrunClient:
         return self.request("DELETE", path)
 
     def request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int | None] | None = None,
-        body: Mapping[str, Any] | None = None,
+        self, method: str, path: str, params: Query | None = None, body: JsonBody | None = None
     ) -> dict[str, Any]:
         """Send one request; the JSON object the API answered."""
         return self.send(method, path, params, body)[1]
 
     def send(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int | None] | None = None,
-        body: Mapping[str, Any] | None = None,
+        self, method: str, path: str, params: Query | None = None, body: JsonBody | None = None
     ) -> tuple[int, dict[str, Any]]:
         """Send one request, signed when the endpoint is not on this machine; the status and JSON object answered."""
         headers = {"Accept": "application/json"}

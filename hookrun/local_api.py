@@ -2,6 +2,7 @@
 
 It serves the routes that template.yaml declares as `Api` events, the way `sam local start-api` does, with the
 gateway's own answers where API Gateway gives them (unknown route, body too large, a failed function: 502).
+werkzeug serves HTTP/1.1 and routes; what is ours is the proxy event, and the bounds a server facing any client needs.
 """
 
 from __future__ import annotations
@@ -9,27 +10,42 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from email.errors import InvalidHeaderDefect, MissingHeaderBodySeparatorDefect
+from email.message import Message
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, select_address_family
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_input_stream
+
+from domain.errors import ErrorCode
 from hookrun.job_gate import from_a_job
 from hookrun.template import ApiRoute
 from hookrun.ui_static import is_ui_path, ui_answer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 LOCAL_INFO_PATH = "/_hookrun/local"
 LOCAL_UI_SESSION = {"mode": "local", "defaultUser": "admin"}  # the page picks the acting user (X-Hookrun-User)
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+_LINE_BREAK = re.compile(r"[\r\n]")  # in a header it would end the answer's head early: a split response
 
 log = logging.getLogger("local.api")
 
@@ -71,57 +87,30 @@ def error_response(status: int, code: str, message: str, headers: list[tuple[str
     return HttpResponse(status, [("Content-Type", "application/json"), *(headers or [])], body)
 
 
-@dataclass(frozen=True)
-class _CompiledRoute:
-    route: ApiRoute
-    pattern: re.Pattern[str]
-    parameters: int
-
-
-def _compile(route: ApiRoute) -> _CompiledRoute:
-    parts = []
-    parameters = 0
-    for segment in route.path.strip("/").split("/"):
-        match = re.fullmatch(r"\{([A-Za-z0-9_]+)(\+?)\}", segment)
-        if match:
-            parameters += 1
-            parts.append(f"(?P<{match.group(1)}>{'.+' if match.group(2) else '[^/]+'})")
-        else:
-            parts.append(re.escape(segment))
-    return _CompiledRoute(route, re.compile("/" + "/".join(parts)), parameters)
-
-
-class RouteNotFound(LookupError):
-    """No route has this path."""
-
-
-class MethodNotAllowed(LookupError):
-    """Routes have this path, but none this method; `allowed` lists theirs."""
-
-    def __init__(self, allowed: list[str]) -> None:
-        super().__init__(", ".join(allowed))
-        self.allowed = allowed
+def _rule(route: ApiRoute) -> Rule:
+    """A werkzeug rule for `route`: `{name}` is one segment, `{name+}` the rest of the path (API Gateway's proxy)."""
+    path = re.sub(r"\{(\w+)(\+?)\}", lambda found: f"<{'path:' if found[2] else ''}{found[1]}>", route.path)
+    rule = Rule(path, endpoint=route)
+    if route.method != "ANY":
+        rule.methods = {route.method}  # set after: werkzeug's constructor adds HEAD to GET, API Gateway does not
+    return rule
 
 
 class Router:
     """Matches a raw path to a route; a literal segment beats a `{param}`, as in API Gateway."""
 
     def __init__(self, routes: list[ApiRoute]) -> None:
-        self._routes = sorted((_compile(route) for route in routes), key=lambda compiled: compiled.parameters)
+        rules = Map([_rule(route) for route in routes], merge_slashes=False, redirect_defaults=False)
+        self._routes = rules.bind("local")
 
     def match(self, method: str, raw_path: str) -> tuple[ApiRoute, dict[str, str]]:
-        """The route and its decoded path parameters; RouteNotFound or MethodNotAllowed otherwise."""
-        allowed: list[str] = []
-        for compiled in self._routes:
-            found = compiled.pattern.fullmatch(raw_path)
-            if not found:
-                continue
-            if compiled.route.method in (method, "ANY"):
-                return compiled.route, {name: unquote(value) for name, value in found.groupdict().items()}
-            allowed.append(compiled.route.method)
-        if allowed:
-            raise MethodNotAllowed(sorted(set(allowed)))
-        raise RouteNotFound(raw_path)
+        """The route and its decoded path parameters; werkzeug's NotFound or MethodNotAllowed otherwise."""
+        try:
+            route, parameters = self._routes.match(raw_path, method)
+        except RequestRedirect:  # a path werkzeug would only redirect: API Gateway has no such route
+            raise NotFound() from None
+        # matched on the raw path, so an encoded `/` stays inside its parameter as in API Gateway
+        return route, {name: unquote(value) for name, value in parameters.items()}
 
 
 def _group(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
@@ -242,6 +231,8 @@ def http_response(result: Any) -> HttpResponse:
     headers = [(name, str(value)) for name, value in single.items() if name not in multi]
     headers += [(name, str(value)) for name, values in multi.items() for value in values]
     headers = [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
+    if any(_LINE_BREAK.search(name + value) for name, value in headers):
+        raise InvalidProxyResponse("a header of the function's answer holds a line break")
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     text = result.get("body") or ""
@@ -284,7 +275,7 @@ class ApiGateway:
         resource = "(no route)"
         try:
             route, parameters = self._router.match(request.method, raw_path)
-        except RouteNotFound:
+        except NotFound:
             if (request.method, raw_path) == ("GET", LOCAL_INFO_PATH):
                 resource = LOCAL_INFO_PATH
                 response = HttpResponse(
@@ -298,8 +289,9 @@ class ApiGateway:
                     404, "NOT_FOUND", f"No route matches this path; the routes are {self._known_routes}."
                 )
         except MethodNotAllowed as exc:
-            message = f"{request.method} is not allowed here; use {', '.join(exc.allowed)}."
-            response = error_response(405, "METHOD_NOT_ALLOWED", message, [("Allow", ", ".join(exc.allowed))])
+            allowed = sorted(exc.valid_methods or [])
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}."
+            response = error_response(405, "METHOD_NOT_ALLOWED", message, [("Allow", ", ".join(allowed))])
         else:
             resource = route.path
             event = proxy_event(
@@ -332,106 +324,185 @@ class ApiGateway:
         return error_response(502, "INTERNAL_ERROR", "Internal server error")
 
 
-class _BodyTooLarge(ValueError):
-    """The body is over MAX_BODY_BYTES; API Gateway answers 413 without reading it."""
+_HEADER_LINE_DEFECTS = (MissingHeaderBodySeparatorDefect, InvalidHeaderDefect)  # a line that is no `name: value`
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "hookrun-local-api"
+def _request_line_problem(target: str, version: str) -> str | None:
+    """Why a request line that http.server accepted cannot be served (HTTP/0.9, a target that is no URL), or None."""
+    if version == "HTTP/0.9":
+        return "HTTP/0.9 is not served. Send an HTTP/1.1 request."
+    try:
+        urlsplit(target)
+    except ValueError:
+        return "The request target is not a URL. Send a path, or an absolute http URL."
+    return None
+
+
+def _framing_problem(headers: Message, version: str) -> str | None:
+    """Why the request's framing is ambiguous (RFC 9112 sections 5 and 6), or None: nothing can be smuggled."""
+    if any(isinstance(defect, _HEADER_LINE_DEFECTS) for defect in headers.defects) or "\n" in "".join(headers.values()):
+        return "A header line is malformed (no colon, a space before it, or a folded line). Send one header per line."
+    lengths, codings = headers.get_all("Content-Length", []), headers.get_all("Transfer-Encoding", [])
+    if codings and (lengths or version == "HTTP/1.0"):
+        return "Transfer-Encoding goes with HTTP/1.1 and without Content-Length. Send one of them."
+    if codings and [coding.strip().lower() for coding in codings] != ["chunked"]:
+        return "The only transfer coding served is one 'Transfer-Encoding: chunked'. Send that or Content-Length."
+    if len(lengths) > 1 or (lengths and not re.fullmatch(r"[0-9]+", lengths[0].strip())):
+        return "Content-Length must be given once, in decimal digits. Send one."
+    return None
+
+
+_CLOSE = ("Connection", "close")
+RAW_HEADERS = "hookrun.headers"  # the request's headers as sent: WSGI's HTTP_* keys lose their case, order and repeats
+
+
+class GatewayApp:
+    """The local API Gateway as a WSGI application: the body read whole (or nothing runs), then `ApiGateway.handle`."""
+
+    def __init__(self, gateway: ApiGateway) -> None:
+        self.gateway = gateway
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        response = self._answer(environ)
+        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+        start_response(f"{response.status} {HTTP_STATUS_CODES.get(response.status, '')}", headers)
+        return [response.body]
+
+    def _answer(self, environ: WSGIEnvironment) -> HttpResponse:
+        try:
+            body = get_input_stream(environ, max_content_length=MAX_BODY_BYTES).read()
+        except RequestEntityTooLarge:  # not read: the rest of it would be taken for the next request
+            message = f"The request body is larger than {MAX_BODY_BYTES} bytes, API Gateway's limit."
+            return error_response(413, "PAYLOAD_TOO_LARGE", message, [_CLOSE])
+        except ClientDisconnected:  # cut short, timed out or badly chunked: a body that did not arrive whole never runs
+            return error_response(400, "BAD_REQUEST", "The request body did not arrive whole; nothing ran.", [_CLOSE])
+        client = (environ["REMOTE_ADDR"], int(environ["REMOTE_PORT"]))
+        headers: list[tuple[str, str]] = environ[RAW_HEADERS]
+        if any(name.lower() == "x-hookrun-user" for name, _ in headers) and from_a_job(
+            client, int(environ["SERVER_PORT"])
+        ):  # a job's connection cannot name a user (hookrun/job_gate.py)
+            headers = [(name, value) for name, value in headers if name.lower() != "x-hookrun-user"]
+        request = HttpRequest(
+            method=environ["REQUEST_METHOD"],
+            target=environ["RAW_URI"],
+            headers=headers,
+            body=body,
+            source_ip=client[0],
+            protocol=environ["SERVER_PROTOCOL"],
+        )
+        return self.gateway.handle(request)
+
+
+class _TimedReads(socket.SocketIO):
+    """Socket reads that wait `idle` seconds for a request to begin, then end at its deadline `whole` seconds on."""
+
+    def __init__(self, connection: socket.socket, idle: float, whole: float) -> None:
+        super().__init__(connection, "rb")
+        self._connection, self._idle, self._whole = connection, idle, whole
+        self.deadline: float | None = None  # None while waiting for a request
+
+    def readinto(self, buffer: Any) -> int | None:
+        waiting = self.deadline is None
+        left = self._idle if self.deadline is None else self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive whole in time")
+        self._connection.settimeout(left)
+        count = super().readinto(buffer)
+        if waiting:
+            self.deadline = time.monotonic() + self._whole
+        return count
+
+
+# http.server's own refusals of a request head (any other status it picks is a 400)
+_HEAD_ERRORS = {
+    error.status: error
+    for error in (ErrorCode.URI_TOO_LONG, ErrorCode.HEADERS_TOO_LARGE, ErrorCode.HTTP_VERSION_NOT_SUPPORTED)
+}
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, with what a server facing any client needs and its dev server leaves out.
+
+    Bounded reads (`_TimedReads`), framing checks before the body is read, JSON for every refusal, and one write per
+    answer: werkzeug's `run_wsgi` ends each connection (Connection: close) and lingers on it, our answers are whole.
+    """
+
     server: LocalApiServer
 
-    def __getattr__(self, name: str) -> Any:
-        # every method reaches the gateway (do_GET, do_TRACE, ...): unrouted ones get 405, never the stdlib's 501
-        if name.startswith("do_"):
-            return self._serve
-        raise AttributeError(name)
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket stays open; its reads go through deadlines instead
+        self._reads = _TimedReads(self.connection, self.server.idle_seconds, self.server.request_seconds)
+        self.rfile = io.BufferedReader(self._reads)
 
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except _BodyTooLarge:
-            self.close_connection = True  # the unread body would otherwise be taken for the next request
-            message = f"The request body is larger than {MAX_BODY_BYTES} bytes, API Gateway's limit."
-            self._write(error_response(413, "PAYLOAD_TOO_LARGE", message))
+    def handle_one_request(self) -> None:
+        self._reads.deadline = None
+        super().handle_one_request()
+
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        environ[RAW_HEADERS] = list(self.headers.items())
+        return environ
+
+    def run_wsgi(self) -> None:
+        version = self.request_version
+        problem = _request_line_problem(self.path, version) or _framing_problem(self.headers, version)
+        if problem:
+            self._refuse(ErrorCode.BAD_REQUEST, problem)
             return
-        except ValueError:
+        response = Response.from_app(self.server.app, self.make_environ(), buffered=True)
+        self._write(response.status_code, response.headers.to_wsgi_list(), response.get_data())
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's refusals of a request head, as `{code, message}` without its HTML page or the raw input."""
+        error = _HEAD_ERRORS.get(code, ErrorCode.BAD_REQUEST)
+        self._refuse(error, error.message)
+
+    def _refuse(self, error: ErrorCode, message: str) -> None:
+        self.close_connection = True
+        answer = error_response(error.status, error.name, message)
+        self._write(answer.status, answer.headers, answer.body)
+
+    def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """The answer in one write: a head and a body sent apart wait out delayed ACKs on a kept-alive connection."""
+        if any(name.lower() == "connection" and value.lower() == "close" for name, value in headers):
             self.close_connection = True
-            self._write(error_response(400, "BAD_REQUEST", "The request body could not be read."))
-            return
-        request = HttpRequest(
-            method=self.command,
-            target=self.path,
-            headers=self._headers(),
-            body=body,
-            source_ip=self.client_address[0],
-            protocol=self.request_version,
-        )
-        self._write(self.server.gateway.handle(request))
-
-    def _headers(self) -> list[tuple[str, str]]:
-        """The request's headers; a job's connection cannot name a user (hookrun/job_gate.py)."""
-        headers = list(self.headers.items())
-        if any(name.lower() == "x-hookrun-user" for name, _ in headers) and from_a_job(
-            self.client_address, int(self.server.server_address[1])
-        ):
-            return [(name, value) for name, value in headers if name.lower() != "x-hookrun-user"]
-        return headers
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        if length > MAX_BODY_BYTES:
-            raise _BodyTooLarge()
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks = bytearray()
-        while size := int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16):
-            if len(chunks) + size > MAX_BODY_BYTES:
-                raise _BodyTooLarge()
-            chunks += self.rfile.read(size)
-            self.rfile.readline(1024)
-        while self.rfile.readline(1024).strip():  # trailer fields, up to the blank line
-            pass
-        return bytes(chunks)
-
-    def _write(self, response: HttpResponse) -> None:
-        self.send_response_only(response.status)
-        self.send_header("Date", self.date_time_string())
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        headers = [(name, value) for name, value in headers if name.lower() not in {"connection", "content-length"}]
+        headers.append(("Content-Length", str(len(body))))
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+            headers.append(_CLOSE)
+        lines = [f"HTTP/1.1 {status} {HTTP_STATUS_CODES.get(status, '')}", f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.connection.settimeout(self.server.idle_seconds)  # a client that reads nothing is let go
+        self.wfile.write(head if self.command == "HEAD" else head + body)
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log(self, type: str, message: str, *args: Any) -> None:
         """ApiGateway.handle logs each request without its raw path, which may hold a webhook token."""
 
 
-class LocalApiServer(ThreadingHTTPServer):
-    """The HTTP server of the local API Gateway; `serve_in_background` runs it on a daemon thread."""
+class LocalApiServer(ThreadedWSGIServer):
+    """The HTTP server of the local API Gateway; `serve_in_background` runs it on a daemon thread.
 
-    daemon_threads = True
-    request_queue_size = 256  # the stdlib's 5 resets bursts of concurrent webhooks, which API Gateway absorbs
+    A connection waits `idle_seconds` for a request to begin (the first, or the next one kept alive), and a request
+    must arrive whole within `request_seconds`; otherwise the connection is closed and nothing runs.
+    """
+
+    request_queue_size = 256  # a burst of concurrent webhooks is absorbed, as API Gateway does
+    idle_seconds = 5.0
+    request_seconds = 30.0
 
     def __init__(self, gateway: ApiGateway, host: str, port: int) -> None:
-        super().__init__((host, port), _RequestHandler)
+        # bound here, so that a taken port raises OSError: werkzeug's own bind would exit the process
+        family = select_address_family(host, port)
+        with socket.create_server((host, port), family=family, backlog=self.request_queue_size) as listening:
+            super().__init__(host, port, GatewayApp(gateway), handler=_RequestHandler, fd=listening.fileno())
         self.gateway = gateway
         self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
     def serve_in_background(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="local-api", daemon=True)
+        # polled often, so that stop() returns at once: werkzeug's default keeps it waiting half a second
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="local-api", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -2,14 +2,16 @@
 
 moto's Step Functions interpreter has no codebuild integration and moto's CodeBuild runs nothing. Here, a
 startBuild.sync Task records the build in moto's CodeBuild (so BatchGetBuilds shows it), runs its buildspec's
-commands in a subprocess on the host shell (there is no Docker engine: the job's image is not used, as the log's
-first line says), with the build's environment (Secrets Manager references resolved from moto, their values masked
+commands in a subprocess: in the job's image with `docker run --rm` when the job names an image of its own and a
+Docker engine answers `docker info`, else on the host's shell under the job supervisor (the log's first line says
+which, and why), with the build's environment (Secrets Manager references resolved from moto, their values masked
 in the log, as CodeBuild does), its timeout, and its output in moto's CloudWatch Logs. The Task ends as AWS's does:
 with `{"Build": {...}}`, or States.TaskFailed whose Cause is the build.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ import subprocess  # nosec B404 # runs the build's commands: the local CodeBuild
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +60,13 @@ START_BUILD_PARAMETERS: Final = frozenset(
     }
 )
 _PATH = "/usr/local/bin:/usr/bin:/bin"
+# CodeBuild's curated images exist in CodeBuild alone: a job that names none of its own runs on the host's shell
+CODEBUILD_IMAGES: Final = ("aws/codebuild/",)
+CONTAINER_SRC_DIR: Final = "/codebuild/output/src"
+DOCKER_INFO_SECONDS: Final = 15
+# the host's settings a container does not take, and those the docker client itself reads
+_HOST_ONLY: Final = frozenset({"PATH", "HOME", "TMPDIR", "GIT_CONFIG_GLOBAL"})
+_DOCKER_CLIENT: Final = frozenset({"PATH", "HOME", "XDG_RUNTIME_DIR"})
 _POLL_SECONDS = 0.2
 _lock = threading.Lock()
 _installed = False
@@ -135,13 +145,15 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
     job_user = job_uid()
     secrets = secretsmanager_backends[account][region]
     log = _LogWriter(account, region, metadata["logs"]["groupName"], metadata["logs"]["streamName"])
-    log.write(
-        f"[hookrun] local build: runs on this host's shell, not in image {environment.get('image')} "
-        "(the local stack has no Docker engine)\n"
-    )
+    image = str(environment.get("image"))
+    docker, where = _where(image, privileged=bool(environment.get("privilegedMode")))
+    log.write(f"[hookrun] local build: {where}\n")
     status = "FAILED"
     try:
-        variables, masked = _variables(environment["environmentVariables"], secrets)
+        spec = _buildspec(metadata["source"]["buildspec"])
+        # CodeBuild ranks StartBuild's environment above the buildspec's `env`
+        declared = _buildspec_variables(spec) + list(environment["environmentVariables"])
+        variables, masked = _variables(declared, secrets)
         log.masked = masked
         env = {
             "LANG": "C.UTF-8",
@@ -157,11 +169,15 @@ def _run(build: LocalBuild, account: str, region: str) -> None:
             # the repositories on this host belong to the stack's user, not the build's (git reads this file only)
             **({"GIT_CONFIG_GLOBAL": _git_config(workdir)} if job_user is not None else {}),
         }
-        commands = _commands(metadata["source"]["buildspec"])
+        commands = _commands(spec)
         deadline = time.monotonic() + 60 * int(metadata["timeoutInMinutes"])
         status = "SUCCEEDED"
         for command in commands:
-            status = _run_command(build, command, env, workdir, deadline=deadline, log=log)
+            if docker is None:
+                status = _run_command(build, command, env, workdir, deadline=deadline, log=log)
+            else:
+                container = _Container(docker, image, bool(environment.get("privilegedMode")), workdir)
+                status = container.run(build, command, env, deadline=deadline, log=log)
             if status != "SUCCEEDED":
                 break
     except (ValueError, KeyError, yaml.YAMLError) as exc:
@@ -209,6 +225,108 @@ def _run_command(
     return "SUCCEEDED"
 
 
+def _where(image: str, *, privileged: bool) -> tuple[str | None, str]:
+    """The docker client that runs the build in its image, or None for the host's shell; and the log's first line."""
+    if image.startswith(CODEBUILD_IMAGES):
+        return None, f"runs on this host's shell, not in image {image} (CodeBuild's own image: name one of yours)"
+    docker = docker_engine()
+    if docker is None:
+        return None, f"runs on this host's shell, not in image {image} (no Docker engine answers `docker info`)"
+    return docker, f"runs in image {image} with Docker{' (privileged)' if privileged else ''}"
+
+
+def docker_engine() -> str | None:
+    """The docker client, if an engine answers it (`docker info` succeeds)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    try:
+        answered = subprocess.run(  # nosec B603 # a fixed argv
+            [docker, "info"], capture_output=True, timeout=DOCKER_INFO_SECONDS, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return docker if answered.returncode == 0 else None
+
+
+@dataclass
+class _Container:
+    """One command of a build run by `docker run --rm` in the job's image, the build's directory mounted."""
+
+    docker: str
+    image: str
+    privileged: bool
+    workdir: str
+
+    def run(self, build: LocalBuild, command: str, env: dict[str, str], *, deadline: float, log: _LogWriter) -> str:
+        name = f"hookrun-build-{uuid.uuid4().hex[:16]}"
+        process = subprocess.Popen(  # nosec B603 # argv list, no shell=True; the command is the job's own
+            self.argv(name, command, env),
+            env=self.client_environment(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        build.process = process
+        reader = threading.Thread(target=_copy_lines, args=(process, log), daemon=True)
+        reader.start()
+        try:
+            code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None or build.stopped:
+            self.kill(name)
+            process.wait()
+        reader.join(timeout=5)
+        if code is None:
+            log.write("[Container] Build timed out\n")
+            return "TIMED_OUT"
+        if code != 0:
+            log.write(f"[Container] Command did not exit successfully: exit status {code}\n")
+            return "FAILED"
+        return "SUCCEEDED"
+
+    def argv(self, name: str, command: str, env: dict[str, str]) -> list[str]:
+        """Variables by name only (`-e NAME`): their values, secrets included, reach docker through its
+        environment, never its command line."""
+        argv = [self.docker, "run", "--rm", "--name", name, "-v", f"{self.workdir}:{CONTAINER_SRC_DIR}"]
+        argv += ["-w", CONTAINER_SRC_DIR] + (["--privileged"] if self.privileged else [])
+        repository = _local_repository(env.get("HOOKRUN_REPOSITORY_URL"))
+        if repository is not None:  # a repository on this host is checked out from inside the container too
+            argv += ["-v", f"{repository}:{repository}:ro"]
+        argv += [part for variable in sorted(self.container_environment(env)) for part in ("-e", variable)]
+        return [*argv, "--entrypoint", "bash", self.image, "--noprofile", "--norc", "-c", command]
+
+    def container_environment(self, env: dict[str, str]) -> dict[str, str]:
+        """The build's environment inside the image: the image keeps its own PATH and HOME."""
+        inside = {name: value for name, value in env.items() if name not in _HOST_ONLY}
+        # the mounted directory belongs to the stack's user, not the container's root
+        safe = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+        return inside | safe | {"CODEBUILD_SRC_DIR": CONTAINER_SRC_DIR}
+
+    def client_environment(self, env: dict[str, str]) -> dict[str, str]:
+        """The docker client's own settings (how it reaches its engine) and the values of the build's variables."""
+        client = {
+            name: value for name, value in os.environ.items() if name in _DOCKER_CLIENT or name.startswith("DOCKER_")
+        }
+        return self.container_environment(env) | client  # a build's variable never steers the client
+
+    def kill(self, name: str) -> None:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(  # nosec B603 # a fixed argv
+                [self.docker, "kill", name], capture_output=True, timeout=DOCKER_INFO_SECONDS, check=False
+            )
+
+
+def _local_repository(url: str | None) -> str | None:
+    """The directory of a repository on this host (a path or a file:// URL), if the build checks one out."""
+    if not url:
+        return None
+    path = url.removeprefix("file://") if url.startswith("file://") else url
+    return path if path.startswith("/") and Path(path).exists() else None
+
+
 def _git_config(workdir: str) -> str:
     """A global git configuration beside `workdir` that trusts every repository's owner."""
     path = Path(workdir + ".gitconfig")
@@ -223,8 +341,25 @@ def _copy_lines(process: subprocess.Popen[bytes], log: _LogWriter) -> None:
         log.write(line.decode("utf-8", errors="replace"))
 
 
-def _commands(buildspec: str) -> list[str]:
-    spec = yaml.safe_load(buildspec) or {}
+def _buildspec(text: str) -> dict[str, Any]:
+    spec = yaml.safe_load(text) or {}
+    if not isinstance(spec, dict):
+        raise ValueError("the buildspec is not a mapping")
+    return spec
+
+
+def _buildspec_variables(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """The buildspec's `env.variables` (PLAINTEXT) and `env.secrets-manager` (references), as StartBuild's."""
+    env = spec.get("env") or {}
+    kinds = (("variables", "PLAINTEXT"), ("secrets-manager", "SECRETS_MANAGER"))
+    return [
+        {"name": str(name), "value": str(value), "type": kind}
+        for key, kind in kinds
+        for name, value in (env.get(key) or {}).items()
+    ]
+
+
+def _commands(spec: dict[str, Any]) -> list[str]:
     phases = spec.get("phases") or {}
     return [str(command) for phase in _PHASES for command in (phases.get(phase) or {}).get("commands") or []]
 

@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 
 from adapters.management import principal_item
 from domain.models import USER_ID
-from hookrun.template import TEMPLATE_PATH, LocalResource, TemplateResolver, load_template, local_resources
+from hookrun.template import LocalResource, TemplateResolver, load_template, local_resources
 
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 USER_HEADER = "X-Hookrun-User"
@@ -80,11 +80,8 @@ def transformed_template(region: str = "us-east-1", template: dict[str, Any] | N
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
     from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
-    from samtranslator.yaml_helper import yaml_parse
 
-    if template is None:
-        template = yaml_parse(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    template = copy.deepcopy(template)
+    template = copy.deepcopy(template or load_template())
     # what `sam package` does before the transform: local code and definitions become S3 objects
     template["Globals"]["Function"]["CodeUri"] = "s3://hookrun-artifacts/src.zip"
     for resource in template["Resources"].values():

@@ -9,8 +9,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 CHECKOUT_PARTS = ("template.yaml", "statemachine", "src/handlers", "examples")  # what the local stack is made of
@@ -28,30 +26,12 @@ def checkout_problem(root: Path = ROOT) -> str | None:
     )
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that understands CloudFormation's short tags (!Ref, !Sub, !GetAtt, ...)."""
-
-
-def _short_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _short_tag)
-
-
 @cache
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    """A SAM template as samtranslator reads it: short tags (!Ref, !Sub, !GetAtt, ...) become intrinsics."""
+    from samtranslator.yaml_helper import yaml_parse  # imported here: most hookrun commands never read the template
+
+    loaded: dict[str, Any] = yaml_parse(path.read_text(encoding="utf-8"))
     return loaded
 
 
@@ -108,11 +88,14 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
 def function_properties(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Every AWS::Serverless::Function's properties, keyed by logical id, with the template's Globals applied."""
+    """Every AWS::Serverless::Function's properties, keyed by logical id, with the template's Globals merged in by
+    samtranslator as `sam deploy` merges them (maps merge, lists add up, anything else is the resource's)."""
+    from samtranslator.plugins.globals.globals import Globals
+
     template = template or load_template()
-    defaults = template.get("Globals", {}).get("Function", {})
+    globals_ = Globals(template)
     return {
-        name: _with_globals(defaults, resource.get("Properties", {}))
+        name: globals_.merge(resource["Type"], resource.get("Properties", {}), name, resource.get("IgnoreGlobals"))
         for name, resource in resources_of_type(template, "AWS::Serverless::Function").items()
     }
 
@@ -122,22 +105,6 @@ def _is_intrinsic(value: Any) -> bool:
         return False
     (key,) = value
     return key == "Ref" or str(key).startswith("Fn::")
-
-
-def _with_globals(defaults: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
-    """SAM's Globals rule: maps merge, lists add up, anything else (and any intrinsic) is replaced by the resource's."""
-    merged = dict(defaults)
-    for key, value in properties.items():
-        default = merged.get(key)
-        if _is_intrinsic(value) or _is_intrinsic(default):
-            merged[key] = value
-        elif isinstance(default, dict) and isinstance(value, dict):
-            merged[key] = _with_globals(default, value)
-        elif isinstance(default, list) and isinstance(value, list):
-            merged[key] = default + value
-        else:
-            merged[key] = value
-    return merged
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ BUILD_SECRET = f"{SECRETS}/runs/r-1/0/build-AbCdEf"
 JOB_RUNNER = RESOURCES["JobRunnerFunction"].attributes["Arn"]
 BUILD_PROJECT = RESOURCES["BuildProject"].attributes["Arn"]
 BUILD_LOGS = RESOURCES["BuildLogGroup"].attributes["Arn"]
-RUN, DELIVERIES = "RUN#r-1", "PIPELINE#demo#DELIVERIES"
+RUN, DELIVERIES, SLOTS = "RUN#r-1", "PIPELINE#demo#DELIVERIES", "PIPELINE#demo#0a1b#SLOTS"
 PIPELINE, USER, TRIGGER, PRINCIPAL = "PIPELINE#demo", "USER#alice", "TRIGGER#0a1b", "PRINCIPAL#arn:aws:iam::1:user/a"
 
 
@@ -51,6 +51,8 @@ CALLS: dict[str, list[Call]] = {
     "WebhookFunction": [
         Call("dynamodb:GetItem", TABLE, (TRIGGER,)),
         Call("dynamodb:BatchGetItem", TABLE, (PIPELINE, USER)),
+        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),  # the run's slot under maxRunningRuns, taken and freed
+        Call("dynamodb:BatchGetItem", TABLE, (RUN,)),  # ... at the limit, the holders' statuses: a lost release?
         Call("dynamodb:PutItem", TABLE, (RUN,)),  # the run's secret values
         Call("dynamodb:DeleteItem", TABLE, (RUN,)),  # ... taken back when StartExecution is unavailable
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a rejected request
@@ -71,6 +73,8 @@ CALLS: dict[str, list[Call]] = {
         # a run started by hand: trigger_ports, as the webhook's accepted path
         Call("dynamodb:PutItem", TABLE, (RUN,)),
         Call("dynamodb:DeleteItem", TABLE, (RUN,)),
+        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),
+        Call("dynamodb:BatchGetItem", TABLE, (RUN,)),
         Call("states:StartExecution", STATE_MACHINE),
         *(
             Call(f"secretsmanager:{action}", secret)
@@ -105,6 +109,7 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),
+        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),  # an ended run frees its slot
         # a run's concurrency group, taken and released by the workflow
         *(Call(f"dynamodb:{a}", TABLE, ("GROUP#demo#",)) for a in ("GetItem", "Query", "PutItem", "DeleteItem")),
     ],

@@ -59,16 +59,19 @@ def seed_demo(directory: DynamoDirectory, roles: dict[str, Role]) -> None:
     for user_id, role in roles.items():
         directory.save_user(User(id=user_id))
         directory.save_grant(Grant(pipeline_id="demo", user_id=user_id, role=role))
-    directory.save_trigger(
-        Trigger(
-            token_hash=hash_token(DEMO_TOKEN),
-            pipeline_id="demo",
-            enabled=True,
-            run_as="alice",
-            enabled_at="2026-11-27T12:00:00.000Z",
-            token_hint=token_hint(DEMO_TOKEN),
-        )
-    )
+    directory.save_trigger(demo_trigger())
+
+
+def demo_trigger(**changes: Any) -> Trigger:
+    """demo's webhook trigger (token DEMO_TOKEN), enabled and running as alice, with these `changes`."""
+    return Trigger(
+        token_hash=hash_token(DEMO_TOKEN),
+        pipeline_id="demo",
+        enabled=True,
+        run_as="alice",
+        enabled_at="2026-11-27T12:00:00.000Z",
+        token_hint=token_hint(DEMO_TOKEN),
+    ).model_copy(update=changes)
 
 
 def map_local_principals(

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from domain.deliveries import Delivery
-from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted
+from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted, Unavailable
 from domain.models import (
+    MAX_RUNNING_RUNS,
     AuditEntry,
     Grant,
     Pipeline,
@@ -18,7 +19,7 @@ from domain.models import (
     User,
     UserStatus,
 )
-from domain.ports import Access, GroupLock, StoredPipeline
+from domain.ports import Access, GroupLock, Page, SlotTake, StoredPipeline
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
@@ -114,7 +115,7 @@ class FakeDeliveryLog:
 
     def list_deliveries(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[Delivery], str | None]:
+    ) -> Page[Delivery]:
         mine = [d for d in reversed(self.deliveries) if (d.pipeline_id, d.incarnation) == (pipeline_id, incarnation)]
         newest_first = mine
         if cursor is not None and not (cursor.isdigit() and 0 < int(cursor) < len(newest_first)):
@@ -144,11 +145,38 @@ class FakeSigningSecrets:
         self.values.pop(name, None)
 
 
+@dataclass
+class FakeRunSlots:
+    """RunSlots in memory, with the adapter's conditional take: never more than the limit."""
+
+    held: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    fail_frees: bool = False
+
+    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
+        held = self.held.setdefault((pipeline_id, incarnation), set())
+        if len(held) >= limit and slot not in held:
+            return SlotTake(taken=False, held=tuple(sorted(held)))
+        already = slot in held
+        held.add(slot)
+        return SlotTake(taken=True, held_already=already)
+
+    def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
+        if self.fail_frees:
+            raise Unavailable()
+        self.held.get((pipeline_id, incarnation), set()).difference_update(slots)
+
+    def of(self, pipeline_id: str = "demo", incarnation: str = "") -> set[str]:
+        return set(self.held.get((pipeline_id, incarnation), set()))
+
+
 def fake_ports(
     store: FakeStore,
     runs: FakeRunStarter,
     deliveries: FakeDeliveryLog | None = None,
     signing_secrets: FakeSigningSecrets | None = None,
+    slots: FakeRunSlots | None = None,
+    recorder: FakeRunRecorder | None = None,
+    stack_run_limit: int = MAX_RUNNING_RUNS,
 ) -> TriggerPorts:
     ids = iter(f"run-{n:029x}" for n in range(1, 10_000))
     return TriggerPorts(
@@ -161,6 +189,9 @@ def fake_ports(
         now=lambda: NOW,
         epoch_ms=lambda: 1_795_791_600_000,
         new_run_id=lambda: next(ids),
+        slots=slots if slots is not None else FakeRunSlots(),
+        run_statuses=recorder if recorder is not None else FakeRunRecorder(),
+        stack_run_limit=stack_run_limit,
     )
 
 
@@ -337,6 +368,9 @@ class FakeRunRecorder:
     def run_status(self, run_id: str) -> RunStatus | None:
         run = self.runs.get(run_id)
         return RunStatus(str(run["status"])) if run else None
+
+    def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        return {run_id: status for run_id in run_ids if (status := self.run_status(run_id)) is not None}
 
     @staticmethod
     def _move(record: dict[str, object] | None, to: RunStatus, changes: Mapping[str, object] | None) -> bool:

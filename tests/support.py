@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,23 @@ from typing import Any
 import yaml
 
 from domain.models import Pipeline
-from handlers import composition
+from handlers import api, composition, webhook
 from hookrun.local_iam import principal_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+# each push and tag event of events/ with built-in variables the run it starts must have (some of them)
+SOURCE_EVENT_VARIABLES = [
+    ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
+    ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
+    ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
+    ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
+    ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
+    ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
+    ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
+    ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
+    ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
+]
 
 
 @cache
@@ -70,6 +84,34 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body ({} when empty), last value of each header
+
+
+def _answer(response: dict[str, Any]) -> Answer:
+    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
+    return response["statusCode"], json.loads(response["body"]) if response["body"] else {}, headers
+
+
+def call_api(event: dict[str, Any]) -> Answer:
+    """The API function's answer to `event`, with the wiring in place."""
+    return _answer(api.handler(event, FakeLambdaContext()))  # type: ignore[arg-type]
+
+
+def call_webhook(event: dict[str, Any]) -> Answer:
+    """The webhook function's answer to `event`, with the wiring in place."""
+    return _answer(webhook.handler(event, FakeLambdaContext()))  # type: ignore[arg-type]
+
+
+@contextmanager
+def using_container(container: composition.Container) -> Iterator[composition.Container]:
+    """The handlers use `container` until the block ends, then build their wiring again on next use."""
+    composition.use_container(container)
+    try:
+        yield container
+    finally:
+        composition.use_container(None)
 
 
 AS_THE_LOCAL_GATEWAY_SIGNS = "<the local principal of the X-Hookrun-User header>"

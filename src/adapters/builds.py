@@ -10,7 +10,7 @@ from typing import Any
 from domain.builds import BuildOutcome
 from domain.runs import MAX_OUTPUT_BYTES
 
-from .aws_errors import error_code, unavailable_on_outage
+from .aws_errors import delete_secret, error_code, unavailable_on_outage
 
 # A little more than is stored, so a secret cut at the edge can still be masked before the final cut.
 _KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
@@ -50,15 +50,8 @@ class SecretsManagerBuildSecrets:
             return str(self._client.put_secret_value(SecretId=name, SecretString=text)["ARN"])
 
     def delete_build_secrets(self, run_id: str, stage_index: int, job_name: str) -> None:
-        from botocore.exceptions import ClientError
 
-        name = build_secret_name(self._prefix, run_id, stage_index, job_name)
-        with unavailable_on_outage():
-            try:
-                self._client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
+        delete_secret(self._client, build_secret_name(self._prefix, run_id, stage_index, job_name))
 
 
 class SecretsManagerSourceCredentials:
@@ -82,15 +75,8 @@ class SecretsManagerSourceCredentials:
                 self._client.create_secret(Name=secret, SecretString=token, Description=description)
 
     def delete_source_token(self, pipeline_id: str, name: str) -> None:
-        from botocore.exceptions import ClientError
 
-        secret = source_credentials_name(self._prefix, pipeline_id, name)
-        with unavailable_on_outage():
-            try:
-                self._client.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
+        delete_secret(self._client, source_credentials_name(self._prefix, pipeline_id, name))
 
     def get_source_token(self, pipeline_id: str, name: str) -> str | None:
         from botocore.exceptions import ClientError

@@ -6,15 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from domain.errors import Unavailable
 from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
 from domain.ports import Access
 from domain.variables import SECRET_MASK
 
 from . import keys
-from .aws_errors import error_code, unavailable_on_outage
+from .aws_errors import unavailable_on_outage, written
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -154,11 +152,15 @@ def user_to_item(user: User) -> Item:
     }
 
 
-class DynamoTriggerReader:
+class DynamoTable:
+    """An adapter over the app's one DynamoDB table."""
+
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
+
+class DynamoTriggerReader(DynamoTable):
     def get_trigger(self, token_hash: str) -> Trigger | None:
         with unavailable_on_outage():
             response = self._client.get_item(
@@ -168,11 +170,7 @@ class DynamoTriggerReader:
         return trigger_from_item(item) if item else None
 
 
-class DynamoAccessReader:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
+class DynamoAccessReader(DynamoTable):
     def get_access(self, pipeline_id: str, user_id: str) -> Access:
         wanted = [
             keys.pipeline_key(pipeline_id),
@@ -210,31 +208,25 @@ class DynamoAccessReader:
         raise Unavailable()
 
 
-class DynamoRunSecrets:
+class DynamoRunSecrets(DynamoTable):
     def __init__(self, client: DynamoDBClient, table_name: str, now_epoch: Any) -> None:
-        self._client = client
-        self._table = table_name
+        super().__init__(client, table_name)
         self._now_epoch = now_epoch
 
     def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
-        try:
-            with unavailable_on_outage():
-                self._client.put_item(
-                    TableName=self._table,
-                    Item={
-                        **keys.run_secrets_key(run_id),
-                        "type": {"S": "run-secrets"},
-                        "values": {"S": json.dumps(dict(values))},
-                        keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
-                    },
-                    # a repeated delivery id never replaces the secrets of the run it started
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **keys.run_secrets_key(run_id),
+                    "type": {"S": "run-secrets"},
+                    "values": {"S": json.dumps(dict(values))},
+                    keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
+                },
+                # a repeated delivery id never replaces the secrets of the run it started
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )
 
     def delete_run_secrets(self, run_id: str) -> None:
         with unavailable_on_outage():

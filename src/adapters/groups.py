@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from domain.ports import GroupLock
 
 from . import keys
-from .aws_errors import error_code, unavailable_on_outage
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .aws_errors import unavailable_on_outage, written
+from .dynamodb import DynamoTable
 
 _LOCK = "LOCK"
 
@@ -21,11 +17,7 @@ def _waiter_key(group: str, created_at: str, run_id: str) -> keys.Key:
     return keys.key(keys.group_pk(group), f"WAIT#{created_at}#{run_id}")
 
 
-class DynamoGroups:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
+class DynamoGroups(DynamoTable):
     def add_waiter(self, group: str, created_at: str, run_id: str) -> None:
         item = {**_waiter_key(group, created_at, run_id), "type": {"S": "group-waiter"}, "runId": {"S": run_id}}
         with unavailable_on_outage():
@@ -73,25 +65,15 @@ class DynamoGroups:
             "owner": {"S": run_id},
             "leaseUntil": {"S": lease_until},
         }
-        try:
-            with unavailable_on_outage():
-                self._client.put_item(TableName=self._table, Item=item, **condition)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(lambda: self._client.put_item(TableName=self._table, Item=item, **condition))
 
     def release_lock(self, group: str, run_id: str) -> None:
-        try:
-            with unavailable_on_outage():
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key=keys.key(keys.group_pk(group), _LOCK),
-                    ConditionExpression="#owner = :me",
-                    ExpressionAttributeNames={"#owner": "owner"},
-                    ExpressionAttributeValues={":me": {"S": run_id}},
-                )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        written(
+            lambda: self._client.delete_item(
+                TableName=self._table,
+                Key=keys.key(keys.group_pk(group), _LOCK),
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": run_id}},
+            )
+        )  # another run holds the lock: nothing to free

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from domain.runs import ExecutionResult
+from domain.runs import ExecutionResult, JobScript, StopCheck
 
 from .aws_errors import unavailable_on_outage
 
@@ -33,14 +32,12 @@ class LambdaScriptExecutor:
         self._client = client
         self._function = function_name
 
-    def execute(
-        self,
-        script: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ExecutionResult:
-        payload = {"script": list(script), "environment": dict(environment), "timeoutSeconds": timeout_seconds}
+    def execute(self, script: JobScript, should_stop: StopCheck | None = None) -> ExecutionResult:
+        payload = {
+            "script": list(script.lines),
+            "environment": dict(script.environment),
+            "timeoutSeconds": script.timeout_seconds,
+        }
         call: Future[Any] = _calls.submit(
             lambda: self._client.invoke(FunctionName=self._function, Payload=json.dumps(payload).encode())
         )

@@ -16,6 +16,7 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
 | user of an IAM principal (API auth)  | pk=PRINCIPAL#<arn>           sk=PRINCIPAL                |
 | a concurrency group's lock           | pk=GROUP#<pipeline>#<group>  sk=LOCK                     |
+| slots of a pipeline's runs not ended | pk=PIPELINE#<id>#<inc>#SLOTS sk=SLOTS                    |
 | its waiting runs, oldest first       | pk=GROUP#<pipeline>#<group>  sk=WAIT#<createdAt>#<run>   |
 | audit of a pipeline or user          | pk=PIPELINE#<id> or USER#<id>, sk=AUDIT#<at>#<n>         |
 
@@ -121,6 +122,11 @@ def subject_pk(subject: str, incarnation: str = "") -> str:
 def deliveries_pk(pipeline_id: str, incarnation: str) -> str:
     """Deliveries of a pipeline: pk=PIPELINE#<id>[#<inc>]#DELIVERIES, sk=<receivedAt>#<n>, newest last (TTL 30 d)."""
     return f"{_history(pipeline_id, incarnation)}#DELIVERIES"
+
+
+def run_slots_key(pipeline_id: str, incarnation: str) -> Key:
+    """The slots of a pipeline's (incarnation's) runs that have not ended: a pipeline made again starts with none."""
+    return key(f"{_history(pipeline_id, incarnation)}#SLOTS", "SLOTS")
 
 
 def group_pk(group: str) -> str:

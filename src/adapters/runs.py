@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from domain.models import RunRequest, RunStatus
-from domain.ports import Field
+from domain.ports import Field, Page
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
 from . import keys
-from .aws_errors import error_code, unavailable_on_outage
+from .aws_errors import unavailable_on_outage, written
+from .dynamodb import DynamoTable
 from .pages import newest_first_page
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
 Item = dict[str, Any]
+_BATCH_KEYS = 100  # BatchGetItem's limit
+_BATCH_ROUNDS = 3  # asks for unprocessed keys again at most this often; statuses not read count as unknown
 
 
 def _value(value: Field) -> dict[str, str]:
@@ -145,12 +143,8 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
     )
 
 
-class DynamoRuns:
+class DynamoRuns(DynamoTable):
     """RunRecorder on DynamoDB, plus the reads of the run API."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
 
     def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
         if self.get_run(run.run_id) is not None:
@@ -161,18 +155,14 @@ class DynamoRuns:
                 pending: Any = {self._table: [{"PutRequest": {"Item": i}} for i in children[start : start + 25]]}
                 while pending:
                     pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
-            try:
-                # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=_run_item(run, status, at, group),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+        # the RUN item goes last: a crash before it leaves a run that the next attempt records afresh
+        return written(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item=_run_item(run, status, at, group),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )
 
     def get_run(self, run_id: str) -> RunView | None:
         items: list[Item] = []
@@ -202,9 +192,32 @@ class DynamoRuns:
             ).get("Item")
         return RunStatus(item["status"]["S"]) if item else None
 
+    def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """Statuses of many runs: BatchGetItem, 100 keys a call, with what DynamoDB left unprocessed asked again."""
+        wanted = list(dict.fromkeys(run_ids))
+        found: dict[str, RunStatus] = {}
+        for start in range(0, len(wanted), _BATCH_KEYS):
+            request: Any = {
+                self._table: {
+                    "Keys": [keys.run_key(run_id) for run_id in wanted[start : start + _BATCH_KEYS]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
+            for _ in range(_BATCH_ROUNDS):
+                with unavailable_on_outage():
+                    answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"].removeprefix(keys.RUN)] = RunStatus(item["status"]["S"])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
+
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    ) -> Page[RunView]:
         """Runs of a pipeline (of this incarnation), newest first, a page at a time (stages not included)."""
         partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(
@@ -236,18 +249,13 @@ class DynamoRuns:
                 names[f"#f{i}"] = name
                 values[f":f{i}"] = _value(value)
                 assignments.append(f"#f{i} = :f{i}")
-        try:
-            with unavailable_on_outage():
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET " + ", ".join(assignments),
-                    ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return written(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        )

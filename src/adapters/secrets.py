@@ -64,13 +64,6 @@ class SecretsManagerSigningSecretStore:
         return name
 
     def delete_signing_secret(self, name: str) -> None:
-        from botocore.exceptions import ClientError
+        from .aws_errors import delete_secret
 
-        from .aws_errors import error_code, unavailable_on_outage
-
-        with unavailable_on_outage():
-            try:
-                self._client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
+        delete_secret(self._client, name)

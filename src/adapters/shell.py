@@ -11,13 +11,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
 from domain.models import is_reserved_name
-from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult
+from domain.runs import MAX_OUTPUT_BYTES, ExecutionResult, JobScript, StopCheck
 
 # A little more than is stored, so a secret cut at the edge can still be masked before the final cut.
 _KEEP_BYTES = MAX_OUTPUT_BYTES + 4096
@@ -103,27 +103,21 @@ class ShellExecutor:
         self._shell = shell or shutil.which("bash") or "/bin/sh"
         self._limits = limits or JobLimits()
 
-    def execute(
-        self,
-        script: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ExecutionResult:
+    def execute(self, script: JobScript, should_stop: StopCheck | None = None) -> ExecutionResult:
         workdir = tempfile.mkdtemp(prefix="hookrun-job-")
         # the domain refuses reserved names; dropping them here too keeps the shell safe whatever the caller
-        env = {name: value for name, value in environment.items() if not is_reserved_name(name)}
+        env = {name: value for name, value in script.environment.items() if not is_reserved_name(name)}
         env = {**_DEFAULT_LOCALE, **env, "PATH": _PATH, "HOME": workdir, "TMPDIR": workdir}
         flags = ["-e", "-o", "pipefail"] if self._shell.endswith("bash") else ["-e"]
         shell = [self._shell, "--noprofile", "--norc"] if self._shell.endswith("bash") else [self._shell]
         started = time.monotonic()
         try:
             process, result_read = start_supervised(
-                [*shell, *flags, "-c", "\n".join(script)], workdir, env, timeout_seconds, self._limits
+                [*shell, *flags, "-c", "\n".join(script.lines)], workdir, env, script.timeout_seconds, self._limits
             )
             tail = _TailBuffer(cast(IO[bytes], process.stdout))  # stdout=PIPE always sets it
             outcome = _Outcome(result_read)
-            cancelled = _wait(process, started + timeout_seconds + _SUPERVISOR_GRACE_SECONDS, should_stop)
+            cancelled = _wait(process, started + script.timeout_seconds + _SUPERVISOR_GRACE_SECONDS, should_stop)
             outcome.join(_SUPERVISOR_GRACE_SECONDS)
             tail.join(timeout=5)
             output = bytes(tail.data).decode("utf-8", errors="replace")
@@ -163,7 +157,7 @@ class _Outcome:
         self._thread.join(timeout)
 
 
-def _wait(process: subprocess.Popen[bytes], deadline: float, should_stop: Callable[[], bool] | None) -> bool:
+def _wait(process: subprocess.Popen[bytes], deadline: float, should_stop: StopCheck | None) -> bool:
     """Wait for the supervisor until `deadline`, asking `should_stop` every second; True if the job was stopped
     because it said so."""
     while True:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .models import DEFAULT_BUILD_IMAGE, DEFAULT_COMPUTE_TYPE, CheckoutSource, Job, Model, is_reserved_name
@@ -25,6 +25,8 @@ GIT_TOKEN_VARIABLE = "HOOKRUN_GIT_TOKEN"  # noqa: S105  # nosec B105 # the name 
 BUILD_TIMEOUT_MARGIN_MINUTES = 5
 MIN_BUILD_TIMEOUT_MINUTES = 5
 _RESERVED_BY_CODEBUILD = "CODEBUILD_"
+# set per job in its buildspec, whose `env` CodeBuild ranks below StartBuild's environment: never sent with it
+_JOB_VARIABLES = frozenset({"HOOKRUN_STAGE", "HOOKRUN_JOB", "HOOKRUN_REPOSITORY_URL", "HOOKRUN_DEFAULT_BRANCH"})
 _EXIT_LINE = re.compile(r"^\[hookrun\] exit code (\d+)\s*$", re.MULTILINE)
 
 # Checkout in bash: exactly the run's commit when it has one, else the default branch's head; git's message on
@@ -70,63 +72,77 @@ exit $hookrun_code
 
 
 class BuildOverrides(Model):
-    """What the workflow's StartBuild state passes to CodeBuild for one job. No secret values: secrets are named
-    as Secrets Manager references, which CodeBuild resolves itself."""
+    """What the workflow's StartBuild state passes to CodeBuild for one job, beside the run's environment
+    (`build_environment`, the same for every build of a run). No secret values: the job's secrets are named in
+    its buildspec as Secrets Manager references, which CodeBuild resolves itself."""
 
     buildspec: str
     image: str
     compute_type: str
     privileged: bool
     timeout_in_minutes: int
-    environment_variables: tuple[dict[str, str], ...]  # as Step Functions passes them: Name, Value, Type
+
+
+def build_environment(environment: Mapping[str, str], secret_names: Iterable[str]) -> tuple[dict[str, str], ...]:
+    """The run's public environment as every build of the run is started with (PLAINTEXT, as Step Functions
+    passes it: Name, Value, Type). A secret's name is never sent as plain text (a caller could name a variable
+    like a secret or the source token); neither are names CodeBuild or the shell reserve."""
+    hidden = {*secret_names, GIT_TOKEN_VARIABLE, *_JOB_VARIABLES}
+    return tuple(
+        {"Name": name, "Value": value, "Type": "PLAINTEXT"}
+        for name, value in sorted(environment.items())
+        if _fits_codebuild(name) and name not in hidden
+    )
 
 
 def build_overrides(
     job: Job,
-    environment: Mapping[str, str],
+    job_variables: Mapping[str, str],
     secret_references: Mapping[str, str],
     checkout: CheckoutSource | None,
 ) -> BuildOverrides:
-    """The overrides of one job's build: its buildspec, image, compute, timeout and environment.
+    """The overrides of one job's build: its buildspec, image, compute, timeout.
 
-    `environment` is the job's public environment (PLAINTEXT), `secret_references` maps each secret name to
-    its `secret-id:json-key` reference (type SECRETS_MANAGER).
+    `job_variables` are the job's own public variables (its stage and name), `secret_references` map each secret
+    name to its `secret-id:json-key` reference: both go in the buildspec's `env`, so that the environment passed
+    with StartBuild stays the run's, one copy per stage whatever its number of jobs.
     """
     checks_out = checkout is not None and job.checks_out(checkout.repository)
-    # a secret's name is never also sent as plain text (a caller could name a variable like the source token)
-    public = {
-        name: value
-        for name, value in environment.items()
-        if _fits_codebuild(name) and name not in secret_references and name != GIT_TOKEN_VARIABLE
-    }
+    variables = {name: value for name, value in job_variables.items() if _fits_codebuild(name)}
     if checks_out and checkout is not None:
-        public |= {"HOOKRUN_REPOSITORY_URL": checkout.repository, "HOOKRUN_DEFAULT_BRANCH": checkout.default_branch}
-    variables = [{"Name": name, "Value": value, "Type": "PLAINTEXT"} for name, value in sorted(public.items())]
-    variables += [
-        {"Name": name, "Value": reference, "Type": "SECRETS_MANAGER"}
-        for name, reference in sorted(secret_references.items())
-        if _fits_codebuild(name)
-    ]
+        variables |= {"HOOKRUN_REPOSITORY_URL": checkout.repository, "HOOKRUN_DEFAULT_BRANCH": checkout.default_branch}
+    secrets = {name: reference for name, reference in secret_references.items() if _fits_codebuild(name)}
     return BuildOverrides(
-        buildspec=buildspec(job, checks_out=checks_out),
+        buildspec=buildspec(job, checks_out=checks_out, variables=variables, secrets=secrets),
         image=job.image or DEFAULT_BUILD_IMAGE,
         compute_type=job.compute_type or DEFAULT_COMPUTE_TYPE,
         privileged=bool(job.privileged),
         timeout_in_minutes=max(
             MIN_BUILD_TIMEOUT_MINUTES, math.ceil(job.timeout_seconds / 60) + BUILD_TIMEOUT_MARGIN_MINUTES
         ),
-        environment_variables=tuple(variables),
     )
 
 
-def buildspec(job: Job, *, checks_out: bool) -> str:
-    """The job's buildspec (JSON, which is YAML): one bash command that checks out, then runs the script."""
+def buildspec(
+    job: Job,
+    *,
+    checks_out: bool,
+    variables: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> str:
+    """The job's buildspec (JSON, which is YAML): its own variables and secret references in `env`, and one bash
+    command that checks out, then runs the script."""
     script = "\n".join(job.script)
     delimiter = "HOOKRUN_SCRIPT_" + hashlib.sha256(script.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     command = (_CHECKOUT if checks_out else "") + _RUN.format(
         delimiter=delimiter, script=script, timeout=job.timeout_seconds
     )
-    spec = {"version": "0.2", "env": {"shell": "bash"}, "phases": {"build": {"commands": [command]}}}
+    env: dict[str, object] = {"shell": "bash"}
+    if variables:
+        env["variables"] = dict(sorted(variables.items()))
+    if secrets:
+        env["secrets-manager"] = dict(sorted(secrets.items()))
+    spec = {"version": "0.2", "env": env, "phases": {"build": {"commands": [command]}}}
     return json.dumps(spec, indent=1)
 
 

@@ -38,6 +38,10 @@ class ErrorCode(Enum):
     UNAVAILABLE = 503, "hookrun is busy or a backing service is unavailable. Retry after the given delay."
     NOT_FOUND = 404, "No such route. The README lists the routes."
     METHOD_NOT_ALLOWED = 405, "This route does not take this method; the 'Allow' header lists those it takes."
+    BAD_REQUEST = 400, "The request is not HTTP/1.1 that can be read one way only. Send one well-formed request."
+    URI_TOO_LONG = 414, "The request line is over 64 KiB. Send a shorter URL."
+    HEADERS_TOO_LARGE = 431, "A header line is over 64 KiB, or there are over 100 headers. Send fewer, shorter ones."
+    HTTP_VERSION_NOT_SUPPORTED = 505, "Only HTTP/1.x is served. Send an HTTP/1.1 request."
     UNAUTHENTICATED = 401, "The request carries no identity hookrun knows. Sign it with a hookrun user's credentials."
     FORBIDDEN = 403, "Your role or status does not allow this. Ask a pipeline owner or a hookrun admin."
     PIPELINE_NOT_FOUND = 404, "No pipeline with this id, or you hold no role on it. Check the pipeline id."
@@ -53,6 +57,7 @@ class ErrorCode(Enum):
     CONFLICT = 409, "Another change to the same resource happened at once. Try again."
     RUN_FINISHED = 409, "The run has already ended; there is nothing to cancel. Re-run it to run it again."
     SECRETS_EXPIRED = 409, "The run's secret values are no longer kept, so it cannot be re-run: trigger it again."
+    RUN_LIMIT_REACHED = 429, "The pipeline runs as many runs as its maxRunningRuns allows. Retry once one has ended."
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,20 @@ class Unavailable(HookrunError):
 
     def __init__(self, retry_after_seconds: int = 5) -> None:
         super().__init__(ErrorCode.UNAVAILABLE)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RunLimitReached(HookrunError):
+    """The pipeline already has `limit` runs that have not ended: this one is not started (nothing is kept of it)."""
+
+    def __init__(self, pipeline_id: str, limit: int, retry_after_seconds: int = 30) -> None:
+        super().__init__(
+            ErrorCode.RUN_LIMIT_REACHED,
+            f"Pipeline '{pipeline_id}' already has {limit} runs that have not ended, its limit (maxRunningRuns: "
+            f"{limit}), so this one was not started. Retry once one of them has ended, cancel one, or have a pipeline "
+            "owner raise maxRunningRuns in the pipeline file.",
+        )
+        self.limit = limit
         self.retry_after_seconds = retry_after_seconds
 
 

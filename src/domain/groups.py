@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .models import ConcurrencyMode, RunStatus
-from .ports import ConcurrencyGroups, GroupLock, RunRecorder
+from .ports import ConcurrencyGroups, GroupLock, RunRecorder, RunSlots
 from .run_control import SUPERSEDED, end_run_cancelled
+from .run_slots import free_slot
 from .runs import TERMINAL, RunView
 
 LEASE_SECONDS = 24 * 3600 + 300  # an execution lives at most 24 h (the workflow's TimeoutSeconds)
@@ -41,7 +42,9 @@ def _wait_for(waited: float) -> int:
     return 1 if waited < 60 else 5 if waited < 600 else 15
 
 
-def join_group(runs: RunRecorder, groups: ConcurrencyGroups, run: RunView, mode: ConcurrencyMode, now: str) -> None:
+def join_group(
+    runs: RunRecorder, groups: ConcurrencyGroups, slots: RunSlots, run: RunView, mode: ConcurrencyMode, *, now: str
+) -> None:
     """Put a newly recorded run in line; in a `supersede` group, cancel the older runs (or this one, if newer
     ones came first): they end CANCELLED with reason SUPERSEDED and `supersededBy`."""
     if run.group is None:
@@ -58,13 +61,15 @@ def join_group(runs: RunRecorder, groups: ConcurrencyGroups, run: RunView, mode:
     newer = sorted((v.created_at, v.run_id) for v in views if (v.created_at, v.run_id) > me)
     for view in views:
         if (view.created_at, view.run_id) < me:
-            _supersede(runs, groups, view, run.run_id, now)
+            _supersede(runs, groups, slots, view, by=run.run_id, now=now)
     if newer:
-        _supersede(runs, groups, run, newer[-1][1], now)
+        _supersede(runs, groups, slots, run, by=newer[-1][1], now=now)
 
 
-def _supersede(runs: RunRecorder, groups: ConcurrencyGroups, view: RunView, by: str, now: str) -> None:
-    if end_run_cancelled(runs, view, SUPERSEDED, {"supersededBy": by}, now) and view.group is not None:
+def _supersede(
+    runs: RunRecorder, groups: ConcurrencyGroups, slots: RunSlots, view: RunView, *, by: str, now: str
+) -> None:
+    if end_run_cancelled(runs, slots, view, SUPERSEDED, {"supersededBy": by}, now=now) and view.group is not None:
         groups.remove_waiter(view.group, view.created_at, view.run_id)
 
 
@@ -113,3 +118,9 @@ def leave_group(groups: ConcurrencyGroups, run: RunView) -> None:
     if run.group is not None:
         groups.release_lock(run.group, run.run_id)
         groups.remove_waiter(run.group, run.created_at, run.run_id)
+
+
+def let_go(groups: ConcurrencyGroups, slots: RunSlots, run: RunView) -> None:
+    """A run that ended leaves its group and frees its slot for another run of its pipeline."""
+    leave_group(groups, run)
+    free_slot(slots, run)

@@ -48,11 +48,9 @@ class PipelineSummary:
 
 
 @dataclass(frozen=True)
-class PipelineDetails:
-    """Everything one pipeline's page shows."""
+class PipelineDetails(PipelineSummary):
+    """Everything one pipeline's page shows: its summary, members and newest changes."""
 
-    stored: StoredPipeline
-    webhook: WebhookState
     members: list[Grant]
     audit: list[AuditEntry]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
 
-from .errors import Forbidden, Unavailable
-from .models import AcceptedRun, CheckoutSource, RunRequest, TriggerKind
+from .errors import Forbidden
+from .models import AcceptedRun, RunRequest, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
+from .run_slots import start_in_a_slot
 from .trigger_pipeline import TriggerPorts
 from .variables import merge_variables
 
@@ -18,7 +18,7 @@ def start_manual_run(
     """Start a run of the pipeline as the caller, who must be an active owner or runner (admins too need a role).
 
     `overrides` are merged over the pipeline's defaults exactly as a variable webhook's body is. Raises
-    NotFound (PIPELINE_NOT_FOUND), Forbidden, InvalidVariables or Unavailable.
+    NotFound (PIPELINE_NOT_FOUND), Forbidden, InvalidVariables, RunLimitReached or Unavailable.
     """
     access = ports.access.get_access(pipeline_id, caller.user_id)
     pipeline = access.pipeline
@@ -34,27 +34,15 @@ def start_manual_run(
         pipeline.variables, overrides, allow_undeclared=pipeline.webhook.allow_undeclared_variables
     )
     run_id = ports.new_run_id()
-    secrets = merged.secrets()
-    kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
-    run = RunRequest(
+    run = RunRequest.of(
+        pipeline,
         run_id=run_id,
-        pipeline_id=pipeline.id,
         incarnation=access.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=merged.public(),
         secret_names=tuple(sorted(merged.secret_names)),
         trigger_kind=TriggerKind.MANUAL,
         run_as=caller.user_id,
         created_at=ports.now(),
-        checkout=CheckoutSource.of(pipeline.source),
     )
-    try:
-        ports.runs.start_run(run)
-    except Unavailable:
-        if kept_secrets:
-            with suppress(Unavailable):  # a run that never started keeps no secrets
-                ports.secrets.delete_run_secrets(run_id)
-        raise
+    start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, run.created_at)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())

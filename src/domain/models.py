@@ -1,7 +1,4 @@
-"""The nouns of hookrun: pipelines, variables, triggers, users, grants and runs.
-
-Pure pydantic models: no AWS, no clock, no environment.
-"""
+"""The nouns of hookrun (pipelines, variables, triggers, users, grants, runs): pure pydantic, no AWS or clock."""
 
 from __future__ import annotations
 
@@ -9,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .base import MAX_VALUE_LENGTH, Model
 from .declarations import (
@@ -20,16 +17,34 @@ from .declarations import (
     VariableType,
     is_reserved_name,
 )
+from .jobs import (
+    DEFAULT_BUILD_IMAGE,
+    DEFAULT_COMPUTE_TYPE,
+    DEFAULT_JOB_TIMEOUT_SECONDS,
+    MAX_BUILD_TIMEOUT_SECONDS,
+    MAX_JOB_TIMEOUT_SECONDS,
+    Job,
+    Runner,
+    Stage,
+)
 from .sources import SourceSettings
 
 # re-exported: the domain's models live here
 __all__ = [
+    "DEFAULT_BUILD_IMAGE",
+    "DEFAULT_COMPUTE_TYPE",
+    "DEFAULT_JOB_TIMEOUT_SECONDS",
+    "MAX_BUILD_TIMEOUT_SECONDS",
+    "MAX_JOB_TIMEOUT_SECONDS",
     "MAX_SAFE_NUMBER",
     "MAX_VALUE_LENGTH",
     "RESERVED_NAMES",
     "VARIABLE_NAME",
+    "Job",
     "Model",
+    "Runner",
     "SourceSettings",
+    "Stage",
     "VariableDeclaration",
     "VariableType",
     "is_reserved_name",
@@ -41,86 +56,8 @@ MAX_DEFAULTS_BYTES = 64 * 1024
 # a run's start carries its stages too: with the defaults and a 64 KiB body it stays below 256 KiB
 MAX_STAGES_BYTES = 96 * 1024
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
-DEFAULT_JOB_TIMEOUT_SECONDS = 300
-MAX_JOB_TIMEOUT_SECONDS = 840  # stays below the job runner's 900 s function timeout
-MAX_BUILD_TIMEOUT_SECONDS = 28800  # CodeBuild's own limit is 36 hours; 8 hours is ours
-DEFAULT_BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
-
-
-class Runner(StrEnum):
-    """Where a job runs: a shell in the job runner Lambda, or a CodeBuild build."""
-
-    LAMBDA = "lambda"
-    CODEBUILD = "codebuild"
-
-
-class Job(Model):
-    """One job: its script and where it runs. `image`, `compute_type` and `privileged` are for codebuild jobs."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    script: Annotated[tuple[str, ...], Field(min_length=1)]
-    runner: Runner = Runner.LAMBDA  # before timeout_seconds, whose limit depends on it
-    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_BUILD_TIMEOUT_SECONDS)] = DEFAULT_JOB_TIMEOUT_SECONDS
-    image: Annotated[str, Field(pattern=r"^[^\s]{1,255}$")] | None = None
-    compute_type: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")] | None = None
-    privileged: bool | None = None
-    checkout: bool | None = None  # None: check out when the pipeline names a repository (codebuild jobs)
-
-    @field_validator("script", mode="before")
-    @classmethod
-    def _one_line_is_a_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("script")
-    @classmethod
-    def _no_nul(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any("\x00" in line for line in value):
-            raise ValueError("a script line contains a NUL character, which no shell can run")
-        return value
-
-    @field_validator("timeout_seconds")
-    @classmethod
-    def _fits_a_lambda_job(cls, value: int, info: ValidationInfo) -> int:
-        if info.data.get("runner", Runner.LAMBDA) is Runner.LAMBDA and value > MAX_JOB_TIMEOUT_SECONDS:
-            raise ValueError(
-                f"job {info.data.get('name', '')!r} runs on lambda, where a job ends after at most "
-                f"{MAX_JOB_TIMEOUT_SECONDS} s; set 'runner: codebuild' for up to {MAX_BUILD_TIMEOUT_SECONDS} s"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _fits_its_runner(self) -> Job:
-        if self.runner is Runner.CODEBUILD:
-            return self
-        settings = {"image": self.image, "computeType": self.compute_type, "privileged": self.privileged}
-        codebuild_only = [alias for alias, value in settings.items() if value is not None]
-        if codebuild_only:
-            raise ValueError(f"job {self.name!r}: {', '.join(codebuild_only)} only apply to 'runner: codebuild'")
-        if self.checkout:
-            raise ValueError(
-                f"job {self.name!r} runs on lambda, which has no git to check out the commit: "
-                "set 'runner: codebuild', or 'checkout: false'"
-            )
-        return self
-
-    def checks_out(self, repository: str | None) -> bool:
-        """True if the job starts in a checkout of the run's commit."""
-        if repository is None or self.runner is not Runner.CODEBUILD:
-            return False
-        return self.checkout is not False
-
-
-class Stage(Model):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    jobs: Annotated[tuple[Job, ...], Field(min_length=1, max_length=20)]
-
-    @model_validator(mode="after")
-    def _job_names_unique(self) -> Stage:
-        names = [job.name for job in self.jobs]
-        if len(names) != len(set(names)):
-            raise ValueError(f"job names must be unique within stage {self.name!r}")
-        return self
+DEFAULT_MAX_RUNNING_RUNS = 10
+MAX_RUNNING_RUNS = 1000  # each run not ended holds ~60 bytes of one item: far below DynamoDB's 400 KB
 
 
 class WebhookSettings(Model):
@@ -149,6 +86,14 @@ class Concurrency(Model):
         return f"{pipeline_id}#" + GROUP_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), self.group)[:200]
 
 
+def _fit_a_runs_start(what: str, size: int, limit: int, remedy: str) -> None:
+    """Refuse a part of a pipeline that would not fit in a run's start (Step Functions takes 256 KiB of input)."""
+    if size > limit:
+        raise ValueError(
+            f"{what} take {size} bytes; at most {limit} fit in a run's start (Step Functions takes 256 KiB): {remedy}"
+        )
+
+
 class Pipeline(Model):
     """A pipeline as its file describes it."""
 
@@ -158,6 +103,8 @@ class Pipeline(Model):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     concurrency: Concurrency = Field(default_factory=Concurrency)
+    # runs not ended (queued or running) at once; one more answers 429 RUN_LIMIT_REACHED
+    max_running_runs: Annotated[int, Field(ge=1, le=MAX_RUNNING_RUNS, strict=True)] = DEFAULT_MAX_RUNNING_RUNS
     stages: Annotated[tuple[Stage, ...], Field(min_length=1, max_length=50)]
 
     @field_validator("variables", mode="before")
@@ -180,21 +127,15 @@ class Pipeline(Model):
             if is_reserved_name(name):
                 raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
         size = sum(len(n) + len(d.render(d.default).encode()) for n, d in value.items() if d.default is not None)
-        if size > MAX_DEFAULTS_BYTES:
-            raise ValueError(
-                f"the variables' names and defaults take {size} bytes; at most {MAX_DEFAULTS_BYTES} fit in a run's "
-                "start: shorten the defaults or keep large values in the job's script"
-            )
+        remedy = "shorten the defaults or keep large values in the job's script"
+        _fit_a_runs_start("the variables' names and defaults", size, MAX_DEFAULTS_BYTES, remedy)
         return value
 
     @model_validator(mode="after")
     def _stages_fit_a_runs_start(self) -> Pipeline:
         size = sum(len(stage.model_dump_json(by_alias=True).encode()) for stage in self.stages)
-        if size > MAX_STAGES_BYTES:
-            raise ValueError(
-                f"the stages take {size} bytes; at most {MAX_STAGES_BYTES} fit in a run's start (Step Functions takes "
-                "256 KiB): keep long scripts in the repository and call them from the jobs"
-            )
+        remedy = "keep long scripts in the repository and call them from the jobs"
+        _fit_a_runs_start("the stages", size, MAX_STAGES_BYTES, remedy)
         return self
 
     @model_validator(mode="after")
@@ -327,6 +268,18 @@ class RunRequest(Model):
     # an HMAC of what the request asked for, keyed by its webhook token: tells a replay from a reused key
     request_digest: str | None = None
     checkout: CheckoutSource | None = None
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, **fields: Any) -> RunRequest:
+        """A run of `pipeline` as it is now (its name, stages, concurrency and checkout), with these `fields`."""
+        return cls(
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            stages=pipeline.stages,
+            concurrency=pipeline.concurrency,
+            checkout=CheckoutSource.of(pipeline.source),
+            **fields,
+        )
 
 
 class AcceptedRun(Model):

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .deliveries import Delivery
 from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
 
 if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import the run rules
     from .builds import BuildOutcome
-    from .runs import ExecutionResult, RunView
+    from .runs import ExecutionResult, JobScript, RunView, StopCheck
 
 Field = str | int | None
 """A value recorded with a status change: a time, an exit code, an output, a reason."""
+
+T = TypeVar("T")
+Page = tuple[list[T], str | None]
+"""A page of a list, newest first, and the cursor of the next page (None on the last one)."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,7 @@ class RunReader(Protocol):
         """The run with its stages and jobs, read strongly consistent."""
         ...
 
-    def list_runs(
-        self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    def list_runs(self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = "") -> Page[RunView]:
         """A page of the pipeline's (incarnation's) runs, newest first (no stages), and the next page's cursor.
 
         Raises InvalidCursor for a cursor this list did not hand out.
@@ -99,7 +101,13 @@ class RunSecretsReader(Protocol):
         ...
 
 
-class RunRecorder(Protocol):
+class RunStatuses(Protocol):
+    def run_statuses(self, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """The status of each recorded run among `run_ids`, in one read; runs not recorded are left out."""
+        ...
+
+
+class RunRecorder(RunStatuses, Protocol):
     """The run record: a run with its stages and jobs, moved by guarded transitions only."""
 
     def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
@@ -165,14 +173,31 @@ class ConcurrencyGroups(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SlotTake:
+    """What taking a slot did: took it, found it held already (a repeated start of the same run), or was refused
+    because `limit` slots are held (`held` lists them)."""
+
+    taken: bool
+    held_already: bool = False
+    held: tuple[str, ...] = ()
+
+
+class RunSlots(Protocol):
+    """A pipeline's (incarnation's) slots for runs that have not ended, its `maxRunningRuns`: taken by a conditional
+    write before a run starts, so concurrent starts never hold more than the limit, and freed when the run ends."""
+
+    def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
+        """Take `slot` if fewer than `limit` are held, in one conditional write."""
+        ...
+
+    def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
+        """Free these slots; a slot already free is fine, so freeing twice is harmless."""
+        ...
+
+
 class ScriptExecutor(Protocol):
-    def execute(
-        self,
-        script: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ExecutionResult:
+    def execute(self, script: JobScript, should_stop: StopCheck | None = None) -> ExecutionResult:
         """Run the script's lines in a shell, stopping at the first failing line, at the timeout, or (checked
         every second or so) as soon as `should_stop` says so; the result of a stopped script is discarded."""
         ...
@@ -274,7 +299,7 @@ class DeliveryLog(Protocol):
 class DeliveryReader(Protocol):
     def list_deliveries(
         self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = ""
-    ) -> tuple[list[Delivery], str | None]:
+    ) -> Page[Delivery]:
         """A page of the pipeline's (incarnation's) deliveries, newest first, and the next page's cursor (or None).
 
         Raises InvalidCursor for a cursor this list did not hand out.

@@ -6,7 +6,7 @@ stack emulates it (hookrun/local_events.py).
 
 from __future__ import annotations
 
-from .groups import leave_group
+from .groups import let_go
 from .models import RunRequest, RunStatus
 from .runs import TERMINAL
 from .workflow import WorkflowPorts, record_run_failure
@@ -26,7 +26,7 @@ def reconcile_execution(ports: WorkflowPorts, run: RunRequest, status: str, erro
     """
     view = ports.runs.get_run(run.run_id)
     if view is not None and view.status in TERMINAL:
-        leave_group(ports.groups, view)  # however it ended, it no longer holds its group
+        let_go(ports.groups, ports.slots, view)  # however it ended, it no longer holds its group nor its slot
         return view.status
     code, default_cause = _EXECUTION_ENDS.get(status, ("EXECUTION_ENDED", f"the execution ended {status}"))
     details = ": ".join(part for part in (error, cause) if part) or default_cause

@@ -1,4 +1,4 @@
-"""Reading request bodies: JSON objects with hookrun's limits, and nothing else."""
+"""Reading request bodies: JSON objects with hookrun's limits, and nothing else; and request text fit for a message."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def media_type_of(content_type: str | None) -> str:
 def is_json_media_type(content_type: str | None) -> bool:
     media_type = media_type_of(content_type)
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def printable(text: str) -> str:
+    """Text from a payload, cut short and stripped of control characters, fit for a message."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:100])
+    return cleaned + ("..." if len(text) > 100 else "")
 
 
 def _reject_constant(name: str) -> Any:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import Conflict, ErrorCode, HookrunError, NotFound
-from .models import CheckoutSource, RunRequest, RunStatus, TriggerKind
+from .models import RunRequest, RunStatus, TriggerKind
 from .policy import Caller, authorize, can_run, refusal
 from .ports import (
     AccessReader,
@@ -16,9 +17,11 @@ from .ports import (
     RunRecorder,
     RunSecrets,
     RunSecretsReader,
+    RunSlots,
     RunStarter,
     UserReader,
 )
+from .run_slots import StartParts, free_slot, start_in_a_slot
 from .runs import TERMINAL, RunView
 
 CANCELLED = "CANCELLED"
@@ -39,6 +42,8 @@ class RunControlPorts:
     users: UserReader
     now: Callable[[], str]
     new_run_id: Callable[[], str]
+    slots: RunSlots
+    stack_run_limit: int  # the stack's MaxRunningRunsPerPipeline
 
 
 def run_finished(run: RunView) -> Conflict:
@@ -74,20 +79,25 @@ def cancel_run(ports: RunControlPorts, caller: Caller, run_id: str) -> RunView:
     now = ports.now()
     end_run_cancelled(
         ports.runs,
+        ports.slots,
         run,
         CANCELLED,
         {"cancelledBy": caller.user_id, "cancelledAt": now},
-        now,
+        now=now,
     )
     ports.executions.stop_execution(run_id, f"cancelled by {caller.user_id}")
     return ports.runs.get_run(run_id) or run
 
 
-def end_run_cancelled(runs: RunRecorder, run: RunView, reason: str, changes: Mapping[str, Field], now: str) -> bool:
+def end_run_cancelled(
+    runs: RunRecorder, slots: RunSlots, run: RunView, reason: str, changes: Mapping[str, Field], *, now: str
+) -> bool:
     """End a run CANCELLED with `reason`: the run first (its running jobs see it and stop), then its jobs and
-    stages that had not ended. False if the run had ended meanwhile (nothing is changed then)."""
+    stages that had not ended, and its slot is freed. False if the run had ended meanwhile (nothing is changed)."""
     if not runs.move_run(run.run_id, RunStatus.CANCELLED, {**changes, "reason": reason, "finishedAt": now}):
         return False
+    with suppress(HookrunError):  # the run has ended: a slot left held is freed at the next refusal
+        free_slot(slots, run)
     for stage in run.stages:
         for job in stage.jobs:
             if job.status not in TERMINAL:
@@ -122,13 +132,10 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
                 break
             reuse += 1
         reuse = 0 if reuse == len(run.stages) else reuse  # nothing failed: everything runs again
-    request = RunRequest(
+    request = RunRequest.of(
+        pipeline,
         run_id=ports.new_run_id(),
-        pipeline_id=run.pipeline_id,
         incarnation=run.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
         variables=run.variables,
         secret_names=run.secret_names,
         trigger_kind=TriggerKind.RERUN,
@@ -136,17 +143,10 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
         created_at=ports.now(),
         rerun_of=run_id,
         reuse_stages=reuse,
-        checkout=CheckoutSource.of(pipeline.source),
     )
     kept = {name: secrets[name] for name in run.secret_names}
-    if kept:
-        ports.secrets.put_run_secrets(request.run_id, kept)
-    try:
-        ports.starter.start_run(request)
-    except Exception:
-        if kept:  # a run that never started keeps no secrets
-            ports.secrets.delete_run_secrets(request.run_id)
-        raise
+    parts = StartParts(ports.slots, ports.runs, ports.secrets, ports.starter, ports.stack_run_limit)
+    start_in_a_slot(parts, request, kept, pipeline.max_running_runs, request.created_at)
     return request
 
 

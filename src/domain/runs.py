@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .models import RunStatus
@@ -101,6 +101,18 @@ def keep_tail(text: str, dropped_before: int = 0, limit: int = MAX_OUTPUT_BYTES)
     marker = _CUT_MARKER.format(dropped=dropped)
     tail = data[-(limit - len(marker)) :].decode("utf-8", errors="ignore")
     return marker + tail
+
+
+@dataclass(frozen=True)
+class JobScript:
+    """What a script executor runs: the job's script lines, in this environment, for at most this long."""
+
+    lines: Sequence[str]
+    environment: Mapping[str, str]
+    timeout_seconds: int
+
+
+StopCheck = Callable[[], bool]  # asked every second or so while a script runs: True stops it
 
 
 @dataclass(frozen=True)

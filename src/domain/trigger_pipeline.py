@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,21 +15,20 @@ from .errors import (
     IdempotencyKeyReused,
     InsufficientPermissions,
     RunAlreadyStarted,
+    RunLimitReached,
     Unavailable,
     WebhookDisabled,
     WebhookNotFound,
 )
-from .models import AcceptedRun, CheckoutSource, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
+from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trigger, TriggerKind
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
-from .requests import check_size, json_object
-from .sources import Decision, Inbound, Provider, SkipReason, read_inbound, read_source_event
-from .sources.events import printable
+from .requests import printable
+from .run_slots import RunSlots, RunStatuses, start_in_a_slot
+from .sources import Expectations, Inbound, SkipReason, read_inbound
 from .tokens import hash_token, is_well_formed
 from .variables import SECRET_MASK, MergedVariables, merge_variables
 
-MAX_VARIABLES_BODY_BYTES = 64 * 1024
-MAX_SOURCE_BODY_BYTES = 5 * 1024 * 1024
 WOULD_RUN = "WOULD_RUN"
 QUERY_PARAMETERS = frozenset({"dryRun"})  # the only query parameters the webhook takes
 _IGNORED = frozenset({SkipReason.PING, SkipReason.IGNORED_EVENT})
@@ -46,6 +45,9 @@ class TriggerPorts:
     now: Callable[[], str]
     epoch_ms: Callable[[], int]
     new_run_id: Callable[[], str]
+    slots: RunSlots
+    run_statuses: RunStatuses
+    stack_run_limit: int  # the stack's MaxRunningRunsPerPipeline
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,6 @@ class WebhookRequest:
     body: bytes
     request_id: str = ""
     query: Mapping[str, str] = field(default_factory=dict)
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers.items() if k.lower() == name), None)
 
 
 @dataclass(frozen=True)
@@ -121,13 +120,11 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
     trigger = ports.triggers.get_trigger(hash_token(request.token))
     if trigger is None:
         raise WebhookNotFound()
-    inbound = read_inbound(request.headers)
+    runnable, inbound = _read(ports, trigger, request, check_signature=True)
     journal = _Journal(ports, trigger, inbound)
     with journal.recording_rejections():
-        if inbound.key_error is not None:
-            raise inbound.key_error
         journal.dry_run = is_dry_run(request.query)
-        prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=True)
+        prepared = _prepare(trigger, runnable, inbound)
         if journal.dry_run:
             return _dry_run_answer(prepared, journal)
         return _start(ports, prepared, journal, request)
@@ -139,17 +136,42 @@ def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequ
     The same checks, errors and delivery record as `?dryRun=true`, except the signature: the caller is
     authenticated, and the sample delivery need not be signed. The request's token is not used.
     """
-    inbound = read_inbound(request.headers)
+    runnable, inbound = _read(ports, trigger, request, check_signature=False)
     journal = _Journal(ports, trigger, inbound, dry_run=True)
     with journal.recording_rejections():
-        if inbound.key_error is not None:
-            raise inbound.key_error
-        prepared = _prepare(ports, trigger, request, journal, inbound, check_signature=False)
-        return _dry_run_answer(prepared, journal)
+        return _dry_run_answer(_prepare(trigger, runnable, inbound), journal)
+
+
+def _read(
+    ports: TriggerPorts, trigger: Trigger, request: WebhookRequest, *, check_signature: bool
+) -> tuple[Pipeline | HookrunError, Inbound]:
+    """The pipeline the trigger may run now (else the refusal to raise in its turn), and the request, read once."""
+    runnable = _pipeline_to_run(ports, trigger)
+    expectations = None
+    if isinstance(runnable, Pipeline):
+        secret_name = trigger.signing_secret if check_signature else None
+        signing_secret = (lambda: ports.signing_secrets.get_signing_secret(secret_name) or "") if secret_name else None
+        expectations = Expectations(runnable.source, signing_secret, ports.epoch_ms())
+    return runnable, read_inbound(request.headers, request.body, expectations)
+
+
+def _pipeline_to_run(ports: TriggerPorts, trigger: Trigger) -> Pipeline | HookrunError:
+    if not trigger.enabled:
+        return WebhookDisabled()
+    try:
+        access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)
+    except Unavailable as error:  # refused in its turn, so that it is recorded with the delivery
+        return error
+    pipeline = access.pipeline
+    if pipeline is None or access.incarnation != trigger.incarnation:  # a trigger outliving its pipeline: none
+        return WebhookNotFound()
+    if not can_run(access.user, access.grant):
+        return InsufficientPermissions(run_as=trigger.run_as, pipeline_id=pipeline.id)
+    return pipeline
 
 
 class _Journal:
-    """The delivery's record as far as it is known: every outcome is written with all that was learnt by then."""
+    """The delivery's record, built once from the request: every outcome is written with all that is known of it."""
 
     def __init__(self, ports: TriggerPorts, trigger: Trigger, inbound: Inbound, *, dry_run: bool = False) -> None:
         self._log = ports.deliveries
@@ -164,9 +186,6 @@ class _Journal:
             outcome=Outcome.REJECTED,
             run_as=trigger.run_as,
         )
-
-    def learn(self, key: str | None) -> None:
-        self.delivery = self.delivery.model_copy(update={"delivery_id": key})
 
     def write(self, outcome: Outcome, reason: str | None = None, run_id: str | None = None) -> None:
         self._log.record(self.delivery.model_copy(update={"outcome": outcome, "reason": reason, "run_id": run_id}))
@@ -189,91 +208,53 @@ class _Prepared:
 
     pipeline: Pipeline
     trigger: Trigger
-    provider: Provider | None
-    key: str | None
-    decision: Decision | None  # source events only
-    built_ins: dict[str, str]
+    inbound: Inbound
     merged: MergedVariables | None  # None when the source event starts nothing
-    asked: Mapping[str, object]  # what the request asked for: its variables, or its push's built-ins
+
+    def skip(self) -> tuple[str, str]:
+        """Why the source event starts nothing (its reason code), and the message saying so."""
+        decision = self.inbound.decision
+        reason = decision.reason if decision is not None and decision.reason is not None else SkipReason.IGNORED_EVENT
+        return str(reason), decision.message if decision is not None else ""
 
 
-def _prepare(
-    ports: TriggerPorts,
-    trigger: Trigger,
-    request: WebhookRequest,
-    journal: _Journal,
-    inbound: Inbound,
-    *,
-    check_signature: bool,
-) -> _Prepared:
-    key, provider = inbound.key, inbound.provider
-    if not trigger.enabled:
-        raise WebhookDisabled()
-    access = ports.access.get_access(trigger.pipeline_id, trigger.run_as)
-    pipeline = access.pipeline
-    if pipeline is None or access.incarnation != trigger.incarnation:  # a trigger outliving its pipeline: none
-        raise WebhookNotFound()
-    if not can_run(access.user, access.grant):
-        raise InsufficientPermissions(run_as=trigger.run_as, pipeline_id=pipeline.id)
-    allow_undeclared = pipeline.webhook.allow_undeclared_variables
-    if provider is None:
-        overrides = json_object(request.body, request.header("content-type"), MAX_VARIABLES_BODY_BYTES)
-        merged = merge_variables(pipeline.variables, overrides, allow_undeclared=allow_undeclared)
-        return _Prepared(pipeline, trigger, None, key, None, {}, merged, overrides)
-    check_size(request.body, MAX_SOURCE_BODY_BYTES)
-    secret = None  # not checked
-    if check_signature and trigger.signing_secret:
-        secret = ports.signing_secrets.get_signing_secret(trigger.signing_secret) or ""
-    source = read_source_event(
-        inbound,
-        provider,
-        (request.headers, request.body, request.header("content-type")),
-        pipeline.source,
-        secret=secret,
-        now_ms=ports.epoch_ms(),
+def _prepare(trigger: Trigger, runnable: Pipeline | HookrunError, inbound: Inbound) -> _Prepared:
+    """Raise the request's refusals in the order of the checks: its key, the trigger and run-as user, its body."""
+    if inbound.key_error is not None:
+        raise inbound.key_error
+    if isinstance(runnable, HookrunError):
+        raise runnable
+    if inbound.body_error is not None:
+        raise inbound.body_error
+    pipeline = runnable
+    if inbound.decision is not None and inbound.decision.outcome == "skip":
+        return _Prepared(pipeline, trigger, inbound, None)
+    merged = merge_variables(
+        pipeline.variables,
+        inbound.variables,
+        allow_undeclared=pipeline.webhook.allow_undeclared_variables,
+        built_ins=inbound.built_ins,
     )
-    journal.learn(source.key)
-    if source.decision.outcome == "skip":
-        return _Prepared(pipeline, trigger, provider, source.key, source.decision, source.built_ins, None, {})
-    merged = merge_variables(pipeline.variables, {}, allow_undeclared=allow_undeclared, built_ins=source.built_ins)
-    return _Prepared(
-        pipeline, trigger, provider, source.key, source.decision, source.built_ins, merged, source.built_ins
-    )
+    return _Prepared(pipeline, trigger, inbound, merged)
 
 
 def _start(
     ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request: WebhookRequest
 ) -> AcceptedRun | Skipped:
-    pipeline, merged, key = prepared.pipeline, prepared.merged, prepared.key
+    pipeline, merged, key = prepared.pipeline, prepared.merged, prepared.inbound.key
     if merged is None:
-        decision = prepared.decision
-        reason = decision.reason if decision is not None and decision.reason is not None else SkipReason.IGNORED_EVENT
+        reason, message = prepared.skip()
         outcome = Outcome.IGNORED_EVENT if reason in _IGNORED else Outcome.FILTERED
-        journal.write(outcome, str(reason))
-        return Skipped(pipeline.id, outcome, str(reason), decision.message if decision else "")
-    incarnation = prepared.trigger.incarnation
-    run_id = run_id_for_delivery(pipeline.id, key, incarnation) if key else ports.new_run_id()
-    secrets = merged.secrets()
-    kept_secrets = bool(secrets) and ports.secrets.put_run_secrets(run_id, secrets)
-    digest = request_digest(request.token, journal.delivery.source, prepared.asked)
-    run = _run_request(
-        pipeline,
-        prepared.trigger,
-        run_id=run_id,
-        variables=merged.public(),
-        secret_names=merged.secret_names,
-        from_source=prepared.provider is not None,
-        delivery=journal.delivery,
-        request_id=request.request_id,
-    ).model_copy(update={"request_digest": digest})
+        journal.write(outcome, reason)
+        return Skipped(pipeline.id, outcome, reason, message)
+    run_id = run_id_for_delivery(pipeline.id, key, prepared.trigger.incarnation) if key else ports.new_run_id()
+    run = _run_request(prepared, merged, journal.delivery, run_id=run_id, request=request)
     try:
-        ports.runs.start_run(run)
-    except Unavailable:
-        if kept_secrets:
-            with suppress(Unavailable):  # nothing half-done: a run that never started keeps no secrets
-                ports.secrets.delete_run_secrets(run_id)
-        raise
-    except RunAlreadyStarted:
+        start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, ports.now())
+    except (RunAlreadyStarted, RunLimitReached) as refused:
+        # a redelivery of a run that started is its replay, even at the pipeline's limit
+        if isinstance(refused, RunLimitReached) and not (key and ports.runs.get_started_run(run_id)):
+            raise
         return _replay(ports, run, journal, merged)
     return AcceptedRun(run_id=run_id, pipeline_id=pipeline.id, variables=merged.masked())
 
@@ -284,63 +265,55 @@ def _replay(ports: TriggerPorts, run: RunRequest, journal: _Journal, merged: Mer
     if original is not None and original.request_digest is not None and original.request_digest != run.request_digest:
         raise IdempotencyKeyReused(run.run_id)
     # the first request's run, as it runs: its variables, even if the pipeline's defaults changed since
-    variables = merged.masked() if original is None else masked_variables(original)
+    variables = merged.masked() if original is None else masked_variables(original.variables, original.secret_names)
     journal.write(Outcome.REPLAYED, run_id=run.run_id)
     return AcceptedRun(run_id=run.run_id, pipeline_id=run.pipeline_id, variables=variables, replayed=True)
 
 
-def masked_variables(run: RunRequest) -> dict[str, str]:
-    """A started run's variables as they may be shown: its secret ones by name, masked."""
-    return {**run.variables, **dict.fromkeys(run.secret_names, SECRET_MASK)}
+def masked_variables(variables: Mapping[str, str], secret_names: Iterable[str]) -> dict[str, str]:
+    """A run's variables as they may be shown: its secret ones by name, masked, whatever the record holds."""
+    return {**variables, **dict.fromkeys(secret_names, SECRET_MASK)}
 
 
 def _dry_run_answer(prepared: _Prepared, journal: _Journal) -> DryRun:
     """Record the dry run with its decision and say what would have happened; nothing is started or stored."""
-    decision = prepared.decision
-    if prepared.merged is not None:
-        verdict = WOULD_RUN
-        message = f"This delivery would start a run of pipeline '{prepared.pipeline.id}'."
+    inbound, merged = prepared.inbound, prepared.merged
+    if merged is not None:
+        verdict, message = WOULD_RUN, f"This delivery would start a run of pipeline '{prepared.pipeline.id}'."
     else:
-        verdict = str(decision.reason if decision is not None else SkipReason.IGNORED_EVENT)
-        message = decision.message if decision is not None else ""
+        verdict, message = prepared.skip()
     journal.write(Outcome.DRY_RUN, verdict)
     return DryRun(
         pipeline_id=prepared.pipeline.id,
         decision=verdict,
         message=f"{message} Dry run: nothing was started.",
-        delivery_id=prepared.key,
-        variables=prepared.merged.masked() if prepared.merged is not None else {},
-        source_variables=prepared.built_ins,
-        filters=decision.matched if decision is not None else {},
+        delivery_id=inbound.key,
+        variables=merged.masked() if merged is not None else {},
+        source_variables=inbound.built_ins,
+        filters=inbound.decision.matched if inbound.decision is not None else {},
     )
 
 
 def _run_request(
-    pipeline: Pipeline,
-    trigger: Trigger,
-    *,
-    run_id: str,
-    variables: dict[str, str],
-    secret_names: frozenset[str],
-    from_source: bool,
-    delivery: Delivery,
-    request_id: str,
+    prepared: _Prepared, merged: MergedVariables, delivery: Delivery, *, run_id: str, request: WebhookRequest
 ) -> RunRequest:
-    return RunRequest(
+    pipeline, trigger, inbound = prepared.pipeline, prepared.trigger, prepared.inbound
+    return RunRequest.of(
+        pipeline,
         run_id=run_id,
-        pipeline_id=pipeline.id,
         incarnation=trigger.incarnation,
-        pipeline_name=pipeline.name,
-        stages=pipeline.stages,
-        concurrency=pipeline.concurrency,
-        variables=variables,
-        secret_names=tuple(sorted(secret_names)),
-        trigger_kind=TriggerKind.SOURCE if from_source else TriggerKind.WEBHOOK,
+        variables=merged.public(),
+        secret_names=tuple(sorted(merged.secret_names)),
+        trigger_kind=TriggerKind.WEBHOOK if inbound.provider is None else TriggerKind.SOURCE,
         run_as=trigger.run_as,
         created_at=delivery.received_at,
         # a request id makes every start's input unique, so a repeated name is always refused as a replay
         delivery=DeliveryInfo(
-            source=delivery.source, event=delivery.event, delivery_id=delivery.delivery_id, request_id=request_id
+            source=delivery.source,
+            event=delivery.event,
+            delivery_id=delivery.delivery_id,
+            request_id=request.request_id,
         ),
-        checkout=CheckoutSource.of(pipeline.source),
+        # what the request asked for (its variables, or its push's built-ins), keyed by the token: replays compare it
+        request_digest=request_digest(request.token, delivery.source, {**inbound.built_ins, **inbound.variables}),
     )

@@ -1,4 +1,5 @@
-"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure."""
+"""The use cases the run workflow calls: record a run, run a job, finish a run, record a failure (the stages and
+builds in between: `stages`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from .builds import GIT_TOKEN_VARIABLE, BuildOverrides, build_overrides, read_outcome
 from .deliveries import Delivery, Outcome
-from .groups import join_group, leave_group
+from .groups import join_group, let_go
 from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
@@ -22,7 +22,8 @@ from .ports import (
     SourceCredentials,
 )
 from .run_control import has_ended, reuse_stages
-from .runs import TERMINAL, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
+from .run_slots import RunSlots
+from .runs import TERMINAL, JobScript, RunView, job_environment, keep_tail, mask_secrets, stage_outcome
 
 
 class RunFailed(Exception):
@@ -41,7 +42,7 @@ class JobTask(Model):
     stage_index: int
     stage_name: str
     job: Job
-    variables: dict[str, str]
+    variables: dict[str, str] = {}  # a lambda job's are read from its run's record
     secret_names: tuple[str, ...] = ()
     checkout: CheckoutSource | None = None
 
@@ -62,19 +63,9 @@ class WorkflowPorts:
     executor: ScriptExecutor
     deliveries: DeliveryLog
     groups: ConcurrencyGroups
+    slots: RunSlots
     now: Callable[[], str]
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
-
-
-class JobSkipped(Exception):
-    """Raised instead of preparing a build that must not run: an earlier stage failed, or the job already ran
-    (a workflow error, never an API answer)."""
-
-
-class PreparedBuild(Model):
-    """What the workflow starts the job's build with."""
-
-    overrides: BuildOverrides
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
@@ -86,11 +77,11 @@ def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:
     status = RunStatus.RUNNING if group is None else RunStatus.QUEUED
     if ports.runs.create_run(run, status, ports.now(), group):
         reuse_stages(ports.runs, run.run_id, run.rerun_of, run.reuse_stages)
-        join_group(ports.runs, ports.groups, _recorded(ports, run.run_id), mode, ports.now())
+        join_group(ports.runs, ports.groups, ports.slots, recorded_run(ports, run.run_id), mode, now=ports.now())
     elif group is None:
         ports.runs.move_run(run.run_id, RunStatus.RUNNING)
     _record_delivery(ports, run)
-    return _recorded(ports, run.run_id).status
+    return recorded_run(ports, run.run_id).status
 
 
 def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
@@ -112,8 +103,9 @@ def _record_delivery(ports: WorkflowPorts, run: RunRequest) -> None:
 
 
 def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
-    """Run one job unless an earlier stage failed; record its status, exit code and output."""
-    view = _recorded(ports, task.run_id)
+    """Run one lambda job unless an earlier stage failed, with its run's recorded variables; record its status,
+    exit code and output."""
+    view = recorded_run(ports, task.run_id)
     if view.has_failed_before(task.stage_index):
         ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
         ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
@@ -126,7 +118,7 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
     ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
     secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
     environment = job_environment(
-        task.variables,
+        view.variables,  # the run's record holds them: the workflow's states need not carry them
         secrets,
         run_id=task.run_id,
         pipeline_id=task.pipeline_id,
@@ -134,9 +126,10 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
         job=task.job.name,
     )
     run_ended = partial(has_ended, ports.runs, task.run_id)
-    result = ports.executor.execute(task.job.script, environment, task.job.timeout_seconds, should_stop=run_ended)
+    script = JobScript(task.job.script, environment, task.job.timeout_seconds)
+    result = ports.executor.execute(script, should_stop=run_ended)
     if result.cancelled:  # the cancel recorded the job CANCELLED: its result is discarded
-        return _job_status(_recorded(ports, task.run_id), task)
+        return _job_status(recorded_run(ports, task.run_id), task)
     if result.timed_out:
         status, reason = RunStatus.FAILED, f"timed out after {task.job.timeout_seconds} s"
     elif result.exit_code == 0:
@@ -157,89 +150,13 @@ def run_job(ports: WorkflowPorts, task: JobTask) -> RunStatus:
             "durationMs": result.duration_ms,
         },
     )
-    _settle_stage(ports, task.run_id, task.stage_index, finished_at)
+    settle_stage(ports, task.run_id, task.stage_index, finished_at)
     return status
-
-
-def prepare_build(ports: WorkflowPorts, task: JobTask) -> PreparedBuild:
-    """Start a codebuild job: record it RUNNING and put its secrets (the run's, and the source token when it checks
-    out) where its build alone reads them. No secret value is returned. Raises JobSkipped after a failed stage
-    (the job is recorded SKIPPED) or if the job already ran."""
-    build_ports = _build_ports(ports)
-    if not _started(ports, task):
-        raise JobSkipped(f"Job {task.job.name} of run {task.run_id} starts no build.")
-    secrets = _build_secrets(ports, build_ports, task)
-    references: dict[str, str] = {}
-    if secrets:
-        secret_id = build_ports.secrets.put_build_secrets(task.run_id, task.stage_index, task.job.name, secrets)
-        references = {name: f"{secret_id}:{name}" for name in secrets}
-    environment = job_environment(
-        task.variables, {}, run_id=task.run_id, pipeline_id=task.pipeline_id, stage=task.stage_name, job=task.job.name
-    )
-    return PreparedBuild(overrides=build_overrides(task.job, environment, references, task.checkout))
-
-
-def record_build(ports: WorkflowPorts, task: JobTask, build_id: str | None, error: str | None) -> RunStatus:
-    """Record how a codebuild job ended: from its build (status, exit code, the tail of its log, secrets masked),
-    or, if no build ran, from the workflow's `error`. Its secrets are deleted first."""
-    build_ports = _build_ports(ports)
-    build_ports.secrets.delete_build_secrets(task.run_id, task.stage_index, task.job.name)
-    secrets = _build_secrets(ports, build_ports, task)
-    outcome = build_ports.builds.get_build(build_id) if build_id else None
-    changes: dict[str, str | int | None] = {"finishedAt": ports.now()}
-    reason: str | None
-    if outcome is None:
-        status, reason = RunStatus.FAILED, mask_secrets(error or "the build did not start", secrets.values())[:1000]
-    else:
-        succeeded, exit_code, reason = read_outcome(outcome, task.job.timeout_seconds)
-        status = RunStatus.SUCCEEDED if succeeded else RunStatus.FAILED
-        output = keep_tail(mask_secrets(outcome.output, secrets.values()), outcome.dropped_bytes)
-        changes |= {"exitCode": exit_code, "output": output, "durationMs": outcome.duration_ms}
-        reason = mask_secrets(reason, secrets.values()) if reason else None
-    ports.runs.move_job(task.run_id, task.stage_index, task.job.name, status, changes | {"reason": reason})
-    _settle_stage(ports, task.run_id, task.stage_index, str(changes["finishedAt"]))
-    return status
-
-
-def _build_ports(ports: WorkflowPorts) -> BuildPorts:
-    if ports.builds is None:
-        raise RuntimeError("this function is not wired for codebuild jobs")
-    return ports.builds
-
-
-def _started(ports: WorkflowPorts, task: JobTask) -> bool:
-    """Move the job (and its stage) to RUNNING; False if an earlier stage failed (the job is SKIPPED) or the job
-    already finished."""
-    view = _recorded(ports, task.run_id)
-    if view.has_failed_before(task.stage_index):
-        ports.runs.move_job(task.run_id, task.stage_index, task.job.name, RunStatus.SKIPPED)
-        ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.SKIPPED)
-        return False
-    started_at = ports.now()
-    if not ports.runs.move_job(
-        task.run_id, task.stage_index, task.job.name, RunStatus.RUNNING, {"startedAt": started_at}
-    ):
-        return False
-    ports.runs.move_stage(task.run_id, task.stage_index, RunStatus.RUNNING, {"startedAt": started_at})
-    return True
-
-
-def _build_secrets(ports: WorkflowPorts, build_ports: BuildPorts, task: JobTask) -> dict[str, str]:
-    """The secret values a build sees: the run's secrets, and the source token when the job checks out."""
-    secrets: dict[str, str] = {}
-    if task.secret_names:
-        secrets = {k: v for k, v in ports.secrets.get_run_secrets(task.run_id).items() if k in task.secret_names}
-    checkout = task.checkout
-    if checkout is not None and checkout.credentials and task.job.checks_out(checkout.repository):
-        token = build_ports.source_credentials.get_source_token(task.pipeline_id, checkout.credentials)
-        if token:
-            secrets[GIT_TOKEN_VARIABLE] = token
-    return secrets
 
 
 def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     """Settle every stage, skip those after a failure, and end the run. Raises RunFailed if it failed."""
-    view = _recorded(ports, run_id)
+    view = recorded_run(ports, run_id)
     now = ports.now()
     failed = False
     for stage in view.stages:
@@ -253,8 +170,7 @@ def finish_run(ports: WorkflowPorts, run_id: str) -> RunStatus:
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     reason = _first_failure(view) if failed else None
     ports.runs.move_run(run_id, status, {"finishedAt": now, "reason": reason})
-    _forget_secrets(ports, view)
-    leave_group(ports.groups, view)
+    _let_go(ports, view)
     if failed:
         raise RunFailed(f"Run {run_id} failed: {reason}")
     return status
@@ -276,7 +192,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
 
     A run that has already ended keeps its status (the moves are guarded).
     """
-    view = _recorded(ports, run_id)
+    view = recorded_run(ports, run_id)
     now = ports.now()
     reason = failure_reason(error, cause)
     for stage in view.stages:
@@ -291,8 +207,7 @@ def fail_recorded_run(ports: WorkflowPorts, run_id: str, error: str, cause: str)
         elif stage.status is RunStatus.PENDING:
             ports.runs.move_stage(run_id, stage.index, RunStatus.CANCELLED, {"finishedAt": now})
     ports.runs.move_run(run_id, RunStatus.FAILED, {"finishedAt": now, "reason": reason})
-    _forget_secrets(ports, view)
-    leave_group(ports.groups, view)
+    _let_go(ports, view)
     return RunStatus.FAILED
 
 
@@ -309,13 +224,14 @@ def failure_reason(error: str, cause: str) -> str:
     return f"{error}: {cause}"[:1000]
 
 
-def _forget_secrets(ports: WorkflowPorts, view: RunView) -> None:
-    """An ended run's secret values are read by no job any more: they are not kept until their TTL."""
+def _let_go(ports: WorkflowPorts, view: RunView) -> None:  # its secrets: no job reads them any more
     if view.secret_names:
         ports.secrets.delete_run_secrets(view.run_id)
+    let_go(ports.groups, ports.slots, view)
 
 
-def _recorded(ports: WorkflowPorts, run_id: str) -> RunView:
+def recorded_run(ports: WorkflowPorts, run_id: str) -> RunView:
+    """The run as recorded; RunNotRecorded if it is not."""
     view = ports.runs.get_run(run_id)
     if view is None:
         raise RunNotRecorded(f"Run {run_id} has no record.")
@@ -328,9 +244,9 @@ def _job_status(view: RunView, task: JobTask) -> RunStatus:
     return job.status if job else RunStatus.PENDING
 
 
-def _settle_stage(ports: WorkflowPorts, run_id: str, stage_index: int, at: str) -> None:
+def settle_stage(ports: WorkflowPorts, run_id: str, stage_index: int, at: str) -> None:
     """Give the stage its final status as soon as its last job is done, so followers see it live."""
-    stage = _recorded(ports, run_id).stage(stage_index)
+    stage = recorded_run(ports, run_id).stage(stage_index)
     outcome = stage_outcome(job.status for job in stage.jobs) if stage else None
     if outcome is not None:
         ports.runs.move_stage(run_id, stage_index, outcome, {"finishedAt": at})

@@ -6,10 +6,9 @@ The use cases decide who may do what.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +26,8 @@ from .api_schemas import (
     MemberBody,
     MemberChange,
     MemberList,
+    PageCursor,
+    PageLimit,
     PipelineBody,
     PipelineDetailsBody,
     PipelineId,
@@ -44,7 +45,6 @@ from .api_schemas import (
 )
 from .composition import container
 from .http import (
-    DEFAULT_LIMIT,
     MAX_LIMIT,
     RequestRejected,
     json_object_body,
@@ -83,6 +83,13 @@ def _pipeline_id(pipeline_id: str) -> str:
     if not PIPELINE_ID.fullmatch(pipeline_id):
         raise no_such_pipeline()
     return pipeline_id
+
+
+def _pipeline_args(pipeline_id: str) -> tuple[ManagementPorts, Caller, str]:
+    """What a use case on the path's pipeline takes first: the ports, the caller (identified before the path or the
+    body is looked at) and the pipeline id."""
+    caller = _caller()
+    return _ports(), caller, _pipeline_id(pipeline_id)
 
 
 def _user_id(user_id: str) -> str:
@@ -155,7 +162,7 @@ def list_pipelines() -> Response[str]:
         PipelineListItem(
             id=s.stored.pipeline.id,
             name=s.stored.pipeline.name,
-            webhook=WebhookSummary(enabled=s.webhook.enabled, run_as=s.webhook.run_as, problem=s.webhook.problem),
+            webhook=WebhookSummary.model_validate(s.webhook, from_attributes=True),
         )
         for s in summaries
     ]
@@ -171,7 +178,7 @@ def list_pipelines() -> Response[str]:
 )
 def get_pipeline(pipeline_id: PipelineId) -> Response[str]:
     """The pipeline with its webhook's state, members and audit."""
-    details = management.describe_pipeline(_ports(), _caller(), _pipeline_id(pipeline_id))
+    details = management.describe_pipeline(*_pipeline_args(pipeline_id))
     body = PipelineDetailsBody.of(
         details.stored,
         webhook=WebhookStateBody.of(details.webhook),
@@ -190,7 +197,7 @@ def get_pipeline(pipeline_id: PipelineId) -> Response[str]:
 )
 def delete_pipeline(pipeline_id: PipelineId) -> Response[str]:
     """Delete the pipeline: 204."""
-    management.delete_pipeline(_ports(), _caller(), _pipeline_id(pipeline_id))
+    management.delete_pipeline(*_pipeline_args(pipeline_id))
     return _no_content()
 
 
@@ -243,7 +250,7 @@ def get_user(user_id: UserId) -> Response[str]:
 )
 def list_members(pipeline_id: PipelineId) -> Response[str]:
     """The pipeline's members and their roles."""
-    return _answer(200, MemberList.of(management.list_members(_ports(), _caller(), _pipeline_id(pipeline_id))))
+    return _answer(200, MemberList.of(management.list_members(*_pipeline_args(pipeline_id))))
 
 
 @router.put(
@@ -256,10 +263,7 @@ def list_members(pipeline_id: PipelineId) -> Response[str]:
 )
 def put_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
     """Give the user the role in the body: 200 with the grant."""
-    caller = _caller()
-    pipeline_id, user_id = _pipeline_id(pipeline_id), _user_id(user_id)
-    change = _parsed(MemberChange, _body())
-    grant = management.set_member(_ports(), caller, pipeline_id, user_id, change.role)
+    grant = management.set_member(*_pipeline_args(pipeline_id), _user_id(user_id), _parsed(MemberChange, _body()).role)
     return _answer(200, MemberBody(pipeline_id=grant.pipeline_id, user_id=grant.user_id, role=grant.role))
 
 
@@ -272,7 +276,7 @@ def put_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
 )
 def delete_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
     """Take the user's role away: 204."""
-    management.remove_member(_ports(), _caller(), _pipeline_id(pipeline_id), user_id)
+    management.remove_member(*_pipeline_args(pipeline_id), user_id)
     return _no_content()
 
 
@@ -292,10 +296,8 @@ def delete_member(pipeline_id: PipelineId, user_id: UserId) -> Response[str]:
 )
 def list_deliveries(
     pipeline_id: PipelineId,
-    limit: Annotated[
-        str | None, Query(description=f"Deliveries per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
-    ] = None,
-    cursor: Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")] = None,
+    limit: PageLimit = None,
+    cursor: PageCursor = None,
 ) -> Response[str]:
     """A page of the pipeline's deliveries, newest first."""
     pipeline_id = _pipeline_id(pipeline_id)

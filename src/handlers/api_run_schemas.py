@@ -8,6 +8,8 @@ from pydantic import Field
 
 from domain.models import Model
 
+from .api_schemas import NextCursor
+
 
 class RunStart(Model):
     """POST /api/pipelines/{pipelineId}/runs: the run's variables, checked as a variable webhook's body is."""
@@ -73,7 +75,7 @@ class RunBody(RunSummaryBody):
 
 class RunPage(Model):
     runs: list[RunSummaryBody] = Field(description="Newest first.")
-    next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
+    next_cursor: NextCursor
 
 
 class RunAccepted(Model):

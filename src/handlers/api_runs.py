@@ -8,32 +8,27 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
 
 from domain.errors import ErrorCode
 from domain.manual_runs import start_manual_run
-from domain.models import PIPELINE_ID, RunStatus
-from domain.policy import Caller
+from domain.models import AcceptedRun, RunStatus
 from domain.run_control import cancel_run, rerun
 from domain.run_reads import RUN_ID, QueuedRun, show_run
 from domain.run_reads import list_runs as list_runs_of
 from domain.runs import RunView, StageView
-from domain.variables import SECRET_MASK
+from domain.trigger_pipeline import masked_variables
 
+from .api_manage import _caller, _parsed, _pipeline_id
 from .api_run_schemas import RunAccepted, RunBody, RunPage, RunStart, StageBody
-from .api_schemas import BODY_ERRORS, PipelineId, RunId, problems_of, request_body, responses
+from .api_schemas import BODY_ERRORS, PageCursor, PageLimit, PipelineId, RunId, request_body, responses
 from .composition import container
 from .http import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
     RequestRejected,
+    accepted_run_body,
     json_object_body,
     json_response,
-    no_such_pipeline,
     page_limit,
-    public_base_url,
 )
-from .identity import identify
 from .observability import metrics
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
@@ -43,9 +38,11 @@ JSON_OBJECT = {"type": "object"}
 MAX_RUN_BODY_BYTES = 64 * 1024  # as the webhook's body of variables
 
 
-def _caller() -> Caller:
-    wiring = container()
-    return identify(router.current_event, wiring.management, wiring.admin_principals)
+def _run_id(run_id: str) -> str:
+    """The id, if it could name a run; a malformed one names none: answered before any call, even to identify."""
+    if not RUN_ID.fullmatch(run_id):
+        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
+    return run_id
 
 
 def _stage_body(stage: StageView) -> dict[str, Any]:
@@ -83,12 +80,11 @@ def _summary_body(run: RunView) -> dict[str, Any]:
 
 def run_body(run: RunView) -> dict[str, Any]:
     """A run as the API shows it: secret variables by name only, masked, whatever the record holds."""
-    masked = {name: SECRET_MASK for name in run.secret_names}
     return {
         **_summary_body(run),
         "pipelineId": run.pipeline_id,
         "pipelineName": run.pipeline_name,
-        "variables": {**run.variables, **masked},
+        "variables": masked_variables(run.variables, run.secret_names),
         "stages": [_stage_body(stage) for stage in run.stages],
     }
 
@@ -102,8 +98,7 @@ def run_body(run: RunView) -> dict[str, Any]:
 )
 def get_run(run_id: RunId) -> Response[str]:
     """A run with its stages and jobs, for a caller who may see its pipeline; QUEUED while only accepted."""
-    if not RUN_ID.fullmatch(run_id):
-        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)  # names no run: answered before any call, even to identify
+    run_id = _run_id(run_id)
     run = show_run(container().run_read_ports, _caller(), run_id)
     metrics.add_metric(name="RunRead", unit=MetricUnit.Count, value=1)
     if isinstance(run, QueuedRun):
@@ -122,14 +117,11 @@ def get_run(run_id: RunId) -> Response[str]:
 )
 def list_runs(
     pipeline_id: PipelineId,
-    limit: Annotated[
-        str | None, Query(description=f"Runs per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
-    ] = None,
-    cursor: Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")] = None,
+    limit: PageLimit = None,
+    cursor: PageCursor = None,
 ) -> Response[str]:
     """A page of a pipeline's runs, newest first, for a caller who may see the pipeline."""
-    if not PIPELINE_ID.fullmatch(pipeline_id):
-        raise no_such_pipeline()
+    pipeline_id = _pipeline_id(pipeline_id)
     caller = _caller()
     page = list_runs_of(container().run_read_ports, caller, pipeline_id, page_limit(limit), cursor)
     metrics.add_metric(name="RunsListed", unit=MetricUnit.Count, value=1)
@@ -142,27 +134,19 @@ def list_runs(
     description="Start a run of the pipeline as the caller (owners and runners), with `variables` over its defaults: "
     "the webhook's variable rules, errors and answer, with the trigger kind `manual`.",
     tags=RUNS,
-    responses=responses({202: ("The run was accepted; statusUrl follows it.", RunAccepted)}, 403, 404, *BODY_ERRORS),
+    responses=responses(
+        {202: ("The run was accepted; statusUrl follows it.", RunAccepted)}, 403, 404, 429, *BODY_ERRORS
+    ),
     openapi_extensions=request_body(RunStart, "The run's variables; an empty body runs with the defaults."),
 )
 def start_run(pipeline_id: PipelineId) -> Response[str]:
     """Start a run as the caller; 202 with the run id, its masked variables and where to follow it."""
-    if not PIPELINE_ID.fullmatch(pipeline_id):
-        raise no_such_pipeline()
+    pipeline_id = _pipeline_id(pipeline_id)
     caller = _caller()
     data = json_object_body(router.current_event, MAX_RUN_BODY_BYTES, expected='a JSON object: {"variables": {...}}')
-    try:
-        body = RunStart.model_validate(data)
-    except ValidationError as exc:
-        problems = problems_of(exc, root="body")
-        raise RequestRejected(
-            ErrorCode.INVALID_REQUEST, f"The body has {len(problems)} problem(s); see 'errors'.", problems=problems
-        ) from None
-    accepted = start_manual_run(container().trigger_ports, caller, pipeline_id, body.variables)
+    accepted = start_manual_run(container().trigger_ports, caller, pipeline_id, _parsed(RunStart, data).variables)
     metrics.add_metric(name="ManualRunStarted", unit=MetricUnit.Count, value=1)
-    answer = {"triggered": True, **accepted.model_dump(by_alias=True, mode="json")}
-    answer["statusUrl"] = f"{public_base_url(router.current_event)}/api/runs/{accepted.run_id}"
-    return json_response(202, answer)
+    return json_response(202, accepted_run_body(router.current_event, accepted))
 
 
 @router.post(
@@ -178,8 +162,7 @@ def start_run(pipeline_id: PipelineId) -> Response[str]:
 )
 def post_cancel(run_id: RunId) -> Response[str]:
     """Cancel a run for an owner, runner or admin of its pipeline."""
-    if not RUN_ID.fullmatch(run_id):
-        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
+    run_id = _run_id(run_id)
     run = cancel_run(container().run_control_ports, _caller(), run_id)
     metrics.add_metric(name="RunCancelled", unit=MetricUnit.Count, value=1)
     return json_response(202, _summary_body(run))
@@ -196,7 +179,7 @@ def post_cancel(run_id: RunId) -> Response[str]:
     ),
     tags=RUNS,
     responses=responses(
-        {202: ("The new run, as the webhook answers an accepted call.", JSON_OBJECT)}, 400, 403, 404, 409
+        {202: ("The new run, as the webhook answers an accepted call.", JSON_OBJECT)}, 400, 403, 404, 409, 429
     ),
 )
 def post_rerun(
@@ -206,23 +189,12 @@ def post_rerun(
     ] = None,
 ) -> Response[str]:
     """Re-run a run for an owner, runner or admin of its pipeline."""
-    if not RUN_ID.fullmatch(run_id):
-        raise RequestRejected(ErrorCode.RUN_NOT_FOUND)
+    run_id = _run_id(run_id)
     if from_ not in (None, "failed"):
         raise RequestRejected(ErrorCode.INVALID_PARAMETER, "The query parameter 'from' takes only 'failed'.")
     started = rerun(container().run_control_ports, _caller(), run_id, from_failed=from_ == "failed")
     metrics.add_metric(name="RunRerun", unit=MetricUnit.Count, value=1)
-    masked = {name: SECRET_MASK for name in started.secret_names}
-    return json_response(
-        202,
-        {
-            "triggered": True,
-            "runId": started.run_id,
-            "pipelineId": started.pipeline_id,
-            "status": RunStatus.QUEUED,
-            "variables": {**started.variables, **masked},
-            "rerunOf": run_id,
-            "reusedStages": started.reuse_stages,
-            "statusUrl": f"{public_base_url(router.current_event)}/api/runs/{started.run_id}",
-        },
-    )
+    variables = masked_variables(started.variables, started.secret_names)
+    accepted = AcceptedRun(run_id=started.run_id, pipeline_id=started.pipeline_id, variables=variables)
+    answer = accepted_run_body(router.current_event, accepted, rerunOf=run_id, reusedStages=started.reuse_stages)
+    return json_response(202, answer)

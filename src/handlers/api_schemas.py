@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, Self
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -22,6 +22,8 @@ from domain.ports import StoredPipeline
 from domain.variables import SECRET_MASK
 from domain.webhook_trigger import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
 
+from .http import DEFAULT_LIMIT, MAX_LIMIT
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_PRINCIPALS = 20
 PRINCIPAL_ARN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,1900}$"
@@ -29,6 +31,11 @@ PRINCIPAL_ARN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,190
 PipelineId = Annotated[str, Path(alias="pipelineId", description="The pipeline's id, e.g. demo.")]
 UserId = Annotated[str, Path(alias="userId", description="A hookrun user's id, e.g. alice.")]
 RunId = Annotated[str, Path(alias="runId", description="A run's id, e.g. run-019...; the webhook's answer names it.")]
+PageLimit = Annotated[
+    str | None, Query(description=f"How many per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
+]
+PageCursor = Annotated[str | None, Query(description="The next page: the previous page's nextCursor.")]
+NextCursor = Annotated[str | None, Field(description="The next page's cursor; null on the last page.")]
 
 # Requests
 
@@ -145,15 +152,8 @@ class WebhookStateBody(Model):
 
     @classmethod
     def of(cls, state: WebhookState, **more: Any) -> Self:
-        return cls(
-            enabled=state.enabled,
-            run_as=state.run_as,
-            enabled_at=state.enabled_at,
-            token_hint=state.token_hint,
-            problem=state.problem,
-            signed=state.signed,
-            **more,
-        )
+        """The state's fields by their own names (never its token), with what `cls` adds in `more`."""
+        return cls(**{name: getattr(state, name) for name in WebhookStateBody.model_fields}, **more)
 
 
 class WebhookWithUrl(WebhookStateBody):
@@ -237,7 +237,7 @@ class DeliveryBody(Model):
 
 class DeliveryList(Model):
     deliveries: list[DeliveryBody] = Field(description="Newest first; each is kept 30 days.")
-    next_cursor: str | None = Field(description="The next page's cursor; null on the last page.")
+    next_cursor: NextCursor
 
 
 class Problem(Model):
@@ -281,6 +281,7 @@ ERROR_DESCRIPTIONS = {
     413: "PAYLOAD_TOO_LARGE: the body is over 256 KiB.",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body with Content-Type: application/json.",
     422: "INVALID_PIPELINE (also a body `id` other than the path's) or INVALID_REQUEST: `errors` lists every field.",
+    429: "RUN_LIMIT_REACHED: the pipeline's maxRunningRuns runs have not ended; retry after Retry-After seconds.",
     503: "UNAVAILABLE: a backing service is busy; retry after Retry-After seconds.",
 }
 ALWAYS = (401, 503)

@@ -13,7 +13,7 @@ from domain.errors import InvalidRequest, VariableProblem
 from domain.management import WebhookState
 from domain.sources.filters import CREDENTIALS_NAME
 
-from .api_manage import WEBHOOK, _answer, _body, _caller, _no_content, _parsed, _pipeline_id, _ports
+from .api_manage import WEBHOOK, _answer, _body, _no_content, _parsed, _pipeline_args
 from .api_schemas import (
     BODY_ERRORS,
     CredentialsChange,
@@ -49,7 +49,7 @@ def _webhook_answer(status_with_url: int, state: WebhookState) -> Response[str]:
 )
 def get_webhook(pipeline_id: PipelineId) -> Response[str]:
     """The webhook trigger's state with its audit."""
-    details = webhook_trigger.describe_webhook(_ports(), _caller(), _pipeline_id(pipeline_id))
+    details = webhook_trigger.describe_webhook(*_pipeline_args(pipeline_id))
     return _answer(200, WebhookWithAudit.of(details.state, audit=details.audit))
 
 
@@ -70,7 +70,7 @@ def get_webhook(pipeline_id: PipelineId) -> Response[str]:
 )
 def enable_webhook(pipeline_id: PipelineId) -> Response[str]:
     """Enable the webhook as the caller: 201 with the URL when it was just made, else 200 without."""
-    return _webhook_answer(201, webhook_trigger.enable_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
+    return _webhook_answer(201, webhook_trigger.enable_webhook(*_pipeline_args(pipeline_id)))
 
 
 @router.post(
@@ -82,7 +82,7 @@ def enable_webhook(pipeline_id: PipelineId) -> Response[str]:
 )
 def disable_webhook(pipeline_id: PipelineId) -> Response[str]:
     """Disable the webhook, keeping its URL: 200 with its state."""
-    return _webhook_answer(200, webhook_trigger.disable_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
+    return _webhook_answer(200, webhook_trigger.disable_webhook(*_pipeline_args(pipeline_id)))
 
 
 @router.post(
@@ -94,7 +94,7 @@ def disable_webhook(pipeline_id: PipelineId) -> Response[str]:
 )
 def rotate_webhook(pipeline_id: PipelineId) -> Response[str]:
     """Replace the webhook's token: 200 with the new URL."""
-    return _webhook_answer(200, webhook_trigger.rotate_webhook(_ports(), _caller(), _pipeline_id(pipeline_id)))
+    return _webhook_answer(200, webhook_trigger.rotate_webhook(*_pipeline_args(pipeline_id)))
 
 
 @router.put(
@@ -111,10 +111,8 @@ def rotate_webhook(pipeline_id: PipelineId) -> Response[str]:
 )
 def put_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     """Set the webhook's signing secret: 200 with its state."""
-    caller = _caller()
-    pipeline_id = _pipeline_id(pipeline_id)
-    change = _parsed(SecretChange, _body())
-    return _webhook_answer(200, webhook_trigger.set_signing_secret(_ports(), caller, pipeline_id, change.secret))
+    state = webhook_trigger.set_signing_secret(*_pipeline_args(pipeline_id), _parsed(SecretChange, _body()).secret)
+    return _webhook_answer(200, state)
 
 
 @router.delete(
@@ -126,7 +124,7 @@ def put_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
 )
 def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
     """Remove the webhook's signing secret: 204."""
-    webhook_trigger.remove_signing_secret(_ports(), _caller(), _pipeline_id(pipeline_id))
+    webhook_trigger.remove_signing_secret(*_pipeline_args(pipeline_id))
     return _no_content()
 
 
@@ -143,10 +141,9 @@ def delete_webhook_secret(pipeline_id: PipelineId) -> Response[str]:
 )
 def put_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
     """Store the pipeline's https token `name`: 204."""
-    caller = _caller()
-    pipeline_id = _pipeline_id(pipeline_id)
-    change = _parsed(CredentialsChange, _body())
-    webhook_trigger.set_source_credentials(_ports(), caller, pipeline_id, _credentials_name(name), change.token)
+    args = _pipeline_args(pipeline_id)
+    token = _parsed(CredentialsChange, _body()).token
+    webhook_trigger.set_source_credentials(*args, _credentials_name(name), token)
     return _no_content()
 
 
@@ -159,7 +156,7 @@ def put_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
 )
 def delete_credentials(pipeline_id: PipelineId, name: str) -> Response[str]:
     """Remove the pipeline's https token `name`: 204."""
-    webhook_trigger.remove_source_credentials(_ports(), _caller(), _pipeline_id(pipeline_id), _credentials_name(name))
+    webhook_trigger.remove_source_credentials(*_pipeline_args(pipeline_id), _credentials_name(name))
     return _no_content()
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # each function imports only the use cases it runs: the webho
     from adapters.deliveries import DynamoDeliveryLog
     from adapters.dynamodb import DynamoAccessReader
     from adapters.management import DynamoManagement
+    from adapters.run_slots import DynamoRunSlots
     from adapters.runs import DynamoRuns
     from adapters.secrets import SecretsManagerSigningSecretStore
     from domain.management import ManagementPorts
@@ -54,6 +55,7 @@ class Settings:
     secret_prefix: str = ""  # where the API function keeps webhook signing secrets: hookrun/<stack>/
     admin_principals: frozenset[str] = frozenset()  # the stack's AdminPrincipals
     job_runner_function: str = ""  # the function that runs lambda jobs' scripts (job status function only)
+    max_running_runs: int = 1000  # the stack's MaxRunningRunsPerPipeline: no pipeline runs more at once
 
     def __post_init__(self) -> None:
         if not self.table_name:
@@ -69,6 +71,7 @@ class Settings:
                 filter(None, (a.strip() for a in environ.get("ADMIN_PRINCIPALS", "").split(",")))
             ),
             job_runner_function=environ.get("JOB_RUNNER_FUNCTION", ""),
+            max_running_runs=int(environ.get("MAX_RUNNING_RUNS") or 1000),
         )
 
     def workflow_arn(self) -> str:
@@ -135,6 +138,12 @@ class Container:
         from adapters.runs import DynamoRuns
 
         return DynamoRuns(self._dynamodb, self.settings.table_name)
+
+    @cached_property
+    def run_slots(self) -> DynamoRunSlots:
+        from adapters.run_slots import DynamoRunSlots
+
+        return DynamoRunSlots(self._dynamodb, self.settings.table_name)
 
     @cached_property
     def access(self) -> DynamoAccessReader:
@@ -206,6 +215,7 @@ class Container:
             ),
             deliveries=self.deliveries,
             groups=DynamoGroups(self._dynamodb, self.settings.table_name),
+            slots=self.run_slots,
             now=utc_now,
             builds=BuildPorts(
                 secrets=SecretsManagerBuildSecrets(secrets, self.settings.secret_prefix),
@@ -229,6 +239,8 @@ class Container:
             users=self.management,
             now=utc_now,
             new_run_id=new_run_id,
+            slots=self.run_slots,
+            stack_run_limit=self.settings.max_running_runs,
         )
 
     @cached_property
@@ -253,6 +265,9 @@ class Container:
             now=utc_now,
             epoch_ms=lambda: time.time_ns() // 1_000_000,
             new_run_id=new_run_id,
+            slots=self.run_slots,
+            run_statuses=self.runs,
+            stack_run_limit=self.settings.max_running_runs,
         )
 
 

@@ -18,9 +18,11 @@ from domain.errors import (
     HookrunError,
     IdempotencyKeyReused,
     InsufficientPermissions,
+    RunLimitReached,
     Unavailable,
     VariableProblem,
 )
+from domain.models import AcceptedRun
 from domain.requests import json_object
 
 MAX_BODY_BYTES = 64 * 1024
@@ -85,7 +87,9 @@ def error_answer(error: HookrunError) -> tuple[int, dict[str, Any], dict[str, st
         body["runId"] = error.run_id
     if error.problems:
         body["errors"] = [{"name": p.name, "reason": p.reason} for p in error.problems]
-    if isinstance(error, Unavailable):
+    if isinstance(error, RunLimitReached):
+        body["maxRunningRuns"] = error.limit
+    if isinstance(error, Unavailable | RunLimitReached):
         headers["Retry-After"] = str(error.retry_after_seconds)
     return error.status, body, headers
 
@@ -111,6 +115,12 @@ def json_object_body(
 ) -> dict[str, Any]:
     """The body as a JSON object; an empty body is `{}`. Raises BadRequest for anything else."""
     return json_object(raw_body(event), event.headers.get("content-type"), max_bytes, expected)
+
+
+def accepted_run_body(event: BaseProxyEvent, accepted: AcceptedRun, **more: Any) -> dict[str, Any]:
+    """A run accepted to start, as the webhook and the run API answer it (202), with the URL that follows it."""
+    status_url = f"{public_base_url(event)}/api/runs/{accepted.run_id}"
+    return {"triggered": True, **accepted.model_dump(by_alias=True, mode="json"), **more, "statusUrl": status_url}
 
 
 def public_base_url(event: BaseProxyEvent) -> str:

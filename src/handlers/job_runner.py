@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.shell import ShellExecutor
+from domain.runs import JobScript
 
 from .observability import logger
 
@@ -19,7 +20,7 @@ from .observability import logger
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"script": [...], "environment": {...}, "timeoutSeconds": N}` -> exit code, output tail, duration."""
-    result = ShellExecutor().execute(event["script"], event["environment"], int(event["timeoutSeconds"]))
+    result = ShellExecutor().execute(JobScript(event["script"], event["environment"], int(event["timeoutSeconds"])))
     logger.info("script finished", extra={"exitCode": result.exit_code, "timedOut": result.timed_out})
     return {
         "exitCode": result.exit_code,

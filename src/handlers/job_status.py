@@ -1,8 +1,8 @@
-"""The job status Lambda: starts and records jobs for the workflow. It runs no job's script.
+"""The job status Lambda: plans stages and starts and records jobs for the workflow. It runs no job's script.
 
-`run` runs a lambda job: it reads the run's secrets, invokes the job runner function with the job's environment
-and records the outcome. `prepare` and `record` bracket a codebuild job's build: the first records the job
-RUNNING and puts its secrets where only that build reads them, the second reads how the build ended.
+`stage` records how the builds of the stage just run ended and plans the next stage: its codebuild jobs are
+recorded RUNNING and their secrets put where only their builds read them. `run` runs a lambda job: it reads the
+run's secrets, invokes the job runner function with the job's environment and records the outcome.
 """
 
 from __future__ import annotations
@@ -12,43 +12,59 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from domain.workflow import JobTask, prepare_build, record_build, run_job
+from domain.models import RunRequest
+from domain.stages import BuildResult, StageRun, next_stage
+from domain.workflow import JobTask, run_job
 
 from .composition import container
 from .observability import logger
 
+# what the workflow adds beside a job's task: its build (codebuild jobs of a mixed stage), the builds' environment
+_NOT_TASK = ("build", "environment")
+
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """`{"action": "run"|"prepare"|"record", "task": <job task>}`; `record` reads `task.build` (result or error)."""
+    """`{"action": "run", "task": <job task>}` or `{"action": "stage", "run": <execution input>, "state": <the
+    workflow's state: the stage just run as `stage`, its jobs' outcomes in order as `next`>}`."""
     action = event["action"]
-    fields = dict(event["task"])
-    build = fields.pop("build", None) or {}
-    task = JobTask.model_validate(fields)
-    logger.thread_safe_append_keys(runId=task.run_id, stage=task.stage_name, job=task.job.name, action=action)
     ports = container().workflow_ports
+    if action == "stage":
+        return _next_stage(event)
     if action == "run":
+        task = JobTask.model_validate({k: v for k, v in event["task"].items() if k not in _NOT_TASK})
+        logger.thread_safe_append_keys(runId=task.run_id, stage=task.stage_name, job=task.job.name, action=action)
         status = run_job(ports, task)
         logger.info("job finished", extra={"status": status})
-        return {"status": status}
-    if action == "prepare":
-        prepared = prepare_build(ports, task)
-        logger.info("build prepared")
-        return prepared.model_dump(by_alias=True, exclude_none=True)
-    if action == "record":
-        build_id, error = _build_id_or_error(build)
-        status = record_build(ports, task, build_id, error)
-        logger.info("build recorded", extra={"status": status})
         return {"status": status}
     raise ValueError(f"unknown action {action!r}")
 
 
-def _build_id_or_error(build: dict[str, Any]) -> tuple[str | None, str | None]:
+def _next_stage(event: dict[str, Any]) -> dict[str, Any]:
+    """The workflow's next state: the run's identity and the plan of its next stage (`next`)."""
+    run = RunRequest.model_validate(event["run"])
+    logger.append_keys(runId=run.run_id, action="stage")
+    state = event.get("state") or {}
+    done = StageRun.model_validate(state["stage"]) if state.get("stage") else None
+    ran = state.get("next")
+    ran = ran if isinstance(ran, list) else []  # the stage's Map put its jobs' results in place of its plan
+    results = [_build_id_or_error(result) if isinstance(result, dict) else None for result in ran]
+    plan = next_stage(container().workflow_ports, run, done, results)
+    logger.info("stage planned", extra={"kind": plan.kind, "stage": plan.index})
+    return {
+        "runId": run.run_id,
+        "pipelineId": run.pipeline_id,
+        "secretNames": list(run.secret_names),
+        "stage": StageRun.of(plan).model_dump(mode="json", by_alias=True),
+        "next": plan.model_dump(mode="json", by_alias=True),
+    }
+
+
+def _build_id_or_error(result: dict[str, Any]) -> BuildResult:
     """The build's id from the StartBuild state's result, or from the error it raised (its Cause is the build)."""
-    result = build.get("result") or {}
     if result.get("buildId"):
         return str(result["buildId"]), None
-    error = build.get("error") or {}
+    error = result
     try:
         cause = json.loads(error.get("Cause") or "{}")
     except ValueError:

@@ -18,7 +18,7 @@ from domain.models import AcceptedRun
 from domain.trigger_pipeline import DryRun, WebhookRequest, receive_webhook
 
 from .composition import container
-from .http import RequestRejected, error_answer, proxy_result, public_base_url, raw_body
+from .http import RequestRejected, accepted_run_body, error_answer, proxy_result, raw_body
 from .observability import logger, metrics
 
 ROUTE = "/pipeline/webhook/{token}"
@@ -57,9 +57,7 @@ def post_webhook(event: APIGatewayProxyEvent) -> dict[str, Any]:
         "run replayed" if result.replayed else "run started",
         extra={"runId": result.run_id, "pipelineId": result.pipeline_id},
     )
-    body = {"triggered": True, **result.model_dump(by_alias=True, mode="json")}
-    body["statusUrl"] = f"{public_base_url(event)}/api/runs/{result.run_id}"
-    return proxy_result(202, body)
+    return proxy_result(202, accepted_run_body(event, result))
 
 
 def rejected(error: HookrunError) -> dict[str, Any]:

@@ -22,6 +22,7 @@ HOOKRUN = Path(sys.executable).parent / "hookrun"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30  # a hang detector, not a speed test: a loaded 2-core machine stops slowly
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+ADMIN = "admin"  # the local stack's admin user
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,6 +108,19 @@ def wait_for_run(endpoint: str, run_id: str, user: str = "alice", timeout: float
                 f"run {run_id} did not finish within {timeout} s: {response.status_code} {response.text}"
             )
         time.sleep(0.2)
+
+
+def admin_call(endpoint: str, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+    """`method path` (JSON `body`) as the local stack's admin."""
+    return requests.request(method, f"{endpoint}{path}", json=body, headers={"X-Hookrun-User": ADMIN}, timeout=30)
+
+
+def delivery_log(endpoint: str, pipeline: str) -> list[dict[str, Any]]:
+    """The newest 100 deliveries of `pipeline`, as the admin reads them."""
+    response = admin_call(endpoint, "GET", f"/api/pipelines/{pipeline}/deliveries?limit=100")
+    assert response.status_code == 200, response.text
+    deliveries: list[dict[str, Any]] = response.json()["deliveries"]
+    return deliveries
 
 
 def moto_client(stack: RunningStack, service: str) -> tuple[Any, dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
 from tests.e2e.test_runs import ADMIN, job, post
@@ -201,8 +202,11 @@ def test_a_secret_echoed_by_a_build_shows_masked_and_is_in_no_history_or_build_r
     codebuild, _ = moto_client(local_stack, "codebuild")
     builds = codebuild.batch_get_builds(ids=codebuild.list_builds()["ids"])["builds"]
     assert SECRET not in json.dumps(builds, default=str)
-    kinds = {v["type"] for b in builds for v in b["environment"]["environmentVariables"] if v["name"] == "API_KEY"}
-    assert kinds == {"SECRETS_MANAGER"}
+    # a Secrets Manager reference in the build's buildspec, never a PLAINTEXT variable
+    assert all(v["name"] != "API_KEY" for b in builds for v in b["environment"]["environmentVariables"])
+    envs = [yaml.safe_load(b["source"]["buildspec"]).get("env") or {} for b in builds]
+    references = [env["secrets-manager"]["API_KEY"] for env in envs if "API_KEY" in env.get("secrets-manager", {})]
+    assert references and all(reference.endswith(":API_KEY") for reference in references)
 
 
 def test_stored_credentials_reach_the_checkout_only_and_never_the_script_or_output(

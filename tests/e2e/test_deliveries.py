@@ -21,23 +21,19 @@ import pytest
 import requests
 
 from hookrun.template import ROOT
-from tests.e2e.conftest import HOOKRUN, RunningStack, wait_for_run
+from tests.e2e.conftest import ADMIN, HOOKRUN, RunningStack, admin_call, delivery_log, wait_for_run
+from tests.providers import RawRequest
 from tests.support import load_event
 
 pytestmark = pytest.mark.e2e
 
-ADMIN = "admin"
 SECRET = "hookrun-example-secret"  # events/source-*.json are signed with it
 DELIVERY_LOG_TIMEOUT_SECONDS = 30
 SKIPPED_HEADERS = {"host", "content-length", "x-forwarded-proto", "x-forwarded-for", "x-forwarded-port"}
 
 
-@dataclass(frozen=True)
-class Push:
+class Push(RawRequest):
     """A GitHub push as it goes over the wire: its headers and its raw body."""
-
-    headers: dict[str, str]
-    body: bytes
 
     @classmethod
     def sample(cls) -> Push:
@@ -60,9 +56,6 @@ class Push:
         """The push under a new delivery id, as another delivery."""
         return Push(self.headers | {"X-GitHub-Delivery": str(uuid.uuid4())}, self.body)
 
-    def send(self, url: str) -> requests.Response:
-        return requests.post(url, data=self.body, headers=self.headers, timeout=60)
-
 
 @dataclass(frozen=True)
 class Scenario:
@@ -84,17 +77,6 @@ class Scenario:
     def logged(self, outcome: str) -> dict[str, Any]:
         (found,) = [delivery for delivery in self.log if delivery["outcome"] == outcome]
         return found
-
-
-def call(endpoint: str, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-    return requests.request(method, f"{endpoint}{path}", json=body, headers={"X-Hookrun-User": ADMIN}, timeout=30)
-
-
-def delivery_log(endpoint: str, pipeline: str) -> list[dict[str, Any]]:
-    response = call(endpoint, "GET", f"/api/pipelines/{pipeline}/deliveries?limit=100")
-    assert response.status_code == 200, response.text
-    deliveries: list[dict[str, Any]] = response.json()["deliveries"]
-    return deliveries
 
 
 def wait_for_outcome(endpoint: str, pipeline: str, outcome: str) -> list[dict[str, Any]]:
@@ -122,11 +104,11 @@ def scenario(local_stack: RunningStack) -> Scenario:
         "source": {"branches": ["main", "master"]},
         "stages": [{"name": "build", "jobs": [{"name": "echo", "script": ['echo "pushed to $HOOKRUN_BRANCH"']}]}],
     }
-    created = call(endpoint, "PUT", f"/api/pipelines/{pipeline}", definition)
+    created = admin_call(endpoint, "PUT", f"/api/pipelines/{pipeline}", definition)
     assert created.status_code == 201, created.text
-    enabled = call(endpoint, "POST", f"/api/pipelines/{pipeline}/webhook/enable")
+    enabled = admin_call(endpoint, "POST", f"/api/pipelines/{pipeline}/webhook/enable")
     assert enabled.status_code == 201, enabled.text
-    signed = call(endpoint, "PUT", f"/api/pipelines/{pipeline}/webhook/secret", {"secret": SECRET})
+    signed = admin_call(endpoint, "PUT", f"/api/pipelines/{pipeline}/webhook/secret", {"secret": SECRET})
     assert (signed.status_code, signed.json()["signed"]) == (200, True), signed.text
     url = enabled.json()["url"]
 

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -166,14 +167,28 @@ def test_a_pipeline_whose_defaults_cannot_fit_a_runs_start_is_refused_at_apply(l
     assert any("fit in a run's start" in error["reason"] for error in response.json()["errors"])
 
 
+@dataclass
+class SideEffects:
+    """What the jobs asked a little HTTP server on this machine for, and when: it proves what ran."""
+
+    port: int
+    seen: list[tuple[str, float]]
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.seen]
+
+    def call_home(self, path: str) -> str:
+        """A script line that GETs `path` (in which the shell expands variables) from this server, with bash alone."""
+        return f'printf "GET {path} HTTP/1.0\\r\\n\\r\\n" > /dev/tcp/127.0.0.1/{self.port}'
+
+
 @pytest.fixture
-def side_effects() -> Iterator[tuple[int, list[str]]]:
-    """A little HTTP server on this machine that jobs call: the paths it was asked for prove what ran."""
-    seen: list[str] = []
+def side_effects() -> Iterator[SideEffects]:
+    seen: list[tuple[str, float]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            seen.append(self.path)
+            seen.append((self.path, time.monotonic()))
             self.send_response(204)
             self.end_headers()
 
@@ -182,13 +197,8 @@ def side_effects() -> Iterator[tuple[int, list[str]]]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], seen
+    yield SideEffects(server.server_address[1], seen)
     server.shutdown()
-
-
-def call_home(port: int, path: str) -> str:
-    """A script line that GETs `path` from the side-effects server, with bash alone."""
-    return f"printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' > /dev/tcp/127.0.0.1/{port}"
 
 
 def rerun(stack: RunningStack, run_id: str, *options: str) -> dict[str, Any]:
@@ -205,12 +215,16 @@ def rerun(stack: RunningStack, run_id: str, *options: str) -> dict[str, Any]:
 
 
 def test_a_rerun_of_a_succeeded_run_runs_again_with_the_same_variables(
-    local_stack: RunningStack, side_effects: tuple[int, list[str]]
+    local_stack: RunningStack, side_effects: SideEffects
 ) -> None:
-    port, seen = side_effects
     url = new_pipeline(
         local_stack,
-        [{"name": "build", "jobs": [{"name": "print", "script": ['echo "abc is $abc"', call_home(port, "/build")]}]}],
+        [
+            {
+                "name": "build",
+                "jobs": [{"name": "print", "script": ['echo "abc is $abc"', side_effects.call_home("/build")]}],
+            }
+        ],
         variables={"abc": "123"},
     )
     original = wait_for_run(local_stack.endpoint, post(url, {"abc": "789"}).json()["runId"], user="admin")
@@ -225,19 +239,18 @@ def test_a_rerun_of_a_succeeded_run_runs_again_with_the_same_variables(
     assert run["stages"][0]["jobs"][0]["output"] == "abc is 789\n"
     trigger = run["trigger"]
     assert (trigger["kind"], trigger["runAs"], trigger["rerunOf"]) == ("rerun", "admin", original["runId"])
-    assert seen == ["/build", "/build"]
+    assert side_effects.paths() == ["/build", "/build"]
 
 
 def test_a_rerun_from_failed_runs_only_the_failed_stage_onward(
-    local_stack: RunningStack, side_effects: tuple[int, list[str]]
+    local_stack: RunningStack, side_effects: SideEffects
 ) -> None:
-    port, seen = side_effects
     url = new_pipeline(
         local_stack,
         [
-            {"name": "first", "jobs": [{"name": "one", "script": [call_home(port, "/first")]}]},
-            {"name": "second", "jobs": [{"name": "two", "script": [call_home(port, "/second"), "exit 3"]}]},
-            {"name": "third", "jobs": [{"name": "three", "script": [call_home(port, "/third")]}]},
+            {"name": "first", "jobs": [{"name": "one", "script": [side_effects.call_home("/first")]}]},
+            {"name": "second", "jobs": [{"name": "two", "script": [side_effects.call_home("/second"), "exit 3"]}]},
+            {"name": "third", "jobs": [{"name": "three", "script": [side_effects.call_home("/third")]}]},
         ],
     )
     original = wait_for_run(local_stack.endpoint, post(url).json()["runId"], user="admin")
@@ -248,7 +261,7 @@ def test_a_rerun_from_failed_runs_only_the_failed_stage_onward(
     run = wait_for_run(local_stack.endpoint, started["runId"], user="admin")
     assert [s["status"] for s in run["stages"]] == ["SUCCEEDED", "FAILED", "SKIPPED"]
     assert run["stages"][0]["reusedFrom"] == original["runId"]
-    assert seen == ["/first", "/second", "/second"]  # the first stage's job did not run again
+    assert side_effects.paths() == ["/first", "/second", "/second"]  # the first stage's job did not run again
 
 
 def test_a_viewer_may_not_rerun(local_stack: RunningStack) -> None:
@@ -282,36 +295,13 @@ def test_a_rerun_of_a_run_whose_secrets_are_gone_is_409_secrets_expired(local_st
 GROUP_BOUND_SECONDS = RECONCILE_BOUND_SECONDS + 5  # the reconciler, the settle second and a look of the wait loop
 
 
-def timed_server() -> tuple[ThreadingHTTPServer, list[tuple[str, float]]]:
-    seen: list[tuple[str, float]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append((self.path, time.monotonic()))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, seen
-
-
-def say(port: int, what: str) -> str:
-    """A script line that tells the test server `what` (with the run's id), with bash alone."""
-    return f'printf "GET /{what}/$HOOKRUN_RUN_ID HTTP/1.0\\r\\n\\r\\n" > /dev/tcp/127.0.0.1/{port}'
-
-
 def test_a_queue_pipeline_runs_ten_simultaneous_webhooks_one_at_a_time_in_acceptance_order(
-    local_stack: RunningStack,
+    local_stack: RunningStack, side_effects: SideEffects
 ) -> None:
-    server, seen = timed_server()
-    port = server.server_address[1]
+    start, end = (side_effects.call_home(f"/{at}/$HOOKRUN_RUN_ID") for at in ("start", "end"))
     url = new_pipeline(
         local_stack,
-        [{"name": "s", "jobs": [{"name": "j", "script": [say(port, "start"), "sleep 0.3", say(port, "end")]}]}],
+        [{"name": "s", "jobs": [{"name": "j", "script": [start, "sleep 0.3", end]}]}],
         concurrency={"mode": "queue"},
     )
     answers: list[requests.Response] = []
@@ -320,14 +310,11 @@ def test_a_queue_pipeline_runs_ten_simultaneous_webhooks_one_at_a_time_in_accept
         thread.start()
     for thread in threads:
         thread.join()
-    try:
-        runs = [wait_for_run(local_stack.endpoint, a.json()["runId"], user="admin", timeout=240) for a in answers]
-    finally:
-        server.shutdown()
+    runs = [wait_for_run(local_stack.endpoint, a.json()["runId"], user="admin", timeout=240) for a in answers]
 
     assert [run["status"] for run in runs] == ["SUCCEEDED"] * 10
-    starts = {path.split("/")[2]: at for path, at in seen if path.startswith("/start/")}
-    ends = {path.split("/")[2]: at for path, at in seen if path.startswith("/end/")}
+    starts = {path.split("/")[2]: at for path, at in side_effects.seen if path.startswith("/start/")}
+    ends = {path.split("/")[2]: at for path, at in side_effects.seen if path.startswith("/end/")}
     by_start = sorted(starts, key=starts.__getitem__)
     for earlier, later in itertools.pairwise(by_start):
         assert ends[earlier] <= starts[later], "two jobs of the queue overlapped"

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import RunningStack, moto_client, wait_for_run
-from tests.support import load_event
+from tests.support import SOURCE_EVENT_VARIABLES, load_event
 
 
 def send(url: str, event_file: str, **header_changes: str) -> requests.Response:
@@ -31,17 +31,7 @@ def executions_named(stack: RunningStack, name: str) -> int:
 
 @pytest.mark.parametrize(
     ("event_file", "expected"),
-    [
-        ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
-        ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
-        ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
-        ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
-        ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
-        ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
-        ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
-        ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
-        ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
-    ],
+    SOURCE_EVENT_VARIABLES,
 )
 def test_provider_push_and_tag_events_start_runs_with_source_variables(
     local_stack: RunningStack, event_file: str, expected: dict[str, str]

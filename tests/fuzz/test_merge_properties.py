@@ -110,6 +110,13 @@ class MergeInput:
         except InvalidVariables:
             return None
 
+    def accepted(self) -> MergedVariables:
+        """The merged variables of an input merge_variables accepts: Hypothesis drops the inputs it refuses."""
+        merged = self.merged_or_none()
+        assume(merged is not None)
+        assert merged is not None
+        return merged
+
 
 @st.composite
 def hostile_inputs(draw: st.DrawFn) -> MergeInput:
@@ -167,9 +174,7 @@ def test_a_refusal_lists_at_least_one_problem_with_a_printable_name(given_input:
 
 @given(merge_inputs)
 def test_every_value_is_a_string_of_at_most_4096_characters_without_nul(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     for value in merged.values.values():
         assert isinstance(value, str)
         assert len(value) <= MAX_VALUE_LENGTH
@@ -179,9 +184,7 @@ def test_every_value_is_a_string_of_at_most_4096_characters_without_nul(given_in
 
 @given(merge_inputs)
 def test_every_declared_value_renders_as_its_type(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     for name, declaration in given_input.declared.items():
         from_built_in = name in given_input.built_ins and name not in given_input.overrides
         if name in merged.values and not from_built_in:
@@ -190,9 +193,7 @@ def test_every_declared_value_renders_as_its_type(given_input: MergeInput) -> No
 
 @given(merge_inputs)
 def test_declared_defaults_stay_unless_overridden(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     replaced = given_input.overrides.keys() | given_input.built_ins.keys()
     for name, declaration in given_input.declared.items():
         if declaration.default is not None and name not in replaced:
@@ -201,9 +202,7 @@ def test_declared_defaults_stay_unless_overridden(given_input: MergeInput) -> No
 
 @given(merge_inputs)
 def test_the_request_wins_over_defaults_and_built_ins(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     for name, raw in given_input.overrides.items():
         declaration = given_input.declared.get(name, VariableDeclaration())
         assert merged.values[name] == declaration.render(raw)
@@ -211,18 +210,14 @@ def test_the_request_wins_over_defaults_and_built_ins(given_input: MergeInput) -
 
 @given(merge_inputs)
 def test_required_variables_are_always_present(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     required = {name for name, declaration in given_input.declared.items() if declaration.required}
     assert required <= merged.values.keys()
 
 
 @given(merge_inputs)
 def test_secret_names_are_declared_secrets_and_masked(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     declared_secrets = {name for name, declaration in given_input.declared.items() if declaration.secret}
     assert merged.secret_names <= declared_secrets
     assert merged.secret_names == declared_secrets & merged.values.keys()
@@ -232,9 +227,7 @@ def test_secret_names_are_declared_secrets_and_masked(given_input: MergeInput) -
 
 @given(merge_inputs)
 def test_names_are_declared_built_in_or_allowed_and_always_valid(given_input: MergeInput) -> None:
-    merged = given_input.merged_or_none()
-    assume(merged is not None)
-    assert merged is not None
+    merged = given_input.accepted()
     known = given_input.declared.keys() | given_input.built_ins.keys()
     allowed = known | given_input.overrides.keys() if given_input.allow_undeclared else known
     assert merged.values.keys() <= allowed

@@ -10,12 +10,11 @@ import pytest
 
 from adapters.runs import DynamoRuns
 from domain.models import Grant, Role, RunRequest, RunStatus, User, UserStatus
-from handlers import api, composition
 from handlers.composition import Container, Settings
 from hookrun.local_iam import principal_of
 from tests.conftest import TABLE
 from tests.directory import DynamoDirectory, map_local_principals
-from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline
+from tests.support import Answer, admins, api_event, call_api, demo_pipeline, using_container
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
 # The API only reads an execution's input, so a one-state machine stands in for the pipeline workflow.
@@ -87,9 +86,8 @@ def one_state_machine_arn(stepfunctions: Any) -> str:
 @pytest.fixture
 def wired(one_state_machine_arn: str, directory: DynamoDirectory, recorded: list[str]) -> Iterator[Container]:
     wiring = Container(Settings(TABLE, one_state_machine_arn, admin_principals=frozenset({principal_of("admin")})))
-    composition.use_container(wiring)
-    yield wiring
-    composition.use_container(None)
+    with using_container(wiring):
+        yield wiring
 
 
 @pytest.fixture(autouse=True)
@@ -97,18 +95,20 @@ def local_stack(dynamodb: Any) -> None:
     map_local_principals(dynamodb, TABLE)
 
 
-def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    response = api.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
-    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
-    return response["statusCode"], json.loads(response["body"]), headers
+def get_run(rid: str, **changes: Any) -> Answer:
+    return call_api(api_event("api-get-run.json", {"runId": rid}, **changes))
 
 
-def get_run(rid: str, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return call(api_event("api-get-run.json", {"runId": rid}, **changes))
+def list_runs(pipeline_id: str = "demo", **changes: Any) -> Answer:
+    return call_api(api_event("api-list-runs.json", {"pipelineId": pipeline_id}, **changes))
 
 
-def list_runs(pipeline_id: str = "demo", **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return call(api_event("api-list-runs.json", {"pipelineId": pipeline_id}, **changes))
+def start_unrecorded(stepfunctions: Any, state_machine_arn: str, accepted: str, pipeline_id: str) -> str:
+    """An execution the webhook started whose workflow has not recorded the run yet: its run id."""
+    stepfunctions.start_execution(
+        stateMachineArn=state_machine_arn, name=accepted, input=json.dumps({"pipelineId": pipeline_id})
+    )
+    return accepted
 
 
 def count_calls(client: Any, calls: list[str]) -> None:
@@ -132,10 +132,7 @@ def test_recorded_run_shows_stages_jobs_and_masked_secret_names(wired: Container
 def test_accepted_run_without_a_record_reads_as_queued(
     wired: Container, stepfunctions: Any, one_state_machine_arn: str
 ) -> None:
-    accepted = run_id(42)
-    stepfunctions.start_execution(
-        stateMachineArn=one_state_machine_arn, name=accepted, input=json.dumps({"pipelineId": "demo"})
-    )
+    accepted = start_unrecorded(stepfunctions, one_state_machine_arn, run_id(42), "demo")
     status, body, _ = get_run(accepted)
     assert (status, body) == (200, {"runId": accepted, "status": "QUEUED", "stages": []})
 
@@ -143,10 +140,7 @@ def test_accepted_run_without_a_record_reads_as_queued(
 def test_accepted_run_of_a_pipeline_the_caller_cannot_see_is_404(
     wired: Container, stepfunctions: Any, one_state_machine_arn: str
 ) -> None:
-    accepted = run_id(43)
-    stepfunctions.start_execution(
-        stateMachineArn=one_state_machine_arn, name=accepted, input=json.dumps({"pipelineId": "other"})
-    )
+    accepted = start_unrecorded(stepfunctions, one_state_machine_arn, run_id(43), "other")
     status, body, _ = get_run(accepted)
     assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
 

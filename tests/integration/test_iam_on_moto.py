@@ -30,8 +30,8 @@ from hookrun.template import (
 from tests.aws_calls import CALLS, LIBRARY_CALLS, CallRecorder, record_aws_calls
 from tests.conftest import REGION
 from tests.directory import DynamoDirectory, seed_demo
-from tests.integration.test_webhook_on_moto import call, fail_with
-from tests.support import load_event, webhook_event
+from tests.integration.test_webhook_on_moto import fail_with
+from tests.support import call_webhook, load_event, webhook_event
 
 STACK = "hookrun-iam"
 ACCOUNT = "123456789012"
@@ -126,7 +126,7 @@ def test_webhook_role_from_the_template_starts_a_run(
 ) -> None:
     moto = start(moto_endpoint)
     as_webhook(moto)
-    status, body, _ = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
     assert status == 202
     assert [execution["name"] for execution in executions(moto)] == [body["runId"]]
 
@@ -148,7 +148,7 @@ def test_webhook_without_start_execution_fails_as_on_aws(
     as_webhook(moto)
     # the handler raises, as on AWS: Lambda reports an unhandled error and API Gateway answers 502
     with pytest.raises(ClientError, match="not authorized to perform: states:StartExecution"):
-        call(load_event("webhook-general.json"))
+        call_webhook(load_event("webhook-general.json"))
     assert executions(moto) == []
 
 
@@ -158,7 +158,7 @@ def test_unavailable_start_deletes_the_run_secrets_it_stored(
     moto = start(moto_endpoint)
     wiring = as_webhook(moto)
     fail_with(wiring._stepfunctions, "StartExecution", "ThrottlingException")
-    status, body, _ = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
     assert (status, body["code"]) == (503, "UNAVAILABLE")
     items = moto.client("dynamodb").scan(TableName=TABLE)["Items"]
     assert [item for item in items if item["sk"]["S"] == "SECRETS"] == []
@@ -173,10 +173,12 @@ def test_the_webhook_makes_exactly_the_calls_its_role_is_checked_for(
     recorder = CallRecorder()
     record_aws_calls(recorder, monkeypatch)
     with recorder.as_function(WEBHOOK):
-        assert call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))[0] == 202
-        assert call(load_event("webhook-undeclared-variable.json"))[0] == 422  # rejected: its delivery is recorded
+        assert call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))[0] == 202
+        assert (
+            call_webhook(load_event("webhook-undeclared-variable.json"))[0] == 422
+        )  # rejected: its delivery is recorded
         fail_with(wiring._stepfunctions, "StartExecution", "ThrottlingException")
-        assert call(webhook_event(body='{"API_KEY":"another-value"}'))[0] == 503  # its secret is taken back
+        assert call_webhook(webhook_event(body='{"API_KEY":"another-value"}'))[0] == 503  # its secret is taken back
     # its role allows each (resource and dynamodb:LeadingKeys included), and CALLS lists each and no other
     assert recorder.not_allowed() == []
     recorded = {call.action for call in recorder.calls[WEBHOOK]}

@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from domain.models import Role, Trigger, User, UserStatus
+from domain.models import Role, User, UserStatus
 from domain.tokens import hash_token
-from handlers import composition, webhook
 from handlers.composition import Container, Settings
 from handlers.observability import logger
 from tests.conftest import TABLE
-from tests.directory import DynamoDirectory, seed_demo
-from tests.support import DEMO_TOKEN, FakeLambdaContext, load_event, webhook_event
+from tests.directory import DynamoDirectory, demo_trigger, seed_demo
+from tests.support import DEMO_TOKEN, call_webhook, load_event, using_container, webhook_event
 
 
 @pytest.fixture
@@ -31,15 +30,8 @@ def directory(dynamodb: Any) -> DynamoDirectory:
 @pytest.fixture
 def wired(state_machine_arn: str, directory: DynamoDirectory) -> Iterator[Container]:
     wiring = Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))
-    composition.use_container(wiring)
-    yield wiring
-    composition.use_container(None)
-
-
-def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    response = webhook.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
-    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
-    return response["statusCode"], json.loads(response["body"]), headers
+    with using_container(wiring):
+        yield wiring
 
 
 def execution_input(stepfunctions: Any, state_machine_arn: str, run_id: str) -> dict[str, Any]:
@@ -64,7 +56,7 @@ def fail_with(client: Any, operation: str, code: str) -> None:
 def test_general_webhook_starts_an_execution_with_the_defaults(
     wired: Container, stepfunctions: Any, state_machine_arn: str
 ) -> None:
-    status, body, _ = call(load_event("webhook-general.json"))
+    status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert status == 202
     run = execution_input(stepfunctions, state_machine_arn, body["runId"])
     assert run["variables"]["abc"] == "123"
@@ -75,26 +67,26 @@ def test_general_webhook_starts_an_execution_with_the_defaults(
 def test_variable_webhook_starts_an_execution_with_the_override(
     wired: Container, stepfunctions: Any, state_machine_arn: str
 ) -> None:
-    status, body, _ = call(load_event("webhook-variables.json"))
+    status, body, _ = call_webhook(load_event("webhook-variables.json"))
     assert status == 202
     assert execution_input(stepfunctions, state_machine_arn, body["runId"])["variables"]["abc"] == "456"
 
 
-def test_accepted_path_makes_three_sequential_aws_calls(wired: Container) -> None:
+def test_accepted_path_makes_four_sequential_aws_calls_its_run_slot_included(wired: Container) -> None:
     calls: list[str] = []
-    call(load_event("webhook-general.json"))  # first call builds the clients
+    call_webhook(load_event("webhook-general.json"))  # first call builds the clients
     count_calls(wired._dynamodb, calls)
     count_calls(wired._stepfunctions, calls)
-    status, _, _ = call(load_event("webhook-general.json"))
+    status, _, _ = call_webhook(load_event("webhook-general.json"))
     assert status == 202
-    assert calls == ["GetItem", "BatchGetItem", "StartExecution"]
+    assert calls == ["GetItem", "BatchGetItem", "UpdateItem", "StartExecution"]
 
 
 def test_a_replay_is_202_with_the_first_runs_variables_and_a_reused_key_409(wired: Container) -> None:
     key = {"Idempotency-Key": "deploy-42"}
-    first = call(webhook_event(body='{"abc":"456"}', headers=key))
-    replay = call(webhook_event(body='{"abc": "456"}', headers=key))
-    reused = call(webhook_event(body='{"abc":"789"}', headers=key))
+    first = call_webhook(webhook_event(body='{"abc":"456"}', headers=key))
+    replay = call_webhook(webhook_event(body='{"abc": "456"}', headers=key))
+    reused = call_webhook(webhook_event(body='{"abc":"789"}', headers=key))
     assert (first[0], replay[0], reused[0]) == (202, 202, 409)
     assert replay[1]["replayed"] and replay[1]["runId"] == first[1]["runId"] and replay[1]["variables"]["abc"] == "456"
     assert (reused[1]["code"], reused[1]["runId"]) == ("IDEMPOTENCY_KEY_REUSED", first[1]["runId"])
@@ -102,8 +94,8 @@ def test_a_replay_is_202_with_the_first_runs_variables_and_a_reused_key_409(wire
 
 def test_a_replay_keeps_the_first_runs_secret_record(wired: Container, dynamodb: Any) -> None:
     key = {"Idempotency-Key": "deploy-43"}
-    _, body, _ = call(webhook_event(body='{"API_KEY":"first-value"}', headers=key))
-    assert call(webhook_event(body='{"API_KEY":"other-value"}', headers=key))[0] == 409
+    _, body, _ = call_webhook(webhook_event(body='{"API_KEY":"first-value"}', headers=key))
+    assert call_webhook(webhook_event(body='{"API_KEY":"other-value"}', headers=key))[0] == 409
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{body['runId']}"}, "sk": {"S": "SECRETS"}})
     assert json.loads(item["Item"]["values"]["S"]) == {"API_KEY": "first-value"}
 
@@ -111,14 +103,14 @@ def test_a_replay_keeps_the_first_runs_secret_record(wired: Container, dynamodb:
 def test_query_parameters_other_than_dry_run_are_400(wired: Container) -> None:
     event = webhook_event()
     event["queryStringParameters"] = {"abc": "456"}
-    status, body, _ = call(event)
+    status, body, _ = call_webhook(event)
     assert (status, body["code"]) == (400, "UNSUPPORTED_QUERY") and "'abc'" in body["message"]
 
 
 def test_secret_values_are_stored_with_the_run_and_never_in_execution_input(
     wired: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
 ) -> None:
-    status, body, _ = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
     assert status == 202
     raw_input = json.dumps(execution_input(stepfunctions, state_machine_arn, body["runId"]))
     assert "s3cr3t-value" not in raw_input
@@ -129,46 +121,28 @@ def test_secret_values_are_stored_with_the_run_and_never_in_execution_input(
 
 
 def test_removed_grant_fails_the_very_next_call(wired: Container, directory: DynamoDirectory) -> None:
-    assert call(load_event("webhook-general.json"))[0] == 202
+    assert call_webhook(load_event("webhook-general.json"))[0] == 202
     directory.delete_grant("demo", "alice")
-    status, body, _ = call(load_event("webhook-general.json"))
+    status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "alice")
 
 
 def test_suspended_user_fails_the_very_next_call(wired: Container, directory: DynamoDirectory) -> None:
-    assert call(load_event("webhook-general.json"))[0] == 202
+    assert call_webhook(load_event("webhook-general.json"))[0] == 202
     directory.save_user(User(id="alice", status=UserStatus.SUSPENDED))
-    status, body, _ = call(load_event("webhook-general.json"))
+    status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "alice")
 
 
 def test_viewer_as_run_as_user_is_refused(wired: Container, directory: DynamoDirectory) -> None:
-    directory.save_trigger(
-        Trigger(
-            token_hash=hash_token(DEMO_TOKEN),
-            pipeline_id="demo",
-            enabled=True,
-            run_as="bob",
-            enabled_at="2026-11-27T12:00:00.000Z",
-            token_hint="6789",
-        )
-    )
-    status, body, _ = call(load_event("webhook-general.json"))
+    directory.save_trigger(demo_trigger(run_as="bob"))
+    status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert (status, body["code"], body["runAs"]) == (403, "INSUFFICIENT_PERMISSIONS", "bob")
 
 
 def test_disabled_trigger_is_403(wired: Container, directory: DynamoDirectory) -> None:
-    directory.save_trigger(
-        Trigger(
-            token_hash=hash_token(DEMO_TOKEN),
-            pipeline_id="demo",
-            enabled=False,
-            run_as="alice",
-            enabled_at="2026-11-27T12:00:00.000Z",
-            token_hint="6789",
-        )
-    )
-    status, body, _ = call(load_event("webhook-general.json"))
+    directory.save_trigger(demo_trigger(enabled=False))
+    status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert (status, body["code"]) == (403, "WEBHOOK_DISABLED")
 
 
@@ -183,14 +157,17 @@ def test_disabled_trigger_is_403(wired: Container, directory: DynamoDirectory) -
 def test_rejected_events_start_no_execution(
     wired: Container, stepfunctions: Any, state_machine_arn: str, event_file: str, status: int, code: str
 ) -> None:
-    got_status, body, _ = call(load_event(event_file))
+    got_status, body, _ = call_webhook(load_event(event_file))
     assert (got_status, body["code"]) == (status, code)
     assert stepfunctions.list_executions(stateMachineArn=state_machine_arn)["executions"] == []
 
 
 def test_unsupported_media_type_and_payload_too_large(wired: Container) -> None:
-    assert call(webhook_event(body='{"abc":"1"}', content_type="text/plain"))[1]["code"] == "UNSUPPORTED_MEDIA_TYPE"
-    assert call(webhook_event(body=json.dumps({"abc": "x" * 70000})))[1]["code"] == "PAYLOAD_TOO_LARGE"
+    assert (
+        call_webhook(webhook_event(body='{"abc":"1"}', content_type="text/plain"))[1]["code"]
+        == "UNSUPPORTED_MEDIA_TYPE"
+    )
+    assert call_webhook(webhook_event(body=json.dumps({"abc": "x" * 70000})))[1]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 @pytest.mark.parametrize(
@@ -208,15 +185,15 @@ def test_unsupported_media_type_and_payload_too_large(wired: Container) -> None:
 def test_throttled_or_unavailable_aws_is_503_with_retry_after(
     wired: Container, service: str, operation: str, code: str
 ) -> None:
-    call(load_event("webhook-general.json"))
+    call_webhook(load_event("webhook-general.json"))
     fail_with(wired._dynamodb if service == "dynamodb" else wired._stepfunctions, operation, code)
-    status, body, headers = call(load_event("webhook-general.json"))
+    status, body, headers = call_webhook(load_event("webhook-general.json"))
     assert (status, body["code"]) == (503, "UNAVAILABLE")
     assert headers["Retry-After"].isdigit()
 
 
 def test_tokens_are_stored_only_as_sha256_hashes(wired: Container, dynamodb: Any) -> None:
-    call(load_event("webhook-general.json"))
+    call_webhook(load_event("webhook-general.json"))
     items = json.dumps(dynamodb.scan(TableName=TABLE)["Items"])
     assert DEMO_TOKEN not in items
     assert DEMO_TOKEN[3:] not in items
@@ -234,7 +211,7 @@ def test_token_never_appears_in_logs(wired: Container) -> None:
             load_event("webhook-unknown-token.json"),
             load_event("webhook-undeclared-variable.json"),
         ]:
-            call(event)
+            call_webhook(event)
     finally:
         logging.getLogger("hookrun").removeHandler(capture)
     logged = stream.getvalue()
@@ -244,9 +221,9 @@ def test_token_never_appears_in_logs(wired: Container) -> None:
 
 
 def test_throttled_start_leaves_no_secret_record_behind(wired: Container, dynamodb: Any) -> None:
-    call(load_event("webhook-general.json"))
+    call_webhook(load_event("webhook-general.json"))
     fail_with(wired._stepfunctions, "StartExecution", "ThrottlingException")
-    status, _, _ = call(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    status, _, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
     assert status == 503
     items = dynamodb.scan(TableName=TABLE)["Items"]
     assert not [item for item in items if item["sk"]["S"] == "SECRETS"]

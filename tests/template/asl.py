@@ -55,7 +55,7 @@ def _targets(state: dict[str, Any]) -> Iterator[str]:
 
 
 def check_definition(definition: dict[str, Any], substitutions: set[str] | None = None) -> list[str]:
-    """Every problem found: unknown types, dangling or missing transitions, unreachable states,
+    """Every problem found: unknown types, names used twice, dangling or missing transitions, unreachable states,
     Tasks without a timeout or a Catch (their own or an enclosing Map's), Tasks of an integration the workflow
     does not know or with parameters its API does not take, codebuild builds waited for less long than a build
     may run, Maps without MaxConcurrency, and `${...}` placeholders that the template does not substitute."""
@@ -66,8 +66,13 @@ def check_definition(definition: dict[str, Any], substitutions: set[str] | None 
         for name, state in machine.get("States", {}).items()
         if state.get("Type") == "Map" and state.get("Catch")
     }
+    seen: dict[str, str] = {}
     for path, machine in _machines(definition):
         states: dict[str, Any] = machine.get("States", {})
+        for name in states:  # Step Functions wants each name once in the whole definition, nested ones included
+            if name in seen:
+                problems.append(f"{path}: state {name!r} is the name of another state (in {seen[name]})")
+            seen.setdefault(name, path)
         if machine.get("StartAt") not in states:
             problems.append(f"{path}: StartAt {machine.get('StartAt')!r} is not a state")
         reachable = {machine.get("StartAt")}

@@ -134,6 +134,8 @@ def test_the_calls_are_the_aws_operations_the_source_makes() -> None:
 def test_the_evaluator_refuses_what_the_role_does_not_grant() -> None:
     webhook = roles()["WebhookFunction"]
     assert not allows(webhook, Call("dynamodb:PutItem", TABLE, ("PIPELINE#demo",)))  # LeadingKeys
+    assert not allows(webhook, Call("dynamodb:UpdateItem", TABLE, ("PIPELINE#demo",)))  # the slots' item only
+    assert not allows(roles()["RunStatusFunction"], Call("dynamodb:UpdateItem", TABLE, ("PIPELINE#demo",)))
     assert not allows(webhook, Call("dynamodb:Scan", TABLE))  # action
     assert not allows(webhook, Call("dynamodb:GetItem", TABLE.replace("HookrunTable", "Other")))  # resource
     assert not allows(webhook, Call("states:StartExecution", STATE_MACHINE + "-other"))

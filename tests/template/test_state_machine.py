@@ -43,14 +43,16 @@ def test_moto_interpreter_parses_the_definition() -> None:
         (lambda d: d["States"]["FinishRun"].pop("End"), "exactly one of Next or End"),
         (lambda d: d["States"]["RecordRun"].pop("TimeoutSeconds"), "no TimeoutSeconds"),
         (lambda d: d["States"]["RecordRun"].pop("Catch"), "no Catch"),
-        (lambda d: d["States"]["Stages"].pop("MaxConcurrency"), "MaxConcurrency"),
+        (lambda d: d["States"]["Builds"].pop("MaxConcurrency"), "MaxConcurrency"),
         (lambda d: d["States"].update(Orphan={"Type": "Pass", "End": True}), "unreachable"),
         (lambda d: d.update(StartAt="Missing"), "StartAt"),
         (
-            lambda d: d["States"]["Stages"]["ItemProcessor"]["States"]["Jobs"]["ItemProcessor"]["States"]["RunJob"].pop(
-                "TimeoutSeconds"
-            ),
+            lambda d: d["States"]["LambdaJobs"]["ItemProcessor"]["States"]["RunJob"].pop("TimeoutSeconds"),
             "RunJob' has no TimeoutSeconds",
+        ),
+        (
+            lambda d: d["States"]["Jobs"]["ItemProcessor"]["States"].update(RecordRun={"Type": "Succeed"}),
+            "'RecordRun' is the name of another state",
         ),
     ],
 )
@@ -60,14 +62,29 @@ def test_the_check_catches_broken_definitions(change: Any, problem: str) -> None
     assert any(problem in p for p in check_definition(broken, substitutions())), check_definition(broken)
 
 
-def start_build(machine: dict[str, Any]) -> dict[str, Any]:
-    jobs = machine["States"]["Stages"]["ItemProcessor"]["States"]["Jobs"]["ItemProcessor"]["States"]
-    state: dict[str, Any] = jobs["StartBuild"]
+def job_state(machine: dict[str, Any], stage_map: str, name: str) -> dict[str, Any]:
+    state: dict[str, Any] = machine["States"][stage_map]["ItemProcessor"]["States"][name]
     return state
+
+
+def start_build(machine: dict[str, Any]) -> dict[str, Any]:
+    return job_state(machine, "Builds", "StartBuild")
 
 
 def test_the_workflow_runs_codebuild_jobs_with_start_build_sync() -> None:
     assert start_build(definition())["Resource"] == "arn:aws:states:::codebuild:startBuild.sync"
+
+
+@pytest.mark.parametrize(
+    ("alone", "mixed"),
+    [(("LambdaJobs", "RunJob"), ("Jobs", "RunMixedJob")), (("Builds", "StartBuild"), ("Jobs", "StartMixedBuild"))],
+)
+def test_a_job_runs_alike_in_a_stage_of_one_runner_and_in_a_mixed_one(
+    alone: tuple[str, str], mixed: tuple[str, str]
+) -> None:
+    machine = definition()
+    one, other = job_state(machine, *alone), job_state(machine, *mixed)
+    assert {**one, "Catch": None} == {**other, "Catch": None}  # only a build's failure goes to its own Pass state
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,13 +11,13 @@ import pytest
 
 from domain.errors import InvalidCursor, Unavailable
 from domain.models import Role, RunStatus, User, UserStatus
+from domain.ports import Page
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
-from handlers import api, composition
 from handlers.api_run_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import FakeLambdaContext, admins, api_event, demo_pipeline, local_user
+from tests.support import Answer, admins, api_event, call_api, demo_pipeline, local_user, using_container
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -65,7 +65,7 @@ class FakeRuns:
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    ) -> Page[RunView]:
         self.reads += 1
         if cursor is not None and not cursor.isdigit():
             raise InvalidCursor()
@@ -133,23 +133,16 @@ def executions() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def wiring(store: FakeStore, runs: FakeRuns, principals: FakePrincipalTable, executions: set[str]) -> Iterator[None]:
-    composition.use_container(FakeContainer(store, runs, principals, executions))
-    yield
-    composition.use_container(None)
+    with using_container(FakeContainer(store, runs, principals, executions)):
+        yield
 
 
-def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    response = api.handler(event, FakeLambdaContext())  # type: ignore[arg-type]
-    headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
-    return response["statusCode"], json.loads(response["body"]), headers
+def get_run(run_id: str = RUN_ID, **changes: Any) -> Answer:
+    return call_api(api_event("api-get-run.json", {"runId": run_id}, **changes))
 
 
-def get_run(run_id: str = RUN_ID, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return call(api_event("api-get-run.json", {"runId": run_id}, **changes))
-
-
-def list_runs(query: dict[str, str] | None = None, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return call(api_event("api-list-runs.json", query=query or {}, **changes))
+def list_runs(query: dict[str, str] | None = None, **changes: Any) -> Answer:
+    return call_api(api_event("api-list-runs.json", query=query or {}, **changes))
 
 
 def test_run_shows_its_stages_and_jobs() -> None:
@@ -217,25 +210,14 @@ def test_viewer_may_read_a_run() -> None:
     assert (status, body["runId"]) == (200, RUN_ID)
 
 
-def test_user_without_a_role_gets_404_for_a_run() -> None:
-    status, body, _ = get_run(user="carol")
-    assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
-
-
-def test_unknown_user_gets_404_for_a_run() -> None:
-    status, body, _ = get_run(user="mallory")
-    assert (status, body["code"]) == (404, "RUN_NOT_FOUND")
-
-
-def test_suspended_user_gets_403_for_a_run(store: FakeStore) -> None:
-    store.users["bob"] = User(id="bob", status=UserStatus.SUSPENDED)
-    status, body, _ = get_run(user="bob")
-    assert (status, body["code"]) == (403, "FORBIDDEN")
-
-
-def test_request_without_a_user_is_401() -> None:
-    status, body, _ = get_run(user=None)
-    assert (status, body["code"]) == (401, "UNAUTHENTICATED")
+@pytest.mark.parametrize(
+    ("user", "refusal"),
+    [("carol", (404, "RUN_NOT_FOUND")), ("mallory", (404, "RUN_NOT_FOUND")), (None, (401, "UNAUTHENTICATED"))],
+    ids=["user without a role", "unknown user", "request without a user"],
+)
+def test_a_caller_who_may_not_see_a_run_is_refused(user: str | None, refusal: tuple[int, str]) -> None:
+    status, body, _ = get_run(user=user)
+    assert (status, body["code"]) == refusal
 
 
 def test_local_admin_may_read_any_run() -> None:
@@ -334,12 +316,12 @@ def test_bad_cursor_is_400() -> None:
 
 
 def test_unknown_pipeline_is_404() -> None:
-    status, body, _ = call(api_event("api-list-runs.json", {"pipelineId": "nope"}))
+    status, body, _ = call_api(api_event("api-list-runs.json", {"pipelineId": "nope"}))
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
 def test_malformed_pipeline_id_is_404_without_any_read(store: FakeStore) -> None:
-    status, body, _ = call(api_event("api-list-runs.json", {"pipelineId": "Not_A_Pipeline"}))
+    status, body, _ = call_api(api_event("api-list-runs.json", {"pipelineId": "Not_A_Pipeline"}))
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
     assert store.reads == 0
 
@@ -351,13 +333,14 @@ def test_viewer_may_list_runs() -> None:
 
 def test_user_without_a_role_gets_404_for_the_list_as_for_no_pipeline() -> None:
     status, body, _ = list_runs(user="carol")
-    assert (status, body) == call(api_event("api-list-runs.json", {"pipelineId": "nothing"}, query={}))[:2]
+    assert (status, body) == call_api(api_event("api-list-runs.json", {"pipelineId": "nothing"}, query={}))[:2]
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
-def test_suspended_user_gets_403_for_the_list(store: FakeStore) -> None:
-    store.users["alice"] = User(id="alice", status=UserStatus.SUSPENDED)
-    status, body, _ = list_runs(user="alice")
+@pytest.mark.parametrize(("read", "user"), [(get_run, "bob"), (list_runs, "alice")], ids=["a run", "the list"])
+def test_suspended_member_gets_403(store: FakeStore, read: Callable[..., Answer], user: str) -> None:
+    store.users[user] = User(id=user, status=UserStatus.SUSPENDED)
+    status, body, _ = read(user=user)
     assert (status, body["code"]) == (403, "FORBIDDEN")
 
 
@@ -375,7 +358,7 @@ def test_throttled_read_is_503_with_retry_after(runs: FakeRuns) -> None:
 def test_unknown_route_is_404_not_found() -> None:
     event = api_event("api-list-runs.json")
     event["path"] = "/api/nothing-here"
-    status, body, _ = call(event)
+    status, body, _ = call_api(event)
     assert (status, body["code"]) == (404, "NOT_FOUND")
 
 

@@ -49,21 +49,11 @@ def store() -> FakeManagementStore:
 
 
 @pytest.fixture
-def signing_secrets() -> FakeSigningSecrets:
-    return FakeSigningSecrets()
-
-
-@pytest.fixture
-def delivery_log() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
-
-
-@pytest.fixture
 def ports(
-    store: FakeManagementStore, signing_secrets: FakeSigningSecrets, delivery_log: FakeDeliveryLog
+    store: FakeManagementStore, signing_secrets: FakeSigningSecrets, deliveries: FakeDeliveryLog
 ) -> ManagementPorts:
     """Users owen (owner of demo), alice (runner), bob (viewer), carol (no role) and admin."""
-    return seeded(store, signing_secrets, delivery_log)
+    return seeded(store, signing_secrets, deliveries)
 
 
 @pytest.fixture(autouse=True)
@@ -268,13 +258,11 @@ def test_audit_shows_the_newest_50_entries(store: FakeManagementStore) -> None:
     assert len(body["audit"]) == 50
 
 
-def test_non_member_gets_404_for_a_pipeline() -> None:
-    status, body = request("GET", PIPELINE, as_user="carol", pipelineId="demo")
-    assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
-
-
-def test_unknown_pipeline_is_404() -> None:
-    status, body = request("GET", PIPELINE, as_user="admin", pipelineId="nope")
+@pytest.mark.parametrize(
+    ("user", "pipeline_id"), [("carol", "demo"), ("admin", "nope")], ids=["non-member", "unknown pipeline"]
+)
+def test_a_pipeline_the_caller_cannot_see_is_404(user: str, pipeline_id: str) -> None:
+    status, body = request("GET", PIPELINE, as_user=user, pipelineId=pipeline_id)
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
@@ -636,8 +624,8 @@ def list_deliveries(query: dict[str, str] | None = None, as_user: str = "bob") -
     return call(event)
 
 
-def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 2)
+def test_viewer_lists_deliveries_newest_first_with_every_field(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 2)
     status, body = list_deliveries()
     assert status == 200 and body["nextCursor"] is None
     assert body["deliveries"][0] == {
@@ -652,7 +640,7 @@ def test_viewer_lists_deliveries_newest_first_with_every_field(delivery_log: Fak
     }
 
 
-def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> None:
+def test_a_rejected_delivery_shows_its_reason(deliveries: FakeDeliveryLog) -> None:
     rejected = Delivery(
         pipeline_id="demo",
         incarnation=demo_incarnation(),
@@ -661,7 +649,7 @@ def test_a_rejected_delivery_shows_its_reason(delivery_log: FakeDeliveryLog) -> 
         outcome=Outcome.REJECTED,
         reason="INVALID_SIGNATURE",
     )
-    delivery_log.record(rejected)
+    deliveries.record(rejected)
     (shown,) = list_deliveries()[1]["deliveries"]
     assert (shown["outcome"], shown["reason"], shown["runId"]) == ("REJECTED", "INVALID_SIGNATURE", None)
 
@@ -675,14 +663,14 @@ def test_a_limit_given_twice_is_invalid_parameter_in_the_apis_shape() -> None:
     assert "limit" in body["message"] and "500" not in body["message"]
 
 
-def test_deliveries_default_to_pages_of_20(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 25)
+def test_deliveries_default_to_pages_of_20(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 25)
     _, body = list_deliveries()
     assert len(body["deliveries"]) == 20 and body["nextCursor"]
 
 
-def test_the_next_cursor_gives_the_next_page(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 3)
+def test_the_next_cursor_gives_the_next_page(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 3)
     first = list_deliveries({"limit": "2"})[1]
     rest = list_deliveries({"limit": "2", "cursor": first["nextCursor"]})[1]
     ids = [d["deliveryId"] for d in first["deliveries"] + rest["deliveries"]]
@@ -705,8 +693,8 @@ def test_non_member_gets_404_for_deliveries() -> None:
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
-def test_admin_lists_the_deliveries_of_any_pipeline(delivery_log: FakeDeliveryLog) -> None:
-    record(delivery_log, 1)
+def test_admin_lists_the_deliveries_of_any_pipeline(deliveries: FakeDeliveryLog) -> None:
+    record(deliveries, 1)
     status, body = list_deliveries(as_user="admin")
     assert (status, len(body["deliveries"])) == (200, 1)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from domain.builds import BuildOutcome, build_overrides, read_outcome
+from domain.builds import BuildOutcome, build_environment, build_overrides, read_outcome
 from domain.models import CheckoutSource, Job
 from domain.sources import SourceSettings, decide
 from domain.sources.events import SourceEvent
@@ -77,12 +78,22 @@ def codebuild(**changes: object) -> Job:
     return Job.model_validate({"name": "build", "script": ["make"], "runner": "codebuild", **changes})
 
 
+def spec_env(overrides: Any) -> dict[str, Any]:
+    env: dict[str, Any] = json.loads(overrides.buildspec)["env"]
+    return env
+
+
 def test_secrets_reach_a_build_as_secrets_manager_references_never_as_plaintext() -> None:
-    overrides = build_overrides(codebuild(), {"abc": "123"}, {"API_KEY": "arn:secret:API_KEY"}, None)
-    assert {v["Name"]: (v["Type"], v["Value"]) for v in overrides.environment_variables} == {
-        "abc": ("PLAINTEXT", "123"),
-        "API_KEY": ("SECRETS_MANAGER", "arn:secret:API_KEY"),
-    }
+    overrides = build_overrides(codebuild(), {"HOOKRUN_JOB": "build"}, {"API_KEY": "arn:secret:API_KEY"}, None)
+    environment = build_environment({"abc": "123", "API_KEY": "from-a-caller"}, ["API_KEY"])
+    assert spec_env(overrides)["secrets-manager"] == {"API_KEY": "arn:secret:API_KEY"}
+    assert spec_env(overrides)["variables"] == {"HOOKRUN_JOB": "build"}
+    assert [(v["Name"], v["Type"], v["Value"]) for v in environment] == [("abc", "PLAINTEXT", "123")]
+
+
+def test_the_runs_environment_leaves_each_jobs_own_variables_to_its_buildspec() -> None:
+    shared = {"HOOKRUN_RUN_ID": "r", "HOOKRUN_STAGE": "test", "HOOKRUN_JOB": "", "HOOKRUN_REPOSITORY_URL": "x"}
+    assert [v["Name"] for v in build_environment(shared, [])] == ["HOOKRUN_RUN_ID"]
 
 
 def test_a_build_has_the_jobs_image_compute_type_privilege_and_a_timeout_beyond_the_scripts() -> None:
@@ -116,7 +127,7 @@ def test_a_build_checks_out_only_when_the_pipeline_names_a_repository_and_the_jo
     source = CheckoutSource(repository="https://github.com/octo/hello", default_branch="trunk")
     checked = build_overrides(codebuild(), {}, {}, source)
     plain = build_overrides(codebuild(checkout=False), {}, {}, source)
-    names = {v["Name"]: v["Value"] for v in checked.environment_variables}
+    names = spec_env(checked)["variables"]
     assert (names["HOOKRUN_REPOSITORY_URL"], names["HOOKRUN_DEFAULT_BRANCH"]) == (source.repository, "trunk")
     assert "git init" in checked.buildspec and "git init" not in plain.buildspec
 
@@ -129,7 +140,8 @@ def test_the_buildspec_holds_the_script_verbatim_whatever_it_contains() -> None:
 
 def test_codebuild_reserved_names_are_not_passed_to_a_build() -> None:
     overrides = build_overrides(codebuild(), {"CODEBUILD_X": "1", "ok": "2"}, {}, None)
-    assert [v["Name"] for v in overrides.environment_variables] == ["ok"]
+    assert spec_env(overrides)["variables"] == {"ok": "2"}
+    assert [v["Name"] for v in build_environment({"CODEBUILD_X": "1", "PATH": "/x", "ok": "2"}, [])] == ["ok"]
 
 
 def outcome(status: str, output: str) -> BuildOutcome:
@@ -161,8 +173,4 @@ def test_a_succeeded_build_succeeds_whatever_its_script_printed() -> None:
 
 def test_a_variable_named_like_a_secret_or_the_source_token_is_not_sent_as_plain_text() -> None:
     environment = {"API_KEY": "from-a-caller", "HOOKRUN_GIT_TOKEN": "from-a-caller", "ok": "1"}
-    overrides = build_overrides(codebuild(), environment, {"API_KEY": "arn:secret:API_KEY"}, None)
-    assert {v["Name"]: v["Type"] for v in overrides.environment_variables} == {
-        "ok": "PLAINTEXT",
-        "API_KEY": "SECRETS_MANAGER",
-    }
+    assert [v["Name"] for v in build_environment(environment, ["API_KEY"])] == ["ok"]

@@ -4,7 +4,6 @@ exits with."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,10 @@ from typer.testing import CliRunner, Result
 from hookrun import cli_common
 from hookrun.cli import app
 from hookrun.cli_manage import members_app, pipelines_app, users_app, webhook_app
-from hookrun.client import ApiError, ApiUnreachable, HookrunClient
+from hookrun.client import ApiError, ApiUnreachable
+from tests.cli_api import FakeApi
+
+pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
 URL = "http://127.0.0.1:3000/pipeline/webhook/hr_" + "A" * 43
 STATE = {
@@ -63,51 +65,9 @@ DELIVERIES = [
 ]
 
 
-@dataclass
-class Sent:
-    method: str
-    path: str
-    body: Any
-    user: str | None
-    endpoint: str
-    params: Any = None
-
-
-@dataclass
-class FakeApi:
-    """Answers HookrunClient.send from canned (status, body) answers per (method, path); records what was sent."""
-
-    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
-    sent: list[Sent] = field(default_factory=list)
-
-    def send(
-        self, client: HookrunClient, method: str, path: str, body: Any, params: Any = None
-    ) -> tuple[int, dict[str, Any]]:
-        self.sent.append(Sent(method, path, body, client.user, client.endpoint, params))
-        answer = self.answers[(method, path)]
-        if isinstance(answer, Exception):
-            raise answer
-        status, found = answer if isinstance(answer, tuple) else (200, answer)
-        return status, dict(found)
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    fake = FakeApi()
-    fake.answers[("GET", "/api/pipelines/demo")] = {"pipeline": PIPELINE}  # `webhook status` reads its concurrency
-    monkeypatch.setattr(
-        HookrunClient,
-        "send",
-        lambda self, method, path, params=None, body=None: fake.send(self, method, path, body, params),
-    )
-    return fake
-
-
 @pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HOOKRUN_ENDPOINT", "HOOKRUN_USER", "HOOKRUN_STACK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")
+def _demo_answers(api: FakeApi) -> None:
+    api.answers[("GET", "/api/pipelines/demo")] = {"pipeline": PIPELINE}  # `webhook status` reads its concurrency
 
 
 def run(group: typer.Typer, *args: str, stdin: str | None = None) -> Result:
@@ -203,10 +163,27 @@ def test_delete_asks_first_and_does_nothing_when_declined(api: FakeApi) -> None:
     assert result.exit_code == 1 and api.sent == []
 
 
-def test_delete_with_yes_deletes_without_asking(api: FakeApi) -> None:
-    api.answers[("DELETE", "/api/pipelines/demo")] = (204, {})
-    result = run(pipelines_app, "delete", "demo", "--yes")
-    assert result.exit_code == 0 and "Deleted pipeline demo" in result.stdout
+@pytest.mark.parametrize(
+    ("group", "args", "path", "said"),
+    [
+        (pipelines_app, ["delete", "demo", "--yes"], "/api/pipelines/demo", "Deleted pipeline demo"),
+        (members_app, ["remove", "demo", "bob"], "/api/pipelines/demo/members/bob", "bob has no role on demo"),
+        (
+            webhook_app,
+            ["secret", "demo", "--remove"],
+            "/api/pipelines/demo/webhook/secret",
+            "Removed the signing secret",
+        ),
+    ],
+    ids=["pipelines delete --yes does not ask", "members remove", "webhook secret --remove"],
+)
+def test_a_removal_sends_one_delete_and_says_what_is_gone(
+    api: FakeApi, group: typer.Typer, args: list[str], path: str, said: str
+) -> None:
+    api.answers[("DELETE", path)] = (204, {})
+    result = run(group, *args)
+    assert result.exit_code == 0 and said in result.stdout
+    assert [(s.method, s.path) for s in api.sent] == [("DELETE", path)]
 
 
 def test_pipeline_id_is_one_quoted_path_segment(api: FakeApi) -> None:
@@ -280,12 +257,6 @@ def test_members_add_puts_the_role(api: FakeApi) -> None:
 def test_members_add_refuses_an_unknown_role_before_calling(api: FakeApi) -> None:
     result = run(members_app, "add", "demo", "bob", "--role", "god")
     assert result.exit_code == 2 and api.sent == []
-
-
-def test_members_remove_deletes_the_role(api: FakeApi) -> None:
-    api.answers[("DELETE", "/api/pipelines/demo/members/bob")] = (204, {})
-    result = run(members_app, "remove", "demo", "bob")
-    assert result.exit_code == 0 and "bob has no role on demo" in result.stdout
 
 
 def test_last_owner_conflict_exits_1(api: FakeApi) -> None:
@@ -383,13 +354,6 @@ def test_secret_from_stdin_drops_the_trailing_newline(api: FakeApi) -> None:
     assert result.exit_code == 0 and api.sent[0].body == {"secret": SECRET}
 
 
-def test_remove_deletes_the_secret(api: FakeApi) -> None:
-    api.answers[("DELETE", SECRET_PATH)] = (204, {})
-    result = run(webhook_app, "secret", "demo", "--remove")
-    assert result.exit_code == 0 and "Removed the signing secret of demo" in result.stdout
-    assert [(s.method, s.path) for s in api.sent] == [("DELETE", SECRET_PATH)]
-
-
 @pytest.mark.parametrize(
     "options", [["--remove", "--stdin"], ["--remove", "--from-env", "X"], ["--stdin", "--from-env", "X"]]
 )
@@ -413,9 +377,13 @@ def test_secret_json_prints_the_apis_answer(api: FakeApi) -> None:
 def test_status_shows_the_pipelines_concurrency(api: FakeApi) -> None:
     api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "audit": AUDIT}
     concurrency = {"mode": "supersede", "group": "${HOOKRUN_BRANCH}"}
-    api.answers[("GET", "/api/pipelines/demo")] = {"pipeline": {**PIPELINE, "concurrency": concurrency}}
+    api.answers[("GET", "/api/pipelines/demo")] = {
+        "pipeline": {**PIPELINE, "concurrency": concurrency, "maxRunningRuns": 3}
+    }
 
-    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in run(webhook_app, "status", "demo").stdout
+    shown = run(webhook_app, "status", "demo").stdout
+    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in shown
+    assert "Runs at once: at most 3 not ended" in shown
 
 
 def test_status_says_when_source_events_must_be_signed(api: FakeApi) -> None:

@@ -4,7 +4,6 @@ exit codes as the README says, `--version`, and a default user and endpoint in `
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from hookrun.cli import app
-from hookrun.client import ApiError, ApiUnreachable, HookrunClient
+from hookrun.client import ApiError, ApiUnreachable
+from tests.cli_api import FakeApi
+
+pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
 RUN_ID = "run-" + "0" * 28 + "1"
 ACCEPTED = {
@@ -44,41 +46,6 @@ def a_summary(n: int, status: str = "SUCCEEDED", branch: str | None = None, kind
     }
 
 
-@dataclass
-class FakeApi:
-    """Answers HookrunClient.send per (method, path): a list is served in order; records what was sent."""
-
-    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
-    sent: list[tuple[str, str, Any, Any, str | None, str]] = field(default_factory=list)
-
-    def send(self, client: HookrunClient, method: str, path: str, params: Any, body: Any) -> tuple[int, dict[str, Any]]:
-        self.sent.append((method, path, params, body, client.user, client.endpoint))
-        answer = self.answers[(method, path)]
-        if isinstance(answer, list):
-            answer = answer.pop(0) if len(answer) > 1 else answer[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return (202 if method == "POST" else 200), dict(answer)
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    fake = FakeApi()
-    monkeypatch.setattr(
-        HookrunClient,
-        "send",
-        lambda self, method, path, params=None, body=None: fake.send(self, method, path, params, body),
-    )
-    return fake
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HOOKRUN_ENDPOINT", "HOOKRUN_USER", "HOOKRUN_STACK"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-
-
 def hookrun(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
@@ -96,7 +63,7 @@ def test_runs_start_posts_the_fields_as_variables_and_prints_the_run(api: FakeAp
     result = hookrun("runs", "start", "demo", "-f", "abc=456", "--field", "RETRIES=3=x", "--as", "alice")
     assert result.exit_code == 0, result.output
     (sent,) = api.sent
-    assert sent[3] == {"variables": {"abc": "456", "RETRIES": "3=x"}} and sent[4] == "alice"
+    assert sent.body == {"variables": {"abc": "456", "RETRIES": "3=x"}} and sent.user == "alice"
     assert RUN_ID in result.stdout and "hookrun runs watch" in result.stdout and "***" in result.stdout
 
 
@@ -171,7 +138,7 @@ def test_runs_list_filters_by_status_and_branch_across_pages(api: FakeApi) -> No
     result = hookrun("runs", "list", "demo", "--status", "failed", "--branch", "main", "--json", "--as", "alice")
     assert result.exit_code == 0
     assert [run["runId"] for run in json.loads(result.stdout)["runs"]] == [f"run-{3:029x}", f"run-{4:029x}"]
-    assert [sent[2]["cursor"] for sent in api.sent] == [None, "c1"]
+    assert [sent.params["cursor"] for sent in api.sent] == [None, "c1"]
 
 
 # --- exit codes, --version, config --------------------------------------------------------------------------------
@@ -210,7 +177,7 @@ def test_config_set_user_makes_as_optional(api: FakeApi) -> None:
     assert hookrun("config", "set", "user", "alice").exit_code == 0
     assert hookrun("config", "set", "endpoint", "http://127.0.0.1:3100").exit_code == 0
     assert hookrun("runs", "list", "demo").exit_code == 0
-    assert api.sent[-1][4:] == ("alice", "http://127.0.0.1:3100")
+    assert (api.sent[-1].user, api.sent[-1].endpoint) == ("alice", "http://127.0.0.1:3100")
     assert "user = alice" in hookrun("config", "show").stdout
 
 
@@ -219,7 +186,7 @@ def test_options_win_over_the_config_file(api: FakeApi) -> None:
     hookrun("config", "set", "user", "alice")
     hookrun("config", "set", "endpoint", "http://127.0.0.1:3100")
     hookrun("runs", "list", "demo", "--as", "bob", "--endpoint", "http://127.0.0.1:3000")
-    assert api.sent[-1][4:] == ("bob", "http://127.0.0.1:3000")
+    assert (api.sent[-1].user, api.sent[-1].endpoint) == ("bob", "http://127.0.0.1:3000")
 
 
 def test_config_unset_removes_a_default(api: FakeApi) -> None:
@@ -227,7 +194,7 @@ def test_config_unset_removes_a_default(api: FakeApi) -> None:
     hookrun("config", "set", "user", "alice")
     hookrun("config", "unset", "user")
     hookrun("runs", "list", "demo")
-    assert api.sent[-1][4] is None
+    assert api.sent[-1].user is None
 
 
 def test_a_broken_config_file_is_named_and_exits_2(

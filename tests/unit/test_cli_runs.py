@@ -13,6 +13,8 @@ from hookrun.cli_runs import runs_app
 from hookrun.client import ApiError, HookrunClient
 from hookrun.terminal import terminal_safe
 
+pytestmark = pytest.mark.usefixtures("no_ambient_settings")
+
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 
 
@@ -75,13 +77,6 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
     monkeypatch.setattr(HookrunClient, "get", lambda self, path, params=None: fake.get(self, path, params))
     return fake
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HOOKRUN_ENDPOINT", "HOOKRUN_USER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "120")
 
 
 def hookrun(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.job_runner import JobRunnerFailed, LambdaScriptExecutor
+from domain.runs import JobScript
 
 
 class KilledRunner:
@@ -20,11 +21,15 @@ class KilledRunner:
 
 
 def test_a_runner_that_failed_after_its_run_ended_is_a_cancelled_job() -> None:
-    result = LambdaScriptExecutor(KilledRunner(), "runner").execute(["sleep 60"], {}, 60, should_stop=lambda: True)
+    result = LambdaScriptExecutor(KilledRunner(), "runner").execute(
+        JobScript(["sleep 60"], {}, 60), should_stop=lambda: True
+    )
 
     assert result.cancelled and result.exit_code is None
 
 
 def test_a_runner_that_failed_while_its_run_goes_on_fails_the_job() -> None:
     with pytest.raises(JobRunnerFailed, match=r"Runtime\.ExitError"):
-        LambdaScriptExecutor(KilledRunner(), "runner").execute(["sleep 60"], {}, 60, should_stop=lambda: False)
+        LambdaScriptExecutor(KilledRunner(), "runner").execute(
+            JobScript(["sleep 60"], {}, 60), should_stop=lambda: False
+        )

@@ -31,11 +31,6 @@ class RecordingContainer(Container):
         self.__dict__["trigger_ports"] = fake_ports(store, runs, deliveries, secrets)
 
 
-@pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
-
-
 @pytest.fixture(autouse=True)
 def wiring(store: FakeStore, runs: FakeRunStarter, deliveries: FakeDeliveryLog) -> Iterator[None]:
     store.enable(DEMO_TOKEN, "demo", "alice", signing_secret=SECRET_NAME)

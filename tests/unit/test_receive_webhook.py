@@ -18,12 +18,14 @@ from domain.errors import (
     WebhookDisabled,
 )
 from domain.models import AcceptedRun
+from domain.ports import Access
 from domain.sources import SourceSettings
 from domain.trigger_pipeline import DryRun, Skipped, TriggerPorts, WebhookRequest, receive_webhook
 from tests.fakes import FakeDeliveryLog, FakeRunStarter, FakeSigningSecrets, FakeStore, fake_ports
-from tests.support import DEMO_TOKEN, demo_pipeline, load_event
+from tests.support import DEMO_TOKEN, SOURCE_EVENT_VARIABLES, demo_pipeline, load_event
 
 SECRET = "hookrun-example-secret"
+GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
 
 
 def request_from(event_file: str, **header_changes: str | None) -> WebhookRequest:
@@ -33,9 +35,16 @@ def request_from(event_file: str, **header_changes: str | None) -> WebhookReques
     return WebhookRequest(DEMO_TOKEN, headers, body, request_id="req-1")
 
 
-@pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
+def delivered_twice(ports: TriggerPorts, event_file: str) -> tuple[AcceptedRun, AcceptedRun]:
+    """The answers to events/<event_file> delivered, then delivered again."""
+    return received_twice(ports, request_from(event_file))
+
+
+def received_twice(ports: TriggerPorts, request: WebhookRequest) -> tuple[AcceptedRun, AcceptedRun]:
+    """The same request received twice, both times accepted: the first answer and the second."""
+    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
+    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    return first, again
 
 
 @pytest.fixture
@@ -45,17 +54,7 @@ def ports(store: FakeStore, runs: FakeRunStarter, deliveries: FakeDeliveryLog) -
 
 @pytest.mark.parametrize(
     ("event_file", "expected"),
-    [
-        ("source-github-push.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push", "HOOKRUN_BRANCH": "master"}),
-        ("source-github-push-form.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "push"}),
-        ("source-github-tag.json", {"HOOKRUN_SOURCE": "github", "HOOKRUN_EVENT": "tag", "HOOKRUN_TAG": "simple-tag"}),
-        ("source-gitlab-push.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_BRANCH": "master"}),
-        ("source-gitlab-tag.json", {"HOOKRUN_SOURCE": "gitlab", "HOOKRUN_EVENT": "tag"}),
-        ("source-codeup-push.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "push"}),
-        ("source-codeup-tag.json", {"HOOKRUN_SOURCE": "codeup", "HOOKRUN_EVENT": "tag"}),
-        ("source-gitee-push.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "push"}),
-        ("source-gitee-tag.json", {"HOOKRUN_SOURCE": "gitee", "HOOKRUN_EVENT": "tag"}),
-    ],
+    SOURCE_EVENT_VARIABLES,
 )
 def test_push_and_tag_events_start_a_run_with_built_in_variables(
     ports: TriggerPorts, runs: FakeRunStarter, event_file: str, expected: dict[str, str]
@@ -129,10 +128,8 @@ def test_wrong_or_missing_signature_is_rejected_and_recorded(
 def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
     ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
 ) -> None:
-    first = receive_webhook(ports, request_from("source-github-push.json"))
-    again = receive_webhook(ports, request_from("source-github-push.json"))
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
-    assert first.run_id == again.run_id == run_id_for_delivery("demo", "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11")
+    first, again = delivered_twice(ports, "source-github-push.json")
+    assert first.run_id == again.run_id == run_id_for_delivery("demo", GITHUB_DELIVERY)
     assert (first.replayed, again.replayed) == (False, True)
     assert len(runs.started) == 1
     assert [(d.outcome, d.run_id) for d in deliveries.deliveries] == [(Outcome.REPLAYED, first.run_id)]
@@ -140,8 +137,7 @@ def test_a_delivery_id_decides_the_run_id_and_a_redelivery_replays(
 
 def test_idempotency_key_makes_a_variable_webhook_replay(ports: TriggerPorts, runs: FakeRunStarter) -> None:
     request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json", "Idempotency-Key": "k-1"}, b"{}")
-    first, again = receive_webhook(ports, request), receive_webhook(ports, request)
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    first, again = received_twice(ports, request)
     assert first.run_id == again.run_id and again.replayed and len(runs.started) == 1
 
 
@@ -194,9 +190,8 @@ def test_the_request_digest_travels_with_the_run_and_holds_no_value(ports: Trigg
 
 
 def test_a_redelivered_push_with_its_delivery_id_still_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
-    receive_webhook(ports, request_from("source-gitlab-push.json"))
-    again = receive_webhook(ports, request_from("source-gitlab-push.json"))
-    assert isinstance(again, AcceptedRun) and again.replayed and len(runs.started) == 1
+    _, again = delivered_twice(ports, "source-gitlab-push.json")
+    assert again.replayed and len(runs.started) == 1
 
 
 def test_a_run_started_before_digests_were_kept_replays(ports: TriggerPorts, runs: FakeRunStarter) -> None:
@@ -282,8 +277,6 @@ def test_a_run_that_could_not_start_keeps_no_secret_values(store: FakeStore, del
 
 # --- every record written after the delivery id is known carries it ----------------------------------------------
 
-GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
-
 
 def _disabled(store: FakeStore) -> None:
     store.enable(DEMO_TOKEN, "demo", "alice", enabled=False)
@@ -357,12 +350,30 @@ def test_an_unavailable_start_is_recorded_with_the_delivery_id(store: FakeStore,
     assert [(d.reason, d.delivery_id) for d in deliveries.deliveries] == [("UNAVAILABLE", GITHUB_DELIVERY)]
 
 
+class _UnavailableReads:
+    """Access and signing secret reads that fail as a throttled table or secret store does."""
+
+    def get_access(self, pipeline_id: str, user_id: str) -> Access:
+        raise Unavailable()
+
+    def get_signing_secret(self, name: str) -> str | None:
+        raise Unavailable()
+
+
+@pytest.mark.parametrize("port", ["access", "signing_secrets"])
+def test_an_unavailable_read_before_the_start_is_recorded_with_the_delivery_id(
+    store: FakeStore, ports: TriggerPorts, deliveries: FakeDeliveryLog, port: str
+) -> None:
+    store.enable(DEMO_TOKEN, "demo", "alice", signing_secret="demo-secret")
+    with pytest.raises(Unavailable):
+        receive_webhook(replace(ports, **{port: _UnavailableReads()}), request_from("source-github-push.json"))
+    assert [(d.reason, d.delivery_id) for d in deliveries.deliveries] == [("UNAVAILABLE", GITHUB_DELIVERY)]
+
+
 def test_a_push_without_delivery_id_replays_by_its_derived_key(
     ports: TriggerPorts, runs: FakeRunStarter, deliveries: FakeDeliveryLog
 ) -> None:
-    first = receive_webhook(ports, request_from("source-gitee-push.json"))
-    again = receive_webhook(ports, request_from("source-gitee-push.json"))
-    assert isinstance(first, AcceptedRun) and isinstance(again, AcceptedRun)
+    first, again = delivered_twice(ports, "source-gitee-push.json")
     assert (again.replayed, again.run_id) == (True, first.run_id) and len(runs.started) == 1
     delivery = runs.started[0].delivery
     assert delivery is not None and (delivery.delivery_id or "").startswith("derived-")

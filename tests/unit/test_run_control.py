@@ -13,6 +13,7 @@ from domain.groups import GroupTurn, take_turn
 from domain.management import Caller
 from domain.models import (
     MAX_DEFAULTS_BYTES,
+    MAX_RUNNING_RUNS,
     Concurrency,
     ConcurrencyMode,
     Pipeline,
@@ -23,7 +24,8 @@ from domain.models import (
 from domain.ports import GroupLock
 from domain.reconcile import reconcile_execution
 from domain.run_control import RunControlPorts, cancel_run, rerun
-from domain.runs import ExecutionResult
+from domain.runs import ExecutionResult, JobScript, StopCheck
+from domain.stages import StageKind, StageRun, next_stage
 from domain.workflow import (
     JobTask,
     WorkflowPorts,
@@ -31,7 +33,15 @@ from domain.workflow import (
     record_run_started,
     run_job,
 )
-from tests.fakes import NOW, FakeDeliveryLog, FakeGroups, FakeRunRecorder, FakeRunStarter, FakeStore
+from tests.fakes import (
+    NOW,
+    FakeDeliveryLog,
+    FakeGroups,
+    FakeRunRecorder,
+    FakeRunSlots,
+    FakeRunStarter,
+    FakeStore,
+)
 from tests.support import demo_pipeline
 
 RUN = "run-0195f2a3b4c5d0123456789abcdef"
@@ -63,15 +73,9 @@ class FakeExecutor:
     environments: list[Mapping[str, str]] = field(default_factory=list)
     before_stop_check: Callable[[], None] = lambda: None
 
-    def execute(
-        self,
-        script: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: int,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> ExecutionResult:
-        self.scripts.append(script)
-        self.environments.append(environment)
+    def execute(self, script: JobScript, should_stop: StopCheck | None = None) -> ExecutionResult:
+        self.scripts.append(script.lines)
+        self.environments.append(script.environment)
         self.before_stop_check()
         if should_stop is not None and should_stop():
             return ExecutionResult(exit_code=None, output="", duration_ms=5, cancelled=True)
@@ -87,6 +91,8 @@ class World:
     deliveries: FakeDeliveryLog = field(default_factory=FakeDeliveryLog)
     starter: FakeRunStarter = field(default_factory=FakeRunStarter)
     groups: FakeGroups = field(default_factory=FakeGroups)
+    slots: FakeRunSlots = field(default_factory=FakeRunSlots)
+    stack_run_limit: int = MAX_RUNNING_RUNS
     clock: str = NOW
 
     def workflow(self) -> WorkflowPorts:
@@ -96,6 +102,7 @@ class World:
             executor=self.executor,
             deliveries=self.deliveries,
             groups=self.groups,
+            slots=self.slots,
             now=lambda: self.clock,
         )
 
@@ -109,16 +116,15 @@ class World:
             users=self.store,
             now=lambda: NOW,
             new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
+            slots=self.slots,
+            stack_run_limit=self.stack_run_limit,
         )
 
     def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:
         pipeline = pipeline or two_stages()
-        return RunRequest(
+        return RunRequest.of(
+            pipeline,
             run_id=run_id,
-            pipeline_id=pipeline.id,
-            pipeline_name=pipeline.name,
-            stages=pipeline.stages,
-            concurrency=pipeline.concurrency,
             variables={"abc": "456"},
             run_as="alice",
             created_at=NOW,
@@ -144,9 +150,53 @@ def world() -> World:
 def task(stage: int = 0, name: str = "print", run_id: str = RUN) -> JobTask:
     job = two_stages().stages[stage].jobs[0]
     assert job.name == name
-    return JobTask(
-        run_id=run_id, pipeline_id="demo", stage_index=stage, stage_name="build", job=job, variables={"abc": "456"}
-    )
+    return JobTask(run_id=run_id, pipeline_id="demo", stage_index=stage, stage_name="build", job=job)
+
+
+# Planning stages
+
+
+def test_the_workflow_plans_each_stage_in_order_and_is_done_after_the_last(world: World) -> None:
+    request = world.started()
+    ports = world.workflow()
+
+    first = next_stage(ports, request, None, [])
+    run_job(ports, task(0, "print"))
+    second = next_stage(ports, request, StageRun.of(first), [None])
+    run_job(ports, task(1, "ship"))
+    last = next_stage(ports, request, StageRun.of(second), [None])
+
+    assert (first.kind, first.index, [j.name for j in first.jobs]) == (StageKind.LAMBDA, 0, ["print"])
+    assert (second.kind, second.index, [j.name for j in second.jobs]) == (StageKind.LAMBDA, 1, ["ship"])
+    assert last.kind is StageKind.DONE
+
+
+def test_after_a_failed_stage_the_workflow_plans_no_further_stage(world: World) -> None:
+    request = world.started()
+    ports = world.workflow()
+    world.executor.result = ExecutionResult(exit_code=2, output="", duration_ms=5)
+
+    first = next_stage(ports, request, None, [])
+    run_job(ports, task(0, "print"))
+
+    assert next_stage(ports, request, StageRun.of(first), [None]).kind is StageKind.DONE
+
+
+def test_a_stage_whose_jobs_all_ended_is_passed_over(world: World) -> None:
+    request = world.started()
+    ports = world.workflow()
+    run_job(ports, task(0, "print"))  # as a re-run's reused stage, or a plan retried after its jobs ran
+
+    plan = next_stage(ports, request, None, [])
+
+    assert (plan.kind, plan.index) == (StageKind.LAMBDA, 1)
+
+
+def test_an_ended_run_plans_nothing(world: World) -> None:
+    request = world.started()
+    world.runs.move_run(RUN, RunStatus.CANCELLED)
+
+    assert next_stage(world.workflow(), request, None, []).kind is StageKind.ENDED
 
 
 # Running jobs

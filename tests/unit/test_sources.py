@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from domain.sources import (
     EventKind,
+    Expectations,
     InvalidSourceEvent,
     Provider,
     SkipReason,
@@ -28,9 +29,11 @@ from domain.sources import (
     glob_to_regex,
     idempotency_key,
     parse_source_event,
+    read_inbound,
     signature_checked,
     verify_signature,
 )
+from tests.providers import RawRequest
 from tests.support import load_event
 
 # The secret the signatures and tokens in events/source-*.json were made with.
@@ -38,12 +41,16 @@ EXAMPLE_SECRET = "hookrun-example-secret"
 # The X-Gitee-Timestamp in those files: the events' request time.
 NOW_MS: int = load_event("source-gitee-push.json")["requestContext"]["requestTimeEpoch"]
 HOUR_MS = 60 * 60 * 1000
+GITHUB_DELIVERY = "6dcb09b5-b57a-4f5d-9a53-0c6a8b1f0e11"  # events/source-github-push.json's X-GitHub-Delivery
 
 
-@dataclass(frozen=True)
-class Delivery:
-    headers: dict[str, str]
-    body: bytes
+def expectations(signing_secret: Callable[[], str] | None = None) -> Expectations:
+    """What the demo pipeline, with every source event let through, expects of a body; signed if `signing_secret`."""
+    return Expectations(SourceSettings(), signing_secret, NOW_MS)
+
+
+class Delivery(RawRequest):
+    """An event of events/ as the webhook handler sees it."""
 
     @property
     def provider(self) -> Provider:
@@ -56,7 +63,7 @@ class Delivery:
         return next((v for k, v in self.headers.items() if k.lower() == "content-type"), None)
 
     def parse(self) -> SourceEvent:
-        return parse_source_event(self.provider, self.headers, self.body, self.content_type)
+        return parse_source_event(self.provider, event_name(self.provider, self.headers), self.body, self.content_type)
 
     def verify(self, secret: str = EXAMPLE_SECRET, now_ms: int = NOW_MS) -> bool:
         return verify_signature(self.provider, self.headers, self.body, secret, now_ms)
@@ -83,7 +90,7 @@ def without(name: str, header: str) -> Delivery:
 
 def rejection(provider: Provider, body: bytes, content_type: str | None, **headers: str) -> str:
     with pytest.raises(InvalidSourceEvent) as caught:
-        parse_source_event(provider, headers, body, content_type)
+        parse_source_event(provider, event_name(provider, headers), body, content_type)
     return caught.value.code
 
 
@@ -192,7 +199,8 @@ def test_sample_reads_repository_path(name: str) -> None:
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_sample_reads_delivery_id(name: str) -> None:
-    assert delivery(name).parse().delivery_id == SAMPLES[name].delivery_id
+    sample = delivery(name)
+    assert delivery_id(sample.provider, sample.headers) == SAMPLES[name].delivery_id
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
@@ -321,10 +329,49 @@ def test_overlong_or_non_printable_delivery_id_is_a_bad_request(value: str) -> N
     assert caught.value.code == "INVALID_DELIVERY_ID"
 
 
-def test_sample_with_a_bad_delivery_id_is_rejected_when_parsed() -> None:
-    with pytest.raises(InvalidSourceEvent) as caught:
-        delivery("source-github-push.json", **{"X-GitHub-Delivery": "x" * 201}).parse()
-    assert caught.value.code == "INVALID_DELIVERY_ID"
+def test_sample_with_a_bad_delivery_id_is_refused_when_read() -> None:
+    sample = delivery("source-github-push.json", **{"X-GitHub-Delivery": "x" * 201})
+    inbound = read_inbound(sample.headers, sample.body, expectations())
+    assert (inbound.key_error is not None and inbound.key_error.code, inbound.key, inbound.decision) == (
+        "INVALID_DELIVERY_ID",
+        None,
+        None,
+    )
+
+
+def test_a_request_refused_before_its_body_counts_is_read_by_its_headers_alone() -> None:
+    sample = delivery("source-github-push.json")
+    inbound = read_inbound(sample.headers, b"{broken", None)
+    assert (inbound.source, inbound.event, inbound.key) == ("github", "push", GITHUB_DELIVERY)
+    assert (inbound.body_error, inbound.decision, inbound.built_ins) == (None, None, {})
+
+
+def test_the_signing_secret_is_asked_for_only_for_a_source_event() -> None:
+    asked: list[str] = []
+
+    def secret() -> str:
+        asked.append("secret")
+        return EXAMPLE_SECRET
+
+    general = load_event("webhook-variables.json")
+    inbound = read_inbound(general["headers"], general["body"].encode(), expectations(secret))
+    assert (inbound.source, inbound.variables, asked) == ("webhook", {"abc": "456"}, [])
+    sample = delivery("source-github-push.json")
+    inbound = read_inbound(sample.headers, sample.body, expectations(secret))
+    assert (inbound.body_error, asked) == (None, ["secret"])
+
+
+def test_a_wrongly_signed_event_is_refused_and_not_read() -> None:
+    sample = delivery("source-github-push.json")
+    inbound = read_inbound(sample.headers, sample.body, expectations(lambda: "another-secret-entirely"))
+    assert inbound.body_error is not None and inbound.body_error.code == "INVALID_SIGNATURE"
+    assert (inbound.key, inbound.decision, inbound.built_ins) == (GITHUB_DELIVERY, None, {})
+
+
+def test_a_push_without_a_delivery_id_is_keyed_by_what_it_pushed() -> None:
+    sample = delivery("source-gitee-push.json")
+    inbound = read_inbound(sample.headers, sample.body, expectations())
+    assert inbound.key == derived_idempotency_key(sample.parse())
 
 
 def test_idempotency_key_is_read_case_insensitively() -> None:
@@ -579,7 +626,7 @@ def test_wrong_content_type_is_unsupported_media_type(provider: Provider, conten
 
 def test_json_content_type_with_charset_is_accepted() -> None:
     original = delivery("source-gitlab-push.json")
-    parsed = parse_source_event(Provider.GITLAB, original.headers, original.body, "application/json; charset=utf-8")
+    parsed = parse_source_event(Provider.GITLAB, "Push Hook", original.body, "application/json; charset=utf-8")
     assert parsed.kind is EventKind.PUSH
 
 
@@ -619,7 +666,7 @@ def test_error_messages_never_echo_the_body() -> None:
     marker = "hookrun-marker-7f3a"
     for body in [f'{{"ref": "{marker}"'.encode(), f'{{"ref": "{marker}"}}'.encode()]:
         with pytest.raises(InvalidSourceEvent) as caught:
-            parse_source_event(Provider.GITLAB, {"X-Gitlab-Event": "Push Hook"}, body, "application/json")
+            parse_source_event(Provider.GITLAB, "Push Hook", body, "application/json")
         assert marker not in caught.value.message
 
 
@@ -675,29 +722,28 @@ def test_any_matching_branch_pattern_runs() -> None:
     assert decide(SourceSettings(branches=("main", "release/*")), push_to("main")).outcome == "run"
 
 
-def test_tag_filter_runs_matching_tags() -> None:
-    tag_push = delivery("source-gitlab-tag.json").parse()
-    assert decide(SourceSettings(tags=("v*",)), tag_push).outcome == "run"
-
-
-def test_tag_filter_skips_other_tags_with_reason_tag_filtered() -> None:
-    decision = decide(SourceSettings(tags=("release-*",)), delivery("source-gitlab-tag.json").parse())
-    assert (decision.outcome, decision.reason) == ("skip", SkipReason.TAG_FILTERED)
-
-
-def test_branch_patterns_do_not_filter_tags() -> None:
-    tag_push = delivery("source-gitlab-tag.json").parse()
-    assert decide(SourceSettings(branches=("main",)), tag_push).outcome == "run"
-
-
-def test_event_filter_skips_tags_when_only_pushes_run() -> None:
-    decision = decide(SourceSettings(events=("push",)), delivery("source-gitee-tag.json").parse())
-    assert (decision.outcome, decision.reason) == ("skip", SkipReason.EVENT_FILTERED)
-
-
-def test_event_filter_skips_pushes_when_only_tags_run() -> None:
-    decision = decide(SourceSettings(events=("tag",)), delivery("source-gitee-push.json").parse())
-    assert (decision.outcome, decision.reason) == ("skip", SkipReason.EVENT_FILTERED)
+@pytest.mark.parametrize(
+    ("settings", "event_file", "outcome", "reason"),
+    [
+        (SourceSettings(tags=("v*",)), "source-gitlab-tag.json", "run", None),
+        (SourceSettings(tags=("release-*",)), "source-gitlab-tag.json", "skip", SkipReason.TAG_FILTERED),
+        (SourceSettings(branches=("main",)), "source-gitlab-tag.json", "run", None),
+        (SourceSettings(events=("push",)), "source-gitee-tag.json", "skip", SkipReason.EVENT_FILTERED),
+        (SourceSettings(events=("tag",)), "source-gitee-push.json", "skip", SkipReason.EVENT_FILTERED),
+    ],
+    ids=[
+        "tag filter runs matching tags",
+        "tag filter skips other tags",
+        "branch patterns do not filter tags",
+        "event filter skips tags when only pushes run",
+        "event filter skips pushes when only tags run",
+    ],
+)
+def test_tag_and_event_filters_decide_with_their_reason(
+    settings: SourceSettings, event_file: str, outcome: str, reason: SkipReason | None
+) -> None:
+    decision = decide(settings, delivery(event_file).parse())
+    assert (decision.outcome, decision.reason) == (outcome, reason)
 
 
 def test_skip_message_names_the_branch_and_the_patterns() -> None:

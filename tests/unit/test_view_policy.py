@@ -17,7 +17,7 @@ from domain.webhook_trigger import enable_webhook
 from handlers import api, composition
 from handlers.composition import Container, Settings
 from hookrun.template import ApiRoute, api_routes
-from tests.fakes import FakeManagementStore, FakeRunRecorder, FakeRunStarter, FakeStore
+from tests.fakes import FakeManagementStore, FakeRunRecorder, FakeRunSlots, FakeRunStarter, FakeStore
 from tests.support import FakeLambdaContext, api_request, demo_pipeline
 from tests.unit.test_api_handler import RUN_ID, FakeAcceptedRuns, FakeRuns, a_run
 from tests.unit.test_management import ADMIN, ALICE, seeded
@@ -50,6 +50,8 @@ class FakeContainer(Container):
             users=store,
             now=lambda: "2026-11-27T12:00:01.000Z",
             new_run_id=lambda: "run-" + "f" * 29,
+            slots=FakeRunSlots(),
+            stack_run_limit=1000,
         )
         self.__dict__.update(
             management=store,

@@ -54,16 +54,6 @@ class TestContainer(Container):
 
 
 @pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
-
-
-@pytest.fixture
-def runs() -> FakeRunStarter:
-    return FakeRunStarter()
-
-
-@pytest.fixture
 def ports() -> ManagementPorts:
     ports = seeded(FakeManagementStore())
     enable_webhook(ports, ALICE, "demo")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pytest
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from adapters.runs import DynamoRuns
@@ -112,12 +113,16 @@ def test_a_run_that_ended_on_its_own_is_left_as_it_was_by_the_reconciler(workflo
     assert recorded(dynamodb, run_id) == before
 
 
+@pytest.mark.parametrize("runner", ["lambda", "codebuild"])
 def test_a_pipeline_at_the_apply_limits_with_a_64_kb_body_runs_with_every_state_under_the_limit(
-    workflow: Workflow, dynamodb: Any
+    workflow: Workflow, dynamodb: Any, runner: str
 ) -> None:
     filler = "x" * 3900
     stages = [
-        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": [f": {filler}"] * 2} for j in range(3)]}
+        {
+            "name": f"s{s}",
+            "jobs": [{"name": f"j{j}", "script": [f": {filler}"] * 2, "runner": runner} for j in range(3)],
+        }
         for s in range(4)
     ]
     defaults = {f"D{n}": "d" * 4000 for n in range(15)}  # about the 64 KiB the apply takes

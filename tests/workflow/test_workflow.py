@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 
 from adapters.deliveries import DynamoDeliveryLog
 from adapters.dynamodb import DynamoRunSecrets
@@ -113,24 +114,13 @@ def test_jobs_of_a_stage_run_in_parallel(workflow: Workflow, dynamodb: Any) -> N
     assert time.monotonic() - started < 20
 
 
-def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
-    secret = "hunter22"
+def run_with_secret(workflow: Workflow, dynamodb: Any, secret: str, runner: str) -> tuple[str, DynamoRunSecrets]:
+    """A job on `runner` that prints API_KEY and checks it is `secret`, run to success with the secret written as
+    the webhook writes it; the run's id and the run secrets store."""
     digest = hashlib.sha256(secret.encode()).hexdigest()
+    script = ['echo "key=$API_KEY"', f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}']
     p = pipeline(
-        [
-            {
-                "name": "s",
-                "jobs": [
-                    {
-                        "name": "leak",
-                        "script": [
-                            'echo "key=$API_KEY"',
-                            f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}',
-                        ],
-                    }
-                ],
-            }
-        ],
+        [{"name": "s", "jobs": [{"name": "leak", "runner": runner, "script": script}]}],
         variables={"API_KEY": {"secret": True}},
     )
     secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
@@ -143,6 +133,12 @@ def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflo
     workflow.stepfunctions.start_execution = start_with_secret
     run_id = workflow.start(p, secret_names=("API_KEY",))
     assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the job saw the real value
+    return run_id, secrets
+
+
+def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
+    secret = "hunter22"
+    run_id, secrets = run_with_secret(workflow, dynamodb, secret, "lambda")
     view = recorded(dynamodb, run_id)
     assert job(view, 0, "leak").output == "key=***\n"
     execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
@@ -155,22 +151,7 @@ def test_a_codebuild_job_sees_its_secret_masked_in_output_and_its_builds_secret_
     workflow: Workflow, dynamodb: Any
 ) -> None:
     secret = "hunter22-build"
-    digest = hashlib.sha256(secret.encode()).hexdigest()
-    script = ['echo "key=$API_KEY"', f'test "$(printf %s "$API_KEY" | sha256sum | cut -d" " -f1)" = {digest}']
-    p = pipeline(
-        [{"name": "s", "jobs": [{"name": "leak", "runner": "codebuild", "script": script}]}],
-        variables={"API_KEY": {"secret": True}},
-    )
-    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
-    original_start = workflow.stepfunctions.start_execution
-
-    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
-        secrets.put_run_secrets(kwargs["name"], {"API_KEY": secret})
-        return original_start(**kwargs)
-
-    workflow.stepfunctions.start_execution = start_with_secret
-    run_id = workflow.start(p, secret_names=("API_KEY",))
-    assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the build saw the real value
+    run_id, _ = run_with_secret(workflow, dynamodb, secret, "codebuild")
     leak = job(recorded(dynamodb, run_id), 0, "leak")
     assert "key=***" in leak.output.splitlines() and secret not in leak.output
     assert secret not in json.dumps(workflow.history(run_id), default=str)
@@ -190,25 +171,43 @@ def test_a_codebuild_job_after_a_failed_stage_is_skipped_and_starts_no_build(wor
     assert boto3.client("codebuild", region_name=REGION).list_builds()["ids"] == []
 
 
-def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any) -> None:
-    stages = [{"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": ["true"]} for j in range(2)]} for s in range(3)]
+@pytest.mark.parametrize("runner", ["lambda", "codebuild"])
+def test_state_transitions_for_three_stages_of_two_jobs(workflow: Workflow, dynamodb: Any, runner: str) -> None:
+    stages = [
+        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": ["true"], "runner": runner} for j in range(2)]}
+        for s in range(3)
+    ]
     run_id = workflow.start(pipeline(stages))
     assert workflow.wait(run_id)["status"] == "SUCCEEDED"
     transitions = state_transitions(workflow.history(run_id))
-    print(f"state transitions for 3 stages x 2 jobs: {transitions}")
-    # the run's two tasks and its Map of stages, each stage's Map of jobs, each job's runner choice and task
-    assert transitions <= 3 + 3 + 2 * 6 + 1  # + the Concurrency choice
+    print(f"state transitions for 3 stages x 2 {runner} jobs: {transitions}")
+    # RecordRun, NextStage and Route before each stage and once after the last, each stage's Map, one state per job
+    assert transitions <= 1 + 2 * 4 + 3 + 6 + 1
 
 
-def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
-    workflow: Workflow, dynamodb: Any, monkeypatch: Any
-) -> None:
-    from adapters.shell import ShellExecutor
+def test_a_stage_of_lambda_and_codebuild_jobs_runs_both_and_records_each(workflow: Workflow, dynamodb: Any) -> None:
+    jobs = [
+        {"name": "unit", "script": ['echo "unit $HOOKRUN_JOB $abc"']},
+        {"name": "image", "runner": "codebuild", "script": ['echo "image $HOOKRUN_JOB $HOOKRUN_STAGE $abc"']},
+        {"name": "lint", "runner": "codebuild", "script": ["exit 5"]},
+    ]
+    stages = [{"name": "check", "jobs": jobs}, {"name": "ship", "jobs": [{"name": "never", "script": ["true"]}]}]
+    run_id = workflow.start(pipeline(stages), {"abc": "456"})
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    view = recorded(dynamodb, run_id)
+    assert (job(view, 0, "unit").status, job(view, 0, "unit").output) == ("SUCCEEDED", "unit unit 456\n")
+    image = job(view, 0, "image")
+    assert image.status == "SUCCEEDED" and "image image check 456" in image.output.splitlines()
+    assert (job(view, 0, "lint").status, job(view, 0, "lint").exit_code) == ("FAILED", 5)
+    assert [stage.status for stage in view.stages] == ["FAILED", "SKIPPED"]
+    entered = {
+        e["stateEnteredEventDetails"]["name"] for e in workflow.history(run_id) if e["type"] == "MapStateEntered"
+    }
+    assert entered == {"Jobs"}  # the stage after the failed one was never started
 
-    def crash(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("runner died mid-job")
 
-    monkeypatch.setattr(ShellExecutor, "execute", crash)
+@pytest.mark.usefixtures("crashed_job_runner")
+def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(workflow: Workflow, dynamodb: Any) -> None:
     run_id = workflow.start(
         pipeline(
             [
@@ -248,13 +247,8 @@ def test_an_accepted_run_whose_first_state_fails_for_good_still_leaves_its_deliv
     assert deliveries(dynamodb, "wf") == [("RUN_STARTED", run_id)]
 
 
-def test_a_run_whose_job_runner_crashes_keeps_one_delivery(workflow: Workflow, dynamodb: Any, monkeypatch: Any) -> None:
-    from adapters.shell import ShellExecutor
-
-    def crash(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("runner died mid-job")
-
-    monkeypatch.setattr(ShellExecutor, "execute", crash)
+@pytest.mark.usefixtures("crashed_job_runner")
+def test_a_run_whose_job_runner_crashes_keeps_one_delivery(workflow: Workflow, dynamodb: Any) -> None:
     github = DeliveryInfo(source="github", event="push", delivery_id="d-2")
     run_id = workflow.start(pipeline([{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}]), delivery=github)
     assert workflow.wait(run_id)["status"] == "FAILED"

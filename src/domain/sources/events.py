@@ -31,10 +31,3 @@ class SourceEvent(Model):
     before: str = ""  # the ref's SHA before the push, as the provider sent it
     after: str = ""  # the ref's SHA after the push, as the provider sent it
     deleted: bool = False
-    delivery_id: str | None = None
-
-
-def printable(text: str) -> str:
-    """Text from a payload, cut short and stripped of control characters, fit for a message."""
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:100])
-    return cleaned + ("..." if len(text) > 100 else "")

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from ..base import Model
-from .events import SourceEvent, printable
+from ..requests import printable
+from .events import SourceEvent
 from .providers import PROFILES, EventKind
 from .repositories import is_same_repository
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import BadRequest, ErrorCode
 from ..requests import is_json_media_type, media_type_of, parse_json
 from .events import InvalidSourceEvent, SourceEvent
-from .headers import delivery_id, event_name
 from .providers import FORM, PROFILES, EventKind, Provider
 
 MAX_MESSAGE_LENGTH = 1000
@@ -25,29 +23,24 @@ _TAG_PREFIX = "refs/tags/"
 DERIVED_KEY_PREFIX = "derived-"
 
 
-def parse_source_event(
-    provider: Provider, headers: Mapping[str, str], body: bytes, content_type: str | None
-) -> SourceEvent:
-    """Read a source delivery into a SourceEvent.
+def parse_source_event(provider: Provider, event_name: str, body: bytes, content_type: str | None) -> SourceEvent:
+    """Read the body of a source delivery whose event header says `event_name` into a SourceEvent.
 
     GitHub may send JSON or a form with one `payload` field holding the JSON; the others send JSON. Push and
     tag events are told apart by the ref (`refs/heads/` or `refs/tags/`): it is what actually moved. Raises
-    InvalidSourceEvent with UNSUPPORTED_MEDIA_TYPE, INVALID_JSON, INVALID_DELIVERY_ID or INVALID_SOURCE_EVENT.
+    InvalidSourceEvent with UNSUPPORTED_MEDIA_TYPE, INVALID_JSON or INVALID_SOURCE_EVENT.
     """
     payload = _payload(provider, body, content_type)
-    name = event_name(provider, headers)
-    delivery = delivery_id(provider, headers)
-    if not _is_push_family(provider, name, payload):
-        kind = EventKind.PING if name == PROFILES[provider].ping_event else EventKind.OTHER
+    if not _is_push_family(provider, event_name, payload):
+        kind = EventKind.PING if event_name == PROFILES[provider].ping_event else EventKind.OTHER
         return SourceEvent(
             provider=provider,
             kind=kind,
-            event_name=name,
+            event_name=event_name,
             repository=_repository(payload) or "",
             repository_urls=_repository_urls(payload),
-            delivery_id=delivery,
         )
-    return _push_event(provider, name, payload, delivery)
+    return _push_event(provider, event_name, payload)
 
 
 def derived_idempotency_key(event: SourceEvent) -> str | None:
@@ -101,7 +94,7 @@ def _is_push_family(provider: Provider, event_name: str, payload: dict[str, Any]
     return event_name in profile.push_events
 
 
-def _push_event(provider: Provider, event_name: str, payload: dict[str, Any], delivery: str | None) -> SourceEvent:
+def _push_event(provider: Provider, event_name: str, payload: dict[str, Any]) -> SourceEvent:
     source = PROFILES[provider].display_name
     ref = _text(payload, "ref")
     after = _text(payload, "after")
@@ -151,7 +144,6 @@ def _push_event(provider: Provider, event_name: str, payload: dict[str, Any], de
         deleted=payload.get("deleted") is True
         or not after.strip("0")
         or ("checkout_sha" in payload and payload["checkout_sha"] is None),
-        delivery_id=delivery,
     )
 
 

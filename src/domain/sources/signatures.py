@@ -8,8 +8,7 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import parse_qs, quote_plus
 
-from ..requests import media_type_of
-from .events import printable
+from ..requests import media_type_of, printable
 from .headers import lower
 from .providers import FORM, GITEA_EVENT_HEADERS, PROFILES, Provider
 
