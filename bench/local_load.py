@@ -249,7 +249,8 @@ def measure(quick: bool) -> Section:
         Row("Local stack memory after the load: with its sandboxes", rss_after[1] / 1024, "MiB"),
     ]
     notes = [
-        f"local stack: load average {load_average:.2f} when the load began; idle POST {{}} -> 202 median {median([i[1] for i in idle]) * 1000:.0f} ms; "
+        f"local stack: load average {load_average:.2f} when the load began; "
+        f"idle POST {{}} -> 202 median {median([i[1] for i in idle]) * 1000:.0f} ms; "
         f"load: {len(accepted)} accepted in {elapsed:.1f} s, {len({r for _, r in accepted})} distinct runIds, "
         f"{len(drained)} executions on moto, {completed} of them stopped within the load, the rest in"
         f" {drain_seconds:.1f} s more; non-202: {dict(other) or 'none'}; "
