@@ -280,6 +280,25 @@ class RunRequest(Model):
         )
 
 
+class ExecutionInput(Model):
+    """What a run's execution is started with: the run, by id. Its request is kept apart, read by the workflow, so
+    the input stays small whatever the pipeline's size (Step Functions takes 256 KiB)."""
+
+    # an execution started before requests were kept carries the whole request
+    model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
+
+    run_id: str
+    pipeline_id: str
+    incarnation: str = ""
+    # unique per request: a repeated name with the same input would not be refused (Step Functions' idempotency)
+    request_id: str = ""
+
+    @classmethod
+    def of(cls, run: RunRequest) -> ExecutionInput:
+        request_id = run.delivery.request_id if run.delivery is not None else ""
+        return cls(run_id=run.run_id, pipeline_id=run.pipeline_id, incarnation=run.incarnation, request_id=request_id)
+
+
 class AcceptedRun(Model):
     """The answer to an accepted webhook."""
 

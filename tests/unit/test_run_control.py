@@ -97,6 +97,7 @@ class World:
         return WorkflowPorts(
             runs=self.runs,
             secrets=self.store,
+            requests=self.store,
             executor=self.executor,
             deliveries=self.deliveries,
             groups=self.groups,

@@ -123,17 +123,9 @@ def run_with_secret(workflow: Workflow, dynamodb: Any, secret: str, runner: str)
         [{"name": "s", "jobs": [{"name": "leak", "runner": runner, "script": script}]}],
         variables={"API_KEY": {"secret": True}},
     )
-    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
-    original_start = workflow.stepfunctions.start_execution
-
-    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
-        secrets.put_run_secrets(kwargs["name"], {"API_KEY": secret})
-        return original_start(**kwargs)
-
-    workflow.stepfunctions.start_execution = start_with_secret
-    run_id = workflow.start(p, secret_names=("API_KEY",))
+    run_id = workflow.start(p, secret_names=("API_KEY",), secrets={"API_KEY": secret})
     assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the job saw the real value
-    return run_id, secrets
+    return run_id, workflow.kept
 
 
 def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
