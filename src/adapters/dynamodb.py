@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 Item = dict[str, Any]
 SECRETS_TTL_SECONDS = 7 * 24 * 3600
-# as long as Step Functions keeps an execution's name, so a replay still compares with the run it started
-REQUEST_TTL_SECONDS = 90 * 24 * 3600
+# as long as Step Functions keeps an execution's name (90 days after it ends, within a day of its start), so a replay
+# still compares with the run it started
+REQUEST_TTL_SECONDS = 91 * 24 * 3600
 _BATCH_ATTEMPTS = 3
 
 
