@@ -30,7 +30,6 @@ from hookrun.cli_config import config_app
 from hookrun.cli_manage import deliveries, members_app, pipelines_app, users_app, webhook_app
 from hookrun.cli_runs import runs_app
 from hookrun.cli_ui import ui
-from hookrun.local_api import LOCAL_INFO_PATH
 from hookrun.local_data import DEFAULT_DATA_FOLDER
 from hookrun.template import TEMPLATE_PATH
 
@@ -161,11 +160,11 @@ def dev(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
     console.print("hookrun local stack stopped.")
-    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()[1:]):
-        # moto's interpreter is ending the runs that were in flight (the next start records them FAILED): not waited for
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    # the state is written: moto's interpreter ending runs in flight (the next start records them FAILED) and the
+    # finalization of moto's heap (seconds on a busy machine) are not waited for
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()
@@ -199,6 +198,8 @@ def invoke(
 
 def _local_stack_info(endpoint: str) -> dict[str, Any]:
     """What the local stack at `endpoint` says about itself; exits with a clear message if none answers."""
+    from hookrun.local_api import LOCAL_INFO_PATH  # here: the gateway's werkzeug is no import of every command
+
     try:
         response = requests.get(endpoint.rstrip("/") + LOCAL_INFO_PATH, timeout=5)
     except requests.RequestException:

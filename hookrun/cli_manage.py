@@ -388,13 +388,14 @@ def status(
     pipeline_id: PipelineArgument,
 ) -> None:
     """Show the webhook's state: enabled or not, whom it runs as, whether that user lost permission, and what
-    happens when its runs overlap (the pipeline's concurrency)."""
+    happens when its runs overlap (the pipeline's concurrency) and how many may run at once (maxRunningRuns)."""
     answer = ask(lambda: session.api.get(_pipeline_path(pipeline_id, "webhook")))
     if session.printed(answer):
         return
     _print_webhook(pipeline_id, answer)
     pipeline = ask(lambda: session.api.get(_pipeline_path(pipeline_id))).get("pipeline") or {}
     _say("Overlapping runs: ", concurrency_text(pipeline.get("concurrency") or {}))
+    _say("Runs at once: ", f"at most {pipeline.get('maxRunningRuns', 10)} not ended; more are refused (429)")
     console.print(_audit_table(answer["audit"]))
 
 

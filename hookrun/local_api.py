@@ -90,8 +90,9 @@ def error_response(status: int, code: str, message: str, headers: list[tuple[str
 def _rule(route: ApiRoute) -> Rule:
     """A werkzeug rule for `route`: `{name}` is one segment, `{name+}` the rest of the path (API Gateway's proxy)."""
     path = re.sub(r"\{(\w+)(\+?)\}", lambda found: f"<{'path:' if found[2] else ''}{found[1]}>", route.path)
-    rule = Rule(path, endpoint=route, methods=None if route.method == "ANY" else [route.method])
-    rule.methods = None if route.method == "ANY" else {route.method}  # werkzeug adds HEAD to GET; API Gateway does not
+    rule = Rule(path, endpoint=route)
+    if route.method != "ANY":
+        rule.methods = {route.method}  # set after: werkzeug's constructor adds HEAD to GET, API Gateway does not
     return rule
 
 
@@ -351,6 +352,10 @@ def _framing_problem(headers: Message, version: str) -> str | None:
     return None
 
 
+_CLOSE = ("Connection", "close")
+RAW_HEADERS = "hookrun.headers"  # the request's headers as sent: WSGI's HTTP_* keys lose their case, order and repeats
+
+
 class GatewayApp:
     """The local API Gateway as a WSGI application: the body read whole (or nothing runs), then `ApiGateway.handle`."""
 
@@ -386,10 +391,6 @@ class GatewayApp:
             protocol=environ["SERVER_PROTOCOL"],
         )
         return self.gateway.handle(request)
-
-
-_CLOSE = ("Connection", "close")
-RAW_HEADERS = "hookrun.headers"  # the request's headers as sent: WSGI's HTTP_* keys lose their case, order and repeats
 
 
 class _TimedReads(socket.SocketIO):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from domain.deliveries import Delivery
 from domain.errors import Conflict, ErrorCode, InvalidCursor, RunAlreadyStarted, Unavailable
 from domain.models import (
+    MAX_RUNNING_RUNS,
     AuditEntry,
     Grant,
     Pipeline,
@@ -18,7 +19,7 @@ from domain.models import (
     User,
     UserStatus,
 )
-from domain.ports import Access, GroupLock, SlotTake, StoredPipeline
+from domain.ports import Access, GroupLock, Page, SlotTake, StoredPipeline
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 from domain.tokens import hash_token, token_hint
 from domain.trigger_pipeline import TriggerPorts
@@ -130,7 +131,7 @@ class FakeDeliveryLog:
 
     def list_deliveries(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[Delivery], str | None]:
+    ) -> Page[Delivery]:
         mine = [d for d in reversed(self.deliveries) if (d.pipeline_id, d.incarnation) == (pipeline_id, incarnation)]
         newest_first = mine
         if cursor is not None and not (cursor.isdigit() and 0 < int(cursor) < len(newest_first)):
@@ -191,6 +192,7 @@ def fake_ports(
     signing_secrets: FakeSigningSecrets | None = None,
     slots: FakeRunSlots | None = None,
     recorder: FakeRunRecorder | None = None,
+    stack_run_limit: int = MAX_RUNNING_RUNS,
 ) -> TriggerPorts:
     ids = iter(f"run-{n:029x}" for n in range(1, 10_000))
     return TriggerPorts(
@@ -205,6 +207,7 @@ def fake_ports(
         new_run_id=lambda: next(ids),
         slots=slots if slots is not None else FakeRunSlots(),
         run_statuses=recorder if recorder is not None else FakeRunRecorder(),
+        stack_run_limit=stack_run_limit,
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import requests
 
 from tests.support import ROOT
 
@@ -96,11 +97,20 @@ def samples_of(sender: str) -> list[Sample]:
 
 
 @dataclass(frozen=True)
-class Wire:
-    """A delivery as it goes over the wire: headers, raw body, and the delivery id the provider sent (if any)."""
+class RawRequest:
+    """A webhook request as it goes over the wire: its headers and raw body."""
 
     headers: dict[str, str]
     body: bytes
+
+    def send(self, url: str) -> requests.Response:
+        return requests.post(url, data=self.body, headers=self.headers, timeout=60)
+
+
+@dataclass(frozen=True)
+class Wire(RawRequest):
+    """A provider's delivery as it goes over the wire, with the delivery id the provider sent (if any)."""
+
     delivery_id: str | None
 
 

@@ -7,19 +7,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from domain.deliveries import DELIVERY_RETENTION_DAYS, Delivery, Outcome
+from domain.ports import Page
 
 from . import keys
 from .aws_errors import unavailable_on_outage
+from .dynamodb import DynamoTable
 from .pages import newest_first_page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoDeliveryLog:
+class DynamoDeliveryLog(DynamoTable):
     def __init__(self, client: DynamoDBClient, table_name: str, now_epoch: Callable[[], float]) -> None:
-        self._client = client
-        self._table = table_name
+        super().__init__(client, table_name)
         self._now_epoch = now_epoch
 
     def record(self, delivery: Delivery) -> None:
@@ -38,7 +39,7 @@ class DynamoDeliveryLog:
 
     def list_deliveries(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[Delivery], str | None]:
+    ) -> Page[Delivery]:
         partition = ("pk", keys.deliveries_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(self._client, self._table, partition, limit, cursor)
         return [Delivery.model_validate_json(item["delivery"]["S"]) for item in items], next_cursor

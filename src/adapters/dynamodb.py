@@ -157,11 +157,15 @@ def user_to_item(user: User) -> Item:
     }
 
 
-class DynamoTriggerReader:
+class DynamoTable:
+    """An adapter over the app's one DynamoDB table."""
+
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
+
+class DynamoTriggerReader(DynamoTable):
     def get_trigger(self, token_hash: str) -> Trigger | None:
         with unavailable_on_outage():
             response = self._client.get_item(
@@ -171,11 +175,7 @@ class DynamoTriggerReader:
         return trigger_from_item(item) if item else None
 
 
-class DynamoAccessReader:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
+class DynamoAccessReader(DynamoTable):
     def get_access(self, pipeline_id: str, user_id: str) -> Access:
         wanted = [
             keys.pipeline_key(pipeline_id),
@@ -213,10 +213,9 @@ class DynamoAccessReader:
         raise Unavailable()
 
 
-class DynamoRunSecrets:
+class DynamoRunSecrets(DynamoTable):
     def __init__(self, client: DynamoDBClient, table_name: str, now_epoch: Any) -> None:
-        self._client = client
-        self._table = table_name
+        super().__init__(client, table_name)
         self._now_epoch = now_epoch
 
     def put_run_request(self, run: RunRequest, secrets: Mapping[str, str]) -> bool:

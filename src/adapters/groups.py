@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.ports import GroupLock
 
 from . import keys
 from .aws_errors import unavailable_on_outage, written
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .dynamodb import DynamoTable
 
 _LOCK = "LOCK"
 
@@ -19,11 +17,7 @@ def _waiter_key(group: str, created_at: str, run_id: str) -> keys.Key:
     return keys.key(keys.group_pk(group), f"WAIT#{created_at}#{run_id}")
 
 
-class DynamoGroups:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
+class DynamoGroups(DynamoTable):
     def add_waiter(self, group: str, created_at: str, run_id: str) -> None:
         item = {**_waiter_key(group, created_at, run_id), "type": {"S": "group-waiter"}, "runId": {"S": run_id}}
         with unavailable_on_outage():

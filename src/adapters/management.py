@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -15,6 +15,7 @@ from domain.ports import StoredPipeline
 from . import keys
 from .aws_errors import error_code, unavailable_on_outage
 from .dynamodb import (
+    DynamoTable,
     definition_json,
     grant_from_item,
     grant_to_item,
@@ -26,9 +27,6 @@ from .dynamodb import (
     user_from_item,
     user_to_item,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
 _MAX_TRANSACTION_ITEMS = 100
@@ -70,11 +68,7 @@ def _changed_meanwhile(stored: StoredPipeline) -> Conflict:
     )
 
 
-class DynamoManagement:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
+class DynamoManagement(DynamoTable):
     # reads
 
     def _get(self, key: keys.Key) -> Item | None:
@@ -223,7 +217,7 @@ class DynamoManagement:
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
         grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]
-        room = _MAX_TRANSACTION_ITEMS - 4
+        room = _MAX_TRANSACTION_ITEMS - 5
         condition, expected = _as_read(stored)
         expected.pop(":next")
         delete = {"Delete": {**self._delete(keys.pipeline_key(stored.pipeline.id))["Delete"]}}
@@ -236,7 +230,8 @@ class DynamoManagement:
                 self._client.batch_write_item(
                     RequestItems={self._table: [{"DeleteRequest": {"Key": k}} for k in chunk]}
                 )
-        actions = [delete, self._delete(keys.secret_defaults_key(stored.pipeline.id))]
+        slots = keys.run_slots_key(stored.pipeline.id, stored.incarnation)  # its runs still going free nothing
+        actions = [delete, self._delete(keys.secret_defaults_key(stored.pipeline.id)), self._delete(slots)]
         actions += [self._delete(k) for k in grant_keys[:room]]
         if stored.token_hash:
             actions.append(self._delete(keys.trigger_key(stored.token_hash)))

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.errors import InvalidCursor
+from domain.ports import Page
 
 from .aws_errors import unavailable_on_outage
 
@@ -43,7 +44,7 @@ def decode_cursor(cursor: str | None, partition: tuple[str, str]) -> dict[str, A
 
 def newest_first_page(
     client: Any, table: str, partition: tuple[str, str], limit: int, cursor: str | None, *, index: str | None = None
-) -> tuple[list[Item], str | None]:
+) -> Page[Item]:
     """One page of a partition (`(key attribute, value)`), newest first, and the cursor of the next page."""
     name, value = partition
     query: dict[str, Any] = {

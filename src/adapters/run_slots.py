@@ -59,11 +59,17 @@ class DynamoRunSlots:
     def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
         if not slots:
             return
-        with unavailable_on_outage():
-            self._client.update_item(
-                TableName=self._table,
-                Key=keys.run_slots_key(pipeline_id, incarnation),
-                UpdateExpression="DELETE #slots :slots",
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":slots": {"SS": list(dict.fromkeys(slots))}},
-            )
+        try:
+            with unavailable_on_outage():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=keys.run_slots_key(pipeline_id, incarnation),
+                    UpdateExpression="DELETE #slots :slots",
+                    # no item, no slot: a deleted pipeline's runs ending later do not make it again
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames=_NAMES,
+                    ExpressionAttributeValues={":slots": {"SS": list(dict.fromkeys(slots))}},
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise

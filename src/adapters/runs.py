@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.models import RunRequest, RunStatus
-from domain.ports import Field
+from domain.ports import Field, Page
 from domain.runs import JobView, RunView, StageView, statuses_that_may_move_to
 
 from . import keys
 from .aws_errors import unavailable_on_outage, written
+from .dynamodb import DynamoTable
 from .pages import newest_first_page
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
 _BATCH_KEYS = 100  # BatchGetItem's limit
@@ -145,12 +143,8 @@ def run_view_from_items(items: list[Item]) -> RunView | None:
     )
 
 
-class DynamoRuns:
+class DynamoRuns(DynamoTable):
     """RunRecorder on DynamoDB, plus the reads of the run API."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
 
     def create_run(self, run: RunRequest, status: RunStatus, at: str, group: str | None = None) -> bool:
         if self.get_run(run.run_id) is not None:
@@ -223,7 +217,7 @@ class DynamoRuns:
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    ) -> Page[RunView]:
         """Runs of a pipeline (of this incarnation), newest first, a page at a time (stages not included)."""
         partition = ("gsi1pk", keys.runs_of_pipeline_pk(pipeline_id, incarnation))
         items, next_cursor = newest_first_page(

@@ -88,6 +88,14 @@ class Concurrency(Model):
         return f"{pipeline_id}#" + GROUP_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), self.group)[:200]
 
 
+def _fit_a_runs_start(what: str, size: int, limit: int, remedy: str) -> None:
+    """Refuse a part of a pipeline that would not fit in a run's start (Step Functions takes 256 KiB of input)."""
+    if size > limit:
+        raise ValueError(
+            f"{what} take {size} bytes; at most {limit} fit in a run's start (Step Functions takes 256 KiB): {remedy}"
+        )
+
+
 class Pipeline(Model):
     """A pipeline as its file describes it."""
 
@@ -121,11 +129,8 @@ class Pipeline(Model):
             if is_reserved_name(name):
                 raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
         size = sum(len(n) + len(d.render(d.default).encode()) for n, d in value.items() if d.default is not None)
-        if size > MAX_DEFAULTS_BYTES:
-            raise ValueError(
-                f"the variables' names and defaults take {size} bytes; at most {MAX_DEFAULTS_BYTES} fit in a run's "
-                "start: shorten the defaults or keep large values in the job's script"
-            )
+        remedy = "shorten the defaults or keep large values in the job's script"
+        _fit_a_runs_start("the variables' names and defaults", size, MAX_DEFAULTS_BYTES, remedy)
         return value
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .deliveries import Delivery
 from .models import AuditEntry, Grant, Pipeline, RunRequest, RunStatus, Trigger, User
@@ -15,6 +15,10 @@ if TYPE_CHECKING:  # annotations only: the webhook's cold start does not import 
 
 Field = str | int | None
 """A value recorded with a status change: a time, an exit code, an output, a reason."""
+
+T = TypeVar("T")
+Page = tuple[list[T], str | None]
+"""A page of a list, newest first, and the cursor of the next page (None on the last one)."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,7 @@ class RunReader(Protocol):
         """The run with its stages and jobs, read strongly consistent."""
         ...
 
-    def list_runs(
-        self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    def list_runs(self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = "") -> Page[RunView]:
         """A page of the pipeline's (incarnation's) runs, newest first (no stages), and the next page's cursor.
 
         Raises InvalidCursor for a cursor this list did not hand out.
@@ -304,7 +306,7 @@ class DeliveryLog(Protocol):
 class DeliveryReader(Protocol):
     def list_deliveries(
         self, pipeline_id: str, limit: int, cursor: str | None, incarnation: str = ""
-    ) -> tuple[list[Delivery], str | None]:
+    ) -> Page[Delivery]:
         """A page of the pipeline's (incarnation's) deliveries, newest first, and the next page's cursor (or None).
 
         Raises InvalidCursor for a cursor this list did not hand out.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +43,7 @@ class RunControlPorts:
     now: Callable[[], str]
     new_run_id: Callable[[], str]
     slots: RunSlots
+    stack_run_limit: int  # the stack's MaxRunningRunsPerPipeline
 
 
 def run_finished(run: RunView) -> Conflict:
@@ -94,7 +96,8 @@ def end_run_cancelled(
     stages that had not ended, and its slot is freed. False if the run had ended meanwhile (nothing is changed)."""
     if not runs.move_run(run.run_id, RunStatus.CANCELLED, {**changes, "reason": reason, "finishedAt": now}):
         return False
-    free_slot(slots, run)
+    with suppress(HookrunError):  # the run has ended: a slot left held is freed at the next refusal
+        free_slot(slots, run)
     for stage in run.stages:
         for job in stage.jobs:
             if job.status not in TERMINAL:
@@ -142,7 +145,7 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
         reuse_stages=reuse,
     )
     kept = {name: secrets[name] for name in run.secret_names}
-    parts = StartParts(slots=ports.slots, run_statuses=ports.runs, secrets=ports.secrets, runs=ports.starter)
+    parts = StartParts(ports.slots, ports.runs, ports.secrets, ports.starter, ports.stack_run_limit)
     start_in_a_slot(parts, request, kept, pipeline.max_running_runs, request.created_at)
     return request
 

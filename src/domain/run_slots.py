@@ -111,6 +111,10 @@ class StartPorts(Protocol):
     def secrets(self) -> RunSecrets: ...
     @property
     def runs(self) -> RunStarter: ...
+    @property
+    def stack_run_limit(self) -> int:
+        """The stack's MaxRunningRunsPerPipeline: no pipeline runs more at once, whatever it asks."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -121,15 +125,17 @@ class StartParts:
     run_statuses: RunStatuses
     secrets: RunSecrets
     runs: RunStarter
+    stack_run_limit: int
 
 
 def start_in_a_slot(ports: StartPorts, run: RunRequest, secrets: Mapping[str, str], limit: int, now: str) -> None:
-    """Take the run's slot, keep its request and secret values, start it: a run that does not start keeps none.
+    """Take the run's slot under `limit` (the pipeline's maxRunningRuns, at most the stack's), keep its request and
+    secret values, start it: a run that does not start keeps none.
 
     Raises RunLimitReached (nothing taken or kept), RunAlreadyStarted (a replay: the run that started holds a slot
     and secrets of its own) or Unavailable.
     """
-    took = take_slot(ports.slots, ports.run_statuses, run, limit, now)
+    took = take_slot(ports.slots, ports.run_statuses, run, min(limit, ports.stack_run_limit), now)
     kept = False
     try:
         kept = ports.secrets.put_run_request(run, secrets)

@@ -47,6 +47,7 @@ class TriggerPorts:
     new_run_id: Callable[[], str]
     slots: RunSlots
     run_statuses: RunStatuses
+    stack_run_limit: int  # the stack's MaxRunningRunsPerPipeline
 
 
 @dataclass(frozen=True)

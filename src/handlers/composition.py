@@ -55,6 +55,7 @@ class Settings:
     secret_prefix: str = ""  # where the API function keeps webhook signing secrets: hookrun/<stack>/
     admin_principals: frozenset[str] = frozenset()  # the stack's AdminPrincipals
     job_runner_function: str = ""  # the function that runs lambda jobs' scripts (job status function only)
+    max_running_runs: int = 1000  # the stack's MaxRunningRunsPerPipeline: no pipeline runs more at once
 
     def __post_init__(self) -> None:
         if not self.table_name:
@@ -70,6 +71,7 @@ class Settings:
                 filter(None, (a.strip() for a in environ.get("ADMIN_PRINCIPALS", "").split(",")))
             ),
             job_runner_function=environ.get("JOB_RUNNER_FUNCTION", ""),
+            max_running_runs=int(environ.get("MAX_RUNNING_RUNS") or 1000),
         )
 
     def workflow_arn(self) -> str:
@@ -241,6 +243,7 @@ class Container:
             now=utc_now,
             new_run_id=new_run_id,
             slots=self.run_slots,
+            stack_run_limit=self.settings.max_running_runs,
         )
 
     @cached_property
@@ -269,6 +272,7 @@ class Container:
             new_run_id=new_run_id,
             slots=self.run_slots,
             run_statuses=self.runs,
+            stack_run_limit=self.settings.max_running_runs,
         )
 
 

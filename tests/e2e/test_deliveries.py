@@ -22,6 +22,7 @@ import requests
 
 from hookrun.template import ROOT
 from tests.e2e.conftest import ADMIN, HOOKRUN, RunningStack, admin_call, delivery_log, wait_for_run
+from tests.providers import RawRequest
 from tests.support import load_event
 
 pytestmark = pytest.mark.e2e
@@ -31,12 +32,8 @@ DELIVERY_LOG_TIMEOUT_SECONDS = 30
 SKIPPED_HEADERS = {"host", "content-length", "x-forwarded-proto", "x-forwarded-for", "x-forwarded-port"}
 
 
-@dataclass(frozen=True)
-class Push:
+class Push(RawRequest):
     """A GitHub push as it goes over the wire: its headers and its raw body."""
-
-    headers: dict[str, str]
-    body: bytes
 
     @classmethod
     def sample(cls) -> Push:
@@ -58,9 +55,6 @@ class Push:
     def redelivered(self) -> Push:
         """The push under a new delivery id, as another delivery."""
         return Push(self.headers | {"X-GitHub-Delivery": str(uuid.uuid4())}, self.body)
-
-    def send(self, url: str) -> requests.Response:
-        return requests.post(url, data=self.body, headers=self.headers, timeout=60)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-import requests
 
 from tests.e2e.conftest import RunningStack, admin_call, delivery_log
-from tests.providers import SECRET, SENDERS, Wire, deliver, samples_of
+from tests.providers import SECRET, SENDERS, deliver, samples_of
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +34,6 @@ def signed_webhook(endpoint: str, name: str) -> str:
     assert enabled.status_code == 201, enabled.text
     assert admin_call(endpoint, "PUT", f"/api/pipelines/{name}/webhook/secret", {"secret": SECRET}).status_code == 200
     return str(enabled.json()["url"])
-
-
-def send(url: str, wire: Wire) -> requests.Response:
-    return requests.post(url, data=wire.body, headers=wire.headers, timeout=60)
 
 
 def log_once_complete(endpoint: str, pipeline: str, expected: int) -> list[dict[str, Any]]:
@@ -60,7 +55,7 @@ def test_every_real_delivery_over_http_is_answered_and_leaves_its_record(
     expected: list[tuple[str, str | None, str | None]] = []
     for sample in samples_of(sender):
         wire = deliver(sample, now_ms=time.time_ns() // 1_000_000)
-        response = send(url, wire)
+        response = wire.send(url)
         # without a delivery id, a push or tag event (deletions too) is named by the key derived from it
         pushed = sample.outcome != "IGNORED_EVENT"
         marker = wire.delivery_id if wire.delivery_id is not None else ("derived" if pushed else None)
@@ -69,11 +64,11 @@ def test_every_real_delivery_over_http_is_answered_and_leaves_its_record(
             expected.append((sample.outcome, sample.reason, marker))
             continue
         assert (response.status_code, response.json()["replayed"]) == (202, False), (sample.file, response.text)
-        again = send(url, deliver(sample, now_ms=time.time_ns() // 1_000_000, delivery_id=wire.delivery_id))
+        again = deliver(sample, now_ms=time.time_ns() // 1_000_000, delivery_id=wire.delivery_id).send(url)
         assert (again.status_code, again.json()["replayed"]) == (202, True), (sample.file, again.text)
         expected += [("RUN_STARTED", None, marker), ("REPLAYED", None, marker)]
     wrong = deliver(samples_of(sender)[0], secret="not-the-webhooks-secret", now_ms=time.time_ns() // 1_000_000)
-    rejected = send(url, wrong)
+    rejected = wrong.send(url)
     assert (rejected.status_code, rejected.json()["code"]) == (401, "INVALID_SIGNATURE")
     expected.append(("REJECTED", "INVALID_SIGNATURE", wrong.delivery_id))
 
@@ -95,9 +90,9 @@ def test_a_gitea_form_delivery_signed_as_gitea_signs_it_starts_a_run_and_a_wrong
     url = signed_webhook(local_stack.endpoint, f"real-gitea-form-{uuid.uuid4().hex[:12]}")
     (sample, *_) = samples_of("gitea")
     now_ms = time.time_ns() // 1_000_000
-    accepted = send(url, deliver(sample, now_ms=now_ms, form=True))
+    accepted = deliver(sample, now_ms=now_ms, form=True).send(url)
     assert accepted.status_code == 202, accepted.text
-    wrong = send(url, deliver(sample, secret="not-the-webhooks-secret", now_ms=now_ms, form=True))
+    wrong = deliver(sample, secret="not-the-webhooks-secret", now_ms=now_ms, form=True).send(url)
     assert (wrong.status_code, wrong.json()["code"]) == (401, "INVALID_SIGNATURE")
     assert "application/x-www-form-urlencoded" in wrong.json()["message"]
 
@@ -105,6 +100,6 @@ def test_a_gitea_form_delivery_signed_as_gitea_signs_it_starts_a_run_and_a_wrong
 def test_a_gitee_push_redelivered_without_a_delivery_id_replays(local_stack: RunningStack) -> None:
     url = signed_webhook(local_stack.endpoint, f"real-gitee-again-{uuid.uuid4().hex[:12]}")
     (sample, *_) = samples_of("gitee")
-    first = send(url, deliver(sample, now_ms=time.time_ns() // 1_000_000)).json()
-    again = send(url, deliver(sample, now_ms=time.time_ns() // 1_000_000 + 1)).json()
+    first = deliver(sample, now_ms=time.time_ns() // 1_000_000).send(url).json()
+    again = deliver(sample, now_ms=time.time_ns() // 1_000_000 + 1).send(url).json()
     assert (first["replayed"], again["replayed"], again["runId"]) == (False, True, first["runId"])

@@ -14,7 +14,7 @@ from handlers.composition import Container, Settings
 from hookrun.local_iam import principal_of
 from tests.conftest import TABLE
 from tests.directory import DynamoDirectory, map_local_principals
-from tests.support import admins, api_event, call_api, demo_pipeline, using_container
+from tests.support import Answer, admins, api_event, call_api, demo_pipeline, using_container
 
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
 # The API only reads an execution's input, so a one-state machine stands in for the pipeline workflow.
@@ -95,11 +95,11 @@ def local_stack(dynamodb: Any) -> None:
     map_local_principals(dynamodb, TABLE)
 
 
-def get_run(rid: str, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+def get_run(rid: str, **changes: Any) -> Answer:
     return call_api(api_event("api-get-run.json", {"runId": rid}, **changes))
 
 
-def list_runs(pipeline_id: str = "demo", **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+def list_runs(pipeline_id: str = "demo", **changes: Any) -> Answer:
     return call_api(api_event("api-list-runs.json", {"pipelineId": pipeline_id}, **changes))
 
 

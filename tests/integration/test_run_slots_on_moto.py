@@ -16,7 +16,14 @@ from domain.tokens import hash_token
 from handlers.composition import Container, Settings
 from tests.conftest import TABLE
 from tests.directory import DynamoDirectory, seed_demo
+from tests.integration.test_webhook_on_moto import fail_with
 from tests.support import DEMO_TOKEN, call_webhook, demo_pipeline, using_container, webhook_event
+
+SECRETS = {":s": {"S": "SECRETS"}}  # a run's secret values item
+
+
+def slots_key(pipeline_id: str, incarnation: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PIPELINE#{pipeline_id}#{incarnation}#SLOTS"}, "sk": {"S": "SLOTS"}}
 
 
 @pytest.fixture
@@ -54,23 +61,44 @@ def test_each_incarnation_of_a_pipeline_has_its_own_slots(slots: DynamoRunSlots,
     slots.take_slot("demo", "deleted", "t#run-0", 1)
 
     assert slots.take_slot("demo", "made-again", "t#run-1", 1).taken
-    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PIPELINE#demo#made-again#SLOTS"}, "sk": {"S": "SLOTS"}})
+    item = dynamodb.get_item(TableName=TABLE, Key=slots_key("demo", "made-again"))
     assert item["Item"]["slots"]["SS"] == ["t#run-1"]
 
 
+def test_freeing_a_slot_of_a_pipeline_whose_item_is_gone_makes_no_item(slots: DynamoRunSlots, dynamodb: Any) -> None:
+    slots.free_slots("demo", "deleted", ["t#run-0"])
+
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key=slots_key("demo", "deleted"))
+
+
+def test_deleting_a_pipeline_deletes_its_slots(dynamodb: Any) -> None:
+    from adapters.management import DynamoManagement
+    from domain.management import apply_pipeline, delete_pipeline
+    from domain.policy import Caller
+    from tests.unit.test_management import seeded
+
+    ports = seeded(DynamoManagement(dynamodb, TABLE))
+    stored, _ = apply_pipeline(ports, Caller("admin", is_admin=True), demo_pipeline(id="doomed"))
+    DynamoRunSlots(dynamodb, TABLE).take_slot("doomed", stored.incarnation, "t#run-0", 1)
+
+    delete_pipeline(ports, Caller("admin", is_admin=True), "doomed")
+
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key=slots_key("doomed", stored.incarnation))
+
+
 @pytest.fixture
-def capped(state_machine_arn: str, dynamodb: Any) -> Iterator[DynamoDirectory]:
+def capped(state_machine_arn: str, dynamodb: Any) -> Iterator[Container]:
     """The demo pipeline with maxRunningRuns 2, its executions failing at once (no function is deployed) and
     nothing reconciling them: a started run keeps its slot."""
     directory = DynamoDirectory(dynamodb, TABLE)
     seed_demo(directory, {"alice": Role.RUNNER})
     directory.save_pipeline(demo_pipeline(maxRunningRuns=2), token_hash=hash_token(DEMO_TOKEN))
-    with using_container(Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))):
-        yield directory
+    with using_container(Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))) as wired:
+        yield wired
 
 
 def test_the_webhook_beyond_the_limit_is_429_with_retry_after_and_starts_and_keeps_nothing(
-    capped: DynamoDirectory, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
+    capped: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
 ) -> None:
     accepted = [call_webhook(webhook_event()) for _ in range(2)]
 
@@ -87,3 +115,17 @@ def test_the_webhook_beyond_the_limit_is_429_with_retry_after_and_starts_and_kee
     assert secrets["Items"] == []
     deliveries, _ = DynamoDeliveryLog(dynamodb, TABLE, time.time).list_deliveries("demo", 10, None)
     assert (deliveries[0].outcome, deliveries[0].reason) == (Outcome.REJECTED, "RUN_LIMIT_REACHED")
+
+
+def test_a_webhook_whose_start_fails_frees_its_slot_and_keeps_no_secret_values(
+    capped: Container, dynamodb: Any
+) -> None:
+    call_webhook(webhook_event())  # the clients are made; one of the two slots is held
+    fail_with(capped._stepfunctions, "StartExecution", "ThrottlingException")
+
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+
+    assert (status, body["code"]) == (503, "UNAVAILABLE")
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PIPELINE#demo#SLOTS"}, "sk": {"S": "SLOTS"}})["Item"]
+    assert len(item["slots"]["SS"]) == 1
+    assert dynamodb.scan(TableName=TABLE, FilterExpression="sk = :s", ExpressionAttributeValues=SECRETS)["Items"] == []

@@ -42,3 +42,22 @@ def test_api_access_logs_name_the_route_never_the_path_that_holds_a_token() -> N
     log_format = _api()["AccessLogSetting"]["Format"]
     assert "$context.resourcePath" in log_format
     assert "$context.path" not in log_format
+
+
+def test_the_functions_that_start_runs_cap_each_pipeline_s_runs_at_the_stack_s_limit() -> None:
+    from domain.models import MAX_RUNNING_RUNS
+
+    template = load_template()
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    starters = {
+        name: function["Properties"]["Environment"]["Variables"].get("MAX_RUNNING_RUNS")
+        for name, function in functions.items()
+        if function["Properties"]["Handler"] in {"handlers.webhook.handler", "handlers.api.handler"}
+    }
+    assert list(starters.values()) == [{"Ref": "MaxRunningRunsPerPipeline"}] * 2
+    parameter = template["Parameters"]["MaxRunningRunsPerPipeline"]
+    assert (parameter["MinValue"], parameter["MaxValue"], parameter["Default"]) == (
+        1,
+        MAX_RUNNING_RUNS,
+        MAX_RUNNING_RUNS,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +11,13 @@ import pytest
 
 from domain.errors import InvalidCursor, Unavailable
 from domain.models import Role, RunStatus, User, UserStatus
+from domain.ports import Page
 from domain.run_reads import RunReadPorts
 from domain.runs import JobView, RunView, StageView
 from handlers.api_run_schemas import RunBody, RunPage
 from handlers.composition import Container, Settings
 from tests.fakes import FakeStore
-from tests.support import admins, api_event, call_api, demo_pipeline, local_user, using_container
+from tests.support import Answer, admins, api_event, call_api, demo_pipeline, local_user, using_container
 
 RUN_ID = "run-0195f2a3b4c5d0123456789abcdef"
 ALICE_ARN = "arn:aws:iam::123456789012:user/alice"
@@ -64,7 +65,7 @@ class FakeRuns:
 
     def list_runs(
         self, pipeline_id: str, limit: int = 20, cursor: str | None = None, incarnation: str = ""
-    ) -> tuple[list[RunView], str | None]:
+    ) -> Page[RunView]:
         self.reads += 1
         if cursor is not None and not cursor.isdigit():
             raise InvalidCursor()
@@ -136,11 +137,11 @@ def wiring(store: FakeStore, runs: FakeRuns, principals: FakePrincipalTable, exe
         yield
 
 
-def get_run(run_id: str = RUN_ID, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+def get_run(run_id: str = RUN_ID, **changes: Any) -> Answer:
     return call_api(api_event("api-get-run.json", {"runId": run_id}, **changes))
 
 
-def list_runs(query: dict[str, str] | None = None, **changes: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+def list_runs(query: dict[str, str] | None = None, **changes: Any) -> Answer:
     return call_api(api_event("api-list-runs.json", query=query or {}, **changes))
 
 
@@ -217,12 +218,6 @@ def test_viewer_may_read_a_run() -> None:
 def test_a_caller_who_may_not_see_a_run_is_refused(user: str | None, refusal: tuple[int, str]) -> None:
     status, body, _ = get_run(user=user)
     assert (status, body["code"]) == refusal
-
-
-def test_suspended_user_gets_403_for_a_run(store: FakeStore) -> None:
-    store.users["bob"] = User(id="bob", status=UserStatus.SUSPENDED)
-    status, body, _ = get_run(user="bob")
-    assert (status, body["code"]) == (403, "FORBIDDEN")
 
 
 def test_local_admin_may_read_any_run() -> None:
@@ -342,9 +337,10 @@ def test_user_without_a_role_gets_404_for_the_list_as_for_no_pipeline() -> None:
     assert (status, body["code"]) == (404, "PIPELINE_NOT_FOUND")
 
 
-def test_suspended_user_gets_403_for_the_list(store: FakeStore) -> None:
-    store.users["alice"] = User(id="alice", status=UserStatus.SUSPENDED)
-    status, body, _ = list_runs(user="alice")
+@pytest.mark.parametrize(("read", "user"), [(get_run, "bob"), (list_runs, "alice")], ids=["a run", "the list"])
+def test_suspended_member_gets_403(store: FakeStore, read: Callable[..., Answer], user: str) -> None:
+    store.users[user] = User(id=user, status=UserStatus.SUSPENDED)
+    status, body, _ = read(user=user)
     assert (status, body["code"]) == (403, "FORBIDDEN")
 
 

@@ -163,10 +163,27 @@ def test_delete_asks_first_and_does_nothing_when_declined(api: FakeApi) -> None:
     assert result.exit_code == 1 and api.sent == []
 
 
-def test_delete_with_yes_deletes_without_asking(api: FakeApi) -> None:
-    api.answers[("DELETE", "/api/pipelines/demo")] = (204, {})
-    result = run(pipelines_app, "delete", "demo", "--yes")
-    assert result.exit_code == 0 and "Deleted pipeline demo" in result.stdout
+@pytest.mark.parametrize(
+    ("group", "args", "path", "said"),
+    [
+        (pipelines_app, ["delete", "demo", "--yes"], "/api/pipelines/demo", "Deleted pipeline demo"),
+        (members_app, ["remove", "demo", "bob"], "/api/pipelines/demo/members/bob", "bob has no role on demo"),
+        (
+            webhook_app,
+            ["secret", "demo", "--remove"],
+            "/api/pipelines/demo/webhook/secret",
+            "Removed the signing secret",
+        ),
+    ],
+    ids=["pipelines delete --yes does not ask", "members remove", "webhook secret --remove"],
+)
+def test_a_removal_sends_one_delete_and_says_what_is_gone(
+    api: FakeApi, group: typer.Typer, args: list[str], path: str, said: str
+) -> None:
+    api.answers[("DELETE", path)] = (204, {})
+    result = run(group, *args)
+    assert result.exit_code == 0 and said in result.stdout
+    assert [(s.method, s.path) for s in api.sent] == [("DELETE", path)]
 
 
 def test_pipeline_id_is_one_quoted_path_segment(api: FakeApi) -> None:
@@ -240,12 +257,6 @@ def test_members_add_puts_the_role(api: FakeApi) -> None:
 def test_members_add_refuses_an_unknown_role_before_calling(api: FakeApi) -> None:
     result = run(members_app, "add", "demo", "bob", "--role", "god")
     assert result.exit_code == 2 and api.sent == []
-
-
-def test_members_remove_deletes_the_role(api: FakeApi) -> None:
-    api.answers[("DELETE", "/api/pipelines/demo/members/bob")] = (204, {})
-    result = run(members_app, "remove", "demo", "bob")
-    assert result.exit_code == 0 and "bob has no role on demo" in result.stdout
 
 
 def test_last_owner_conflict_exits_1(api: FakeApi) -> None:
@@ -343,13 +354,6 @@ def test_secret_from_stdin_drops_the_trailing_newline(api: FakeApi) -> None:
     assert result.exit_code == 0 and api.sent[0].body == {"secret": SECRET}
 
 
-def test_remove_deletes_the_secret(api: FakeApi) -> None:
-    api.answers[("DELETE", SECRET_PATH)] = (204, {})
-    result = run(webhook_app, "secret", "demo", "--remove")
-    assert result.exit_code == 0 and "Removed the signing secret of demo" in result.stdout
-    assert [(s.method, s.path) for s in api.sent] == [("DELETE", SECRET_PATH)]
-
-
 @pytest.mark.parametrize(
     "options", [["--remove", "--stdin"], ["--remove", "--from-env", "X"], ["--stdin", "--from-env", "X"]]
 )
@@ -373,9 +377,13 @@ def test_secret_json_prints_the_apis_answer(api: FakeApi) -> None:
 def test_status_shows_the_pipelines_concurrency(api: FakeApi) -> None:
     api.answers[("GET", "/api/pipelines/demo/webhook")] = {**STATE, "audit": AUDIT}
     concurrency = {"mode": "supersede", "group": "${HOOKRUN_BRANCH}"}
-    api.answers[("GET", "/api/pipelines/demo")] = {"pipeline": {**PIPELINE, "concurrency": concurrency}}
+    api.answers[("GET", "/api/pipelines/demo")] = {
+        "pipeline": {**PIPELINE, "concurrency": concurrency, "maxRunningRuns": 3}
+    }
 
-    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in run(webhook_app, "status", "demo").stdout
+    shown = run(webhook_app, "status", "demo").stdout
+    assert "Overlapping runs: supersede, group ${HOOKRUN_BRANCH}" in shown
+    assert "Runs at once: at most 3 not ended" in shown
 
 
 def test_status_says_when_source_events_must_be_signed(api: FakeApi) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -158,6 +160,18 @@ def test_router_does_not_find_an_unknown_path_or_a_longer_one() -> None:
     for path in ("/pipeline/hooks/x", "/pipeline/webhook/a/b", "/pipeline/webhook/"):
         with pytest.raises(NotFound):
             router.match("POST", path)
+
+
+def test_router_does_not_find_a_path_that_werkzeug_would_redirect_to_its_trailing_slash() -> None:
+    with pytest.raises(NotFound):
+        Router([ApiRoute(function="F", path="/files/", method="GET")]).match("GET", "/files")
+
+
+def test_router_does_not_route_head_to_a_get_route() -> None:
+    with pytest.raises(MethodNotAllowed) as raised:
+        Router(ROUTES).match("HEAD", "/api/runs/run-1")
+
+    assert raised.value.valid_methods == ["GET"]
 
 
 def test_router_matches_any_method_and_greedy_parameters() -> None:
@@ -342,3 +356,16 @@ def test_proxy_event_survives_a_malformed_host_header() -> None:
 
     assert event["requestContext"]["domainName"] == "example.test"
     assert event["headers"]["X-Forwarded-Port"] == "80"
+
+
+def test_the_cli_imports_the_gateway_and_its_werkzeug_only_for_the_commands_that_use_them() -> None:
+    code = "import sys, hookrun.cli; print(sorted(m for m in ('hookrun.local_api', 'werkzeug') if m in sys.modules))"
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+
+    assert done.stdout.strip() == "[]"
+
+
+def test_server_on_a_taken_port_raises_oserror_for_the_stack_to_explain() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(OSError):
+        LocalApiServer(ApiGateway(ROUTES, FakeFunctions()), "127.0.0.1", taken.getsockname()[1])

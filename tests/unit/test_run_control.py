@@ -13,6 +13,7 @@ from domain.groups import GroupTurn, take_turn
 from domain.management import Caller
 from domain.models import (
     MAX_DEFAULTS_BYTES,
+    MAX_RUNNING_RUNS,
     MAX_STAGE_BYTES,
     MAX_STAGES_BYTES,
     Concurrency,
@@ -93,6 +94,7 @@ class World:
     starter: FakeRunStarter = field(default_factory=FakeRunStarter)
     groups: FakeGroups = field(default_factory=FakeGroups)
     slots: FakeRunSlots = field(default_factory=FakeRunSlots)
+    stack_run_limit: int = MAX_RUNNING_RUNS
     clock: str = NOW
 
     def workflow(self) -> WorkflowPorts:
@@ -118,6 +120,7 @@ class World:
             now=lambda: NOW,
             new_run_id=lambda: f"run-{len(self.starter.started) + 1:029x}",
             slots=self.slots,
+            stack_run_limit=self.stack_run_limit,
         )
 
     def request(self, pipeline: Pipeline | None = None, run_id: str = RUN, **changes: object) -> RunRequest:

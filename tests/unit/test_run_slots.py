@@ -18,7 +18,7 @@ from domain.run_slots import slot_of, take_slot
 from domain.runs import ExecutionResult
 from domain.trigger_pipeline import TriggerPorts, WebhookRequest, receive_webhook
 from domain.workflow import RunFailed, finish_run, record_run_failure, record_run_started, run_job
-from tests.fakes import FakeDeliveryLog, FakeRunRecorder, FakeRunSlots, FakeRunStarter, FakeStore, fake_ports
+from tests.fakes import NOW, FakeDeliveryLog, FakeRunRecorder, FakeRunSlots, FakeRunStarter, FakeStore, fake_ports
 from tests.support import DEMO_TOKEN, demo_pipeline
 from tests.unit.test_run_control import RUN, World, task, two_stages
 
@@ -28,11 +28,6 @@ LATER = "2026-11-27T12:05:00.000Z"  # more than START_GRACE_SECONDS after NOW
 @pytest.fixture
 def slots() -> FakeRunSlots:
     return FakeRunSlots()
-
-
-@pytest.fixture
-def deliveries() -> FakeDeliveryLog:
-    return FakeDeliveryLog()
 
 
 def capped(store: FakeStore, limit: int) -> FakeStore:
@@ -182,6 +177,17 @@ def test_a_pipeline_made_again_with_the_same_id_starts_with_no_slot_held(
     assert len(runs.started) == 1
 
 
+def test_the_stack_s_limit_caps_a_pipeline_that_asks_for_more(
+    store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
+) -> None:
+    ports = fake_ports(capped(store, 50), runs, slots=slots, stack_run_limit=1)
+    post(ports)
+
+    with pytest.raises(RunLimitReached) as raised:
+        post(ports)
+    assert raised.value.limit == 1 and len(runs.started) == 1
+
+
 def test_runs_started_by_hand_count_and_are_refused_beyond_the_limit(
     store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
 ) -> None:
@@ -246,6 +252,18 @@ def test_a_cancelled_run_frees_its_slot_at_once(world: World) -> None:
     assert world.slots.of() == set() and world.executions.stopped == [RUN]
 
 
+def test_a_cancel_whose_slot_cannot_be_freed_still_cancels_and_the_next_refusal_frees_it(world: World) -> None:
+    running(world)
+    world.slots.fail_frees = True
+
+    cancelled = cancel_run(world.control(), Caller("alice"), RUN)
+
+    assert cancelled.status is RunStatus.CANCELLED and world.slots.of() == {slot_of(world.request())}
+    world.slots.fail_frees = False
+    take_slot(world.slots, world.runs, world.request(run_id="run-next"), 1, NOW)
+    assert world.slots.of() == {slot_of(world.request(run_id="run-next"))}
+
+
 @pytest.mark.parametrize("status", ["ABORTED", "FAILED", "TIMED_OUT"])
 def test_a_run_whose_execution_ended_outside_hookrun_frees_its_slot(world: World, status: str) -> None:
     running(world)
@@ -276,8 +294,12 @@ def test_a_superseded_run_frees_its_slot(world: World) -> None:
     assert world.slots.of() == {slot_of(newer)}
 
 
-def test_a_rerun_beyond_the_limit_is_refused_and_keeps_no_secret_values(world: World) -> None:
-    world.store.add_pipeline(two_stages().model_copy(update={"max_running_runs": 1}))
+@pytest.mark.parametrize(("pipeline_limit", "stack_limit"), [(1, 1000), (10, 1)])
+def test_a_rerun_beyond_the_limit_is_refused_and_keeps_no_secret_values(
+    world: World, pipeline_limit: int, stack_limit: int
+) -> None:
+    world.store.add_pipeline(two_stages().model_copy(update={"max_running_runs": pipeline_limit}))
+    world.stack_run_limit = stack_limit
     running(world)
     world.store.put_run_secrets(RUN, {"API_KEY": "hunter22"})
     world.runs.runs[RUN]["request"] = world.request(secret_names=("API_KEY",))

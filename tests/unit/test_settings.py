@@ -43,3 +43,10 @@ def test_a_missing_workflow_fails_the_webhook_at_its_first_wiring_not_with_an_em
 def test_functions_that_start_no_runs_need_no_workflow_and_no_admins() -> None:
     settings = Settings.from_environment({"TABLE_NAME": "t"})
     assert (settings.state_machine_arn, settings.admin_principals) == (None, frozenset())
+
+
+def test_the_stack_s_limit_on_each_pipeline_s_runs_is_read_and_is_the_highest_without_it() -> None:
+    from domain.models import MAX_RUNNING_RUNS
+
+    assert Settings.from_environment({"TABLE_NAME": "t", "MAX_RUNNING_RUNS": "25"}).max_running_runs == 25
+    assert Settings.from_environment({"TABLE_NAME": "t"}).max_running_runs == MAX_RUNNING_RUNS

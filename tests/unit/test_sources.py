@@ -33,6 +33,7 @@ from domain.sources import (
     signature_checked,
     verify_signature,
 )
+from tests.providers import RawRequest
 from tests.support import load_event
 
 # The secret the signatures and tokens in events/source-*.json were made with.
@@ -48,10 +49,8 @@ def expectations(signing_secret: Callable[[], str] | None = None) -> Expectation
     return Expectations(SourceSettings(), signing_secret, NOW_MS)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    headers: dict[str, str]
-    body: bytes
+class Delivery(RawRequest):
+    """An event of events/ as the webhook handler sees it."""
 
     @property
     def provider(self) -> Provider:

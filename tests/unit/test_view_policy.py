@@ -51,6 +51,7 @@ class FakeContainer(Container):
             now=lambda: "2026-11-27T12:00:01.000Z",
             new_run_id=lambda: "run-" + "f" * 29,
             slots=FakeRunSlots(),
+            stack_run_limit=1000,
         )
         self.__dict__.update(
             management=store,

@@ -145,6 +145,17 @@ def state_transitions(history: list[dict[str, Any]]) -> int:
     return sum(1 for event in history if event["type"].endswith("StateEntered"))
 
 
+@pytest.fixture
+def crashed_job_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job runner function itself fails mid-job (not the script): the way a killed Lambda does."""
+    from adapters.shell import ShellExecutor
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("runner died mid-job")
+
+    monkeypatch.setattr(ShellExecutor, "execute", crash)
+
+
 def pipeline(stages: list[dict[str, Any]], **extra: Any) -> Pipeline:
     return Pipeline.model_validate({"id": "wf", "name": "Workflow test", "stages": stages, **extra})
 

@@ -219,15 +219,8 @@ def test_a_stage_of_lambda_and_codebuild_jobs_runs_both_and_records_each(workflo
     assert entered == {"Jobs"}  # the stage after the failed one was never started
 
 
-def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(
-    workflow: Workflow, dynamodb: Any, monkeypatch: Any
-) -> None:
-    from adapters.shell import ShellExecutor
-
-    def crash(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("runner died mid-job")
-
-    monkeypatch.setattr(ShellExecutor, "execute", crash)
+@pytest.mark.usefixtures("crashed_job_runner")
+def test_a_crashed_job_runner_ends_the_run_failed_with_the_reason(workflow: Workflow, dynamodb: Any) -> None:
     run_id = workflow.start(
         pipeline(
             [
@@ -267,13 +260,8 @@ def test_an_accepted_run_whose_first_state_fails_for_good_still_leaves_its_deliv
     assert deliveries(dynamodb, "wf") == [("RUN_STARTED", run_id)]
 
 
-def test_a_run_whose_job_runner_crashes_keeps_one_delivery(workflow: Workflow, dynamodb: Any, monkeypatch: Any) -> None:
-    from adapters.shell import ShellExecutor
-
-    def crash(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("runner died mid-job")
-
-    monkeypatch.setattr(ShellExecutor, "execute", crash)
+@pytest.mark.usefixtures("crashed_job_runner")
+def test_a_run_whose_job_runner_crashes_keeps_one_delivery(workflow: Workflow, dynamodb: Any) -> None:
     github = DeliveryInfo(source="github", event="push", delivery_id="d-2")
     run_id = workflow.start(pipeline([{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}]), delivery=github)
     assert workflow.wait(run_id)["status"] == "FAILED"
