@@ -51,7 +51,15 @@ from hookrun.local_iam import (
     sign_state_machine_calls_as,
 )
 from hookrun.local_jobs import EndedRunJobs
-from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionPool, FunctionSpec, Invocation, PoolClosed, Sandboxes
+from hookrun.sandbox import (
+    DEFAULT_CONCURRENCY,
+    INVOKE_PATIENCE_SECONDS,
+    FunctionPool,
+    FunctionSpec,
+    Invocation,
+    PoolClosed,
+    Sandboxes,
+)
 from hookrun.template import (
     ROOT,
     TEMPLATE_PATH,
@@ -548,17 +556,19 @@ class LocalStack:
     def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
         """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""
         payload = body.encode() if isinstance(body, str) else body or b""
-        answer = self._run(function.function_name, payload, run_of_job(payload))
+        answer = self._run(function.function_name, payload, run_of_job(payload), INVOKE_PATIENCE_SECONDS)
         if answer.function_error:
             response_headers["x-amz-function-error"] = answer.function_error
         return answer.payload
 
-    def _run(self, function_name: str, payload: bytes, tag: str | None = None) -> Invocation:
+    def _run(
+        self, function_name: str, payload: bytes, tag: str | None = None, patience: float | None = None
+    ) -> Invocation:
         sandboxes = self._sandboxes
         if sandboxes is None or function_name not in sandboxes.pools:
             return Invocation.failed("Runtime.Unavailable", f"the local stack does not run {function_name} now")
         try:
-            return sandboxes.invoke(function_name, payload, tag)
+            return sandboxes.invoke(function_name, payload, tag, patience)  # Throttled past `patience`: a 429
         except PoolClosed:
             return Invocation.failed("Runtime.Unavailable", "the local stack is stopping")
 
