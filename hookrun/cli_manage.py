@@ -360,7 +360,7 @@ def enable(
     session: Session,
     pipeline_id: PipelineArgument,
 ) -> None:
-    """Enable the webhook; it then runs as you. The first enable prints the URL, once; later ones keep it."""
+    """Enable the webhook; it then runs as you (owners, runners). The first prints the URL, once; later ones keep it."""
     _webhook_action(session, "enable", pipeline_id)
 
 
