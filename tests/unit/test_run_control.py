@@ -220,6 +220,13 @@ def test_pipeline_defaults_too_large_for_a_runs_start_are_refused_at_apply() -> 
         demo_pipeline(variables=defaults)
 
 
+def test_many_small_defaults_are_measured_as_a_runs_request_holds_them() -> None:
+    defaults = {f"V{n:05d}": "x" for n in range(MAX_DEFAULTS_BYTES // 8)}  # 7 bytes each, 13 as JSON
+
+    with pytest.raises(ValidationError, match="fit in a run's start"):
+        demo_pipeline(variables=defaults)
+
+
 def big_stages(count: int, stage_bytes: int) -> list[dict[str, object]]:
     """`count` stages of two lambda jobs whose scripts take about `stage_bytes` in all."""
     line = ": " + "x" * 998
