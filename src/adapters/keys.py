@@ -12,6 +12,8 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | run with its stages and jobs         | query pk=RUN#<run>: sk=RUN, STAGE#<nn>, JOB#<nn>#<job>   |
 | a run's secret values (job runner)   | pk=RUN#<run>                 sk=SECRETS (TTL)            |
 | a run's request (stages, variables)  | pk=RUN#<run>#REQUEST         sk=REQUEST (TTL)            |
+| a pipeline's secret defaults         | pk=PIPELINE#<id>             sk=SECRET_DEFAULTS          |
+| deliveries of a pipeline, newest 1st | query pk=PIPELINE#<id>#DELIVERIES, sk=<receivedAt>#<n>   |
 | runs of a pipeline, newest first     | gsi1: gsi1pk=PIPELINE#<id>#RUNS gsi1sk=<createdAt>#<run> |
 | all pipelines                        | gsi1: gsi1pk=PIPELINES          gsi1sk=<id>              |
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
