@@ -107,6 +107,23 @@ def test_a_replay_keeps_the_first_runs_secret_record(wired: Container, dynamodb:
     assert json.loads(item["Item"]["values"]["S"]) == {"API_KEY": "first-value"}
 
 
+def test_a_webhook_whose_start_fails_keeps_neither_its_request_nor_its_secret_values(
+    wired: Container, dynamodb: Any
+) -> None:
+    first = call_webhook(load_event("webhook-general.json"))[1]["runId"]  # the clients are made
+    fail_with(wired._stepfunctions, "StartExecution", "ThrottlingException")
+
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+
+    assert (status, body["code"]) == (503, "UNAVAILABLE")
+    kept = dynamodb.scan(
+        TableName=TABLE,
+        FilterExpression="sk IN (:request, :secrets)",
+        ExpressionAttributeValues={":request": {"S": "REQUEST"}, ":secrets": {"S": "SECRETS"}},
+    )["Items"]
+    assert [item["pk"]["S"] for item in kept] == [f"RUN#{first}#REQUEST"]
+
+
 def test_query_parameters_other_than_dry_run_are_400(wired: Container) -> None:
     event = webhook_event()
     event["queryStringParameters"] = {"abc": "456"}
