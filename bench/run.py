@@ -21,7 +21,7 @@ from bench.common import ROOT, Row, Section
 from bench.section import SECTIONS
 
 RESULTS = ROOT / "bench" / "results"
-SECTION_TIMEOUT_SECONDS = 300
+SECTION_TIMEOUT_SECONDS = 900
 
 
 def _git(*args: str) -> str:
@@ -38,6 +38,7 @@ def machine() -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "commit": commit + ("+uncommitted changes" if dirty else ""),
+        "load_average": os.getloadavg()[0],  # other work on the machine skews every figure
     }
 
 
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     about = machine()
     started_at = datetime.now(UTC)
     console.print(
-        f"machine: {about['nproc']} CPUs ({about['usable_cpus']} usable), {about['python']}, {about['platform']}\n"
+        f"machine: {about['nproc']} CPUs ({about['usable_cpus']} usable), {about['python']}, {about['platform']}, "
+        f"load average {about['load_average']:.2f} at the start\n"
         f"commit:  {about['commit']}\n"
         f"mode:    {'quick' if args.quick else 'full'}{f', only {args.only}' if args.only else ''}",
         highlight=False,

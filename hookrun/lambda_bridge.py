@@ -6,7 +6,8 @@ replaces that backend's `invoke` with an `Invoker`: the local stack's runs each 
 `Handler` (e.g. `handlers.webhook.handler`) from src/ and calls it in a thread of this process, within the
 function's `Timeout`, with this process's environment. Errors come back the way Lambda reports them:
 `FunctionError: Unhandled` and an `errorType`/`errorMessage` payload, which Step Functions turns into the state's
-error name.
+error name. An invoker that raises `Throttled` (no sandbox free in time) gets Lambda's answer at its concurrency
+limit: HTTP 429 TooManyRequestsException, which Step Functions names `Lambda.TooManyRequestsException`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
+
+from hookrun.sandbox import Throttled
 
 Handler = Callable[[Any, Any], Any]
 Invoker = Callable[[Any, Any, dict[str, str]], bytes]
@@ -54,6 +58,15 @@ def resolve_handler(spec: str) -> Handler:
     module_name, _, attribute = spec.rpartition(".")
     handler: Handler = getattr(importlib.import_module(module_name), attribute)
     return handler
+
+
+class TooManyRequests(JsonRESTError):
+    """Lambda's throttle: the function is at its concurrency limit."""
+
+    code = 429
+
+    def __init__(self, message: str) -> None:
+        super().__init__("TooManyRequestsException", message)
 
 
 def _error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
@@ -91,7 +104,10 @@ def _bridged_invoke(  # noqa: PLR0917 - the signature moto calls
     response_headers: dict[str, str],
 ) -> bytes:
     function = self.get_function(function_name, qualifier)
-    return _invoker(function, body, response_headers)
+    try:
+        return _invoker(function, body, response_headers)
+    except Throttled as exc:
+        raise TooManyRequests(str(exc)) from exc
 
 
 _invoker: Invoker = invoke_in_process

@@ -1,11 +1,14 @@
 """The local stack: hookrun for real on one machine, without AWS or Docker.
 
-In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM, Secrets Manager); the
-table, functions and state machine created from template.yaml; a local API Gateway for the template's `Api` routes
-and the API's Swagger UI; the examples loaded and the demo webhook enabled. Lambda invocations (moto's Lambda API,
-through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes: worker processes of
-each function's own, with its own environment (hookrun.sandbox) and its own role's credentials, with moto
-enforcing IAM (hookrun.local_iam).
+In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM, STS, Secrets Manager,
+CodeBuild, CloudWatch Logs); the table, functions, build project and state machine created from template.yaml; a
+local API Gateway for the template's `Api` routes, the API's Swagger UI and the run viewer; the state restored from
+the data folder (hookrun.local_data), or else the examples loaded and the demo webhook enabled. Lambda invocations
+(moto's Lambda API, through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes:
+worker processes of each function's own, with its own environment (hookrun.sandbox) and its own role's
+credentials, with moto enforcing IAM (hookrun.local_iam). Builds run for real (hookrun.local_codebuild, in Docker
+only when the job names an image and an engine answers); threads deliver ended executions to the reconciler
+(hookrun.local_events), kill the jobs of ended runs (hookrun.local_jobs) and write the data folder every second.
 """
 
 from __future__ import annotations
@@ -48,7 +51,15 @@ from hookrun.local_iam import (
     sign_state_machine_calls_as,
 )
 from hookrun.local_jobs import EndedRunJobs
-from hookrun.sandbox import DEFAULT_CONCURRENCY, FunctionPool, FunctionSpec, Invocation, PoolClosed, Sandboxes
+from hookrun.sandbox import (
+    DEFAULT_CONCURRENCY,
+    INVOKE_PATIENCE_SECONDS,
+    FunctionPool,
+    FunctionSpec,
+    Invocation,
+    PoolClosed,
+    Sandboxes,
+)
 from hookrun.template import (
     ROOT,
     TEMPLATE_PATH,
@@ -545,17 +556,19 @@ class LocalStack:
     def _serve_invocation(self, function: Any, body: Any, response_headers: dict[str, str]) -> bytes:
         """moto's Lambda Invoke, answered by the function's sandboxes (hookrun.lambda_bridge calls it)."""
         payload = body.encode() if isinstance(body, str) else body or b""
-        answer = self._run(function.function_name, payload, run_of_job(payload))
+        answer = self._run(function.function_name, payload, run_of_job(payload), INVOKE_PATIENCE_SECONDS)
         if answer.function_error:
             response_headers["x-amz-function-error"] = answer.function_error
         return answer.payload
 
-    def _run(self, function_name: str, payload: bytes, tag: str | None = None) -> Invocation:
+    def _run(
+        self, function_name: str, payload: bytes, tag: str | None = None, patience: float | None = None
+    ) -> Invocation:
         sandboxes = self._sandboxes
         if sandboxes is None or function_name not in sandboxes.pools:
             return Invocation.failed("Runtime.Unavailable", f"the local stack does not run {function_name} now")
         try:
-            return sandboxes.invoke(function_name, payload, tag)
+            return sandboxes.invoke(function_name, payload, tag, patience)  # Throttled past `patience`: a 429
         except PoolClosed:
             return Invocation.failed("Runtime.Unavailable", "the local stack is stopping")
 

@@ -22,19 +22,36 @@ calls themselves (measured with py-spy under `make bench`):
 - its Step Functions interpreter builds a new boto3 Lambda client (a deep copy of botocore's event hooks) for
   every Task that invokes a function; they differ only by region (all sign as the state machine's role,
   hookrun.local_iam), and botocore clients are thread-safe, so one per region is kept, made at the first Task.
-None changes what moto answers. And the process hands the GIL over every millisecond rather than every 5: a thread
+- its server (werkzeug's development server) closes the connection after every answer, so each AWS call of each
+  sandbox opened a new connection, and the server a new thread for it; a request whose body has a length is read
+  to its end after the answer, and its connection then serves the client's next request (keep-alive), as
+  http.server does for HTTP/1.1. A chunked body still closes its connection, as werkzeug does.
+None changes what moto answers. Two change when, not what:
+- moto starts an interpreter thread for each execution at once; under a burst of webhooks hundreds run together,
+  each Task's invocation then queues for a sandbox past its TimeoutSeconds, and the threads take the GIL from the
+  webhooks' calls. Executions are admitted in start order, RUNNING_EXECUTIONS at a time (RUNNING, with no history
+  yet, until then), and one more every ADMIT_EVERY_SECONDS that none ended, so long jobs never hold the rest back;
+  a stopped execution that waits ends ABORTED at once. The list moto keeps of every thread it ever started is pruned
+  of ended ones as each execution ends.
+And the process hands the GIL over every millisecond rather than every 5: a thread
 serving a webhook's call waits less behind the interpreter's threads running executions.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
+import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 SWITCH_INTERVAL_SECONDS = 0.001
+RUNNING_EXECUTIONS = 6  # about what two cores keep busy: each run's Tasks run in sandboxes of their own
+ADMIT_EVERY_SECONDS = 1.0
 _lock = threading.Lock()
 _installed = False
 
@@ -52,6 +69,8 @@ def install() -> None:
         _query_one_partition()
         _dump_item_answers()
         _keep_method_names()
+        _keep_connections_alive()
+        admit_executions_in_turn(ExecutionGate(RUNNING_EXECUTIONS, ADMIT_EVERY_SECONDS))
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         _installed = True
 
@@ -167,3 +186,159 @@ def _keep_method_names() -> None:
 
     original = getattr(responses, "method_names_from_class")  # noqa: B009 - moto does not export it
     setattr(responses, "method_names_from_class", functools.cache(original))  # noqa: B010
+
+
+class ExecutionGate:
+    """Admits executions in the order they came: while fewer than `limit` run, or once none was let in or ended
+    for `every` seconds (the running ones are long: they must not hold the others back)."""
+
+    def __init__(self, limit: int, every: float) -> None:
+        self.limit = limit
+        self.every = every
+        self.running = 0
+        self._changed = threading.Condition()
+        self._queue: collections.deque[object] = collections.deque()
+        self._last = time.monotonic()  # the last admission or end
+
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._queue)
+
+    def enter(self, stopped: Callable[[], bool]) -> bool:
+        """Wait for this execution's turn: True when admitted, False if `stopped()` became true meanwhile."""
+        turn = object()
+        with self._changed:
+            self._queue.append(turn)
+            while True:
+                if stopped():
+                    self._queue.remove(turn)
+                    self._changed.notify_all()
+                    return False
+                now = time.monotonic()
+                due = self._last + self.every - now
+                if self._queue[0] is turn and (self.running < self.limit or due <= 0):
+                    self._queue.popleft()
+                    self.running += 1
+                    self._last = now
+                    self._changed.notify_all()
+                    return True
+                self._changed.wait(max(due, 0.05) if self._queue[0] is turn else None)
+
+    def leave(self) -> None:
+        with self._changed:
+            self.running -= 1
+            self._last = time.monotonic()
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """A waiting execution was stopped: let it see so."""
+        with self._changed:
+            self._changed.notify_all()
+
+
+class _NothingLeft:
+    """The selector werkzeug reads a request's leftovers with: on a kept connection those are the next request."""
+
+    def register(self, *args: Any) -> None:
+        pass
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def _keep_connections_alive() -> None:
+    import selectors
+    import types
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug import serving
+    from werkzeug.wsgi import LimitedStream
+
+    keeping = threading.local()  # whether the request this thread answers keeps its connection
+    only_when_closing = types.SimpleNamespace(
+        DefaultSelector=lambda: _NothingLeft() if getattr(keeping, "body", None) else selectors.DefaultSelector(),
+        EVENT_READ=selectors.EVENT_READ,
+    )
+    setattr(serving, "selectors", only_when_closing)  # noqa: B010 - the one name werkzeug's run_wsgi reads it by
+
+    original_setup = MotoRequestHandler.setup
+    original_make_environ = MotoRequestHandler.make_environ
+    original_run_wsgi = MotoRequestHandler.run_wsgi
+    original_send_header = MotoRequestHandler.send_header
+
+    def setup(self: Any) -> None:
+        original_setup(self)
+        # an answer goes out in several writes: on a kept connection Nagle would hold the last one for an ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def make_environ(self: Any) -> Any:
+        environ = original_make_environ(self)
+        length = environ.get("CONTENT_LENGTH") or "0"
+        keeping.body = None
+        if not environ.get("wsgi.input_terminated") and length.isdigit():  # not chunked: its end is known
+            keeping.body = LimitedStream(environ["wsgi.input"], int(length))
+            environ["wsgi.input"] = keeping.body
+            environ["wsgi.input_terminated"] = True  # the app reads it to its end, not past it
+        return environ
+
+    def run_wsgi(self: Any) -> None:
+        try:
+            original_run_wsgi(self)
+            if keeping.body is not None and not self.close_connection:
+                keeping.body.exhaust()  # what the app left unread, so the next request starts where it should
+        finally:
+            keeping.body = None
+
+    def send_header(self: Any, keyword: str, value: str) -> None:
+        if getattr(keeping, "body", None) is not None and (keyword.lower(), value.lower()) == ("connection", "close"):
+            return
+        original_send_header(self, keyword, value)
+
+    MotoRequestHandler.setup = setup  # type: ignore[method-assign]
+    MotoRequestHandler.make_environ = make_environ  # type: ignore[method-assign]
+    MotoRequestHandler.run_wsgi = run_wsgi  # type: ignore[method-assign]
+    MotoRequestHandler.send_header = send_header  # type: ignore[method-assign]
+
+
+def admit_executions_in_turn(gate: ExecutionGate) -> None:
+    """Run each execution moto starts from now on when `gate` admits it; one stopped before that ends ABORTED."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    original_stop = ExecutionWorker.stop
+
+    def stopped(worker: ExecutionWorker) -> bool:
+        return getattr(worker, "_hookrun_stopped", False)
+
+    def run(worker: ExecutionWorker) -> None:
+        if not gate.enter(lambda: stopped(worker)):
+            return
+        if stopped(worker):  # between its admission and now
+            gate.leave()
+            return
+        try:
+            worker._execution_logic()  # type: ignore[no-untyped-call]
+        finally:
+            gate.leave()
+            TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+    def start(self: ExecutionWorker) -> None:
+        threading.Thread(target=run, args=(self,), name="execution", daemon=True).start()
+
+    def stop(self: ExecutionWorker, stop_date: Any, error: str | None, cause: str | None) -> None:
+        if self.env is not None:
+            original_stop(self, stop_date=stop_date, error=error, cause=cause)
+            return
+        execution = getattr(self._execution_communication, "execution", None)
+        if execution is not None:
+            execution.exec_status, execution.stop_date = ExecutionStatus.ABORTED, stop_date
+        self._hookrun_stopped = True  # type: ignore[attr-defined]
+        gate.wake()
+
+    ExecutionWorker.start = start  # type: ignore[method-assign]
+    ExecutionWorker.stop = stop  # type: ignore[method-assign]

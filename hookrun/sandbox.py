@@ -8,7 +8,9 @@ first one free. It starts another, if the limit allows and none is starting, onc
 long invocations (jobs) soon get sandboxes of their own. A queue of short invocations is served by the warm
 sandboxes in turn, and the pool grows by one sandbox per IMPATIENT x `grow_after` while it lasts. Lambda starts
 one at once, and answers 429 at its limit; the local stack queues instead, as a cold Python start costs more CPU
-than many short invocations.
+than many short invocations. An invocation may bound its wait (`patience`): past it, it raises `Throttled`, which
+moto's Lambda answers as Lambda does at its limit (429 TooManyRequestsException, hookrun.lambda_bridge), so a
+Step Functions Task's Retry backs off rather than its TimeoutSeconds passing in the queue.
 The limit is the function's `ReservedConcurrentExecutions` if the template sets it, else
 DEFAULT_CONCURRENCY (the job runner's Map runs at most 10 jobs of a stage at once).
 
@@ -50,6 +52,9 @@ from typing import IO, Any
 DEFAULT_CONCURRENCY = 10
 GROW_AFTER_SECONDS = 0.1
 IMPATIENT = 5  # a queue of short invocations adds a sandbox every 5 x grow_after
+# how long an Invoke through moto's Lambda API waits for a free sandbox before it is throttled: a Task of the state
+# machine times out after 60 s (its invocation included), and its Retry backs off from a throttle
+INVOKE_PATIENCE_SECONDS = 20.0
 INIT_TIMEOUT_SECONDS = 60.0  # generous: a cold start on a busy 2-core machine takes seconds, not Lambda's 10
 _BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -90,6 +95,16 @@ class Invocation:
     def failed(cls, error_type: str, message: str, stack: list[str] | None = None) -> Invocation:
         body = {"errorType": error_type, "errorMessage": message, "stackTrace": stack or []}
         return cls(json.dumps(body).encode(), "Unhandled")
+
+
+class Throttled(Exception):
+    """No sandbox of the function became free within the invocation's patience (Lambda's 429)."""
+
+    def __init__(self, function_name: str, waited: float) -> None:
+        super().__init__(
+            f"Rate Exceeded: {function_name} ran at its concurrency limit for {waited:.0f} s; retry with backoff"
+        )
+        self.function_name = function_name
 
 
 class SandboxGone(Exception):
@@ -299,9 +314,14 @@ class FunctionPool:
         with self._lock:
             return len(self._queue)
 
-    def invoke(self, payload: bytes, request_id: str | None = None, tag: str | None = None) -> Invocation:
-        """One invocation in a free sandbox of this function, waiting for one if all are busy; `kill(tag)` ends it."""
-        sandbox = self._acquire()
+    def invoke(
+        self, payload: bytes, request_id: str | None = None, tag: str | None = None, patience: float | None = None
+    ) -> Invocation:
+        """One invocation in a free sandbox of this function, waiting for one if all are busy; `kill(tag)` ends it.
+
+        Raises Throttled if none was free within `patience` seconds (None: wait as long as it takes).
+        """
+        sandbox = self._acquire(patience)
         if tag is not None:
             with self._lock:
                 self._tags[sandbox] = tag
@@ -336,7 +356,7 @@ class FunctionPool:
     def _size(self) -> int:
         return len(self._idle) + len(self._busy) + self._starting
 
-    def _acquire(self) -> Sandbox:
+    def _acquire(self, patience: float | None = None) -> Sandbox:
         with self._lock:
             if self._closed:
                 raise PoolClosed(self.spec.name)
@@ -346,11 +366,15 @@ class FunctionPool:
                 return sandbox
             waiter = _Waiter(time.monotonic())
             self._queue.append(waiter)
-            patience = self._grow()
-        # woken when handed a sandbox, or in time to see whether the pool should grow
-        while not waiter.ready.wait(patience):
+            look = self._grow()
+        deadline = None if patience is None else waiter.since + patience
+        # woken when handed a sandbox, or in time to see whether the pool should grow or the wait is over
+        while not waiter.ready.wait(look if deadline is None else max(0.0, min(look, deadline - time.monotonic()))):
             with self._lock:
-                patience = self._grow()
+                if deadline is not None and time.monotonic() >= deadline and not waiter.ready.is_set():
+                    self._queue.remove(waiter)
+                    raise Throttled(self.spec.name, time.monotonic() - waiter.since)
+                look = self._grow()
         if waiter.sandbox is None:
             raise PoolClosed(self.spec.name)
         return waiter.sandbox
@@ -450,9 +474,11 @@ class Sandboxes:
     ) -> Callable[[], Mapping[str, str]]:
         return lambda: sandbox_environment(spec, region, endpoint, credentials(spec))
 
-    def invoke(self, function_name: str, payload: bytes, tag: str | None = None) -> Invocation:
-        """Invoke the named function in one of its sandboxes; KeyError if no such function."""
-        return self.pools[function_name].invoke(payload, tag=tag)
+    def invoke(
+        self, function_name: str, payload: bytes, tag: str | None = None, patience: float | None = None
+    ) -> Invocation:
+        """Invoke the named function in one of its sandboxes: KeyError if there is none, Throttled past `patience`."""
+        return self.pools[function_name].invoke(payload, tag=tag, patience=patience)
 
     def kill(self, function_name: str, tag: str) -> int:
         """Kill the named function's sandboxes running invocations tagged `tag`; how many."""

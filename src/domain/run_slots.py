@@ -214,7 +214,7 @@ def start_in_a_slot(
     early: EarlySlot | None = None,
 ) -> None:
     """Take the run's slot under `limit` (the pipeline's maxRunningRuns, at most the stack's; the `early` take if it
-    counts), keep its secret values, start it: a run that does not start keeps neither.
+    counts), keep its request and secret values, start it: a run that does not start keeps none.
 
     Raises RunLimitReached (nothing taken or kept), RunAlreadyStarted (a replay: the run that started holds a slot
     and secrets of its own) or Unavailable.
@@ -222,12 +222,12 @@ def start_in_a_slot(
     took = take_slot(ports.slots, ports.run_statuses, run, min(limit, ports.stack_run_limit), now, early=early)
     kept = False
     try:
-        kept = bool(secrets) and ports.secrets.put_run_secrets(run.run_id, secrets)
+        kept = ports.secrets.put_run_request(run, secrets)
         ports.runs.start_run(run)
     except BaseException:
-        with suppress(HookrunError):  # a slot left held is freed at the next refusal, secrets by their TTL
+        with suppress(HookrunError):  # a slot left held is freed at the next refusal, the request by its TTL
             if kept:
-                ports.secrets.delete_run_secrets(run.run_id)
+                ports.secrets.delete_run_request(run.run_id)
             if took:
                 free_slot(ports.slots, run)
         raise

@@ -1,6 +1,7 @@
 """hookrun.moto_speed's DynamoDB shortcut answers what moto's own serializer answers, operation by operation.
 
-moto's server serves the calls; each answer of an items operation is rendered both ways and compared.
+moto's server serves the calls; each answer of an items operation is rendered both ways and compared. And moto's
+server keeps a client's connection for its next calls, whatever their bodies.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any
 import boto3
 import pytest
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import ThreadedMotoServer
+from werkzeug import serving
 
+from hookrun import moto_speed
 from hookrun.moto_speed import dumped_answer
 from hookrun.template import create_table
 
@@ -96,3 +100,23 @@ def test_a_binary_attribute_takes_moto_s_serializer(answers: Any) -> None:
     read = client.get_item(TableName=TABLE, Key=key("bin"))
     assert read["Item"]["b"]["B"] == b"\x00\x01"
     assert [fast for action, _, fast in seen if action == "GetItem"] == [None]
+
+
+def test_calls_of_one_client_share_one_connection_and_each_gets_its_own_answer(
+    answers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = answers
+    for name in ("make_environ", "run_wsgi", "send_header", "setup"):
+        monkeypatch.setattr(MotoRequestHandler, name, getattr(MotoRequestHandler, name))  # moto's back afterwards
+    monkeypatch.setattr(serving, "selectors", serving.selectors)
+    connections: list[Any] = []
+    setup = MotoRequestHandler.setup
+    monkeypatch.setattr(MotoRequestHandler, "setup", lambda handler: (connections.append(handler), setup(handler)))
+    moto_speed._keep_connections_alive()
+    client.get_item(TableName=TABLE, Key=key("warm"))  # botocore's pool holds a connection from now on
+    before = len(connections)
+    for index in range(5):
+        client.put_item(TableName=TABLE, Item={**key(f"k{index}"), "v": {"S": "x" * 1000 * index}})
+        assert client.get_item(TableName=TABLE, Key=key(f"k{index}"))["Item"]["v"]["S"] == "x" * 1000 * index
+    client.describe_table(TableName=TABLE)
+    assert len(connections) == before

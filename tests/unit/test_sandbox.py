@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hookrun import sandbox
-from hookrun.sandbox import FunctionPool, FunctionSpec, Invocation, Sandboxes
+from hookrun.sandbox import FunctionPool, FunctionSpec, Invocation, Sandboxes, Throttled
 
 HANDLER = """
 import os, pathlib, subprocess, time
@@ -119,6 +119,34 @@ def test_at_its_limit_an_invocation_waits_for_a_free_sandbox(
         thread.join(BOUND_SECONDS)
     assert len(answers) == 3
     assert len({answer["pid"] for answer in answers}) == 2
+
+
+def test_at_its_limit_an_invocation_past_its_patience_is_throttled_and_leaves_the_queue(
+    make_pool: Any, tmp_path: Path
+) -> None:
+    pool = make_pool(concurrency=1)
+    release = tmp_path / "release"
+    busy = threading.Thread(target=call, args=(pool, {"wait_for": str(release)}))
+    busy.start()
+    wait_until(lambda: pool.busy == 1)
+    with pytest.raises(Throttled, match="Rate Exceeded"):
+        pool.invoke(b"{}", patience=0.3)
+    assert pool.waiting == 0
+    release.touch()
+    busy.join(BOUND_SECONDS)
+    assert call(pool, {})["calls"] == 2  # the one sandbox serves the next invocation; the throttled one never ran
+
+
+def test_an_invocation_that_gets_a_sandbox_within_its_patience_runs(make_pool: Any, tmp_path: Path) -> None:
+    pool = make_pool(concurrency=1)
+    release = tmp_path / "release"
+    busy = threading.Thread(target=call, args=(pool, {"wait_for": str(release)}))
+    busy.start()
+    wait_until(lambda: pool.busy == 1)
+    threading.Timer(0.2, release.touch).start()
+    answer = json.loads(pool.invoke(b"{}", patience=BOUND_SECONDS).payload)
+    busy.join(BOUND_SECONDS)
+    assert answer["calls"] == 2
 
 
 def test_a_sandbox_past_its_timeout_is_killed_with_what_it_started(make_pool: Any, tmp_path: Path) -> None:
