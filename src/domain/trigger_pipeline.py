@@ -114,7 +114,8 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
     or tag event without either, a key derived from the push decides the run id, so a redelivery replays instead
     of starting a second run. With `?dryRun=true` everything is checked and the answer says what would happen,
     but nothing starts. Every request to a known token leaves a delivery record. Raises WebhookNotFound,
-    WebhookDisabled, InsufficientPermissions, InvalidSignature, InvalidVariables or BadRequest.
+    WebhookDisabled, InsufficientPermissions, InvalidSignature, InvalidVariables, BadRequest, IdempotencyKeyReused,
+    RunLimitReached or Unavailable.
     """
     if not is_well_formed(request.token):
         raise WebhookNotFound()
