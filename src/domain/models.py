@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -128,7 +129,9 @@ class Pipeline(Model):
                 raise ValueError(f"variable name {name!r} must match {VARIABLE_NAME.pattern}")
             if is_reserved_name(name):
                 raise ValueError(f"variable name {name!r} is reserved: it would change how the job's shell runs")
-        size = sum(len(n) + len(d.render(d.default).encode()) for n, d in value.items() if d.default is not None)
+        # as the run's request holds them (JSON), so that many small ones cannot overflow its item
+        defaults = {n: d.render(d.default) for n, d in value.items() if d.default is not None}
+        size = len(json.dumps(defaults, ensure_ascii=False, separators=(",", ":")).encode())
         remedy = "shorten the defaults or keep large values in the job's script"
         _fit_a_runs_start("the variables' names and defaults", size, MAX_DEFAULTS_BYTES, remedy)
         return value

@@ -79,14 +79,18 @@ def test_variable_webhook_keeps_the_override_in_the_runs_request(wired: Containe
     assert kept_request(dynamodb, body["runId"])["variables"]["abc"] == "456"
 
 
-def test_accepted_path_makes_five_sequential_aws_calls_its_slot_and_request_included(wired: Container) -> None:
+def test_accepted_path_makes_five_aws_calls_its_run_slot_taken_alongside_the_pipeline_read(wired: Container) -> None:
     calls: list[str] = []
     call_webhook(load_event("webhook-general.json"))  # first call builds the clients
     count_calls(wired._dynamodb, calls)
     count_calls(wired._stepfunctions, calls)
     status, _, _ = call_webhook(load_event("webhook-general.json"))
     assert status == 202
-    assert calls == ["GetItem", "BatchGetItem", "UpdateItem", "PutItem", "StartExecution"]
+    assert (calls[0], sorted(calls[1:3]), calls[3:]) == (
+        "GetItem",
+        ["BatchGetItem", "UpdateItem"],
+        ["PutItem", "StartExecution"],
+    )
 
 
 def test_a_replay_is_202_with_the_first_runs_variables_and_a_reused_key_409(wired: Container) -> None:
@@ -105,6 +109,23 @@ def test_a_replay_keeps_the_first_runs_secret_record(wired: Container, dynamodb:
     assert call_webhook(webhook_event(body='{"API_KEY":"other-value"}', headers=key))[0] == 409
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{body['runId']}"}, "sk": {"S": "SECRETS"}})
     assert json.loads(item["Item"]["values"]["S"]) == {"API_KEY": "first-value"}
+
+
+def test_a_webhook_whose_start_fails_keeps_neither_its_request_nor_its_secret_values(
+    wired: Container, dynamodb: Any
+) -> None:
+    first = call_webhook(load_event("webhook-general.json"))[1]["runId"]  # the clients are made
+    fail_with(wired._stepfunctions, "StartExecution", "ThrottlingException")
+
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+
+    assert (status, body["code"]) == (503, "UNAVAILABLE")
+    kept = dynamodb.scan(
+        TableName=TABLE,
+        FilterExpression="sk IN (:request, :secrets)",
+        ExpressionAttributeValues={":request": {"S": "REQUEST"}, ":secrets": {"S": "SECRETS"}},
+    )["Items"]
+    assert [item["pk"]["S"] for item in kept] == [f"RUN#{first}#REQUEST"]
 
 
 def test_query_parameters_other_than_dry_run_are_400(wired: Container) -> None:

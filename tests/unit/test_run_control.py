@@ -18,6 +18,7 @@ from domain.models import (
     MAX_STAGES_BYTES,
     Concurrency,
     ConcurrencyMode,
+    ExecutionInput,
     Pipeline,
     Role,
     RunRequest,
@@ -30,10 +31,12 @@ from domain.runs import ExecutionResult, JobScript, StopCheck
 from domain.stages import StageKind, StageRun, next_stage
 from domain.workflow import (
     JobTask,
+    RunNotRecorded,
     WorkflowPorts,
     finish_run,
     record_run_started,
     run_job,
+    started_run,
 )
 from tests.fakes import (
     NOW,
@@ -215,6 +218,35 @@ def test_a_job_runs_the_script_and_variables_its_run_recorded(world: World) -> N
 
 def test_pipeline_defaults_too_large_for_a_runs_start_are_refused_at_apply() -> None:
     defaults = {f"V{n}": "x" * 4000 for n in range(MAX_DEFAULTS_BYTES // 4000 + 1)}
+
+    with pytest.raises(ValidationError, match="fit in a run's start"):
+        demo_pipeline(variables=defaults)
+
+
+def test_an_execution_input_names_its_run_whose_kept_request_the_workflow_reads(world: World) -> None:
+    request = world.request()
+    assert world.store.put_run_request(request, {})
+    small = ExecutionInput.of(request).model_dump(by_alias=True)
+
+    assert started_run(world.workflow(), small) == request
+    assert "stages" not in small and "variables" not in small
+
+
+def test_an_execution_started_with_the_whole_request_runs_that_request(world: World) -> None:
+    request = world.request()  # an execution started before requests were kept
+
+    assert started_run(world.workflow(), request.model_dump(by_alias=True)) == request
+
+
+def test_an_execution_whose_request_is_not_kept_is_not_recorded(world: World) -> None:
+    small = ExecutionInput.of(world.request()).model_dump(by_alias=True)
+
+    with pytest.raises(RunNotRecorded):
+        started_run(world.workflow(), small)
+
+
+def test_many_small_defaults_are_measured_as_a_runs_request_holds_them() -> None:
+    defaults = {f"V{n:05d}": "x" for n in range(MAX_DEFAULTS_BYTES // 8)}  # 7 bytes each, 13 as JSON
 
     with pytest.raises(ValidationError, match="fit in a run's start"):
         demo_pipeline(variables=defaults)
