@@ -29,8 +29,9 @@ from bench.common import (
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/hookrun-bench"
 # executions are recorded, not run: a running workflow would make calls of its own on other threads
-# an accepted run also takes its slot under the pipeline's maxRunningRuns (one conditional UpdateItem); dry runs none
-SEQUENTIAL_GOALS = {"a": 4, "e": 3, "f": 3}
+# an accepted run also takes its slot under the pipeline's maxRunningRuns (one conditional UpdateItem) and keeps its
+# request for the workflow (one PutItem, with its secrets when it has any); dry runs neither
+SEQUENTIAL_GOALS = {"a": 5, "e": 3, "f": 3}
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": False}, "lambda": {"use_docker": False}}
 
 

@@ -78,6 +78,7 @@ def measure(quick: bool) -> Section:
     import boto3
     from moto import mock_aws
 
+    from adapters.dynamodb import DynamoRunSecrets
     from handlers import composition
     from hookrun import lambda_bridge, local_codebuild
     from tests.directory import DynamoDirectory
@@ -91,10 +92,12 @@ def measure(quick: bool) -> Section:
             {"TABLE_NAME": TABLE, "STATE_MACHINE_ARN": arn, "JOB_RUNNER_FUNCTION": "hookrun-bench-JobRunnerFunction"}
         )
         composition.use_container(None)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
         workflow = Workflow(
             boto3.client("stepfunctions", region_name=REGION),
             arn,
-            DynamoDirectory(boto3.client("dynamodb", region_name=REGION), TABLE),
+            DynamoDirectory(dynamodb, TABLE),
+            DynamoRunSecrets(dynamodb, TABLE, time.time),
         )
         counted = {runner: _count(workflow, runner) for runner in RUNNERS}
         composition.use_container(None)

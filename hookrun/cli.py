@@ -19,7 +19,7 @@ from rich.markup import escape
 from hookrun.cli_common import (
     DEFAULT_ENDPOINT,
     EXIT_USAGE_OR_CONNECTION,
-    EndpointOption,
+    LocalEndpointOption,
     api_command,
     configured,
     console,
@@ -174,7 +174,7 @@ def invoke(
         Path | None,
         typer.Option("--event", "-e", exists=True, dir_okay=False, help="A JSON event, e.g. events/*.json."),
     ] = None,
-    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    endpoint: LocalEndpointOption = DEFAULT_ENDPOINT,
 ) -> None:
     """Invoke one function of the running local stack with an event and print its result, like `sam local invoke`."""
     from hookrun.local_api import FunctionFailed

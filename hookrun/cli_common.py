@@ -44,6 +44,10 @@ EndpointOption = Annotated[
         help="The hookrun API: the local stack's URL, or a deployed stack's (requests to it are signed with SigV4).",
     ),
 ]
+LocalEndpointOption = Annotated[
+    str,
+    typer.Option("--endpoint", envvar="HOOKRUN_ENDPOINT", callback=_remember_endpoint, help="The local stack's URL."),
+]
 StackOption = Annotated[
     str | None,
     typer.Option(

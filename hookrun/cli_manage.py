@@ -196,7 +196,7 @@ def delete(
     *,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a pipeline with its members; its webhook URL stops working at once (owners and admins)."""
+    """Delete a pipeline, its members and its runs and deliveries; its webhook URL dies at once (owners, admins)."""
     if not yes:
         typer.confirm(f"Delete pipeline {pipeline_id}? Its webhook URL stops working at once.", abort=True)
     answer = ask(lambda: session.api.delete(_pipeline_path(pipeline_id)))
@@ -512,7 +512,7 @@ def test_delivery(
         typer.Option("--header", metavar="'NAME: VALUE'", help="A header of the sample delivery (repeatable)."),
     ] = None,
 ) -> None:
-    """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners).
+    """Try the webhook with a sample delivery: what it would do, as a dry run; nothing starts (owners, runners, admins).
 
     Without --data or --event the sample is `{}`. It is answered as the webhook's own ?dryRun=true would be.
     """

@@ -46,7 +46,7 @@ EXIT_TIMEOUT_OR_ERROR = EXIT_USAGE_OR_CONNECTION
 
 runs_app = typer.Typer(no_args_is_help=True, help="Follow pipeline runs: status, job output, live progress, history.")
 
-RunIdArgument = Annotated[str, typer.Argument(help="The run id, e.g. run-019...; the webhook's answer names it.")]
+RunIdArgument = Annotated[str, typer.Argument(help="The run id, e.g. run-001...; the webhook's answer names it.")]
 
 
 def _call(api: HookrunClient, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -423,7 +423,7 @@ def cancel(
     session: Session,
     run_id: RunIdArgument,
 ) -> None:
-    """Cancel a run: its execution stops, its running jobs are stopped, it ends CANCELLED (owners and runners)."""
+    """Cancel a run: its execution stops, it and its running jobs end CANCELLED (owners, runners, admins)."""
     run = ask(lambda: session.api.post(f"{_run_path(run_id)}/cancel"))
     if session.printed(run):
         return
@@ -438,7 +438,7 @@ def rerun(
         bool, typer.Option("--failed", help="Run again from the first stage that did not succeed; reuse the others.")
     ] = False,
 ) -> None:
-    """Re-run a run: a new run with the same variables and commit, as you (owners and runners)."""
+    """Re-run a run: a new run with the same variables and commit, as you (owners, runners, admins)."""
     started = ask(
         lambda: session.api.request("POST", f"{_run_path(run_id)}/rerun", params={"from": "failed" if failed else None})
     )

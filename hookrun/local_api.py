@@ -321,7 +321,8 @@ class ApiGateway:
             log.error("%s failed: %s", function, exc)
         except Exception:
             log.exception("%s could not be invoked", function)
-        return error_response(502, "INTERNAL_ERROR", "Internal server error")
+        failed = ErrorCode.INTERNAL_ERROR
+        return error_response(failed.status, failed.name, failed.message)
 
 
 _HEADER_LINE_DEFECTS = (MissingHeaderBodySeparatorDefect, InvalidHeaderDefect)  # a line that is no `name: value`

@@ -565,20 +565,19 @@ def fail_runs_in_flight(ports: WorkflowPorts, state: State, table_name: str) -> 
     recorded first, with their delivery, as the workflow's first step would have).
     """
     from adapters.runs import run_view_from_items
-    from domain.models import RunRequest
     from domain.runs import TERMINAL
-    from domain.workflow import fail_recorded_run, record_run_started
+    from domain.workflow import RunNotRecorded, fail_recorded_run, record_run_started, started_run
 
     recorded = {
         view.run_id: view.status for item in state.tables.get(table_name, []) if (view := run_view_from_items([item]))
     }
     unfinished = [run_id for run_id, status in recorded.items() if status not in TERMINAL]
-    unrecorded = [
-        RunRequest.model_validate_json(execution.input)
-        for execution in state.executions
-        if execution.status == "RUNNING" and execution.name not in recorded
-    ]
-    for run in unrecorded:
+    unrecorded = [e for e in state.executions if e.status == "RUNNING" and e.name not in recorded]
+    for execution in unrecorded:
+        try:
+            run = started_run(ports, json.loads(execution.input or "{}"))
+        except RunNotRecorded:  # its request is gone: nothing to record it with
+            continue
         record_run_started(ports, run)
         unfinished.append(run.run_id)
     for run_id in unfinished:

@@ -1,11 +1,14 @@
 """The local stack: hookrun for real on one machine, without AWS or Docker.
 
-In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM, Secrets Manager); the
-table, functions and state machine created from template.yaml; a local API Gateway for the template's `Api` routes
-and the API's Swagger UI; the examples loaded and the demo webhook enabled. Lambda invocations (moto's Lambda API,
-through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes: worker processes of
-each function's own, with its own environment (hookrun.sandbox) and its own role's credentials, with moto
-enforcing IAM (hookrun.local_iam).
+In one process: moto's server (DynamoDB, Step Functions with its interpreter, Lambda, IAM, STS, Secrets Manager,
+CodeBuild, CloudWatch Logs); the table, functions, build project and state machine created from template.yaml; a
+local API Gateway for the template's `Api` routes, the API's Swagger UI and the run viewer; the state restored from
+the data folder (hookrun.local_data), or else the examples loaded and the demo webhook enabled. Lambda invocations
+(moto's Lambda API, through hookrun.lambda_bridge, and the API Gateway's) run the real handlers in sandboxes:
+worker processes of each function's own, with its own environment (hookrun.sandbox) and its own role's
+credentials, with moto enforcing IAM (hookrun.local_iam). Builds run for real (hookrun.local_codebuild, in Docker
+only when the job names an image and an engine answers); threads deliver ended executions to the reconciler
+(hookrun.local_events), kill the jobs of ended runs (hookrun.local_jobs) and write the data folder every second.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ JOB_RUNNER = RESOURCES["JobRunnerFunction"].attributes["Arn"]
 BUILD_PROJECT = RESOURCES["BuildProject"].attributes["Arn"]
 BUILD_LOGS = RESOURCES["BuildLogGroup"].attributes["Arn"]
 RUN, DELIVERIES, SLOTS = "RUN#r-1", "PIPELINE#demo#DELIVERIES", "PIPELINE#demo#0a1b#SLOTS"
+REQUEST = "RUN#r-1#REQUEST"  # a run's request: what its start kept for the workflow
 PIPELINE, USER, TRIGGER, PRINCIPAL = "PIPELINE#demo", "USER#alice", "TRIGGER#0a1b", "PRINCIPAL#arn:aws:iam::1:user/a"
 
 
@@ -53,8 +54,9 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:BatchGetItem", TABLE, (PIPELINE, USER)),
         Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),  # the run's slot under maxRunningRuns, taken and freed
         Call("dynamodb:BatchGetItem", TABLE, (RUN,)),  # ... at the limit, the holders' statuses: a lost release?
-        Call("dynamodb:PutItem", TABLE, (RUN,)),  # the run's secret values
-        Call("dynamodb:DeleteItem", TABLE, (RUN,)),  # ... taken back when StartExecution is unavailable
+        Call("dynamodb:PutItem", TABLE, (REQUEST, RUN)),  # the run's request and secret values (one transaction)
+        Call("dynamodb:DeleteItem", TABLE, (REQUEST, RUN)),  # ... taken back when StartExecution is unavailable
+        Call("dynamodb:GetItem", TABLE, (REQUEST,)),  # a repeated delivery: the first request's digest, variables
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a rejected request
         Call("secretsmanager:GetSecretValue", SIGNING_SECRET),  # Powertools' SecretsProvider
         Call("states:StartExecution", STATE_MACHINE),
@@ -71,8 +73,8 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:Query", TABLE, (RUN, DELIVERIES)),
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a webhook test (dry run)
         # a run started by hand: trigger_ports, as the webhook's accepted path
-        Call("dynamodb:PutItem", TABLE, (RUN,)),
-        Call("dynamodb:DeleteItem", TABLE, (RUN,)),
+        Call("dynamodb:PutItem", TABLE, (REQUEST, RUN)),
+        Call("dynamodb:DeleteItem", TABLE, (REQUEST, RUN)),
         Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),
         Call("dynamodb:BatchGetItem", TABLE, (RUN,)),
         Call("states:StartExecution", STATE_MACHINE),
@@ -90,6 +92,7 @@ CALLS: dict[str, list[Call]] = {
     # workflow_ports as the job status function uses them: the run read, its secrets, job status moved; a lambda
     # job run in the job runner; a codebuild job's secrets kept for its build, its source credentials, its end
     "JobStatusFunction": [
+        Call("dynamodb:GetItem", TABLE, (REQUEST,)),  # the run's request, as its start kept it
         Call("dynamodb:Query", TABLE, (RUN,)),
         Call("dynamodb:GetItem", TABLE, (RUN,)),
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),
@@ -104,6 +107,7 @@ CALLS: dict[str, list[Call]] = {
     ],
     # workflow_ports as run status uses them: the run created, moved, read; its delivery recorded
     "RunStatusFunction": [
+        Call("dynamodb:GetItem", TABLE, (REQUEST,)),  # the run's request, as its start kept it
         Call("dynamodb:BatchWriteItem", TABLE, (RUN,)),
         Call("dynamodb:PutItem", TABLE, (RUN,)),
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),

@@ -35,6 +35,7 @@ class FakeStore:
     grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     run_secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    run_requests: dict[str, RunRequest] = field(default_factory=dict)
     reads: int = 0
 
     def get_trigger(self, token_hash: str) -> Trigger | None:
@@ -62,6 +63,21 @@ class FakeStore:
 
     def delete_run_secrets(self, run_id: str) -> None:
         self.run_secrets.pop(run_id, None)
+
+    def put_run_request(self, run: RunRequest, secrets: Mapping[str, str]) -> bool:
+        if run.run_id in self.run_requests or run.run_id in self.run_secrets:
+            return False
+        self.run_requests[run.run_id] = run
+        if secrets:
+            self.run_secrets[run.run_id] = dict(secrets)
+        return True
+
+    def delete_run_request(self, run_id: str) -> None:
+        self.run_requests.pop(run_id, None)
+        self.run_secrets.pop(run_id, None)
+
+    def get_run_request(self, run_id: str) -> RunRequest | None:
+        return self.run_requests.get(run_id)
 
     def get_run_secrets(self, run_id: str) -> dict[str, str]:
         return dict(self.run_secrets.get(run_id, {}))

@@ -6,19 +6,24 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from domain.errors import Unavailable
-from domain.models import Grant, Pipeline, Role, Trigger, User, UserStatus
+from domain.models import Grant, Pipeline, Role, RunRequest, Trigger, User, UserStatus
 from domain.ports import Access
 from domain.variables import SECRET_MASK
 
 from . import keys
-from .aws_errors import unavailable_on_outage, written
+from .aws_errors import error_code, unavailable_on_outage, written
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
 SECRETS_TTL_SECONDS = 7 * 24 * 3600
+# as long as Step Functions keeps an execution's name (90 days after it ends, within a day of its start), so a replay
+# still compares with the run it started
+REQUEST_TTL_SECONDS = 91 * 24 * 3600
 _BATCH_ATTEMPTS = 3
 
 
@@ -213,20 +218,53 @@ class DynamoRunSecrets(DynamoTable):
         super().__init__(client, table_name)
         self._now_epoch = now_epoch
 
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
-        return written(
-            lambda: self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **keys.run_secrets_key(run_id),
+    def put_run_request(self, run: RunRequest, secrets: Mapping[str, str]) -> bool:
+        """The run's request and its secret values (if any) in one write, each only if the run has none yet."""
+        now = int(self._now_epoch())
+        items = [
+            {
+                **keys.run_request_key(run.run_id),
+                "type": {"S": "run-request"},
+                "request": {"S": run.model_dump_json(by_alias=True)},
+                keys.TTL_ATTRIBUTE: {"N": str(now + REQUEST_TTL_SECONDS)},
+            }
+        ]
+        if secrets:
+            items.append(
+                {
+                    **keys.run_secrets_key(run.run_id),
                     "type": {"S": "run-secrets"},
-                    "values": {"S": json.dumps(dict(values))},
-                    keys.TTL_ATTRIBUTE: {"N": str(int(self._now_epoch()) + SECRETS_TTL_SECONDS)},
-                },
-                # a repeated delivery id never replaces the secrets of the run it started
-                ConditionExpression="attribute_not_exists(pk)",
+                    "values": {"S": json.dumps(dict(secrets))},
+                    keys.TTL_ATTRIBUTE: {"N": str(now + SECRETS_TTL_SECONDS)},
+                }
             )
-        )
+        # a repeated delivery id never replaces the request or the secrets of the run it started
+        condition = "attribute_not_exists(pk)"
+        if len(items) == 1:
+            return written(
+                lambda: self._client.put_item(TableName=self._table, Item=items[0], ConditionExpression=condition)
+            )
+        puts: Any = [{"Put": {"TableName": self._table, "Item": i, "ConditionExpression": condition}} for i in items]
+        try:
+            with unavailable_on_outage():
+                self._client.transact_write_items(TransactItems=puts)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":  # kept already, or being kept by its twin
+                return False
+            raise
+        return True
+
+    def delete_run_request(self, run_id: str) -> None:
+        with unavailable_on_outage():
+            for key in (keys.run_request_key(run_id), keys.run_secrets_key(run_id)):
+                self._client.delete_item(TableName=self._table, Key=key)
+
+    def get_run_request(self, run_id: str) -> RunRequest | None:
+        with unavailable_on_outage():
+            item = self._client.get_item(
+                TableName=self._table, Key=keys.run_request_key(run_id), ConsistentRead=True
+            ).get("Item")
+        return RunRequest.model_validate_json(item["request"]["S"]) if item else None
 
     def delete_run_secrets(self, run_id: str) -> None:
         with unavailable_on_outage():

@@ -11,6 +11,9 @@ One table, keys `pk`/`sk`, one index `gsi1` (`gsi1pk`/`gsi1sk`), TTL attribute `
 | user                                 | pk=USER#<id>                 sk=USER                     |
 | run with its stages and jobs         | query pk=RUN#<run>: sk=RUN, STAGE#<nn>, JOB#<nn>#<job>   |
 | a run's secret values (job runner)   | pk=RUN#<run>                 sk=SECRETS (TTL)            |
+| a run's request (stages, variables)  | pk=RUN#<run>#REQUEST         sk=REQUEST (TTL)            |
+| a pipeline's secret defaults         | pk=PIPELINE#<id>             sk=SECRET_DEFAULTS          |
+| deliveries of a pipeline, newest 1st | query pk=PIPELINE#<id>#DELIVERIES, sk=<receivedAt>#<n>   |
 | runs of a pipeline, newest first     | gsi1: gsi1pk=PIPELINE#<id>#RUNS gsi1sk=<createdAt>#<run> |
 | all pipelines                        | gsi1: gsi1pk=PIPELINES          gsi1sk=<id>              |
 | pipelines a user holds a role on     | gsi1: gsi1pk=USER#<id>#GRANTS   gsi1sk=<pipeline id>     |
@@ -80,6 +83,11 @@ def run_key(run_id: str) -> Key:
 
 def run_secrets_key(run_id: str) -> Key:
     return key(run_pk(run_id), SECRETS_SK)
+
+
+def run_request_key(run_id: str) -> Key:
+    """What a run was started with, read by the workflow: apart from the run's items, which viewers query."""
+    return key(f"{run_pk(run_id)}#REQUEST", "REQUEST")
 
 
 def stage_sk(stage_index: int) -> str:

@@ -8,23 +8,26 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from domain.errors import RunAlreadyStarted
-from domain.models import RunRequest
+from domain.models import ExecutionInput, RunRequest
 
 from .aws_errors import error_code, unavailable_on_outage
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
+    from domain.ports import RunRequests
+
 
 def execution_input(run: RunRequest) -> str:
-    """The execution input: the run without any secret value (RunRequest holds none)."""
-    return run.model_dump_json(by_alias=True)
+    """The execution input: the run's id; its request is kept apart (`RunSecrets.put_run_request`)."""
+    return ExecutionInput.of(run).model_dump_json(by_alias=True)
 
 
 class StepFunctionsRunStarter:
-    def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
+    def __init__(self, client: SFNClient, state_machine_arn: str, requests: RunRequests) -> None:
         self._client = client
         self._arn = state_machine_arn
+        self._requests = requests
 
     def start_run(self, run: RunRequest) -> None:
         """One execution per run, named after the run id, so a repeated start cannot make a second run."""
@@ -37,9 +40,8 @@ class StepFunctionsRunStarter:
             raise
 
     def get_started_run(self, run_id: str) -> RunRequest | None:
-        """The input of the execution named `run_id`: the run as its first request started it."""
-        found = _execution_input(self._client, self._arn, run_id)
-        return None if found is None else RunRequest.model_validate_json(found)
+        """The run as its first request started it: the request kept for it."""
+        return self._requests.get_run_request(run_id)
 
 
 def execution_arn(state_machine_arn: str, run_id: str) -> str:

@@ -42,6 +42,7 @@ class ErrorCode(Enum):
     URI_TOO_LONG = 414, "The request line is over 64 KiB. Send a shorter URL."
     HEADERS_TOO_LARGE = 431, "A header line is over 64 KiB, or there are over 100 headers. Send fewer, shorter ones."
     HTTP_VERSION_NOT_SUPPORTED = 505, "Only HTTP/1.x is served. Send an HTTP/1.1 request."
+    INTERNAL_ERROR = 502, "The function behind this route failed; its log says why. Retry, with any Idempotency-Key."
     UNAUTHENTICATED = 401, "The request carries no identity hookrun knows. Sign it with a hookrun user's credentials."
     FORBIDDEN = 403, "Your role or status does not allow this. Ask a pipeline owner or a hookrun admin."
     PIPELINE_NOT_FOUND = 404, "No pipeline with this id, or you hold no role on it. Check the pipeline id."

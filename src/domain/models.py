@@ -51,10 +51,12 @@ __all__ = [
 ]
 
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-# a run's start carries its variables: the defaults plus a 64 KiB body must stay well below Step Functions' 256 KiB
+# a stage's plan carries the run's variables: defaults plus a 64 KiB body stay well below Step Functions' 256 KiB
 MAX_DEFAULTS_BYTES = 64 * 1024
-# a run's start carries its stages too: with the defaults and a 64 KiB body it stays below 256 KiB
-MAX_STAGES_BYTES = 96 * 1024
+# a stage's plan carries its jobs too: with the variables it stays below a state's 256 KiB
+MAX_STAGE_BYTES = 96 * 1024
+# a run's request (stages and variables) is kept in one item at its start: DynamoDB takes 400 KB
+MAX_STAGES_BYTES = 240 * 1024
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 DEFAULT_MAX_RUNNING_RUNS = 10
 MAX_RUNNING_RUNS = 1000  # each run not ended holds ~60 bytes of one item: far below DynamoDB's 400 KB
@@ -133,9 +135,19 @@ class Pipeline(Model):
 
     @model_validator(mode="after")
     def _stages_fit_a_runs_start(self) -> Pipeline:
-        size = sum(len(stage.model_dump_json(by_alias=True).encode()) for stage in self.stages)
-        remedy = "keep long scripts in the repository and call them from the jobs"
-        _fit_a_runs_start("the stages", size, MAX_STAGES_BYTES, remedy)
+        sizes = [len(stage.model_dump_json(by_alias=True).encode()) for stage in self.stages]
+        advice = "keep long scripts in the repository and call them from the jobs"
+        for stage, size in zip(self.stages, sizes, strict=True):
+            if size > MAX_STAGE_BYTES:
+                raise ValueError(
+                    f"stage {stage.name!r} takes {size} bytes; at most {MAX_STAGE_BYTES} fit in a workflow state "
+                    f"with the run's variables (Step Functions takes 256 KiB): split it, or {advice}"
+                )
+        if sum(sizes) > MAX_STAGES_BYTES:
+            raise ValueError(
+                f"the stages take {sum(sizes)} bytes; at most {MAX_STAGES_BYTES} fit in a run's request (DynamoDB "
+                f"takes 400 KB an item): {advice}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -279,6 +291,33 @@ class RunRequest(Model):
             concurrency=pipeline.concurrency,
             checkout=CheckoutSource.of(pipeline.source),
             **fields,
+        )
+
+
+class ExecutionInput(Model):
+    """What a run's execution is started with: the run, by id. Its request is kept apart, read by the workflow, so
+    the input stays small whatever the pipeline's size (Step Functions takes 256 KiB)."""
+
+    # an execution started before requests were kept carries the whole request
+    model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
+
+    run_id: str
+    pipeline_id: str
+    incarnation: str = ""
+    # unique per request: a repeated name with the same input is not refused (Step Functions' idempotency)
+    created_at: str = ""
+    request_id: str = ""
+    request_digest: str | None = None
+
+    @classmethod
+    def of(cls, run: RunRequest) -> ExecutionInput:
+        return cls(
+            run_id=run.run_id,
+            pipeline_id=run.pipeline_id,
+            incarnation=run.incarnation,
+            created_at=run.created_at,
+            request_id=run.delivery.request_id if run.delivery is not None else "",
+            request_digest=run.request_digest,
         )
 
 

@@ -69,15 +69,16 @@ class AcceptedRuns(Protocol):
 
 
 class RunSecrets(Protocol):
-    def put_run_secrets(self, run_id: str, values: Mapping[str, str]) -> bool:
-        """Keep a run's secret values where only its job runner reads them.
+    def put_run_request(self, run: RunRequest, secrets: Mapping[str, str]) -> bool:
+        """Keep what the run is started with, for its workflow to read, and its secret values (if any) where only
+        its jobs read them, in one write: its execution is started with the run's id alone.
 
         False if the run has them already (a repeat of its delivery): those are kept as they are.
         """
         ...
 
-    def delete_run_secrets(self, run_id: str) -> None:
-        """Forget a run's secret values (the run was never started)."""
+    def delete_run_request(self, run_id: str) -> None:
+        """Forget a run's request and secret values (the run was never started)."""
         ...
 
 
@@ -87,7 +88,7 @@ class RunStarter(Protocol):
         ...
 
     def get_started_run(self, run_id: str) -> RunRequest | None:
-        """The run as it was started under `run_id` (its execution input), or None if there is none."""
+        """The run as it was started under `run_id` (its kept request), or None if there is none."""
         ...
 
 
@@ -98,6 +99,12 @@ class RunSecretsReader(Protocol):
 
     def delete_run_secrets(self, run_id: str) -> None:
         """Forget a run's secret values (when it has ended); none kept is fine."""
+        ...
+
+
+class RunRequests(Protocol):
+    def get_run_request(self, run_id: str) -> RunRequest | None:
+        """What the run was started with (its stages, variables, delivery), or None if none is kept."""
         ...
 
 

@@ -129,8 +129,8 @@ class StartParts:
 
 
 def start_in_a_slot(ports: StartPorts, run: RunRequest, secrets: Mapping[str, str], limit: int, now: str) -> None:
-    """Take the run's slot under `limit` (the pipeline's maxRunningRuns, at most the stack's), keep its secret
-    values, start it: a run that does not start keeps neither.
+    """Take the run's slot under `limit` (the pipeline's maxRunningRuns, at most the stack's), keep its request and
+    secret values, start it: a run that does not start keeps none.
 
     Raises RunLimitReached (nothing taken or kept), RunAlreadyStarted (a replay: the run that started holds a slot
     and secrets of its own) or Unavailable.
@@ -138,12 +138,12 @@ def start_in_a_slot(ports: StartPorts, run: RunRequest, secrets: Mapping[str, st
     took = take_slot(ports.slots, ports.run_statuses, run, min(limit, ports.stack_run_limit), now)
     kept = False
     try:
-        kept = bool(secrets) and ports.secrets.put_run_secrets(run.run_id, secrets)
+        kept = ports.secrets.put_run_request(run, secrets)
         ports.runs.start_run(run)
     except BaseException:
-        with suppress(HookrunError):  # a slot left held is freed at the next refusal, secrets by their TTL
+        with suppress(HookrunError):  # a slot left held is freed at the next refusal, the request by its TTL
             if kept:
-                ports.secrets.delete_run_secrets(run.run_id)
+                ports.secrets.delete_run_request(run.run_id)
             if took:
                 free_slot(ports.slots, run)
         raise

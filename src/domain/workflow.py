@@ -4,19 +4,20 @@ builds in between: `stages`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
 from .deliveries import Delivery, Outcome
 from .groups import join_group, let_go
-from .models import CheckoutSource, ConcurrencyMode, Job, Model, RunRequest, RunStatus
+from .models import CheckoutSource, ConcurrencyMode, ExecutionInput, Job, Model, RunRequest, RunStatus
 from .ports import (
     BuildReader,
     BuildSecrets,
     ConcurrencyGroups,
     DeliveryLog,
     RunRecorder,
+    RunRequests,
     RunSecretsReader,
     ScriptExecutor,
     SourceCredentials,
@@ -60,12 +61,28 @@ class BuildPorts:
 class WorkflowPorts:
     runs: RunRecorder
     secrets: RunSecretsReader
+    requests: RunRequests
     executor: ScriptExecutor
     deliveries: DeliveryLog
     groups: ConcurrencyGroups
     slots: RunSlots
     now: Callable[[], str]
     builds: BuildPorts | None = None  # only the function that records codebuild jobs has them
+
+
+def started_run(ports: WorkflowPorts, execution_input: Mapping[str, object]) -> RunRequest:
+    """The run an execution runs: its input names it, its request is read where its start kept it.
+
+    An input that carries the whole request (an execution started before requests were kept) is that request.
+    Raises RunNotRecorded if no request is kept for it.
+    """
+    if "stages" in execution_input:
+        return RunRequest.model_validate(execution_input)
+    run_id = ExecutionInput.model_validate(execution_input).run_id
+    run = ports.requests.get_run_request(run_id)
+    if run is None:
+        raise RunNotRecorded(f"Run {run_id} has no request kept.")
+    return run
 
 
 def record_run_started(ports: WorkflowPorts, run: RunRequest) -> RunStatus:

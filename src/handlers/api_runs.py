@@ -153,7 +153,8 @@ def start_run(pipeline_id: PipelineId) -> Response[str]:
     "/api/runs/<runId>/cancel",
     summary="Cancel a run",
     description=(
-        "Stops a run that has not ended: its execution stops, its running jobs are killed (their result discarded),"
+        "Stops a run that has not ended: its execution stops, its running jobs' results are discarded (on AWS a running"
+        " Lambda script runs on to its end; on the local stack it is killed),"
         " and the run, its running jobs and its waiting stages end CANCELLED. Owners, runners and admins; "
         "cancelling a cancelled run changes nothing (202), one that ended otherwise is 409 RUN_FINISHED."
     ),

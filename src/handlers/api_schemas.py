@@ -30,7 +30,7 @@ PRINCIPAL_ARN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,190
 
 PipelineId = Annotated[str, Path(alias="pipelineId", description="The pipeline's id, e.g. demo.")]
 UserId = Annotated[str, Path(alias="userId", description="A hookrun user's id, e.g. alice.")]
-RunId = Annotated[str, Path(alias="runId", description="A run's id, e.g. run-019...; the webhook's answer names it.")]
+RunId = Annotated[str, Path(alias="runId", description="A run's id, e.g. run-001...; the webhook's answer names it.")]
 PageLimit = Annotated[
     str | None, Query(description=f"How many per page, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} if left out.")
 ]

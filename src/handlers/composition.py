@@ -205,9 +205,11 @@ class Container:
         from domain.workflow import BuildPorts, WorkflowPorts
 
         secrets = _Deferred(lambda: self._secretsmanager)
+        kept = DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time)  # run requests, secrets
         return WorkflowPorts(
             runs=self.runs,
-            secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
+            secrets=kept,
+            requests=kept,
             executor=LambdaScriptExecutor(
                 # no retries: a second invocation would run the script twice
                 _Deferred(lambda: self._job_runner_client),
@@ -230,12 +232,13 @@ class Container:
         from adapters.stepfunctions import StepFunctionsExecutions, StepFunctionsRunStarter
         from domain.run_control import RunControlPorts
 
+        kept = DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time)  # run requests, secrets
         return RunControlPorts(
             runs=self.runs,
             access=self.access,
             executions=StepFunctionsExecutions(self._stepfunctions, self.settings.workflow_arn()),
-            starter=StepFunctionsRunStarter(self._stepfunctions, self.settings.workflow_arn()),
-            secrets=DynamoRunSecrets(self._dynamodb, self.settings.table_name, time.time),
+            starter=StepFunctionsRunStarter(self._stepfunctions, self.settings.workflow_arn(), kept),
+            secrets=kept,
             users=self.management,
             now=utc_now,
             new_run_id=new_run_id,
@@ -251,14 +254,16 @@ class Container:
         from domain.trigger_pipeline import TriggerPorts
 
         table, workflow = self.settings.table_name, self.settings.workflow_arn()
+        kept = DynamoRunSecrets(self._dynamodb, table, time.time)  # run requests and secrets
         return TriggerPorts(
             triggers=DynamoTriggerReader(self._dynamodb, table),
             access=self.access,
-            secrets=DynamoRunSecrets(self._dynamodb, table, time.time),
+            secrets=kept,
             # made at the first StartExecution: a rejected delivery never needs it
             runs=StepFunctionsRunStarter(
                 _Deferred(lambda: self._stepfunctions),  # type: ignore[arg-type]  # an SFNClient on first use
                 workflow,
+                kept,
             ),
             deliveries=self.deliveries,
             signing_secrets=SecretsManagerSigningSecrets(),

@@ -12,9 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from domain.models import RunRequest
 from domain.stages import BuildResult, StageRun, next_stage
-from domain.workflow import JobTask, run_job
+from domain.workflow import JobTask, run_job, started_run
 
 from .composition import container
 from .observability import logger
@@ -42,14 +41,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _next_stage(event: dict[str, Any]) -> dict[str, Any]:
     """The workflow's next state: the run's identity and the plan of its next stage (`next`)."""
-    run = RunRequest.model_validate(event["run"])
+    ports = container().workflow_ports
+    run = started_run(ports, event["run"])
     logger.append_keys(runId=run.run_id, action="stage")
     state = event.get("state") or {}
     done = StageRun.model_validate(state["stage"]) if state.get("stage") else None
     ran = state.get("next")
     ran = ran if isinstance(ran, list) else []  # the stage's Map put its jobs' results in place of its plan
     results = [_build_id_or_error(result) if isinstance(result, dict) else None for result in ran]
-    plan = next_stage(container().workflow_ports, run, done, results)
+    plan = next_stage(ports, run, done, results)
     logger.info("stage planned", extra={"kind": plan.kind, "stage": plan.index})
     return {
         "runId": run.run_id,

@@ -10,9 +10,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.groups import take_turn
-from domain.models import RunRequest, RunStatus
+from domain.models import ExecutionInput, RunStatus
 from domain.reconcile import reconcile_execution
-from domain.workflow import finish_run, record_run_failure, record_run_started
+from domain.workflow import RunNotRecorded, finish_run, record_run_failure, record_run_started, started_run
 
 from .composition import container
 from .observability import logger
@@ -27,20 +27,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == EXECUTION_STATUS_CHANGE:
         return _reconcile(event["detail"])
     action = event["action"]
-    run = RunRequest.model_validate(event["run"])
-    logger.append_keys(runId=run.run_id, action=action)
+    run_id = ExecutionInput.model_validate(event["run"]).run_id
+    logger.append_keys(runId=run_id, action=action)
     ports = container().workflow_ports
     if action == "start":
-        status = record_run_started(ports, run)
+        status = record_run_started(ports, started_run(ports, event["run"]))
         logger.info("run recorded", extra={"status": status})
         return {"status": status, "waitsForGroup": status is not RunStatus.RUNNING}
     if action == "take-group":
-        turn = take_turn(ports.runs, ports.groups, run.run_id, ports.now())
+        turn = take_turn(ports.runs, ports.groups, run_id, ports.now())
         return {"acquired": turn.acquired, "ended": turn.ended, "waitSeconds": turn.wait_seconds}
     if action == "finish":
-        status = finish_run(ports, run.run_id)
+        status = finish_run(ports, run_id)
     elif action == "fail":
         error = event.get("error") or {}
+        run = started_run(ports, event["run"])
         status = record_run_failure(ports, run, str(error.get("Error", "Error")), str(error.get("Cause", "")))
     else:
         raise ValueError(f"unknown action {action!r}")
@@ -54,9 +55,14 @@ def _reconcile(detail: dict[str, Any]) -> dict[str, Any]:
     if not detail.get("input"):
         logger.warning("execution status change without input: nothing to reconcile")
         return {"status": None}
-    run = RunRequest.model_validate(json.loads(detail["input"]))
+    ports = container().workflow_ports
+    try:
+        run = started_run(ports, json.loads(detail["input"]))
+    except RunNotRecorded:
+        logger.warning("execution status change of a run with no request kept: nothing to reconcile")
+        return {"status": None}
     status = reconcile_execution(
-        container().workflow_ports,
+        ports,
         run,
         str(detail.get("status", "")),
         str(detail.get("error") or ""),

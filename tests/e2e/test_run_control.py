@@ -133,21 +133,35 @@ def test_an_execution_stopped_outside_hookrun_leaves_its_run_terminal_within_the
     ]
 
 
-def test_a_240_kb_pipeline_is_refused_at_apply_as_it_cannot_start(local_stack: RunningStack) -> None:
+def test_a_240_kb_pipeline_with_a_60_kb_body_runs_with_a_small_execution_input(local_stack: RunningStack) -> None:
     filler = "x" * 4000
     stages = [
-        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": [f": {filler}"] * 3} for j in range(4)]}
-        for s in range(5)
+        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": [f": {filler}"] * 10 + ["echo ok"]} for j in range(2)]}
+        for s in range(3)
     ]
-    definition = {"id": "e2e-240kb", "name": "e2e", "stages": stages}
-    assert len(json.dumps(definition)) > 240_000
+    assert len(json.dumps(stages)) > 240_000  # the 240 KB pipeline, over the old 96 KiB bound
+    url = new_pipeline(local_stack, stages, webhook={"allowUndeclaredVariables": True})
+
+    run_id = post(url, {f"V{n}": "b" * 4000 for n in range(15)}).json()["runId"]  # a 60 KB body
+
+    run = wait_for_run(local_stack.endpoint, run_id, user="admin", timeout=120)
+    assert run["status"] == "SUCCEEDED", run.get("reason")
+    stepfunctions, info = moto_client(local_stack, "stepfunctions")
+    arn = info["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{run_id}"
+    assert len(stepfunctions.describe_execution(executionArn=arn)["input"]) < 2048
+
+
+def test_a_stage_too_large_for_a_workflow_state_is_refused_at_apply(local_stack: RunningStack) -> None:
+    filler = "x" * 4000
+    stages = [{"name": "huge", "jobs": [{"name": f"j{j}", "script": [f": {filler}"] * 9} for j in range(3)]}]
+    definition = {"id": "e2e-huge-stage", "name": "e2e", "stages": stages}
 
     response = requests.put(
-        f"{local_stack.endpoint}/api/pipelines/e2e-240kb", json=definition, headers=ADMIN, timeout=30
+        f"{local_stack.endpoint}/api/pipelines/e2e-huge-stage", json=definition, headers=ADMIN, timeout=30
     )
 
     assert (response.status_code, response.json()["code"]) == (422, "INVALID_PIPELINE")
-    assert any("fit in a run's start" in error["reason"] for error in response.json()["errors"])
+    assert any("fit in a workflow state" in error["reason"] for error in response.json()["errors"])
 
 
 def test_a_pipeline_whose_defaults_cannot_fit_a_runs_start_is_refused_at_apply(local_stack: RunningStack) -> None:

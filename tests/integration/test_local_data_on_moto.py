@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from adapters.dynamodb import DynamoRunSecrets
 from adapters.runs import DynamoRuns
 from adapters.stepfunctions import execution_input
 from domain.models import RunRequest, RunStatus
@@ -135,8 +136,13 @@ def test_a_finished_run_is_left_as_it_was(captured: State) -> None:
 
 def test_a_run_started_but_not_recorded_is_recorded_failed_with_its_delivery(captured: State) -> None:
     accepted = run_request("run-accepted", with_delivery=True)
+    with mock_aws(config=MOTO_CONFIG):  # its request kept at its accept, as the webhook keeps it
+        dynamodb, _, arn = new_stack()
+        moto_state(arn).restore(captured)
+        assert DynamoRunSecrets(dynamodb, TABLE, time.time).put_run_request(accepted, {})
+        kept = moto_state(arn).capture("hr_token")
     record = ExecutionRecord(name="run-accepted", input=execution_input(accepted), status="RUNNING", startDate=3.0)
-    state = captured.model_copy(update={"executions": [*captured.executions, record]})
+    state = kept.model_copy(update={"executions": [*captured.executions, record]})
     with mock_aws(config=MOTO_CONFIG):
         runs, stopped = in_flight_stack(state)
         run = runs.get_run("run-accepted")

@@ -39,6 +39,12 @@ def execution_input(stepfunctions: Any, state_machine_arn: str, run_id: str) -> 
     return dict(json.loads(stepfunctions.describe_execution(executionArn=arn)["input"]))
 
 
+def kept_request(dynamodb: Any, run_id: str) -> dict[str, Any]:
+    """The run's request as its accept kept it, for the workflow to read."""
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{run_id}#REQUEST"}, "sk": {"S": "REQUEST"}})
+    return dict(json.loads(item["Item"]["request"]["S"]))
+
+
 def count_calls(client: Any, calls: list[str]) -> None:
     client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
 
@@ -53,33 +59,34 @@ def fail_with(client: Any, operation: str, code: str) -> None:
     client.meta.events.register(f"before-call.{client.meta.service_model.service_name}.{operation}", short_circuit)
 
 
-def test_general_webhook_starts_an_execution_with_the_defaults(
-    wired: Container, stepfunctions: Any, state_machine_arn: str
+def test_general_webhook_keeps_the_runs_request_and_starts_an_execution_that_names_it(
+    wired: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
 ) -> None:
     status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert status == 202
-    run = execution_input(stepfunctions, state_machine_arn, body["runId"])
+    run = kept_request(dynamodb, body["runId"])
     assert run["variables"]["abc"] == "123"
     assert run["runAs"] == "alice"
     assert run["stages"][0]["jobs"][0]["script"] == ['echo "abc is $abc"']
+    started = execution_input(stepfunctions, state_machine_arn, body["runId"])
+    assert (started["runId"], started["pipelineId"]) == (body["runId"], "demo")
+    assert "stages" not in started and "variables" not in started
 
 
-def test_variable_webhook_starts_an_execution_with_the_override(
-    wired: Container, stepfunctions: Any, state_machine_arn: str
-) -> None:
+def test_variable_webhook_keeps_the_override_in_the_runs_request(wired: Container, dynamodb: Any) -> None:
     status, body, _ = call_webhook(load_event("webhook-variables.json"))
     assert status == 202
-    assert execution_input(stepfunctions, state_machine_arn, body["runId"])["variables"]["abc"] == "456"
+    assert kept_request(dynamodb, body["runId"])["variables"]["abc"] == "456"
 
 
-def test_accepted_path_makes_four_sequential_aws_calls_its_run_slot_included(wired: Container) -> None:
+def test_accepted_path_makes_five_sequential_aws_calls_its_slot_and_request_included(wired: Container) -> None:
     calls: list[str] = []
     call_webhook(load_event("webhook-general.json"))  # first call builds the clients
     count_calls(wired._dynamodb, calls)
     count_calls(wired._stepfunctions, calls)
     status, _, _ = call_webhook(load_event("webhook-general.json"))
     assert status == 202
-    assert calls == ["GetItem", "BatchGetItem", "UpdateItem", "StartExecution"]
+    assert calls == ["GetItem", "BatchGetItem", "UpdateItem", "PutItem", "StartExecution"]
 
 
 def test_a_replay_is_202_with_the_first_runs_variables_and_a_reused_key_409(wired: Container) -> None:
@@ -113,8 +120,9 @@ def test_secret_values_are_stored_with_the_run_and_never_in_execution_input(
     status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
     assert status == 202
     raw_input = json.dumps(execution_input(stepfunctions, state_machine_arn, body["runId"]))
-    assert "s3cr3t-value" not in raw_input
-    assert "API_KEY" in raw_input  # by name only, so the job runner knows to fetch it
+    request = kept_request(dynamodb, body["runId"])
+    assert "s3cr3t-value" not in raw_input + json.dumps(request)
+    assert request["secretNames"] == ["API_KEY"]  # by name only, so the job runner knows to fetch it
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{body['runId']}"}, "sk": {"S": "SECRETS"}})
     assert json.loads(item["Item"]["values"]["S"]) == {"API_KEY": "s3cr3t-value"}
     assert "expiresAt" in item["Item"]

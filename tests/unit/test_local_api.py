@@ -14,6 +14,7 @@ import pytest
 import requests
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from domain.errors import ErrorCode
 from hookrun.local_api import (
     LOCAL_INFO_PATH,
     MAX_BODY_BYTES,
@@ -269,7 +270,7 @@ def test_gateway_answers_502_when_the_function_fails() -> None:
     response = ApiGateway(ROUTES, FakeFunctions(failure=FunctionFailed("boom"))).handle(request())
 
     assert response.status == 502
-    assert json.loads(response.body) == {"code": "INTERNAL_ERROR", "message": "Internal server error"}
+    assert json.loads(response.body) == {"code": "INTERNAL_ERROR", "message": ErrorCode.INTERNAL_ERROR.message}
 
 
 def test_gateway_answers_502_when_the_function_answers_nonsense() -> None:

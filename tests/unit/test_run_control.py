@@ -14,6 +14,8 @@ from domain.management import Caller
 from domain.models import (
     MAX_DEFAULTS_BYTES,
     MAX_RUNNING_RUNS,
+    MAX_STAGE_BYTES,
+    MAX_STAGES_BYTES,
     Concurrency,
     ConcurrencyMode,
     Pipeline,
@@ -99,6 +101,7 @@ class World:
         return WorkflowPorts(
             runs=self.runs,
             secrets=self.store,
+            requests=self.store,
             executor=self.executor,
             deliveries=self.deliveries,
             groups=self.groups,
@@ -215,6 +218,31 @@ def test_pipeline_defaults_too_large_for_a_runs_start_are_refused_at_apply() -> 
 
     with pytest.raises(ValidationError, match="fit in a run's start"):
         demo_pipeline(variables=defaults)
+
+
+def big_stages(count: int, stage_bytes: int) -> list[dict[str, object]]:
+    """`count` stages of two lambda jobs whose scripts take about `stage_bytes` in all."""
+    line = ": " + "x" * 998
+    return [
+        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": [line] * (stage_bytes // 2000)} for j in range(2)]}
+        for s in range(count)
+    ]
+
+
+def test_a_pipeline_over_the_old_96_kib_whole_bound_applies_when_each_stage_fits() -> None:
+    pipeline = demo_pipeline(stages=big_stages(3, 60 * 1024))
+
+    assert sum(len(stage.model_dump_json().encode()) for stage in pipeline.stages) > MAX_STAGE_BYTES
+
+
+def test_a_stage_too_large_for_a_workflow_state_is_refused_at_apply() -> None:
+    with pytest.raises(ValidationError, match=r"stage 's0' takes .* fit in a workflow state"):
+        demo_pipeline(stages=big_stages(1, MAX_STAGE_BYTES + 2000))
+
+
+def test_stages_too_large_for_a_runs_request_are_refused_at_apply() -> None:
+    with pytest.raises(ValidationError, match="fit in a run's request"):
+        demo_pipeline(stages=big_stages(MAX_STAGES_BYTES // (80 * 1024) + 1, 80 * 1024))
 
 
 # Cancel

@@ -147,6 +147,12 @@ def test_the_route_refuses_as_documented(runs: FakeRunStarter, body: str, user: 
 
 
 @pytest.mark.usefixtures("wired")
+def test_a_body_over_64_kib_is_413_as_the_webhooks(runs: FakeRunStarter) -> None:
+    status, answer = post(json.dumps({"variables": {"abc": "x" * 64 * 1024}}))
+    assert (status, answer["code"]) == (413, "PAYLOAD_TOO_LARGE") and runs.started == []
+
+
+@pytest.mark.usefixtures("wired")
 def test_the_route_refuses_an_unknown_pipeline() -> None:
     assert post("{}", pipeline_id="nope")[0] == 404
 

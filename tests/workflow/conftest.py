@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
+from adapters.dynamodb import DynamoRunSecrets
+from adapters.stepfunctions import execution_input
 from domain.models import DeliveryInfo, Pipeline, RunRequest
 from handlers import composition
 from hookrun import lambda_bridge, local_codebuild
@@ -77,15 +79,16 @@ def workflow(dynamodb: Any, stepfunctions: Any, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SECRET_PREFIX", SECRET_PREFIX)
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     composition.use_container(None)
-    yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE))
+    yield Workflow(stepfunctions, arn, DynamoDirectory(dynamodb, TABLE), DynamoRunSecrets(dynamodb, TABLE, time.time))
     composition.use_container(None)
 
 
 class Workflow:
-    def __init__(self, stepfunctions: Any, arn: str, directory: DynamoDirectory) -> None:
+    def __init__(self, stepfunctions: Any, arn: str, directory: DynamoDirectory, kept: DynamoRunSecrets) -> None:
         self.stepfunctions = stepfunctions
         self.arn = arn
         self.directory = directory
+        self.kept = kept  # run requests and secrets, as a run's start keeps them
         self._count = 0
 
     def start(
@@ -94,7 +97,9 @@ class Workflow:
         variables: dict[str, str] | None = None,
         secret_names: tuple[str, ...] = (),
         delivery: DeliveryInfo | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> str:
+        """Start a run as the webhook does: its request (and secret values) kept, its execution given its id."""
         self._count += 1
         run_id = f"run-{time.time_ns():029x}"
         run = RunRequest(
@@ -108,9 +113,8 @@ class Workflow:
             created_at=f"2026-11-27T12:00:{self._count:02d}.000Z",
             delivery=delivery,
         )
-        self.stepfunctions.start_execution(
-            stateMachineArn=self.arn, name=run_id, input=run.model_dump_json(by_alias=True)
-        )
+        assert self.kept.put_run_request(run, secrets or {})
+        self.stepfunctions.start_execution(stateMachineArn=self.arn, name=run_id, input=execution_input(run))
         return run_id
 
     def execution_arn(self, run_id: str) -> str:

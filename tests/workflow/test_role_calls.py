@@ -4,13 +4,10 @@ included, which moto does not check) and listed for them in tests/aws_calls.py."
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from adapters.dynamodb import DynamoRunSecrets
 from domain.models import DeliveryInfo
 from tests.aws_calls import CallRecorder, record_handler_calls
-from tests.conftest import TABLE
 from tests.workflow.conftest import Workflow, pipeline
 
 
@@ -19,14 +16,6 @@ def test_the_workflow_functions_make_only_calls_their_roles_allow(
 ) -> None:
     recorder = CallRecorder()
     record_handler_calls(recorder, monkeypatch)
-    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
-    start = workflow.stepfunctions.start_execution
-
-    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
-        secrets.put_run_secrets(kwargs["name"], {"API_KEY": "hunter22"})
-        return start(**kwargs)
-
-    workflow.stepfunctions.start_execution = start_with_secret
     stages = [
         {"name": "build", "jobs": [{"name": "a", "script": ['test -n "$API_KEY"']}, {"name": "b", "script": ["true"]}]},
         {"name": "deploy", "jobs": [{"name": "ship", "script": ["true"]}]},
@@ -34,7 +23,10 @@ def test_the_workflow_functions_make_only_calls_their_roles_allow(
     github = DeliveryInfo(source="github", event="push", delivery_id="d-1")
     passing = pipeline(stages, variables={"API_KEY": {"secret": True}})
     failing = pipeline([{"name": "test", "jobs": [{"name": "broken", "script": ["exit 3"]}]}, *stages[1:]])
-    runs = [workflow.start(passing, secret_names=("API_KEY",), delivery=github), workflow.start(failing)]
+    runs = [
+        workflow.start(passing, secret_names=("API_KEY",), delivery=github, secrets={"API_KEY": "hunter22"}),
+        workflow.start(failing),
+    ]
 
     assert [workflow.wait(run_id)["status"] for run_id in runs] == ["SUCCEEDED", "FAILED"]
     assert set(recorder.calls) == {"JobStatusFunction", "RunStatusFunction"}  # the job runner calls no AWS API

@@ -114,6 +114,27 @@ def test_jobs_of_a_stage_run_in_parallel(workflow: Workflow, dynamodb: Any) -> N
     assert time.monotonic() - started < 20
 
 
+def test_a_pipeline_over_the_old_whole_bound_runs_with_a_small_input_and_every_state_under_256_kib(
+    workflow: Workflow, dynamodb: Any
+) -> None:
+    line = ": " + "x" * 998  # a no-op line of the shell
+    script = [line] * 30
+    stages = [
+        {"name": f"s{s}", "jobs": [{"name": f"j{j}", "script": [*script, f'echo "{s}{j} $abc"']} for j in range(2)]}
+        for s in range(3)
+    ]
+    big = pipeline(stages)
+    assert sum(len(stage.model_dump_json().encode()) for stage in big.stages) > 96 * 1024  # main's old bound
+
+    run_id = workflow.start(big, {"abc": "y" * 30_000})
+
+    assert workflow.wait(run_id, timeout=120)["status"] == "SUCCEEDED"
+    assert job(recorded(dynamodb, run_id), 2, "j1").output.startswith("21 yyy")
+    execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
+    assert len(execution["input"].encode()) < 2048
+    assert max(len(json.dumps(event, default=str).encode()) for event in workflow.history(run_id)) < 256 * 1024
+
+
 def run_with_secret(workflow: Workflow, dynamodb: Any, secret: str, runner: str) -> tuple[str, DynamoRunSecrets]:
     """A job on `runner` that prints API_KEY and checks it is `secret`, run to success with the secret written as
     the webhook writes it; the run's id and the run secrets store."""
@@ -123,17 +144,9 @@ def run_with_secret(workflow: Workflow, dynamodb: Any, secret: str, runner: str)
         [{"name": "s", "jobs": [{"name": "leak", "runner": runner, "script": script}]}],
         variables={"API_KEY": {"secret": True}},
     )
-    secrets = DynamoRunSecrets(dynamodb, TABLE, time.time)
-    original_start = workflow.stepfunctions.start_execution
-
-    def start_with_secret(**kwargs: Any) -> Any:  # the webhook writes the secret before it starts the run
-        secrets.put_run_secrets(kwargs["name"], {"API_KEY": secret})
-        return original_start(**kwargs)
-
-    workflow.stepfunctions.start_execution = start_with_secret
-    run_id = workflow.start(p, secret_names=("API_KEY",))
+    run_id = workflow.start(p, secret_names=("API_KEY",), secrets={"API_KEY": secret})
     assert workflow.wait(run_id)["status"] == "SUCCEEDED"  # the job saw the real value
-    return run_id, secrets
+    return run_id, workflow.kept
 
 
 def test_secret_values_reach_the_job_but_not_its_output_input_or_history(workflow: Workflow, dynamodb: Any) -> None:
