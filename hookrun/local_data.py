@@ -285,9 +285,8 @@ class MotoState:
         self._region = region
         self._table_names = table_names
         self._state_machine_arn = state_machine_arn
-        # the items as last read (table -> key -> DynamoDB JSON), and the keys written since
-        self._items_read: dict[str, dict[str, dict[str, Any]]] = {}
-        self._item_texts: dict[str, dict[str, str]] = {}  # the same items' JSON
+        # the items as last read (table -> key -> their DynamoDB JSON as text), and the keys written since
+        self._item_texts: dict[str, dict[str, str]] = {}  # as text: a seventh of the memory of the dicts
         self._ended_texts: dict[str, str] = {}  # ended executions' records' JSON, by name
         self._written: dict[str, list[dict[str, Any]]] = {}
         _install_moto_hooks()
@@ -301,7 +300,7 @@ class MotoState:
                 _item_watchers.remove(self._item_written)
 
     def _item_written(self, table_name: str, attributes: dict[str, Any]) -> None:
-        if table_name in self._items_read:
+        if table_name in self._item_texts:
             self._written.setdefault(table_name, []).append(attributes)
 
     def _dynamodb(self) -> Any:
@@ -342,7 +341,7 @@ class MotoState:
     def _items(self, table_name: str) -> list[dict[str, Any]]:
         """Every item of the table: read in full the first time, then only those written since."""
         self._read_items(table_name)
-        return list(self._items_read[table_name].values())
+        return [json.loads(text) for text in self._item_texts[table_name].values()]
 
     def _read_items(self, table_name: str) -> None:
         from moto.core.exceptions import JsonRESTError
@@ -350,12 +349,10 @@ class MotoState:
         backend = self._dynamodb()
         table = backend.get_table(table_name)
         with _dynamodb_writes:
-            read = self._items_read.get(table_name)
-            if read is None:
+            texts = self._item_texts.get(table_name)
+            if texts is None:
                 items = (item.to_json()["Attributes"] for item in table.all_items())
-                read = self._items_read[table_name] = {_key_id(table, item): item for item in items}
-                self._item_texts[table_name] = {key: json.dumps(item) for key, item in read.items()}
-            texts = self._item_texts[table_name]
+                texts = self._item_texts[table_name] = {_key_id(table, item): json.dumps(item) for item in items}
             for attributes in self._written.pop(table_name, []):
                 if not all(isinstance(attributes.get(name), dict) for name in _key_names(table)):
                     continue  # a write moto refused: its key was not even whole
@@ -365,11 +362,9 @@ class MotoState:
                     continue
                 key = _key_id(table, attributes)
                 if item is None:
-                    read.pop(key, None)
                     texts.pop(key, None)
                 else:
-                    read[key] = item.to_json()["Attributes"]
-                    texts[key] = json.dumps(read[key])
+                    texts[key] = json.dumps(item.to_json()["Attributes"])
 
     def snapshot(self, webhook_token: str) -> bytes:
         """What `capture` gives, as state.json's bytes: put together from the JSON of each item and each ended
