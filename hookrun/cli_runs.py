@@ -438,7 +438,7 @@ def rerun(
         bool, typer.Option("--failed", help="Run again from the first stage that did not succeed; reuse the others.")
     ] = False,
 ) -> None:
-    """Re-run a run: a new run with the same variables and commit, as you (owners, runners, admins)."""
+    """Re-run a run: a new run with the same variables and commit, as you (owners and runners)."""
     started = ask(
         lambda: session.api.request("POST", f"{_run_path(run_id)}/rerun", params={"from": "failed" if failed else None})
     )

@@ -4,7 +4,9 @@ Once a second, if moto took a request that may have changed something, a backgro
 moto's backends in this process (the table's items, the Secrets Manager secrets, the state machine's executions)
 and writes it, with the demo webhook's token, as one JSON file: a temporary file, fsync, rename, fsync of the
 folder. A crash or kill -9 at any moment leaves the previous or the new file whole, and loses at most the last
-second. The next start loads it (or refuses, naming `--fresh`, if it cannot) before it creates anything.
+second. The next start loads it (or refuses, naming `--fresh`, if it cannot) before it creates anything. The file
+is put together from each item's and each ended execution's JSON as last dumped, so a snapshot costs what changed
+since the last one, not the whole table under the GIL.
 """
 
 from __future__ import annotations
@@ -154,10 +156,10 @@ class DataFolder:
             "(its data is replaced), or --data DIR to use another folder.",
         )
 
-    def write(self, state: State) -> None:
+    def write(self, state: State | bytes) -> None:
         """Replace state.json in one step: a crash leaves the old file or the new one, never a part of either."""
         temporary = self.directory / f".{STATE_FILE}.{os.getpid()}.tmp"
-        data = state.model_dump_json().encode()
+        data = state if isinstance(state, bytes) else state.model_dump_json().encode()
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(descriptor, "wb") as handle:
@@ -285,6 +287,8 @@ class MotoState:
         self._state_machine_arn = state_machine_arn
         # the items as last read (table -> key -> DynamoDB JSON), and the keys written since
         self._items_read: dict[str, dict[str, dict[str, Any]]] = {}
+        self._item_texts: dict[str, dict[str, str]] = {}  # the same items' JSON
+        self._ended_texts: dict[str, str] = {}  # ended executions' records' JSON, by name
         self._written: dict[str, list[dict[str, Any]]] = {}
         _install_moto_hooks()
         with _dynamodb_writes:
@@ -337,6 +341,10 @@ class MotoState:
 
     def _items(self, table_name: str) -> list[dict[str, Any]]:
         """Every item of the table: read in full the first time, then only those written since."""
+        self._read_items(table_name)
+        return list(self._items_read[table_name].values())
+
+    def _read_items(self, table_name: str) -> None:
         from moto.core.exceptions import JsonRESTError
 
         backend = self._dynamodb()
@@ -346,6 +354,8 @@ class MotoState:
             if read is None:
                 items = (item.to_json()["Attributes"] for item in table.all_items())
                 read = self._items_read[table_name] = {_key_id(table, item): item for item in items}
+                self._item_texts[table_name] = {key: json.dumps(item) for key, item in read.items()}
+            texts = self._item_texts[table_name]
             for attributes in self._written.pop(table_name, []):
                 if not all(isinstance(attributes.get(name), dict) for name in _key_names(table)):
                     continue  # a write moto refused: its key was not even whole
@@ -353,11 +363,43 @@ class MotoState:
                     item = backend.get_item(table_name, {name: attributes[name] for name in _key_names(table)})
                 except JsonRESTError:  # a key of the wrong type: moto refused that write too
                     continue
+                key = _key_id(table, attributes)
                 if item is None:
-                    read.pop(_key_id(table, attributes), None)
+                    read.pop(key, None)
+                    texts.pop(key, None)
                 else:
-                    read[_key_id(table, attributes)] = item.to_json()["Attributes"]
-            return list(read.values())
+                    read[key] = item.to_json()["Attributes"]
+                    texts[key] = json.dumps(read[key])
+
+    def snapshot(self, webhook_token: str) -> bytes:
+        """What `capture` gives, as state.json's bytes: put together from the JSON of each item and each ended
+        execution as last dumped, so only what changed since the last snapshot is dumped again."""
+        for attempt in range(_CAPTURE_ATTEMPTS):
+            try:
+                for name in self._table_names:
+                    self._read_items(name)
+                tables = {name: list(self._item_texts[name].values()) for name in self._table_names}
+                secrets = [secret.model_dump_json() for secret in self._secrets()]
+                executions = [self._execution_text(execution) for execution in self.executions()]
+                break
+            except RuntimeError:  # "changed size during iteration": a request was served meanwhile
+                if attempt == _CAPTURE_ATTEMPTS - 1:
+                    raise
+        self.compact_finished_executions()
+        head = State(savedAt=time.time(), webhookToken=webhook_token)
+        fields = head.model_dump_json(exclude={"tables", "secrets", "executions"})[1:-1]
+        listed = ",".join(f"{json.dumps(name)}:[{','.join(texts)}]" for name, texts in tables.items())
+        text = (
+            f'{{{fields},"tables":{{{listed}}},"secrets":[{",".join(secrets)}],"executions":[{",".join(executions)}]}}'
+        )
+        return text.encode()
+
+    def _execution_text(self, execution: Any) -> str:
+        if execution.stop_date is None or str(execution.status) == "RUNNING":
+            return _record_of(execution).model_dump_json()
+        if execution.name not in self._ended_texts:  # an ended execution's record never changes
+            self._ended_texts[execution.name] = _record_of(execution).model_dump_json()
+        return self._ended_texts[execution.name]
 
     def _secrets(self) -> Iterator[Secret]:
         from moto.secretsmanager.exceptions import SecretsManagerClientError
@@ -383,13 +425,7 @@ class MotoState:
 
     def _executions(self) -> Iterator[ExecutionRecord]:
         for execution in self.executions():
-            yield ExecutionRecord(
-                name=execution.name,
-                input=execution.execution_input or "{}",
-                status=str(execution.status),
-                startDate=execution.start_date.timestamp(),
-                stopDate=execution.stop_date.timestamp() if execution.stop_date else None,
-            )
+            yield _record_of(execution)
 
     def restore(self, state: State) -> None:
         """Put the saved items, secrets and (finished, as records only) executions back into a new moto."""
@@ -474,10 +510,21 @@ class MotoState:
         return compacted
 
 
+def _record_of(execution: Any) -> ExecutionRecord:
+    """What the data folder keeps of a moto execution."""
+    return ExecutionRecord(
+        name=execution.name,
+        input=execution.execution_input or "{}",
+        status=str(execution.status),
+        startDate=execution.start_date.timestamp(),
+        stopDate=execution.stop_date.timestamp() if execution.stop_date else None,
+    )
+
+
 class Snapshots:
     """The background thread that writes the state once a second while it changes, and once more at the end."""
 
-    def __init__(self, folder: DataFolder, capture: Callable[[], State]) -> None:
+    def __init__(self, folder: DataFolder, capture: Callable[[], State | bytes]) -> None:
         self._folder = folder
         self._capture = capture
         self._tracker = ChangeTracker()

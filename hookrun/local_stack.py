@@ -392,7 +392,7 @@ class LocalStack:
         self._jobs = self._ended_run_jobs(self._sandboxes.pools[self.function_names[JOB_RUNNER]])
         self._jobs.start()
         if self._data is not None:
-            self._snapshots = Snapshots(self._data, lambda: self._moto_state().capture(self.webhook_token))
+            self._snapshots = Snapshots(self._data, lambda: self._moto_state().snapshot(self.webhook_token))
             self._snapshots.start()
         self._api.serve_in_background()
         log.info("local stack up: API %s, moto %s", self.endpoint, self.moto_endpoint)

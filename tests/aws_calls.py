@@ -52,7 +52,7 @@ CALLS: dict[str, list[Call]] = {
     "WebhookFunction": [
         Call("dynamodb:GetItem", TABLE, (TRIGGER,)),
         Call("dynamodb:BatchGetItem", TABLE, (PIPELINE, USER)),
-        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),  # the run's slot under maxRunningRuns, taken and freed
+        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),  # the run's slot, taken alongside the BatchGetItem, and freed
         Call("dynamodb:BatchGetItem", TABLE, (RUN,)),  # ... at the limit, the holders' statuses: a lost release?
         Call("dynamodb:PutItem", TABLE, (REQUEST, RUN)),  # the run's request and secret values (one transaction)
         Call("dynamodb:DeleteItem", TABLE, (REQUEST, RUN)),  # ... taken back when StartExecution is unavailable
@@ -75,7 +75,7 @@ CALLS: dict[str, list[Call]] = {
         # a run started by hand: trigger_ports, as the webhook's accepted path
         Call("dynamodb:PutItem", TABLE, (REQUEST, RUN)),
         Call("dynamodb:DeleteItem", TABLE, (REQUEST, RUN)),
-        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),
+        Call("dynamodb:UpdateItem", TABLE, (SLOTS,)),  # ... and maxRunningRuns kept with the slots at each apply
         Call("dynamodb:BatchGetItem", TABLE, (RUN,)),
         Call("states:StartExecution", STATE_MACHINE),
         *(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from domain.deliveries import Delivery
@@ -166,15 +166,30 @@ class FakeRunSlots:
     """RunSlots in memory, with the adapter's conditional take: never more than the limit."""
 
     held: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    limits: dict[tuple[str, str], int] = field(default_factory=dict)  # the limit kept with each pipeline's slots
     fail_frees: bool = False
+    early_takes: list[str] = field(default_factory=list)
 
     def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
+        took = self._take(pipeline_id, incarnation, slot, limit)
+        if took.taken:
+            self.limits[pipeline_id, incarnation] = limit
+        return took
+
+    def begin_take(self, pipeline_id: str, incarnation: str, slot: str, ceiling: int) -> Callable[[], SlotTake]:
+        self.early_takes.append(slot)
+        kept = self.limits.get((pipeline_id, incarnation))
+        took = self._take(pipeline_id, incarnation, slot, 0 if kept is None else min(kept, ceiling))
+        return lambda: took
+
+    def _take(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
         held = self.held.setdefault((pipeline_id, incarnation), set())
+        kept = self.limits.get((pipeline_id, incarnation))
         if len(held) >= limit and slot not in held:
-            return SlotTake(taken=False, held=tuple(sorted(held)))
+            return SlotTake(taken=False, held=tuple(sorted(held)), limit=kept)
         already = slot in held
         held.add(slot)
-        return SlotTake(taken=True, held_already=already)
+        return SlotTake(taken=True, held_already=already, limit=kept)
 
     def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:
         if self.fail_frees:

@@ -192,6 +192,7 @@ class DynamoManagement(DynamoTable):
         actions = [
             self._put(pipeline_to_item(pipeline, at=audit.at, incarnation=incarnation), "attribute_not_exists(pk)"),
             self._put(grant_to_item(owner)),
+            self._kept_limit(pipeline, incarnation),
         ]
         if (secrets := secret_defaults_item(pipeline)) is not None:
             actions.append(self._put(secrets))
@@ -213,7 +214,19 @@ class DynamoManagement(DynamoTable):
             update["Update"]["UpdateExpression"] += " REMOVE secretDefaults"
         update["Update"]["ExpressionAttributeNames"] = {"#definition": "definition"}
         kept = self._put(secrets) if secrets is not None else self._delete(keys.secret_defaults_key(pipeline.id))
-        self._commit(stored, [update, kept], audit)
+        self._commit(stored, [update, kept, self._kept_limit(pipeline, stored.incarnation)], audit)
+
+    def _kept_limit(self, pipeline: Pipeline, incarnation: str) -> dict[str, Any]:
+        """maxRunningRuns kept with the pipeline's run slots, for the webhook's take alongside its pipeline read."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.run_slots_key(pipeline.id, incarnation),
+                "UpdateExpression": "SET #limit = :limit",
+                "ExpressionAttributeNames": {"#limit": "limit"},
+                "ExpressionAttributeValues": {":limit": {"N": str(pipeline.max_running_runs)}},
+            }
+        }
 
     def delete_pipeline(self, stored: StoredPipeline, grants: Sequence[Grant], audit: AuditEntry) -> None:
         grant_keys = [keys.grant_key(g.pipeline_id, g.user_id) for g in grants]

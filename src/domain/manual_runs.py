@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import Forbidden
 from .models import AcceptedRun, RunRequest, TriggerKind
-from .policy import Caller, authorize, can_run, refusal
+from .policy import Caller, authorize, can_run, must_run_as_caller, refusal
 from .run_slots import start_in_a_slot
 from .trigger_pipeline import TriggerPorts
 from .variables import merge_variables
@@ -25,11 +24,7 @@ def start_manual_run(
     if pipeline is None:
         raise refusal(caller, access.user)
     authorize(caller, access.user, access.grant, exists=True, needs=can_run)
-    if not can_run(access.user, access.grant):  # only an admin gets here: a run executes as its caller
-        raise Forbidden(
-            f"User '{caller.user_id}' holds no runner or owner role on pipeline '{pipeline.id}', and a run executes"
-            " as the user who starts it. Grant the user the runner role first, or start it as a user who holds it."
-        )
+    must_run_as_caller(caller, access.user, access.grant, pipeline.id)  # only an admin can fail it here
     merged = merge_variables(
         pipeline.variables, overrides, allow_undeclared=pipeline.webhook.allow_undeclared_variables
     )

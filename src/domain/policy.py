@@ -37,6 +37,15 @@ def can_own(user: User | None, grant: Grant | None) -> bool:
     return can_view(user, grant) and grant is not None and grant.role is Role.OWNER
 
 
+def must_run_as_caller(caller: Caller, user: User | None, grant: Grant | None, pipeline_id: str) -> None:
+    """A run executes as the user who starts it: raise FORBIDDEN unless they may run it (admins too need a role)."""
+    if not can_run(user, grant):
+        raise Forbidden(
+            f"User '{caller.user_id}' holds no runner or owner role on pipeline '{pipeline_id}', and a run executes"
+            " as the user who starts it. Grant the user the runner role first, or start it as a user who holds it."
+        )
+
+
 def is_suspended(caller: Caller, user: User | None) -> bool:
     return not caller.is_admin and user is not None and user.status is UserStatus.SUSPENDED
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -183,11 +183,13 @@ class ConcurrencyGroups(Protocol):
 @dataclass(frozen=True)
 class SlotTake:
     """What taking a slot did: took it, found it held already (a repeated start of the same run), or was refused
-    because `limit` slots are held (`held` lists them)."""
+    because `limit` slots are held (`held` lists them). `limit` is the limit kept with the slots (None: none kept).
+    """
 
     taken: bool
     held_already: bool = False
     held: tuple[str, ...] = ()
+    limit: int | None = None
 
 
 class RunSlots(Protocol):
@@ -195,7 +197,12 @@ class RunSlots(Protocol):
     write before a run starts, so concurrent starts never hold more than the limit, and freed when the run ends."""
 
     def take_slot(self, pipeline_id: str, incarnation: str, slot: str, limit: int) -> SlotTake:
-        """Take `slot` if fewer than `limit` are held, in one conditional write."""
+        """Take `slot` if fewer than `limit` are held, in one conditional write that keeps `limit` with the slots."""
+        ...
+
+    def begin_take(self, pipeline_id: str, incarnation: str, slot: str, ceiling: int) -> Callable[[], SlotTake]:
+        """Start taking `slot` under the limit kept with the slots (and `ceiling`), while the caller goes on; the
+        callable returned waits for the take's answer (or raises its error)."""
         ...
 
     def free_slots(self, pipeline_id: str, incarnation: str, slots: Sequence[str]) -> None:

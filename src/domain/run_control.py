@@ -9,7 +9,7 @@ from typing import Protocol
 
 from .errors import Conflict, ErrorCode, HookrunError, NotFound
 from .models import RunRequest, RunStatus, TriggerKind
-from .policy import Caller, authorize, can_run, refusal
+from .policy import Caller, authorize, can_run, must_run_as_caller, refusal
 from .ports import (
     AccessReader,
     ExecutionControl,
@@ -114,13 +114,15 @@ def rerun(ports: RunControlPorts, caller: Caller, run_id: str, *, from_failed: b
 
     With `from_failed`, the stages before the first one that did not succeed (and that the pipeline still has, in
     the same place) are shown SUCCEEDED, `reusedFrom` the run, and are not run again. Raises SECRETS_EXPIRED (409)
-    when the run's secret values are no longer kept, PIPELINE_NOT_FOUND when its pipeline is gone.
+    when the run's secret values are no longer kept (they are deleted when it ends), PIPELINE_NOT_FOUND when its
+    pipeline is gone, FORBIDDEN when the caller may not run it (an admin too needs a role: the run executes as them).
     """
     run = controllable_run(ports, caller, run_id)
     access = ports.access.get_access(run.pipeline_id, caller.user_id)
     pipeline = access.pipeline
     if pipeline is None or access.incarnation != run.incarnation:
         raise NotFound(ErrorCode.PIPELINE_NOT_FOUND, f"Pipeline '{run.pipeline_id}' of this run is gone.")
+    must_run_as_caller(caller, access.user, access.grant, pipeline.id)  # the new run executes as its caller
     secrets = ports.secrets.get_run_secrets(run_id) if run.secret_names else {}
     if set(run.secret_names) - secrets.keys():
         raise Conflict(ErrorCode.SECRETS_EXPIRED)

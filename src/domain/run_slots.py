@@ -9,22 +9,25 @@ ended, or was never recorded START_GRACE_SECONDS after it was taken, is freed th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from .deliveries import run_id_for_delivery
 from .errors import HookrunError, RunLimitReached
-from .models import RunRequest, RunStatus
-from .ports import RunSecrets, RunSlots, RunStarter, RunStatuses
+from .models import RunRequest, RunStatus, Trigger
+from .ports import RunSecrets, RunSlots, RunStarter, RunStatuses, SlotTake
 
 # the ports re-exported: the use cases that take slots name them from here
 __all__ = [
     "START_GRACE_SECONDS",
+    "EarlySlot",
     "RunSlots",
     "RunStatuses",
     "StartParts",
+    "early_slot",
     "free_slot",
     "slot_of",
     "start_in_a_slot",
@@ -52,14 +55,87 @@ def slot_of(run: SlotHolder) -> str:
     return f"{run.created_at}#{run.run_id}"
 
 
-def take_slot(slots: RunSlots, statuses: RunStatuses, run: SlotHolder, limit: int, now: str) -> bool:
-    """Hold one of the pipeline's `limit` slots for `run`, before it starts. False if it held it already (a repeated
-    start of the same run, whose slot is not this start's to free).
+class EarlySlot:
+    """A run's slot taken before its pipeline is read, alongside that read, under the limit kept with the slots.
+
+    The take counts only if it is the slot of the run that starts, judged by that run's limit (the pipeline as read
+    now); otherwise what it took is freed and the slot taken again, by the pipeline's limit. A refused request
+    drops it: its slot is freed.
+    """
+
+    def __init__(
+        self, slots: RunSlots, ceiling: int, *, pipeline_id: str, incarnation: str, run_id: str, created_at: str
+    ) -> None:
+        self._slots, self._pipeline_id, self._incarnation = slots, pipeline_id, incarnation
+        self.run_id, self.created_at, self._ceiling = run_id, created_at, ceiling
+        self._slot = f"{created_at}#{run_id}"
+        self._pending: Callable[[], SlotTake] | None = slots.begin_take(pipeline_id, incarnation, self._slot, ceiling)
+
+    def claim(self, slot: str, limit: int) -> SlotTake | None:
+        """The take's answer if it is `slot`'s, judged by `limit`; else None, anything it took freed.
+
+        Raises Unavailable if the take failed.
+        """
+        took = self._settle()
+        if took is None:
+            return None
+        judged_by = None if took.limit is None else min(took.limit, self._ceiling)
+        if slot == self._slot and judged_by == limit:
+            return took
+        self._free(took)
+        return None
+
+    def drop(self) -> None:
+        """The request was refused: free the slot if the take got it (and nobody claimed it)."""
+        with suppress(HookrunError):
+            took = self._settle()
+            if took is not None:
+                self._free(took)
+
+    def _settle(self) -> SlotTake | None:
+        pending, self._pending = self._pending, None
+        return pending() if pending is not None else None
+
+    def _free(self, took: SlotTake) -> None:
+        if took.taken and not took.held_already:
+            self._slots.free_slots(self._pipeline_id, self._incarnation, [self._slot])
+
+
+class EarlyPorts(Protocol):
+    """What taking a webhook's slot early needs (TriggerPorts has it)."""
+
+    @property
+    def slots(self) -> RunSlots: ...
+    @property
+    def stack_run_limit(self) -> int: ...
+    @property
+    def new_run_id(self) -> Callable[[], str]: ...
+
+
+def early_slot(
+    ports: EarlyPorts, trigger: Trigger, key: str | None, keyed_by_body: bool, received_at: str
+) -> list[EarlySlot]:
+    """A delivery's slot taken alongside the read of its pipeline (one sequential call less), if its run's id is
+    known from its headers (`key`, else a new id unless a source event's key comes from its body, read later)."""
+    if key is None and keyed_by_body:
+        return []
+    run_id = run_id_for_delivery(trigger.pipeline_id, key, trigger.incarnation) if key else ports.new_run_id()
+    ids = {"pipeline_id": trigger.pipeline_id, "incarnation": trigger.incarnation, "run_id": run_id}
+    return [EarlySlot(ports.slots, ports.stack_run_limit, **ids, created_at=received_at)]
+
+
+def take_slot(
+    slots: RunSlots, statuses: RunStatuses, run: SlotHolder, limit: int, now: str, *, early: EarlySlot | None = None
+) -> bool:
+    """Hold one of the pipeline's `limit` slots for `run`, before it starts (with the `early` take if it counts).
+    False if it held it already (a repeated start of the same run, whose slot is not this start's to free).
 
     Raises RunLimitReached when `limit` runs that have not ended hold them all; nothing is kept then.
     """
     slot = slot_of(run)
-    took = slots.take_slot(run.pipeline_id, run.incarnation, slot, limit)
+    took = early.claim(slot, limit) if early is not None else None
+    if took is None:
+        took = slots.take_slot(run.pipeline_id, run.incarnation, slot, limit)
     if not took.taken:
         lost = _lost_slots(statuses, took.held, now)
         if lost:
@@ -128,14 +204,22 @@ class StartParts:
     stack_run_limit: int
 
 
-def start_in_a_slot(ports: StartPorts, run: RunRequest, secrets: Mapping[str, str], limit: int, now: str) -> None:
-    """Take the run's slot under `limit` (the pipeline's maxRunningRuns, at most the stack's), keep its request and
-    secret values, start it: a run that does not start keeps none.
+def start_in_a_slot(
+    ports: StartPorts,
+    run: RunRequest,
+    secrets: Mapping[str, str],
+    limit: int,
+    now: str,
+    *,
+    early: EarlySlot | None = None,
+) -> None:
+    """Take the run's slot under `limit` (the pipeline's maxRunningRuns, at most the stack's; the `early` take if it
+    counts), keep its request and secret values, start it: a run that does not start keeps none.
 
     Raises RunLimitReached (nothing taken or kept), RunAlreadyStarted (a replay: the run that started holds a slot
     and secrets of its own) or Unavailable.
     """
-    took = take_slot(ports.slots, ports.run_statuses, run, min(limit, ports.stack_run_limit), now)
+    took = take_slot(ports.slots, ports.run_statuses, run, min(limit, ports.stack_run_limit), now, early=early)
     kept = False
     try:
         kept = ports.secrets.put_run_request(run, secrets)

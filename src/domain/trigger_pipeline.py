@@ -24,7 +24,7 @@ from .models import AcceptedRun, DeliveryInfo, Model, Pipeline, RunRequest, Trig
 from .policy import can_run
 from .ports import AccessReader, DeliveryLog, RunSecrets, RunStarter, SigningSecrets, TriggerReader
 from .requests import printable
-from .run_slots import RunSlots, RunStatuses, start_in_a_slot
+from .run_slots import EarlySlot, RunSlots, RunStatuses, early_slot, start_in_a_slot
 from .sources import Expectations, Inbound, SkipReason, read_inbound
 from .tokens import hash_token, is_well_formed
 from .variables import SECRET_MASK, MergedVariables, merge_variables
@@ -32,6 +32,7 @@ from .variables import SECRET_MASK, MergedVariables, merge_variables
 WOULD_RUN = "WOULD_RUN"
 QUERY_PARAMETERS = frozenset({"dryRun"})  # the only query parameters the webhook takes
 _IGNORED = frozenset({SkipReason.PING, SkipReason.IGNORED_EVENT})
+_Seen = Callable[[Inbound], None] | None
 
 
 @dataclass(frozen=True)
@@ -113,21 +114,32 @@ def receive_webhook(ports: TriggerPorts, request: WebhookRequest) -> AcceptedRun
     or tag event without either, a key derived from the push decides the run id, so a redelivery replays instead
     of starting a second run. With `?dryRun=true` everything is checked and the answer says what would happen,
     but nothing starts. Every request to a known token leaves a delivery record. Raises WebhookNotFound,
-    WebhookDisabled, InsufficientPermissions, InvalidSignature, InvalidVariables or BadRequest.
+    WebhookDisabled, InsufficientPermissions, InvalidSignature, InvalidVariables, BadRequest, IdempotencyKeyReused,
+    RunLimitReached or Unavailable.
     """
     if not is_well_formed(request.token):
         raise WebhookNotFound()
     trigger = ports.triggers.get_trigger(hash_token(request.token))
     if trigger is None:
         raise WebhookNotFound()
-    runnable, inbound = _read(ports, trigger, request, check_signature=True)
-    journal = _Journal(ports, trigger, inbound)
-    with journal.recording_rejections():
-        journal.dry_run = is_dry_run(request.query)
-        prepared = _prepare(trigger, runnable, inbound)
-        if journal.dry_run:
-            return _dry_run_answer(prepared, journal)
-        return _start(ports, prepared, journal, request)
+    received_at, early = ports.now(), list[EarlySlot]()
+
+    def take_early(headers: Inbound) -> None:
+        if trigger.enabled and request.query.get("dryRun") != "true" and not headers.key_error:
+            early.extend(early_slot(ports, trigger, headers.key, headers.provider is not None, received_at))
+
+    try:
+        runnable, inbound = _read(ports, trigger, request, check_signature=True, on_headers=take_early)
+        journal = _Journal(ports, trigger, inbound, received_at=received_at)
+        with journal.recording_rejections():
+            journal.dry_run = is_dry_run(request.query)
+            prepared = _prepare(trigger, runnable, inbound)
+            if journal.dry_run:
+                return _dry_run_answer(prepared, journal)
+            return _start(ports, prepared, journal, request, early[0] if early else None)
+    finally:
+        for slot in early:
+            slot.drop()  # unless the run claimed it: the request was refused, filtered or failed
 
 
 def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequest) -> DryRun:
@@ -143,16 +155,24 @@ def dry_run_delivery(ports: TriggerPorts, trigger: Trigger, request: WebhookRequ
 
 
 def _read(
-    ports: TriggerPorts, trigger: Trigger, request: WebhookRequest, *, check_signature: bool
+    ports: TriggerPorts, trigger: Trigger, request: WebhookRequest, *, check_signature: bool, on_headers: _Seen = None
 ) -> tuple[Pipeline | HookrunError, Inbound]:
-    """The pipeline the trigger may run now (else the refusal to raise in its turn), and the request, read once."""
-    runnable = _pipeline_to_run(ports, trigger)
-    expectations = None
-    if isinstance(runnable, Pipeline):
+    """The pipeline the trigger may run now (else the refusal to raise in its turn), read once the request's headers
+    are (`on_headers` is told of them first), and the request, read once."""
+    runnable: list[Pipeline | HookrunError] = []
+
+    def expectations(headers: Inbound) -> Expectations | None:
+        if on_headers is not None:
+            on_headers(headers)
+        runnable.append(pipeline := _pipeline_to_run(ports, trigger))
+        if not isinstance(pipeline, Pipeline):
+            return None
         secret_name = trigger.signing_secret if check_signature else None
         signing_secret = (lambda: ports.signing_secrets.get_signing_secret(secret_name) or "") if secret_name else None
-        expectations = Expectations(runnable.source, signing_secret, ports.epoch_ms())
-    return runnable, read_inbound(request.headers, request.body, expectations)
+        return Expectations(pipeline.source, signing_secret, ports.epoch_ms())
+
+    inbound = read_inbound(request.headers, request.body, expectations)
+    return runnable[0], inbound
 
 
 def _pipeline_to_run(ports: TriggerPorts, trigger: Trigger) -> Pipeline | HookrunError:
@@ -173,13 +193,21 @@ def _pipeline_to_run(ports: TriggerPorts, trigger: Trigger) -> Pipeline | Hookru
 class _Journal:
     """The delivery's record, built once from the request: every outcome is written with all that is known of it."""
 
-    def __init__(self, ports: TriggerPorts, trigger: Trigger, inbound: Inbound, *, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        ports: TriggerPorts,
+        trigger: Trigger,
+        inbound: Inbound,
+        *,
+        dry_run: bool = False,
+        received_at: str | None = None,
+    ) -> None:
         self._log = ports.deliveries
         self.dry_run = dry_run
         self.delivery = Delivery(
             pipeline_id=trigger.pipeline_id,
             incarnation=trigger.incarnation,
-            received_at=ports.now(),
+            received_at=received_at if received_at is not None else ports.now(),
             source=inbound.source,
             event=inbound.event,
             delivery_id=inbound.key,
@@ -239,7 +267,7 @@ def _prepare(trigger: Trigger, runnable: Pipeline | HookrunError, inbound: Inbou
 
 
 def _start(
-    ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request: WebhookRequest
+    ports: TriggerPorts, prepared: _Prepared, journal: _Journal, request: WebhookRequest, early: EarlySlot | None
 ) -> AcceptedRun | Skipped:
     pipeline, merged, key = prepared.pipeline, prepared.merged, prepared.inbound.key
     if merged is None:
@@ -247,10 +275,13 @@ def _start(
         outcome = Outcome.IGNORED_EVENT if reason in _IGNORED else Outcome.FILTERED
         journal.write(outcome, reason)
         return Skipped(pipeline.id, outcome, reason, message)
-    run_id = run_id_for_delivery(pipeline.id, key, prepared.trigger.incarnation) if key else ports.new_run_id()
+    if key:
+        run_id = run_id_for_delivery(pipeline.id, key, prepared.trigger.incarnation)
+    else:
+        run_id = early.run_id if early is not None else ports.new_run_id()
     run = _run_request(prepared, merged, journal.delivery, run_id=run_id, request=request)
     try:
-        start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, ports.now())
+        start_in_a_slot(ports, run, merged.secrets(), pipeline.max_running_runs, ports.now(), early=early)
     except (RunAlreadyStarted, RunLimitReached) as refused:
         # a redelivery of a run that started is its replay, even at the pipeline's limit
         if isinstance(refused, RunLimitReached) and not (key and ports.runs.get_started_run(run_id)):

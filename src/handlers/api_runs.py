@@ -175,8 +175,9 @@ def post_cancel(run_id: RunId) -> Response[str]:
     description=(
         "Starts a new run of the pipeline (as it is now) with the same variables and commit, as the caller "
         "(`trigger.kind: rerun`, `rerunOf`). `?from=failed` shows the stages before the first that did not succeed "
-        "SUCCEEDED with `reusedFrom` and runs the rest. Owners, runners and admins; 409 SECRETS_EXPIRED when the "
-        "run's secret values are no longer kept."
+        "SUCCEEDED with `reusedFrom` and runs the rest. Owners and runners (admins too need a role: the run executes "
+        "as them); 409 SECRETS_EXPIRED when the run's secret values are no longer kept (deleted when it succeeded or "
+        "failed)."
     ),
     tags=RUNS,
     responses=responses(
@@ -189,7 +190,7 @@ def post_rerun(
         str | None, Query(alias="from", description="'failed': run again from the first stage that did not succeed.")
     ] = None,
 ) -> Response[str]:
-    """Re-run a run for an owner, runner or admin of its pipeline."""
+    """Re-run a run for an owner or runner of its pipeline: the new run executes as them."""
     run_id = _run_id(run_id)
     if from_ not in (None, "failed"):
         raise RequestRejected(ErrorCode.INVALID_PARAMETER, "The query parameter 'from' takes only 'failed'.")

@@ -172,6 +172,36 @@ def test_a_later_capture_reads_what_was_written_since_as_a_full_read_would(captu
     assert len(full) == 2 * 3 - 1 + 3
 
 
+def test_a_snapshot_holds_what_a_capture_holds_after_writes_deletes_and_ended_executions(captured: State) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        dynamodb, stepfunctions, arn = new_stack()
+        reader = moto_state(arn)
+        reader.restore(captured)
+        reader.snapshot("hr_token")
+        runs = DynamoRuns(dynamodb, TABLE)
+        runs.move_run("run-in-flight", RunStatus.FAILED, {"reason": "changed"})
+        dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "RUN#run-finished"}, "sk": {"S": "STAGE#00"}})
+        runs.create_run(run_request("run-new"), RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
+        stepfunctions.start_execution(stateMachineArn=arn, name="run-new", input=execution_input(run_request("a")))
+        for _ in range(200):  # it fails at once (its functions are not deployed): then it no longer changes
+            if "RUNNING" not in [e["status"] for e in stepfunctions.list_executions(stateMachineArn=arn)["executions"]]:
+                break
+            time.sleep(0.05)
+
+        snapshot = State.model_validate_json(reader.snapshot("hr_token"))
+        capture = reader.capture("hr_token")
+
+    def sort(state: State) -> dict[str, Any]:
+        document = state.model_dump(exclude={"savedAt"})
+        document["tables"] = {name: sorted(map(json.dumps, items)) for name, items in document["tables"].items()}
+        document["executions"] = sorted(document["executions"], key=lambda execution: execution["name"])
+        return document
+
+    assert sort(snapshot) == sort(capture)
+    assert len(snapshot.tables[TABLE]) == 2 * 3 - 1 + 3
+    assert {execution.name for execution in snapshot.executions} == {"run-finished", "run-new"}
+
+
 def test_finished_executions_beyond_the_newest_keep_only_a_record_and_their_names_stay_taken() -> None:
     with mock_aws(config=MOTO_CONFIG):
         _, stepfunctions, arn = new_stack()

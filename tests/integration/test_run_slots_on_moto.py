@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 import pytest
 
 from adapters.deliveries import DynamoDeliveryLog
 from adapters.run_slots import DynamoRunSlots
+from bench.aws_calls import Call, sequential_calls
 from domain.deliveries import Outcome
 from domain.models import Role
 from domain.tokens import hash_token
@@ -129,3 +132,83 @@ def test_a_webhook_whose_start_fails_frees_its_slot_and_keeps_no_secret_values(
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PIPELINE#demo#SLOTS"}, "sk": {"S": "SLOTS"}})["Item"]
     assert len(item["slots"]["SS"]) == 1
     assert dynamodb.scan(TableName=TABLE, FilterExpression="sk = :s", ExpressionAttributeValues=SECRETS)["Items"] == []
+
+
+def record_calls(container: Container, *, meet: bool = False) -> list[Call]:
+    """The calls of `container`'s clients from now on, with their starts and ends. With `meet`, the first UpdateItem
+    and BatchGetItem wait (a few seconds at most) until both have started: calls made at once overlap, whatever the
+    threads' scheduling, and calls made one after the other do not."""
+    calls: list[Call] = []
+    both_started = threading.Barrier(2, timeout=5)
+
+    def before(model: Any, context: dict[str, Any], **_: Any) -> None:
+        context["test_call"] = call = Call("aws", model.name, threading.get_ident(), time.perf_counter())
+        calls.append(call)
+        first = [c.operation for c in calls].count(model.name) == 1
+        if meet and first and model.name in {"UpdateItem", "BatchGetItem"}:
+            with suppress(threading.BrokenBarrierError):
+                both_started.wait()
+
+    def after(context: dict[str, Any], **_: Any) -> None:
+        context["test_call"].end = time.perf_counter()
+
+    for client in (container._dynamodb, container._stepfunctions):
+        client.meta.events.register("before-call", before)
+        client.meta.events.register("after-call", after)
+        client.meta.events.register("after-call-error", after)
+    return calls
+
+
+def test_the_accepted_path_takes_its_slot_alongside_the_pipeline_read_one_sequential_call_less(
+    capped: Container,
+) -> None:
+    assert call_webhook(webhook_event())[0] == 202  # the clients are made; the limit is kept with the slots
+    calls = record_calls(capped, meet=True)
+
+    assert call_webhook(webhook_event())[0] == 202
+
+    operations = [call.operation for call in calls]
+    assert sorted(operations) == ["BatchGetItem", "GetItem", "PutItem", "StartExecution", "UpdateItem"]
+    assert len({call.thread for call in calls}) == 2 and sequential_calls(calls) == len(calls) - 1 == 4
+
+
+def test_a_request_refused_after_its_slot_was_taken_alongside_the_pipeline_read_frees_it(
+    capped: Container, dynamodb: Any
+) -> None:
+    _, first, _ = call_webhook(webhook_event())
+    DynamoDirectory(dynamodb, TABLE).delete_grant("demo", "alice")
+    calls = record_calls(capped)
+
+    status, body, _ = call_webhook(webhook_event())
+
+    assert (status, body["code"]) == (403, "INSUFFICIENT_PERMISSIONS")
+    assert [call.operation for call in calls].count("UpdateItem") == 2  # taken alongside the read, then freed
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "PIPELINE#demo#SLOTS"}, "sk": {"S": "SLOTS"}})["Item"]
+    assert [slot.rpartition("#")[2] for slot in item["slots"]["SS"]] == [first["runId"]]
+
+
+def test_a_pipeline_applied_again_with_another_max_running_runs_is_capped_by_the_new_one(
+    state_machine_arn: str, dynamodb: Any
+) -> None:
+    from adapters.management import DynamoManagement
+    from domain.management import apply_pipeline
+    from domain.policy import Caller
+    from domain.webhook_trigger import enable_webhook
+    from tests.unit.test_management import seeded
+
+    ports = seeded(DynamoManagement(dynamodb, TABLE))
+    owner, admin = Caller("owen"), Caller("admin", is_admin=True)
+    apply_pipeline(ports, admin, demo_pipeline(maxRunningRuns=3))
+    token = enable_webhook(ports, Caller("alice"), "demo").token
+    assert token is not None
+    with using_container(Container(Settings(table_name=TABLE, state_machine_arn=state_machine_arn))) as wired:
+        assert [call_webhook(webhook_event(token=token))[0] for _ in range(2)] == [202, 202]
+        apply_pipeline(ports, owner, demo_pipeline(maxRunningRuns=2))
+        lowered = call_webhook(webhook_event(token=token))
+        apply_pipeline(ports, owner, demo_pipeline(maxRunningRuns=4))
+        calls = record_calls(wired)
+        raised = call_webhook(webhook_event(token=token))
+
+    assert (lowered[0], lowered[1]["maxRunningRuns"]) == (429, 2)
+    assert raised[0] == 202
+    assert [call.operation for call in calls].count("UpdateItem") == 1  # taken by the kept limit, at once

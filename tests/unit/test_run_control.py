@@ -474,6 +474,14 @@ def test_a_viewer_may_not_rerun(world: World) -> None:
     assert world.starter.started == []
 
 
+def test_an_admin_without_a_role_may_not_rerun_as_the_rerun_runs_as_them(world: World) -> None:
+    finished(world, (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED))
+
+    with pytest.raises(Forbidden, match="runner or owner role"):
+        rerun(world.control(), Caller("root", is_admin=True), RUN)
+    assert world.starter.started == []
+
+
 # Concurrency groups
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.deliveries import Outcome
-from domain.errors import RunLimitReached, Unavailable
+from domain.errors import HookrunError, RunLimitReached, Unavailable
 from domain.management import Caller
 from domain.manual_runs import start_manual_run
 from domain.models import DEFAULT_MAX_RUNNING_RUNS, AcceptedRun, Concurrency, ConcurrencyMode, Pipeline, RunStatus
@@ -307,3 +307,79 @@ def test_a_rerun_beyond_the_limit_is_refused_and_keeps_no_secret_values(
     with pytest.raises(RunLimitReached):
         rerun(world.control(), Caller("alice"), RUN)
     assert world.starter.started == [] and set(world.store.run_secrets) == {RUN}
+
+
+# Taking the slot alongside the pipeline read (the limit kept with the slots)
+
+
+def test_a_webhook_takes_its_slot_alongside_the_pipeline_read_and_its_run_holds_that_slot(
+    store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
+) -> None:
+    slots.limits["demo", ""] = 2
+    post(fake_ports(capped(store, 2), runs, slots=slots))
+
+    (run,) = runs.started
+    assert slots.early_takes == [slot_of(run)] and slots.of() == {slot_of(run)}
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "refusal"),
+    [
+        ({"nope": "1"}, {}, "INVALID_VARIABLES"),
+        ({}, {"dryRun": "maybe"}, "INVALID_PARAMETER"),
+        ({}, {}, "INSUFFICIENT_PERMISSIONS"),
+    ],
+)
+def test_a_request_refused_after_its_early_take_frees_the_slot(
+    store: FakeStore,
+    runs: FakeRunStarter,
+    slots: FakeRunSlots,
+    body: dict[str, str],
+    query: dict[str, str],
+    refusal: str,
+) -> None:
+    slots.limits["demo", ""] = 2
+    if refusal == "INSUFFICIENT_PERMISSIONS":
+        store.grants.pop(("demo", "alice"))
+    request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, json.dumps(body).encode(), query=query)
+
+    with pytest.raises(HookrunError) as raised:
+        receive_webhook(fake_ports(capped(store, 2), runs, slots=slots), request)
+
+    assert raised.value.code == refusal
+    assert len(slots.early_takes) == 1 and slots.of() == set() and runs.started == []
+
+
+def test_an_early_take_under_a_stale_higher_limit_is_freed_and_the_pipeline_s_lower_limit_refuses(
+    store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
+) -> None:
+    ports = fake_ports(capped(store, 1), runs, slots=slots)
+    post(ports)
+    slots.limits["demo", ""] = 5  # kept before the pipeline was applied again with maxRunningRuns 1
+
+    with pytest.raises(RunLimitReached) as raised:
+        post(ports)
+
+    assert raised.value.limit == 1 and len(slots.early_takes) == 2
+    assert slots.of() == {slot_of(runs.started[0])}
+
+
+def test_an_early_take_refused_under_a_stale_lower_limit_is_taken_again_by_the_pipeline_s_and_keeps_it(
+    store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots
+) -> None:
+    ports = fake_ports(capped(store, 3), runs, slots=slots)
+    post(ports)
+    slots.limits["demo", ""] = 1  # kept before the pipeline was applied again with maxRunningRuns 3
+
+    post(ports)
+
+    assert len(runs.started) == 2 and len(slots.of()) == 2 and slots.limits["demo", ""] == 3
+
+
+def test_a_dry_run_takes_no_slot(store: FakeStore, runs: FakeRunStarter, slots: FakeRunSlots) -> None:
+    slots.limits["demo", ""] = 2
+    request = WebhookRequest(DEMO_TOKEN, {"Content-Type": "application/json"}, b"{}", query={"dryRun": "true"})
+
+    receive_webhook(fake_ports(capped(store, 2), runs, slots=slots), request)
+
+    assert slots.early_takes == [] and slots.of() == set()

@@ -1,7 +1,8 @@
 """A webhook request read once into one value: who sent it, which event, the key that names its run, and its payload.
 
-The use case enters this package once, after the trigger, pipeline and run-as user are read, with what the pipeline
-expects of a body. Refusals come back in the value, for the use case to raise in the order of its checks.
+The use case enters this package once, after the trigger is read; what the pipeline expects of a body is asked for
+once the headers are read (the run's key known), so the use case may read the pipeline and act on the key at once.
+Refusals come back in the value, for the use case to raise in the order of its checks.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ class Inbound:
     built_ins: dict[str, str] = field(default_factory=dict)  # the HOOKRUN_* variables of a push or tag event
 
 
-def read_inbound(headers: Mapping[str, str], body: bytes, expectations: Expectations | None) -> Inbound:
+def read_inbound(
+    headers: Mapping[str, str],
+    body: bytes,
+    expectations: Expectations | Callable[[Inbound], Expectations | None] | None,
+) -> Inbound:
     """Read a webhook request: its headers, then its body against `expectations` (None: the request is refused
-    before its body counts, and the body is not read).
+    before its body counts, and the body is not read; a callable: asked with what the headers said).
 
     A source event is verified (unless there is no signing secret to check), parsed and decided by the pipeline's
     source settings; a variable webhook's body is read as a JSON object of variables.
@@ -69,8 +74,10 @@ def read_inbound(headers: Mapping[str, str], body: bytes, expectations: Expectat
         key = delivery_id(provider, headers) if provider else None
         inbound = replace(inbound, key=key if key is not None else idempotency_key(headers))
     except InvalidSourceEvent as error:
-        return replace(inbound, key_error=error)
-    if expectations is None:
+        inbound = replace(inbound, key_error=error)
+    if callable(expectations):
+        expectations = expectations(inbound)
+    if expectations is None or inbound.key_error is not None:
         return inbound
     content_type = lower(headers).get("content-type")
     try:
