@@ -57,6 +57,7 @@ CALLS: dict[str, list[Call]] = {
         Call("dynamodb:PutItem", TABLE, (REQUEST, RUN)),  # the run's request and secret values (one transaction)
         Call("dynamodb:DeleteItem", TABLE, (REQUEST, RUN)),  # ... taken back when StartExecution is unavailable
         Call("dynamodb:GetItem", TABLE, (REQUEST,)),  # a repeated delivery: the first request's digest, variables
+        Call("states:DescribeExecution", EXECUTION),  # ... or its input, which carries a small request inline
         Call("dynamodb:PutItem", TABLE, (DELIVERIES,)),  # the delivery record of a rejected request
         Call("secretsmanager:GetSecretValue", SIGNING_SECRET),  # Powertools' SecretsProvider
         Call("states:StartExecution", STATE_MACHINE),
@@ -108,6 +109,7 @@ CALLS: dict[str, list[Call]] = {
     # workflow_ports as run status uses them: the run created, moved, read; its delivery recorded
     "RunStatusFunction": [
         Call("dynamodb:GetItem", TABLE, (REQUEST,)),  # the run's request, as its start kept it
+        Call("dynamodb:PutItem", TABLE, (REQUEST,)),  # ... or kept here, from the input that carried it inline
         Call("dynamodb:BatchWriteItem", TABLE, (RUN,)),
         Call("dynamodb:PutItem", TABLE, (RUN,)),
         Call("dynamodb:UpdateItem", TABLE, (RUN,)),

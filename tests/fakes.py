@@ -79,6 +79,9 @@ class FakeStore:
     def get_run_request(self, run_id: str) -> RunRequest | None:
         return self.run_requests.get(run_id)
 
+    def keep_run_request(self, run: RunRequest) -> bool:
+        return self.put_run_request(run, {})
+
     def get_run_secrets(self, run_id: str) -> dict[str, str]:
         return dict(self.run_secrets.get(run_id, {}))
 
@@ -108,13 +111,16 @@ class FakeStore:
 class FakeRunStarter:
     started: list[RunRequest] = field(default_factory=list)
     fail_with: Exception | None = None
+    inline: list[str] = field(default_factory=list)  # the runs started with their request in the execution input
 
-    def start_run(self, run: RunRequest) -> None:
+    def start_run(self, run: RunRequest, *, inline: bool = False) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         if any(r.run_id == run.run_id for r in self.started):
             raise RunAlreadyStarted(run.run_id)
         self.started.append(run)
+        if inline:
+            self.inline.append(run.run_id)
 
     def get_started_run(self, run_id: str) -> RunRequest | None:
         return next((r for r in self.started if r.run_id == run_id), None)

@@ -254,6 +254,10 @@ class DynamoRunSecrets(DynamoTable):
             raise
         return True
 
+    def keep_run_request(self, run: RunRequest) -> bool:
+        """The request an execution carried inline, kept once: a retry or a repeat finds it kept."""
+        return self.put_run_request(run, {})
+
     def delete_run_request(self, run_id: str) -> None:
         with unavailable_on_outage():
             for key in (keys.run_request_key(run_id), keys.run_secrets_key(run_id)):

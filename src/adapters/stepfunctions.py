@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from domain.ports import RunRequests
 
 
-def execution_input(run: RunRequest) -> str:
-    """The execution input: the run's id; its request is kept apart (`RunSecrets.put_run_request`)."""
-    return ExecutionInput.of(run).model_dump_json(by_alias=True)
+def execution_input(run: RunRequest, *, inline: bool = False) -> str:
+    """The execution input: the run's id, with its request `inline` or kept apart (`RunSecrets.put_run_request`)."""
+    return ExecutionInput.of(run, inline=inline).model_dump_json(by_alias=True, exclude=None if inline else {"request"})
 
 
 class StepFunctionsRunStarter:
@@ -29,19 +29,25 @@ class StepFunctionsRunStarter:
         self._arn = state_machine_arn
         self._requests = requests
 
-    def start_run(self, run: RunRequest) -> None:
+    def start_run(self, run: RunRequest, *, inline: bool = False) -> None:
         """One execution per run, named after the run id, so a repeated start cannot make a second run."""
+        started = execution_input(run, inline=inline)
         try:
             with unavailable_on_outage():
-                self._client.start_execution(stateMachineArn=self._arn, name=run.run_id, input=execution_input(run))
+                self._client.start_execution(stateMachineArn=self._arn, name=run.run_id, input=started)
         except ClientError as exc:
             if error_code(exc) == "ExecutionAlreadyExists":
                 raise RunAlreadyStarted(run.run_id) from exc
             raise
 
     def get_started_run(self, run_id: str) -> RunRequest | None:
-        """The run as its first request started it: the request kept for it."""
-        return self._requests.get_run_request(run_id)
+        """The run as its first request started it: the request kept for it, else (its first state has not kept it
+        yet) the one its execution carries inline."""
+        kept = self._requests.get_run_request(run_id)
+        if kept is not None:
+            return kept
+        carried = json.loads(_execution_input(self._client, self._arn, run_id) or "{}").get("request")
+        return RunRequest.model_validate(carried) if carried else None
 
 
 def execution_arn(state_machine_arn: str, run_id: str) -> str:

@@ -298,8 +298,9 @@ class RunRequest(Model):
 
 
 class ExecutionInput(Model):
-    """What a run's execution is started with: the run, by id. Its request is kept apart, read by the workflow, so
-    the input stays small whatever the pipeline's size (Step Functions takes 256 KiB)."""
+    """What a run's execution is started with: the run, by id, and its request only if that is small and holds no
+    secret value (its first state keeps it); else that is kept apart, so the input stays small (Step Functions
+    takes 256 KiB)."""
 
     # an execution started before requests were kept carries the whole request
     model_config = ConfigDict(**{**Model.model_config, "extra": "ignore"})
@@ -311,10 +312,12 @@ class ExecutionInput(Model):
     created_at: str = ""
     request_id: str = ""
     request_digest: str | None = None
+    request: RunRequest | None = None  # carried inline: the webhook kept nothing (`run_slots.travels_inline`)
 
     @classmethod
-    def of(cls, run: RunRequest) -> ExecutionInput:
+    def of(cls, run: RunRequest, *, inline: bool = False) -> ExecutionInput:
         return cls(
+            request=run if inline else None,
             run_id=run.run_id,
             pipeline_id=run.pipeline_id,
             incarnation=run.incarnation,

@@ -83,12 +83,14 @@ class RunSecrets(Protocol):
 
 
 class RunStarter(Protocol):
-    def start_run(self, run: RunRequest) -> None:
-        """Start the workflow for `run`; raises RunAlreadyStarted if the run id was used before."""
+    def start_run(self, run: RunRequest, *, inline: bool = False) -> None:
+        """Start the workflow for `run` (its request `inline` in the execution input, or kept already); raises
+        RunAlreadyStarted if the run id was used before."""
         ...
 
     def get_started_run(self, run_id: str) -> RunRequest | None:
-        """The run as it was started under `run_id` (its kept request), or None if there is none."""
+        """The run as it was started under `run_id` (its kept request, or the one its execution carries inline),
+        or None if there is none."""
         ...
 
 
@@ -105,6 +107,10 @@ class RunSecretsReader(Protocol):
 class RunRequests(Protocol):
     def get_run_request(self, run_id: str) -> RunRequest | None:
         """What the run was started with (its stages, variables, delivery), or None if none is kept."""
+        ...
+
+    def keep_run_request(self, run: RunRequest) -> bool:
+        """Keep the request an execution carried inline, for replays to read; False if one is kept already."""
         ...
 
 

@@ -22,6 +22,7 @@ from .ports import RunSecrets, RunSlots, RunStarter, RunStatuses, SlotTake
 
 # the ports re-exported: the use cases that take slots name them from here
 __all__ = [
+    "INLINE_REQUEST_BYTES",
     "START_GRACE_SECONDS",
     "EarlySlot",
     "RunSlots",
@@ -204,6 +205,15 @@ class StartParts:
     stack_run_limit: int
 
 
+INLINE_REQUEST_BYTES = 8 * 1024  # a request this small travels in its execution input (its history stays small)
+
+
+def travels_inline(run: RunRequest, secrets: Mapping[str, str]) -> bool:
+    """Whether `run` is started with its request in the execution input, kept by the workflow's first state: only a
+    request under INLINE_REQUEST_BYTES (as JSON) with no secret value (they never go into execution history)."""
+    return not secrets and len(run.model_dump_json(by_alias=True).encode()) < INLINE_REQUEST_BYTES
+
+
 def start_in_a_slot(
     ports: StartPorts,
     run: RunRequest,
@@ -221,9 +231,11 @@ def start_in_a_slot(
     """
     took = take_slot(ports.slots, ports.run_statuses, run, min(limit, ports.stack_run_limit), now, early=early)
     kept = False
+    inline = travels_inline(run, secrets)
     try:
-        kept = ports.secrets.put_run_request(run, secrets)
-        ports.runs.start_run(run)
+        if not inline:  # one call more on the hot path: only for a large request or one with secret values
+            kept = ports.secrets.put_run_request(run, secrets)
+        ports.runs.start_run(run, inline=inline)
     except BaseException:
         with suppress(HookrunError):  # a slot left held is freed at the next refusal, the request by its TTL
             if kept:

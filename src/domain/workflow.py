@@ -71,17 +71,29 @@ class WorkflowPorts:
 
 
 def started_run(ports: WorkflowPorts, execution_input: Mapping[str, object]) -> RunRequest:
-    """The run an execution runs: its input names it, its request is read where its start kept it.
+    """The run an execution runs: its input names it, its request is read where its start kept it (or in the input,
+    which carries a small one inline).
 
     An input that carries the whole request (an execution started before requests were kept) is that request.
     Raises RunNotRecorded if no request is kept for it.
     """
     if "stages" in execution_input:
         return RunRequest.model_validate(execution_input)
-    run_id = ExecutionInput.model_validate(execution_input).run_id
-    run = ports.requests.get_run_request(run_id)
+    started = ExecutionInput.model_validate(execution_input)
+    if started.request is not None:  # carried inline: the same request its first state keeps
+        return started.request
+    run = ports.requests.get_run_request(started.run_id)
     if run is None:
-        raise RunNotRecorded(f"Run {run_id} has no request kept.")
+        raise RunNotRecorded(f"Run {started.run_id} has no request kept.")
+    return run
+
+
+def keep_carried_request(ports: WorkflowPorts, execution_input: Mapping[str, object]) -> RunRequest:
+    """The run an execution runs, its request kept first if the execution carries it inline (the webhook kept
+    nothing, to keep its hot path short), once: a retry, or a repeat of its delivery, never replaces it."""
+    run = started_run(ports, execution_input)
+    if execution_input.get("request") is not None:
+        ports.requests.keep_run_request(run)
     return run
 
 

@@ -12,7 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from domain.groups import take_turn
 from domain.models import ExecutionInput, RunStatus
 from domain.reconcile import reconcile_execution
-from domain.workflow import RunNotRecorded, finish_run, record_run_failure, record_run_started, started_run
+from domain.workflow import (
+    RunNotRecorded,
+    finish_run,
+    keep_carried_request,
+    record_run_failure,
+    record_run_started,
+    started_run,
+)
 
 from .composition import container
 from .observability import logger
@@ -31,7 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(runId=run_id, action=action)
     ports = container().workflow_ports
     if action == "start":
-        status = record_run_started(ports, started_run(ports, event["run"]))
+        status = record_run_started(ports, keep_carried_request(ports, event["run"]))
         logger.info("run recorded", extra={"status": status})
         return {"status": status, "waitsForGroup": status is not RunStatus.RUNNING}
     if action == "take-group":
