@@ -15,6 +15,7 @@ import pytest
 from adapters.dynamodb import DynamoRunSecrets
 from adapters.stepfunctions import execution_input
 from domain.models import DeliveryInfo, Pipeline, RunRequest
+from domain.run_slots import travels_inline
 from handlers import composition
 from hookrun import lambda_bridge, local_codebuild
 from hookrun.local_stack import stop_executions_at_once
@@ -99,7 +100,8 @@ class Workflow:
         delivery: DeliveryInfo | None = None,
         secrets: dict[str, str] | None = None,
     ) -> str:
-        """Start a run as the webhook does: its request (and secret values) kept, its execution given its id."""
+        """Start a run as the webhook does: its request (and secret values) kept, its execution given its id; or,
+        small and with no secret value, its request carried in the execution input."""
         self._count += 1
         run_id = f"run-{time.time_ns():029x}"
         run = RunRequest(
@@ -113,8 +115,10 @@ class Workflow:
             created_at=f"2026-11-27T12:00:{self._count:02d}.000Z",
             delivery=delivery,
         )
-        assert self.kept.put_run_request(run, secrets or {})
-        self.stepfunctions.start_execution(stateMachineArn=self.arn, name=run_id, input=execution_input(run))
+        inline = travels_inline(run, secrets or {})  # as the webhook chooses: small and no secret value
+        assert inline or self.kept.put_run_request(run, secrets or {})
+        started = execution_input(run, inline=inline)
+        self.stepfunctions.start_execution(stateMachineArn=self.arn, name=run_id, input=started)
         return run_id
 
     def execution_arn(self, run_id: str) -> str:

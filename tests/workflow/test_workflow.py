@@ -14,6 +14,7 @@ from adapters.deliveries import DynamoDeliveryLog
 from adapters.dynamodb import DynamoRunSecrets
 from adapters.runs import DynamoRuns
 from domain.models import DeliveryInfo
+from domain.run_slots import INLINE_REQUEST_BYTES
 from domain.runs import RunView
 from tests.conftest import REGION, TABLE
 from tests.workflow.conftest import SECRET_PREFIX, Workflow, pipeline, state_transitions
@@ -133,6 +134,38 @@ def test_a_pipeline_over_the_old_whole_bound_runs_with_a_small_input_and_every_s
     execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
     assert len(execution["input"].encode()) < 2048
     assert max(len(json.dumps(event, default=str).encode()) for event in workflow.history(run_id)) < 256 * 1024
+
+
+def test_a_small_run_carries_its_request_inline_its_first_state_keeps_it_and_it_succeeds(
+    workflow: Workflow, dynamodb: Any
+) -> None:
+    run_id = workflow.start(
+        pipeline([{"name": "s", "jobs": [{"name": "print", "script": ['echo "$abc"']}]}]), {"abc": "7"}
+    )
+
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"
+    assert job(recorded(dynamodb, run_id), 0, "print").output == "7\n"
+    execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
+    carried = json.loads(execution["input"])["request"]
+    assert carried["runId"] == run_id and carried["variables"] == {"abc": "7"}
+    assert len(execution["input"].encode()) < INLINE_REQUEST_BYTES + 512
+    kept = workflow.kept.get_run_request(run_id)
+    assert kept is not None and kept.model_dump(mode="json", by_alias=True) == carried
+
+
+def test_a_large_run_is_started_with_its_request_kept_apart_and_a_small_input(
+    workflow: Workflow, dynamodb: Any
+) -> None:
+    stages = [{"name": "s", "jobs": [{"name": "print", "script": [": " + "x" * 998] * 10 + ['echo "$abc"']}]}]
+
+    run_id = workflow.start(pipeline(stages), {"abc": "8"})
+
+    assert workflow.wait(run_id)["status"] == "SUCCEEDED"
+    assert job(recorded(dynamodb, run_id), 0, "print").output == "8\n"
+    execution = workflow.stepfunctions.describe_execution(executionArn=workflow.execution_arn(run_id))
+    assert "request" not in json.loads(execution["input"]) and len(execution["input"].encode()) < 1024
+    kept = workflow.kept.get_run_request(run_id)
+    assert kept is not None and len(kept.model_dump_json(by_alias=True)) > INLINE_REQUEST_BYTES
 
 
 def run_with_secret(workflow: Workflow, dynamodb: Any, secret: str, runner: str) -> tuple[str, DynamoRunSecrets]:
