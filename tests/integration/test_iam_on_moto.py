@@ -174,6 +174,8 @@ def test_the_webhook_makes_exactly_the_calls_its_role_is_checked_for(
     record_aws_calls(recorder, monkeypatch)
     with recorder.as_function(WEBHOOK):
         assert call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))[0] == 202
+        for _ in range(2):  # a redelivery: its run's request read from the execution input it travels in
+            assert call_webhook(webhook_event(headers={"Idempotency-Key": "deploy-1"}))[0] == 202
         assert (
             call_webhook(load_event("webhook-undeclared-variable.json"))[0] == 422
         )  # rejected: its delivery is recorded

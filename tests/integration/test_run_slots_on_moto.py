@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -159,7 +160,7 @@ def record_calls(container: Container, *, meet: bool = False) -> list[Call]:
     return calls
 
 
-def test_the_accepted_path_takes_its_slot_alongside_the_pipeline_read_one_sequential_call_less(
+def test_the_accepted_path_takes_its_slot_alongside_the_pipeline_read_and_starts_with_its_request_inline(
     capped: Container,
 ) -> None:
     assert call_webhook(webhook_event())[0] == 202  # the clients are made; the limit is kept with the slots
@@ -168,8 +169,19 @@ def test_the_accepted_path_takes_its_slot_alongside_the_pipeline_read_one_sequen
     assert call_webhook(webhook_event())[0] == 202
 
     operations = [call.operation for call in calls]
-    assert sorted(operations) == ["BatchGetItem", "GetItem", "PutItem", "StartExecution", "UpdateItem"]
-    assert len({call.thread for call in calls}) == 2 and sequential_calls(calls) == len(calls) - 1 == 4
+    assert sorted(operations) == ["BatchGetItem", "GetItem", "StartExecution", "UpdateItem"]  # no request kept
+    assert len({call.thread for call in calls}) == 2 and sequential_calls(calls) == len(calls) - 1 == 3
+
+
+def test_a_request_with_a_secret_value_is_kept_before_its_start_one_sequential_call_more(capped: Container) -> None:
+    assert call_webhook(webhook_event())[0] == 202
+    calls = record_calls(capped, meet=True)
+
+    assert call_webhook(webhook_event(body=json.dumps({"API_KEY": "s3cr3t-value"})))[0] == 202
+
+    operations = [call.operation for call in calls]
+    assert sorted(operations) == ["BatchGetItem", "GetItem", "StartExecution", "TransactWriteItems", "UpdateItem"]
+    assert sequential_calls(calls) == len(calls) - 1 == 4
 
 
 def test_a_request_refused_after_its_slot_was_taken_alongside_the_pipeline_read_frees_it(

@@ -59,27 +59,39 @@ def fail_with(client: Any, operation: str, code: str) -> None:
     client.meta.events.register(f"before-call.{client.meta.service_model.service_name}.{operation}", short_circuit)
 
 
-def test_general_webhook_keeps_the_runs_request_and_starts_an_execution_that_names_it(
+def test_general_webhook_starts_an_execution_that_carries_its_small_request_inline(
     wired: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
 ) -> None:
     status, body, _ = call_webhook(load_event("webhook-general.json"))
     assert status == 202
-    run = kept_request(dynamodb, body["runId"])
+    started = execution_input(stepfunctions, state_machine_arn, body["runId"])
+    assert (started["runId"], started["pipelineId"]) == (body["runId"], "demo")
+    run = started["request"]  # the workflow's first state keeps it; the webhook wrote none
     assert run["variables"]["abc"] == "123"
     assert run["runAs"] == "alice"
     assert run["stages"][0]["jobs"][0]["script"] == ['echo "abc is $abc"']
-    started = execution_input(stepfunctions, state_machine_arn, body["runId"])
-    assert (started["runId"], started["pipelineId"]) == (body["runId"], "demo")
     assert "stages" not in started and "variables" not in started
 
 
-def test_variable_webhook_keeps_the_override_in_the_runs_request(wired: Container, dynamodb: Any) -> None:
+def test_a_webhook_with_a_secret_value_keeps_its_request_and_starts_an_execution_that_names_it(
+    wired: Container, dynamodb: Any, stepfunctions: Any, state_machine_arn: str
+) -> None:
+    status, body, _ = call_webhook(webhook_event(body='{"API_KEY":"s3cr3t-value"}'))
+    assert status == 202
+    assert kept_request(dynamodb, body["runId"])["secretNames"] == ["API_KEY"]
+    started = execution_input(stepfunctions, state_machine_arn, body["runId"])
+    assert started["runId"] == body["runId"] and "request" not in started
+
+
+def test_variable_webhook_carries_the_override_in_the_runs_request(
+    wired: Container, stepfunctions: Any, state_machine_arn: str
+) -> None:
     status, body, _ = call_webhook(load_event("webhook-variables.json"))
     assert status == 202
-    assert kept_request(dynamodb, body["runId"])["variables"]["abc"] == "456"
+    assert execution_input(stepfunctions, state_machine_arn, body["runId"])["request"]["variables"]["abc"] == "456"
 
 
-def test_accepted_path_makes_five_aws_calls_its_run_slot_taken_alongside_the_pipeline_read(wired: Container) -> None:
+def test_accepted_path_makes_four_aws_calls_its_run_slot_taken_alongside_the_pipeline_read(wired: Container) -> None:
     calls: list[str] = []
     call_webhook(load_event("webhook-general.json"))  # first call builds the clients
     count_calls(wired._dynamodb, calls)
@@ -89,7 +101,7 @@ def test_accepted_path_makes_five_aws_calls_its_run_slot_taken_alongside_the_pip
     assert (calls[0], sorted(calls[1:3]), calls[3:]) == (
         "GetItem",
         ["BatchGetItem", "UpdateItem"],
-        ["PutItem", "StartExecution"],
+        ["StartExecution"],  # its small request inline: none kept before it
     )
 
 
@@ -125,7 +137,7 @@ def test_a_webhook_whose_start_fails_keeps_neither_its_request_nor_its_secret_va
         FilterExpression="sk IN (:request, :secrets)",
         ExpressionAttributeValues={":request": {"S": "REQUEST"}, ":secrets": {"S": "SECRETS"}},
     )["Items"]
-    assert [item["pk"]["S"] for item in kept] == [f"RUN#{first}#REQUEST"]
+    assert first and kept == []  # the first one's request travels in its execution input
 
 
 def test_query_parameters_other_than_dry_run_are_400(wired: Container) -> None:
