@@ -293,6 +293,23 @@ def test_an_accepted_run_whose_first_state_fails_for_good_still_leaves_its_deliv
     assert deliveries(dynamodb, "wf") == [("RUN_STARTED", run_id)]
 
 
+def test_a_run_whose_first_state_broke_before_keeping_its_inline_request_is_recorded_from_its_input(
+    workflow: Workflow, dynamodb: Any, monkeypatch: Any
+) -> None:
+    from handlers import run_status
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("the first state broke")
+
+    monkeypatch.setattr(run_status, "keep_carried_request", broken)
+    github = DeliveryInfo(source="github", event="push", delivery_id="d-3")
+    run_id = workflow.start(pipeline([{"name": "s", "jobs": [{"name": "j", "script": ["true"]}]}]), delivery=github)
+    assert workflow.wait(run_id)["status"] == "FAILED"
+    assert workflow.kept.get_run_request(run_id) is None  # never kept: the failure path read the execution input
+    assert recorded(dynamodb, run_id).status == "FAILED"
+    assert deliveries(dynamodb, "wf") == [("RUN_STARTED", run_id)]
+
+
 @pytest.mark.usefixtures("crashed_job_runner")
 def test_a_run_whose_job_runner_crashes_keeps_one_delivery(workflow: Workflow, dynamodb: Any) -> None:
     github = DeliveryInfo(source="github", event="push", delivery_id="d-2")
