@@ -153,16 +153,21 @@ def test_a_run_started_but_not_recorded_is_recorded_failed_with_its_delivery(cap
     assert [d.run_id for d in deliveries[0]] == ["run-accepted"]
 
 
+def change_some_items(dynamodb: Any) -> None:
+    """A run moved, a stage item deleted and a new run created: a write, a delete and new items."""
+    runs = DynamoRuns(dynamodb, TABLE)
+    runs.move_run("run-in-flight", RunStatus.FAILED, {"reason": "changed"})
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "RUN#run-finished"}, "sk": {"S": "STAGE#00"}})
+    runs.create_run(run_request("run-new"), RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
+
+
 def test_a_later_capture_reads_what_was_written_since_as_a_full_read_would(captured: State) -> None:
     with mock_aws(config=MOTO_CONFIG):
         dynamodb, _, arn = new_stack()
         reader = moto_state(arn)
         reader.restore(captured)
         reader.capture("hr_token")
-        runs = DynamoRuns(dynamodb, TABLE)
-        runs.move_run("run-in-flight", RunStatus.FAILED, {"reason": "changed"})
-        dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "RUN#run-finished"}, "sk": {"S": "STAGE#00"}})
-        runs.create_run(run_request("run-new"), RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
+        change_some_items(dynamodb)
 
         later = reader.capture("hr_token").tables[TABLE]
         reader.close()
@@ -178,10 +183,7 @@ def test_a_snapshot_holds_what_a_capture_holds_after_writes_deletes_and_ended_ex
         reader = moto_state(arn)
         reader.restore(captured)
         reader.snapshot("hr_token")
-        runs = DynamoRuns(dynamodb, TABLE)
-        runs.move_run("run-in-flight", RunStatus.FAILED, {"reason": "changed"})
-        dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "RUN#run-finished"}, "sk": {"S": "STAGE#00"}})
-        runs.create_run(run_request("run-new"), RunStatus.RUNNING, "2026-01-02T00:00:00.000Z")
+        change_some_items(dynamodb)
         stepfunctions.start_execution(stateMachineArn=arn, name="run-new", input=execution_input(run_request("a")))
         for _ in range(200):  # it fails at once (its functions are not deployed): then it no longer changes
             if "RUNNING" not in [e["status"] for e in stepfunctions.list_executions(stateMachineArn=arn)["executions"]]:
