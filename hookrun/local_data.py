@@ -207,8 +207,8 @@ class ChangeTracker:
 _tracker_lock = threading.Lock()
 _trackers: list[ChangeTracker] = []
 # held by every DynamoDB write in moto and by the snapshot's read of the items, so no write is caught half-done
-_dynamodb_writes = threading.RLock()
-# told (under _dynamodb_writes) the table and key of every item written, so a snapshot re-reads only those
+dynamodb_writes = threading.RLock()
+# told (under dynamodb_writes) the table and key of every item written, so a snapshot re-reads only those
 _item_watchers: list[Callable[[str, dict[str, Any]], None]] = []
 
 
@@ -256,7 +256,7 @@ def _under_write_lock(method: Callable[..., Any], item_argument: str | None = No
     """`method` of moto's DynamoDB backend under the write lock, telling the watchers which item it wrote."""
 
     def locked(backend: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
-        with _dynamodb_writes:
+        with dynamodb_writes:
             try:
                 return method(backend, table_name, *args, **kwargs)
             finally:
@@ -290,12 +290,12 @@ class MotoState:
         self._ended_texts: dict[str, str] = {}  # ended executions' records' JSON, by name
         self._written: dict[str, list[dict[str, Any]]] = {}
         _install_moto_hooks()
-        with _dynamodb_writes:
+        with dynamodb_writes:
             _item_watchers.append(self._item_written)
 
     def close(self) -> None:
         """Stop following writes."""
-        with _dynamodb_writes:
+        with dynamodb_writes:
             if self._item_written in _item_watchers:
                 _item_watchers.remove(self._item_written)
 
@@ -348,7 +348,7 @@ class MotoState:
 
         backend = self._dynamodb()
         table = backend.get_table(table_name)
-        with _dynamodb_writes:
+        with dynamodb_writes:
             texts = self._item_texts.get(table_name)
             if texts is None:
                 items = (item.to_json()["Attributes"] for item in table.all_items())

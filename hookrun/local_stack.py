@@ -344,7 +344,7 @@ class LocalStack:
         # imported here: moto is heavy, and `hookrun invoke` uses this module's clients without it
         from moto.server import ThreadedMotoServer
 
-        from hookrun import lambda_bridge, local_codebuild, moto_speed
+        from hookrun import lambda_bridge, local_codebuild, moto_memory, moto_speed
         from hookrun.job_gate import refusing_jobs
 
         # the data folder first: it is the user's, and a corrupt one must fail before anything starts
@@ -373,6 +373,7 @@ class LocalStack:
         stop_executions_at_once()
         serialize_table_writes()
         moto_speed.install()
+        moto_memory.install()
 
         self._create_resources()
         enforce(self.moto_endpoint)  # from here on, every call to moto signs as a principal with a policy
