@@ -287,7 +287,8 @@ class MotoState:
         self._state_machine_arn = state_machine_arn
         # the items as last read (table -> key -> their DynamoDB JSON as text), and the keys written since
         self._item_texts: dict[str, dict[str, str]] = {}  # as text: a seventh of the memory of the dicts
-        self._ended_texts: dict[str, str] = {}  # ended executions' records' JSON, by name
+        # each execution's record's JSON, by name, with the (status, stop date) it was dumped at
+        self._execution_texts: dict[str, tuple[tuple[str, Any], str]] = {}
         self._written: dict[str, list[dict[str, Any]]] = {}
         _install_moto_hooks()
         with dynamodb_writes:
@@ -390,11 +391,13 @@ class MotoState:
         return text.encode()
 
     def _execution_text(self, execution: Any) -> str:
-        if execution.stop_date is None or str(execution.status) == "RUNNING":
-            return _record_of(execution).model_dump_json()
-        if execution.name not in self._ended_texts:  # an ended execution's record never changes
-            self._ended_texts[execution.name] = _record_of(execution).model_dump_json()
-        return self._ended_texts[execution.name]
+        # a record changes only with its status and stop date: under a load, hundreds of RUNNING executions (most
+        # waiting to be admitted) were dumped again every second
+        state = (str(execution.status), execution.stop_date)
+        kept = self._execution_texts.get(execution.name)
+        if kept is None or kept[0] != state:
+            kept = self._execution_texts[execution.name] = (state, _record_of(execution).model_dump_json())
+        return kept[1]
 
     def _secrets(self) -> Iterator[Secret]:
         from moto.secretsmanager.exceptions import SecretsManagerClientError

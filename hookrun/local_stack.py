@@ -395,6 +395,7 @@ class LocalStack:
         if self._data is not None:
             self._snapshots = Snapshots(self._data, lambda: self._moto_state().snapshot(self.webhook_token))
             self._snapshots.start()
+        moto_memory.settle_heap()
         self._api.serve_in_background()
         log.info("local stack up: API %s, moto %s", self.endpoint, self.moto_endpoint)
 

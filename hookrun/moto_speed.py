@@ -16,6 +16,11 @@ calls themselves (measured with py-spy under `make bench`):
   they hold what JSON cannot (binary values), which still take the serializer;
 - it lists a response class's methods with `inspect.getmembers` for every request; classes keep their methods, so
   each class's list is kept;
+- it measures and compares a string set (a pipeline's run slots: one member per run not ended) by making a
+  DynamoType of each member, twice per UpdateItem; it takes the strings as they are;
+- it finds a service's backend of an account, several times per request, under a process-wide lock and after
+  comparing the service's backends with each of moto's ~250 others (in Python); a backend already made is
+  returned at once;
 - its server finds the backend of each request by listing moto's package folder (a stat per service, ~250)
   and then matching ~250 URL patterns, under a lock; the answer depends only on the host it inferred, so it is
   remembered per host;
@@ -69,6 +74,8 @@ def install() -> None:
         _query_one_partition()
         _dump_item_answers()
         _keep_method_names()
+        _find_account_backends_at_once()
+        _measure_sets_at_once()
         _keep_connections_alive()
         admit_executions_in_turn(ExecutionGate(RUNNING_EXECUTIONS, ADMIT_EVERY_SECONDS))
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
@@ -186,6 +193,39 @@ def _keep_method_names() -> None:
 
     original = getattr(responses, "method_names_from_class")  # noqa: B009 - moto does not export it
     setattr(responses, "method_names_from_class", functools.cache(original))  # noqa: B010
+
+
+def _find_account_backends_at_once() -> None:
+    from moto.core.base_backend import BackendDict
+
+    original = BackendDict.__getitem__
+
+    def getitem(self: BackendDict[Any], account_id: str) -> Any:
+        if dict.__contains__(self, account_id):  # made, and listed among the instances, when first asked for
+            return dict.__getitem__(self, account_id)
+        return original(self, account_id)
+
+    BackendDict.__getitem__ = getitem  # type: ignore[method-assign]
+
+
+def _measure_sets_at_once() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    cast_value, size = DynamoType.cast_value, DynamoType.size
+
+    def set_cast_value(self: DynamoType) -> Any:
+        if self.type == "SS":  # each member as a DynamoType of its own: its cast value is the string
+            return set(self.value)
+        return cast_value.fget(self)  # type: ignore[attr-defined]
+
+    def set_size(self: DynamoType) -> int:
+        if self.type == "SS":
+            return sum(bytesize(member) for member in self.value)
+        return size(self)
+
+    DynamoType.cast_value = property(set_cast_value)  # type: ignore[assignment, method-assign]
+    DynamoType.size = set_size  # type: ignore[method-assign]
 
 
 class ExecutionGate:

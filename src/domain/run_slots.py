@@ -5,10 +5,14 @@ never take more than the cap) until it ends, however it ends: finished, failed, 
 stopped or failed outside the workflow, or its start failed. Freeing is idempotent, so two paths may both free it.
 A slot whose release was lost (a crash between take and start) is found at the next refusal: a slot whose run has
 ended, or was never recorded START_GRACE_SECONDS after it was taken, is freed then, and the start tried again.
+A refusal examines at most LOST_CHECK held slots (one read): the oldest half of them, where a lost slot sits once
+the runs around it end, and the rest drawn at random from the others; a refused webhook never reads every run of a
+pipeline at its limit (up to 1000).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ __all__ = [
 
 # a run is recorded by its workflow's first state within seconds of its start; one unrecorded this long never started
 START_GRACE_SECONDS = 120
+LOST_CHECK = 100  # held slots a refusal examines: one BatchGetItem (its most keys)
 
 
 class SlotHolder(Protocol):
@@ -153,10 +158,11 @@ def free_slot(slots: RunSlots, run: SlotHolder) -> None:
 
 
 def _lost_slots(statuses: RunStatuses, held: Sequence[str], now: str) -> list[str]:
-    """Slots still held by runs that ended, or by runs never recorded long after their slot was taken."""
+    """Slots still held by runs that ended, or by runs never recorded long after their slot was taken, among those
+    examined (`examined_slots`)."""
     from .runs import TERMINAL  # here: the webhook's cold start does not import the run rules, nor its hot path
 
-    holders = {slot: slot.rpartition("#") for slot in held}
+    holders = {slot: slot.rpartition("#") for slot in examined_slots(held)}
     found = statuses.run_statuses([run_id for _, _, run_id in holders.values()])
     lost = []
     for slot, (taken_at, _, run_id) in holders.items():
@@ -164,6 +170,16 @@ def _lost_slots(statuses: RunStatuses, held: Sequence[str], now: str) -> list[st
         if status in TERMINAL or (status is None and _age_seconds(taken_at, now) > START_GRACE_SECONDS):
             lost.append(slot)
     return lost
+
+
+def examined_slots(held: Sequence[str]) -> list[str]:
+    """The held slots a refusal looks at: all of them up to LOST_CHECK, else the oldest LOST_CHECK / 2 (slots sort by
+    the time they were taken) and as many others at random."""
+    ordered = sorted(set(held))
+    if len(ordered) <= LOST_CHECK:
+        return ordered
+    oldest, others = ordered[: LOST_CHECK // 2], ordered[LOST_CHECK // 2 :]
+    return oldest + random.sample(others, LOST_CHECK - len(oldest))
 
 
 def _age_seconds(taken_at: str, now: str) -> float:

@@ -120,3 +120,17 @@ def test_calls_of_one_client_share_one_connection_and_each_gets_its_own_answer(
         assert client.get_item(TableName=TABLE, Key=key(f"k{index}"))["Item"]["v"]["S"] == "x" * 1000 * index
     client.describe_table(TableName=TABLE)
     assert len(connections) == before
+
+
+@pytest.mark.parametrize(
+    "members", [["a"], ["run-1", "run-2", "é-ü-✓"], [f"2026-12-06T00:00:{n:02d}Z#run-{n}" for n in range(60)]]
+)
+def test_a_string_set_measures_and_compares_as_moto_s_members_one_by_one_do(members: list[str]) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_speed.install()
+    value = DynamoType({"SS": members})
+
+    assert value.cast_value == {DynamoType({"S": member}).cast_value for member in members}
+    assert value.size() == sum(DynamoType({"S": member}).size() for member in members)
+    assert DynamoType({"NS": ["1", "2.50"]}).cast_value == {1, 2.5}  # other sets as moto has them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from domain.manual_runs import start_manual_run
 from domain.models import DEFAULT_MAX_RUNNING_RUNS, AcceptedRun, Concurrency, ConcurrencyMode, Pipeline, RunStatus
 from domain.reconcile import reconcile_execution
 from domain.run_control import cancel_run, rerun
-from domain.run_slots import slot_of, take_slot
+from domain.run_slots import LOST_CHECK, slot_of, take_slot
 from domain.runs import ExecutionResult
 from domain.trigger_pipeline import TriggerPorts, WebhookRequest, receive_webhook
 from domain.workflow import RunFailed, finish_run, record_run_failure, record_run_started, run_job
@@ -164,6 +165,34 @@ def test_a_slot_taken_a_moment_ago_is_not_taken_for_lost(slots: FakeRunSlots) ->
     with pytest.raises(RunLimitReached):
         take_slot(slots, world.runs, world.request(), 1, LATER)
     assert slots.of() == {slot_of(starting)}
+
+
+def test_a_refusal_reads_at_most_one_batch_of_held_runs_with_the_oldest_among_them(slots: FakeRunSlots) -> None:
+    world = World(slots=slots)
+    limit = 300
+    held = [
+        world.request(run_id=f"run-{n:03d}", created_at=f"2026-11-27T12:04:{n % 60:02d}.{n:03d}Z") for n in range(limit)
+    ]
+    for run in held:
+        take_slot(slots, world.runs, run, limit, run.created_at)
+    oldest = sorted(held, key=slot_of)[0]
+    world.runs.create_run(oldest, RunStatus.SUCCEEDED, "t")  # ended, its release lost
+    asked: list[list[str]] = []
+    original = world.runs.run_statuses
+
+    def run_statuses(run_ids: Sequence[str]) -> dict[str, RunStatus]:
+        asked.append(list(run_ids))
+        return original(run_ids)
+
+    world.runs.run_statuses = run_statuses  # type: ignore[method-assign]
+
+    take_slot(slots, world.runs, world.request(), limit, LATER)
+
+    (ids,) = asked
+    assert len(ids) == LOST_CHECK
+    assert {run.run_id for run in sorted(held, key=slot_of)[: LOST_CHECK // 2]} <= set(ids)
+    assert slot_of(oldest) not in slots.of()
+    assert slot_of(world.request()) in slots.of()
 
 
 def test_a_pipeline_made_again_with_the_same_id_starts_with_no_slot_held(
