@@ -12,7 +12,7 @@ pipeline at its limit (up to 1000).
 
 from __future__ import annotations
 
-import random
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -179,7 +179,7 @@ def examined_slots(held: Sequence[str]) -> list[str]:
     if len(ordered) <= LOST_CHECK:
         return ordered
     oldest, others = ordered[: LOST_CHECK // 2], ordered[LOST_CHECK // 2 :]
-    return oldest + random.sample(others, LOST_CHECK - len(oldest))
+    return oldest + secrets.SystemRandom().sample(others, LOST_CHECK - len(oldest))
 
 
 def _age_seconds(taken_at: str, now: str) -> float:
