@@ -12,11 +12,11 @@ pipeline at its limit (up to 1000).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from secrets import SystemRandom
 from typing import Protocol
 
 from .deliveries import run_id_for_delivery
@@ -179,7 +179,7 @@ def examined_slots(held: Sequence[str]) -> list[str]:
     if len(ordered) <= LOST_CHECK:
         return ordered
     oldest, others = ordered[: LOST_CHECK // 2], ordered[LOST_CHECK // 2 :]
-    return oldest + secrets.SystemRandom().sample(others, LOST_CHECK - len(oldest))
+    return oldest + SystemRandom().sample(others, LOST_CHECK - len(oldest))
 
 
 def _age_seconds(taken_at: str, now: str) -> float:
