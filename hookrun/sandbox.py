@@ -484,9 +484,11 @@ class Sandboxes:
         """Kill the named function's sandboxes running invocations tagged `tag`; how many."""
         return self.pools[function_name].kill(tag)
 
-    def prewarm(self, function_names: Iterable[str]) -> None:
-        for name in function_names:
-            self.pools[name].prewarm()
+    def prewarm(self, sandboxes: Mapping[str, int]) -> None:
+        """Start that many sandboxes of each function now, in the background (within its limit)."""
+        for name, count in sandboxes.items():
+            for _ in range(count):
+                self.pools[name].prewarm()
 
     def running(self) -> int:
         """Invocations running now."""

@@ -96,6 +96,23 @@ def test_a_pool_starts_no_sandbox_until_it_is_invoked(make_pool: Any) -> None:
     assert pool.size == 1
 
 
+def test_prewarming_starts_as_many_sandboxes_as_asked_within_the_function_s_limit(code_root: Path) -> None:
+    sandboxes = Sandboxes(
+        [spec(code_root), spec(code_root, name="capped", concurrency=2)],
+        "eu-west-1",
+        "http://127.0.0.1:9",
+        lambda _: CREDENTIALS,
+    )
+    try:
+        sandboxes.prewarm({"probe": 3, "capped": 5})
+
+        assert (sandboxes.pools["probe"].size, sandboxes.pools["capped"].size) == (3, 2)
+        wait_until(lambda: call(sandboxes.pools["probe"])["calls"] == 1)  # a warm sandbox, not a fourth one
+        assert sandboxes.pools["probe"].size == 3
+    finally:
+        sandboxes.close()
+
+
 def test_a_warm_sandbox_is_reused_with_its_module_state(make_pool: Any) -> None:
     pool = make_pool()
     first, second = call(pool), call(pool)
