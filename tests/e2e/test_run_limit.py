@@ -34,6 +34,8 @@ def long_job() -> tuple[str, list[str]]:
 
 def end_all(stack: RunningStack, run_ids: list[str], token: str) -> None:
     for run_id in run_ids:
+        # a run accepted but not recorded yet by its workflow cannot be cancelled (RUN_NOT_FOUND): wait for it
+        until(lambda run_id=run_id: run_of(stack, run_id)["status"] != "QUEUED", 30, f"{run_id} recorded")
         cancel(stack, run_id)
     until(lambda: not processes_running(token), 30, "the jobs' processes are gone")
 
