@@ -32,11 +32,15 @@ def long_job() -> tuple[str, list[str]]:
     return token, [f"sleep 120.{token}"]
 
 
+def cancel_recorded(stack: RunningStack, run_id: str) -> None:
+    # a run accepted but not recorded yet by its workflow cannot be cancelled (RUN_NOT_FOUND): wait for it
+    until(lambda: run_of(stack, run_id)["status"] != "QUEUED", 30, f"{run_id} recorded")
+    cancel(stack, run_id)
+
+
 def end_all(stack: RunningStack, run_ids: list[str], token: str) -> None:
     for run_id in run_ids:
-        # a run accepted but not recorded yet by its workflow cannot be cancelled (RUN_NOT_FOUND): wait for it
-        until(lambda run_id=run_id: run_of(stack, run_id)["status"] != "QUEUED", 30, f"{run_id} recorded")
-        cancel(stack, run_id)
+        cancel_recorded(stack, run_id)
     until(lambda: not processes_running(token), 30, "the jobs' processes are gone")
 
 
@@ -157,7 +161,7 @@ def test_a_pipeline_deleted_and_applied_again_starts_with_no_slot_held(local_sta
         ).json()
         again = post(enabled["url"])
         assert again.status_code == 202, again.text
-        cancel(local_stack, again.json()["runId"])
+        cancel_recorded(local_stack, again.json()["runId"])
     finally:
         stop_outside(local_stack, old)
         until(lambda: not processes_running(token), 30, "the jobs' processes are gone")
