@@ -27,6 +27,7 @@ from .ports import RunSecrets, RunSlots, RunStarter, RunStatuses, SlotTake
 # the ports re-exported: the use cases that take slots name them from here
 __all__ = [
     "INLINE_REQUEST_BYTES",
+    "LOST_CHECK",
     "START_GRACE_SECONDS",
     "EarlySlot",
     "RunSlots",
@@ -159,10 +160,10 @@ def free_slot(slots: RunSlots, run: SlotHolder) -> None:
 
 def _lost_slots(statuses: RunStatuses, held: Sequence[str], now: str) -> list[str]:
     """Slots still held by runs that ended, or by runs never recorded long after their slot was taken, among those
-    examined (`examined_slots`)."""
+    examined (`_examined_slots`)."""
     from .runs import TERMINAL  # here: the webhook's cold start does not import the run rules, nor its hot path
 
-    holders = {slot: slot.rpartition("#") for slot in examined_slots(held)}
+    holders = {slot: slot.rpartition("#") for slot in _examined_slots(held)}
     found = statuses.run_statuses([run_id for _, _, run_id in holders.values()])
     lost = []
     for slot, (taken_at, _, run_id) in holders.items():
@@ -172,7 +173,7 @@ def _lost_slots(statuses: RunStatuses, held: Sequence[str], now: str) -> list[st
     return lost
 
 
-def examined_slots(held: Sequence[str]) -> list[str]:
+def _examined_slots(held: Sequence[str]) -> list[str]:
     """The held slots a refusal looks at: all of them up to LOST_CHECK, else the oldest LOST_CHECK / 2 (slots sort by
     the time they were taken) and as many others at random."""
     ordered = sorted(set(held))
